@@ -1,0 +1,300 @@
+//! Elementwise ops: unary maps (exp, log, sqrt, rsqrt, tanh, pow, gelu ×2, silu, relu, affine) and
+//! binary arithmetic with numpy broadcasting. Forward `f` and derivative `df` sit side by side.
+//! Large tensors are split over rayon; broadcasting and iteration are ndarray's.
+
+use num_traits::Zero;
+use crate::tensor::{pool, shape::broadcast_shape, Float, Tensor};
+use crate::{with_dtype, Result};
+use ndarray::{Axis, IxDyn, Zip};
+use rayon::prelude::*;
+
+/// Element count above which maps run in parallel.
+const PAR_MIN: usize = 1 << 15;
+const CHUNK: usize = 1 << 14;
+
+/// √(2/π), for the tanh form of GELU.
+const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+/// 1/√(2π), for the derivative of the erf form of GELU.
+const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+
+/// Unary elementwise functions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Unary {
+    Exp,
+    Log,
+    Sqrt,
+    Rsqrt,
+    Tanh,
+    /// `x^p` for a constant exponent.
+    Powf(f64),
+    /// `x·Φ(x)` with the exact normal CDF (`gelu` in HF BERT).
+    GeluErf,
+    /// The tanh approximation (`gelu_new` / `gelu_pytorch_tanh`).
+    GeluTanh,
+    /// `x·σ(x)` (Llama's SwiGLU gate).
+    Silu,
+    Relu,
+    /// `mul·x + add`: the scalar ops.
+    Affine { mul: f64, add: f64 },
+}
+
+impl Unary {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Unary::Exp => "exp",
+            Unary::Log => "log",
+            Unary::Sqrt => "sqrt",
+            Unary::Rsqrt => "rsqrt",
+            Unary::Tanh => "tanh",
+            Unary::Powf(_) => "powf",
+            Unary::GeluErf => "gelu_erf",
+            Unary::GeluTanh => "gelu_tanh",
+            Unary::Silu => "silu",
+            Unary::Relu => "relu",
+            Unary::Affine { .. } => "affine",
+        }
+    }
+
+    /// Whether the backward reads the output y (else it reads the input x; affine reads nothing).
+    pub fn saves_output(&self) -> bool {
+        matches!(self, Unary::Exp | Unary::Sqrt | Unary::Rsqrt | Unary::Tanh)
+    }
+
+    pub fn saves_nothing(&self) -> bool {
+        matches!(self, Unary::Affine { .. })
+    }
+
+    #[inline]
+    fn f<T: Float>(&self, x: T) -> T {
+        let c = T::from_f64;
+        match *self {
+            Unary::Exp => x.exp(),
+            Unary::Log => x.ln(),
+            Unary::Sqrt => x.sqrt(),
+            Unary::Rsqrt => x.sqrt().recip(),
+            Unary::Tanh => x.tanh(),
+            Unary::Powf(p) => x.powf(c(p)),
+            Unary::GeluErf => c(0.5) * x * (T::one() + (x * c(std::f64::consts::FRAC_1_SQRT_2)).erf()),
+            Unary::GeluTanh => {
+                let u = c(SQRT_2_OVER_PI) * (x + c(0.044715) * x * x * x);
+                c(0.5) * x * (T::one() + u.tanh())
+            }
+            Unary::Silu => x / (T::one() + (-x).exp()),
+            Unary::Relu => x.max(T::zero()),
+            Unary::Affine { mul, add } => c(mul) * x + c(add),
+        }
+    }
+
+    /// dy/dx from the saved value `s` (x or y, see [`Unary::saves_output`]).
+    #[inline]
+    fn df<T: Float>(&self, s: T) -> T {
+        let c = T::from_f64;
+        match *self {
+            Unary::Exp => s,                                   // d e^x = y
+            Unary::Log => s.recip(),                           // d ln x = 1/x
+            Unary::Sqrt => c(0.5) / s,                         // d √x = 1/(2y)
+            Unary::Rsqrt => c(-0.5) * s * s * s,               // d x^-½ = -½ y³
+            Unary::Tanh => T::one() - s * s,                   // d tanh = 1 - y²
+            Unary::Powf(p) => c(p) * s.powf(c(p - 1.0)),       // d x^p = p x^(p-1)
+            Unary::GeluErf => {
+                // Φ(x) + x·φ(x)
+                let cdf = c(0.5) * (T::one() + (s * c(std::f64::consts::FRAC_1_SQRT_2)).erf());
+                cdf + s * c(INV_SQRT_2PI) * (c(-0.5) * s * s).exp()
+            }
+            Unary::GeluTanh => {
+                // ½(1+t) + ½x(1-t²)·√(2/π)(1 + 3·0.044715x²), t = tanh(u)
+                let u = c(SQRT_2_OVER_PI) * (s + c(0.044715) * s * s * s);
+                let t = u.tanh();
+                let du = c(SQRT_2_OVER_PI) * (T::one() + c(3.0 * 0.044715) * s * s);
+                c(0.5) * (T::one() + t) + c(0.5) * s * (T::one() - t * t) * du
+            }
+            Unary::Silu => {
+                // σ(x)(1 + x(1-σ(x)))
+                let sg = T::one() / (T::one() + (-s).exp());
+                sg * (T::one() + s * (T::one() - sg))
+            }
+            Unary::Relu => {
+                if s > T::zero() {
+                    T::one()
+                } else {
+                    T::zero()
+                }
+            }
+            Unary::Affine { mul, .. } => c(mul),
+        }
+    }
+}
+
+/// Applies `f` to every element pair of two equal-length slices into `out`, in parallel when big.
+fn zip_map<T: Float>(out: &mut [T], a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) {
+    if out.len() >= PAR_MIN {
+        out.par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+            .for_each(|(o, (a, b))| o.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (&a, &b))| *o = f(a, b)));
+    } else {
+        out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (&a, &b))| *o = f(a, b));
+    }
+}
+
+fn map<T: Float>(out: &mut [T], a: &[T], f: impl Fn(T) -> T + Sync) {
+    if out.len() >= PAR_MIN {
+        out.par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK))
+            .for_each(|(o, a)| o.iter_mut().zip(a).for_each(|(o, &a)| *o = f(a)));
+    } else {
+        out.iter_mut().zip(a).for_each(|(o, &a)| *o = f(a));
+    }
+}
+
+/// `y = f(x)`.
+pub fn unary_forward(x: &Tensor, op: Unary) -> Result<Tensor> {
+    with_dtype!(x.dtype(), T => {
+        let mut out = pool::take::<T>(x.numel());
+        map(&mut out, x.as_slice::<T>()?, |v| op.f(v));
+        Tensor::from_vec(out, x.shape())
+    })
+}
+
+/// `dx = g · f'(saved)`; `saved` is x or y as [`Unary::saves_output`] says (ignored for affine).
+pub fn unary_backward(g: &Tensor, saved: Option<&Tensor>, op: Unary) -> Result<Tensor> {
+    with_dtype!(g.dtype(), T => {
+        let mut out = pool::take::<T>(g.numel());
+        match saved {
+            Some(s) => zip_map(&mut out, g.as_slice::<T>()?, s.as_slice::<T>()?, |g, s| g * op.df(s)),
+            None => map(&mut out, g.as_slice::<T>()?, |g| g * op.df(T::zero())),
+        }
+        Tensor::from_vec(out, g.shape())
+    })
+}
+
+/// Binary arithmetic with broadcasting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl Binary {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Binary::Add => "add",
+            Binary::Sub => "sub",
+            Binary::Mul => "mul",
+            Binary::Div => "div",
+        }
+    }
+    #[inline]
+    fn f<T: Float>(&self, a: T, b: T) -> T {
+        match self {
+            Binary::Add => a + b,
+            Binary::Sub => a - b,
+            Binary::Mul => a * b,
+            Binary::Div => a / b,
+        }
+    }
+}
+
+/// Applies `f` over the broadcast of `a` and `b` (shape `out_shape`).
+fn broadcast_map<T: Float>(a: &Tensor, b: &Tensor, out_shape: &[usize], f: impl Fn(T, T) -> T + Sync + Send) -> Result<Tensor> {
+    let n: usize = out_shape.iter().product();
+    let mut out = pool::take::<T>(n);
+    if a.shape() == out_shape && b.shape() == out_shape {
+        zip_map(&mut out, a.as_slice()?, b.as_slice()?, f);
+    } else {
+        let av = a.view::<T>()?;
+        let bv = b.view::<T>()?;
+        let sh = IxDyn(out_shape);
+        let (Some(av), Some(bv)) = (av.broadcast(sh.clone()), bv.broadcast(sh.clone())) else {
+            crate::shape_bail!("broadcast", "{:?} and {:?} do not broadcast to {out_shape:?}", a.shape(), b.shape());
+        };
+        let mut ov = ndarray::ArrayViewMutD::from_shape(sh, &mut out).map_err(|e| crate::Error::Msg(e.to_string()))?;
+        let z = Zip::from(&mut ov).and(&av).and(&bv);
+        if n >= PAR_MIN {
+            z.par_for_each(|o, &x, &y| *o = f(x, y));
+        } else {
+            z.for_each(|o, &x, &y| *o = f(x, y));
+        }
+    }
+    Tensor::from_vec(out, out_shape)
+}
+
+/// `a ∘ b` with numpy broadcasting.
+pub fn binary_forward(a: &Tensor, b: &Tensor, op: Binary) -> Result<Tensor> {
+    a.same_dtype(op.name(), b)?;
+    let out_shape = broadcast_shape(op.name(), a.shape(), b.shape())?;
+    with_dtype!(a.dtype(), T => broadcast_map::<T>(a, b, &out_shape, |x, y| op.f(x, y)))
+}
+
+/// Sums `g` over the axes that broadcasting expanded, giving a tensor of `shape`.
+pub fn sum_to_shape(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    if g.shape() == shape {
+        return Ok(g.clone());
+    }
+    with_dtype!(g.dtype(), T => {
+        let mut v = g.view::<T>()?.to_owned();
+        let extra = g.rank() - shape.len();
+        for _ in 0..extra {
+            v = v.sum_axis(Axis(0));
+        }
+        for (i, &d) in shape.iter().enumerate() {
+            if d == 1 && v.shape()[i] != 1 {
+                v = v.sum_axis(Axis(i)).insert_axis(Axis(i));
+            }
+        }
+        Tensor::from_ndarray(v)
+    })
+}
+
+/// Gradients of `a ∘ b` with respect to a and b (each only if `need` says so).
+pub fn binary_backward(g: &Tensor, a: Option<&Tensor>, b: Option<&Tensor>, a_shape: &[usize], b_shape: &[usize], op: Binary, need: [bool; 2]) -> Result<[Option<Tensor>; 2]> {
+    let out_shape = g.shape().to_vec();
+    let missing = || crate::Error::Autodiff(format!("{} backward: saved operand missing", op.name()));
+    let mut da = None;
+    let mut db = None;
+    with_dtype!(g.dtype(), T => {
+        if need[0] {
+            da = Some(match op {
+                Binary::Add | Binary::Sub => sum_to_shape(g, a_shape)?,
+                // d(a·b)/da = b ; d(a/b)/da = 1/b
+                Binary::Mul => sum_to_shape(&broadcast_map::<T>(g, b.ok_or_else(missing)?, &out_shape, |g, b| g * b)?, a_shape)?,
+                Binary::Div => sum_to_shape(&broadcast_map::<T>(g, b.ok_or_else(missing)?, &out_shape, |g, b| g / b)?, a_shape)?,
+            });
+        }
+        if need[1] {
+            db = Some(match op {
+                Binary::Add => sum_to_shape(g, b_shape)?,
+                Binary::Sub => unary_forward(&sum_to_shape(g, b_shape)?, Unary::Affine { mul: -1.0, add: 0.0 })?,
+                Binary::Mul => sum_to_shape(&broadcast_map::<T>(g, a.ok_or_else(missing)?, &out_shape, |g, a| g * a)?, b_shape)?,
+                // d(a/b)/db = -a/b² : computed as -(g·a)/b²
+                Binary::Div => {
+                    let ga = broadcast_map::<T>(g, a.ok_or_else(missing)?, &out_shape, |g, a| g * a)?;
+                    sum_to_shape(&broadcast_map::<T>(&ga, b.ok_or_else(missing)?, &out_shape, |ga, b| -ga / (b * b))?, b_shape)?
+                }
+            });
+        }
+    });
+    Ok([da, db])
+}
+
+/// `acc += g` in place when `acc` owns its buffer, else a new sum. Shapes must match.
+pub fn accumulate(acc: Tensor, g: &Tensor) -> Result<Tensor> {
+    acc.same_shape("accumulate", g)?;
+    acc.same_dtype("accumulate", g)?;
+    let mut acc = acc;
+    with_dtype!(g.dtype(), T => {
+        let gs = g.as_slice::<T>()?;
+        if !acc.same_storage(g) {
+            if let Some(dst) = acc.as_mut_slice_if_unique::<T>() {
+                if dst.len() >= PAR_MIN {
+                    dst.par_chunks_mut(CHUNK).zip(gs.par_chunks(CHUNK)).for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, &s)| *d += s));
+                } else {
+                    dst.iter_mut().zip(gs).for_each(|(d, &s)| *d += s);
+                }
+                return Ok(acc);
+            }
+        }
+        binary_forward(&acc, g, Binary::Add)
+    })
+}

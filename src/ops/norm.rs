@@ -1,0 +1,129 @@
+//! LayerNorm and RMSNorm over the last axis, fused: the forward saves per-row `mean` and `rstd`, and
+//! the backward is one pass per row (llm.c `layernorm_backward`, doc `docs/ops/layernorm.md`).
+//!
+//! LayerNorm:  n = (x − μ)·r, y = n·w + b, r = 1/√(var + ε) (biased variance, as PyTorch)
+//!   dn = g·w;  dx = r·(dn − mean(dn) − n·mean(dn·n));  dw = Σ_rows g·n;  db = Σ_rows g
+//! RMSNorm (HF Llama): n = x·r, r = 1/√(mean(x²) + ε), y = n·w
+//!   dn = g·w;  dx = r·(dn − n·mean(dn·n));  dw = Σ_rows g·n
+
+use num_traits::{One, Zero};
+use crate::tensor::{pool, Float, Tensor};
+use crate::{with_dtype, Result};
+use rayon::prelude::*;
+
+const PAR_ROWS: usize = 32;
+
+fn check(op: &'static str, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<usize> {
+    if x.rank() == 0 {
+        crate::shape_bail!(op, "input must have at least one axis");
+    }
+    let c = x.shape()[x.rank() - 1];
+    x.same_dtype(op, w)?;
+    if w.shape() != [c] {
+        crate::shape_bail!(op, "weight shape {:?} does not match the last axis of input {:?}", w.shape(), x.shape());
+    }
+    if let Some(b) = b {
+        x.same_dtype(op, b)?;
+        if b.shape() != [c] {
+            crate::shape_bail!(op, "bias shape {:?} does not match the last axis of input {:?}", b.shape(), x.shape());
+        }
+    }
+    Ok(c)
+}
+
+/// Returns `(y, mean, rstd)`; `mean` is `None` for RMSNorm (`rms = true`).
+pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, eps: f64, rms: bool) -> Result<(Tensor, Option<Tensor>, Tensor)> {
+    let op = if rms { "rms_norm" } else { "layer_norm" };
+    let c = check(op, x, w, b)?;
+    let rows = x.numel() / c.max(1);
+    let lead = &x.shape()[..x.rank() - 1];
+    with_dtype!(x.dtype(), T => {
+        let xs = x.as_slice::<T>()?;
+        let ws = w.as_slice::<T>()?;
+        let bs = b.map(|b| b.as_slice::<T>()).transpose()?;
+        let mut y = pool::take::<T>(xs.len());
+        let mut mean = vec![T::zero(); rows];
+        let mut rstd = vec![T::zero(); rows];
+        let eps = T::from_f64(eps);
+        let inv_c = T::one() / T::from_f64(c as f64);
+        let row = |((yr, xr), (mu, rs)): ((&mut [T], &[T]), (&mut T, &mut T))| {
+            let m = if rms { T::zero() } else { xr.iter().copied().sum::<T>() * inv_c };
+            let var = xr.iter().map(|&v| (v - m) * (v - m)).sum::<T>() * inv_c;
+            let r = (var + eps).sqrt().recip();
+            for (j, (o, &v)) in yr.iter_mut().zip(xr).enumerate() {
+                let n = (v - m) * r;
+                *o = n * ws[j] + bs.map_or(T::zero(), |b| b[j]);
+            }
+            *mu = m;
+            *rs = r;
+        };
+        if c > 0 {
+            if rows >= PAR_ROWS {
+                y.par_chunks_mut(c).zip(xs.par_chunks(c)).zip(mean.par_iter_mut().zip(rstd.par_iter_mut())).for_each(row);
+            } else {
+                y.chunks_mut(c).zip(xs.chunks(c)).zip(mean.iter_mut().zip(rstd.iter_mut())).for_each(row);
+            }
+        }
+        let mean = if rms { None } else { Some(Tensor::from_vec(mean, lead)?) };
+        Ok((Tensor::from_vec(y, x.shape())?, mean, Tensor::from_vec(rstd, lead)?))
+    })
+}
+
+/// Gradients `[dx, dw, db]`, each computed only if `need` says so (`db` never for RMSNorm).
+pub fn backward(g: &Tensor, x: &Tensor, w: &Tensor, mean: Option<&Tensor>, rstd: &Tensor, need: [bool; 3]) -> Result<[Option<Tensor>; 3]> {
+    let c = *x.shape().last().unwrap_or(&0);
+    let rows = x.numel() / c.max(1);
+    with_dtype!(x.dtype(), T => {
+        let gs = g.as_slice::<T>()?;
+        let xs = x.as_slice::<T>()?;
+        let ws = w.as_slice::<T>()?;
+        let ms = mean.map(|m| m.as_slice::<T>()).transpose()?;
+        let rs = rstd.as_slice::<T>()?;
+        let inv_c = T::one() / T::from_f64(c.max(1) as f64);
+        let norm = |r: usize, j: usize| (xs[r * c + j] - ms.map_or(T::zero(), |m| m[r])) * rs[r];
+        let mut dx = None;
+        if need[0] && c > 0 {
+            let mut out = pool::take::<T>(xs.len());
+            let row = |(r, o): (usize, &mut [T])| {
+                // term 1: mean(dn), term 2: mean(dn·n)
+                let (mut s1, mut s2) = (T::zero(), T::zero());
+                for j in 0..c {
+                    let dn = gs[r * c + j] * ws[j];
+                    s1 += dn;
+                    s2 += dn * norm(r, j);
+                }
+                let (s1, s2) = (if ms.is_some() { s1 * inv_c } else { T::zero() }, s2 * inv_c);
+                for (j, o) in o.iter_mut().enumerate() {
+                    let dn = gs[r * c + j] * ws[j];
+                    *o = rs[r] * (dn - s1 - norm(r, j) * s2);
+                }
+            };
+            if rows >= PAR_ROWS {
+                out.par_chunks_mut(c).enumerate().for_each(row);
+            } else {
+                out.chunks_mut(c).enumerate().for_each(row);
+            }
+            dx = Some(Tensor::from_vec(out, x.shape())?);
+        }
+        let mut dw = None;
+        let mut db = None;
+        if need[1] || need[2] {
+            let mut w_acc = vec![T::zero(); c];
+            let mut b_acc = vec![T::zero(); c];
+            for r in 0..rows {
+                for j in 0..c {
+                    let gv = gs[r * c + j];
+                    w_acc[j] += gv * norm(r, j);
+                    b_acc[j] += gv;
+                }
+            }
+            if need[1] {
+                dw = Some(Tensor::from_vec(w_acc, &[c])?);
+            }
+            if need[2] {
+                db = Some(Tensor::from_vec(b_acc, &[c])?);
+            }
+        }
+        Ok([dx, dw, db])
+    })
+}

@@ -1,0 +1,138 @@
+//! A process-wide pool of host buffers, one per element type.
+//!
+//! Why: on CPU, memory traffic decides speed as much as GEMM does. A fresh `Vec` of a few MB is
+//! fresh pages from the kernel (page faults + zeroing) every time; a transformer forward+backward
+//! allocates hundreds of such activation and gradient buffers of a handful of distinct sizes. Buffers
+//! dropped by [`crate::tensor::Storage`] come back here and are handed out again for the next tensor
+//! of the same length, so a steady-state sweep touches warm memory.
+//!
+//! Rules: only buffers of at least [`MIN_POOLED`] elements are pooled; the pool holds at most
+//! `GRADPATH_POOL_MB` MiB (default 2048) and drops anything beyond; [`take`] returns a buffer whose
+//! contents are arbitrary (the caller overwrites every element), [`take_zeroed`] one that is zero.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// Buffers shorter than this go straight to the allocator.
+pub const MIN_POOLED: usize = 1024;
+
+/// Element types that have a pool.
+pub trait Pooled: Copy + Default + Send + Sync + 'static {
+    fn pool() -> &'static Pool<Self>;
+}
+
+/// Free lists keyed by exact length.
+pub struct Pool<T> {
+    free: Mutex<HashMap<usize, Vec<Vec<T>>>>,
+    held_bytes: AtomicUsize,
+    hits: AtomicUsize,
+    misses: AtomicUsize,
+}
+
+impl<T: Pooled> Pool<T> {
+    fn new() -> Self {
+        Self {
+            free: Mutex::new(HashMap::new()),
+            held_bytes: AtomicUsize::new(0),
+            hits: AtomicUsize::new(0),
+            misses: AtomicUsize::new(0),
+        }
+    }
+
+    fn take(&self, len: usize) -> Option<Vec<T>> {
+        if len < MIN_POOLED {
+            return None;
+        }
+        let v = self.free.lock().ok()?.get_mut(&len).and_then(Vec::pop);
+        match v {
+            Some(v) => {
+                self.held_bytes
+                    .fetch_sub(len * std::mem::size_of::<T>(), Ordering::Relaxed);
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Some(v)
+            }
+            None => {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    fn give(&self, v: Vec<T>) {
+        let len = v.len();
+        if len < MIN_POOLED || v.capacity() != len {
+            return;
+        }
+        let bytes = len * std::mem::size_of::<T>();
+        if self.held_bytes.load(Ordering::Relaxed) + bytes > limit_bytes() {
+            return;
+        }
+        if let Ok(mut free) = self.free.lock() {
+            free.entry(len).or_default().push(v);
+            self.held_bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops every pooled buffer.
+    pub fn clear(&self) {
+        if let Ok(mut free) = self.free.lock() {
+            free.clear();
+            self.held_bytes.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// (hits, misses, bytes held) since start.
+    pub fn stats(&self) -> (usize, usize, usize) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+            self.held_bytes.load(Ordering::Relaxed),
+        )
+    }
+}
+
+fn limit_bytes() -> usize {
+    static LIMIT: OnceLock<usize> = OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::env::var("GRADPATH_POOL_MB")
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(2048)
+            << 20
+    })
+}
+
+macro_rules! impl_pooled {
+    ($t:ty) => {
+        impl Pooled for $t {
+            fn pool() -> &'static Pool<$t> {
+                static P: OnceLock<Pool<$t>> = OnceLock::new();
+                P.get_or_init(Pool::new)
+            }
+        }
+    };
+}
+impl_pooled!(f32);
+impl_pooled!(f64);
+
+/// A buffer of `len` elements with arbitrary contents: the caller must write every element.
+pub fn take<T: Pooled>(len: usize) -> Vec<T> {
+    T::pool().take(len).unwrap_or_else(|| vec![T::default(); len])
+}
+
+/// A buffer of `len` zeros (reused if possible: zeroing warm memory is cheap, page faults are not).
+pub fn take_zeroed<T: Pooled>(len: usize) -> Vec<T> {
+    match T::pool().take(len) {
+        Some(mut v) => {
+            v.fill(T::default());
+            v
+        }
+        None => vec![T::default(); len],
+    }
+}
+
+/// Returns a buffer to the pool (called when a storage is dropped).
+pub fn give<T: Pooled>(v: Vec<T>) {
+    T::pool().give(v)
+}
