@@ -112,6 +112,11 @@ impl Tensor {
         &self.storage
     }
 
+    /// Number of handles sharing this tensor's buffer (tests use it to see saved tensors freed).
+    pub fn handle_count(&self) -> usize {
+        Arc::strong_count(&self.storage)
+    }
+
     /// Whether two handles share one buffer.
     pub fn same_storage(&self, other: &Tensor) -> bool {
         Arc::ptr_eq(&self.storage, &other.storage)
