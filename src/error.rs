@@ -34,6 +34,15 @@ pub enum Error {
     #[error("autodiff: {0}")]
     Autodiff(String),
 
+    // === Model and input errors ===
+    /// A model folder or file that cannot be used: missing or malformed files, missing tensors,
+    /// unsupported architecture, non-finite weights.
+    #[error("{0}")]
+    Model(String),
+    /// User input that the model cannot take: empty text, too many tokens, a class out of range.
+    #[error("{0}")]
+    Input(String),
+
     // === Everything else ===
     /// Invalid argument value (an axis out of range, an empty list, ...).
     #[error("{op}: {detail}")]

@@ -9,7 +9,12 @@
 //!
 //! See `docs/ARCHITECTURE.md` for the whole picture.
 
+pub mod attribution;
 pub mod autodiff;
+pub mod cli;
+pub mod integrate;
+pub mod io;
+pub mod models;
 mod error;
 pub mod ops;
 pub mod tensor;

@@ -1,0 +1,76 @@
+//! Baselines for token IG: the start x′ of the path in word-embedding space.
+//!
+//! `pad`, `mask`, `unk` replace every non-special token by that token's id ([CLS]/[SEP]/BOS/EOS
+//! kept, as in the Captum BERT tutorial); `zero` is the zero word embedding at every position.
+//! Position and token-type embeddings are never touched (they are not on the path).
+
+use crate::io::{Encoded, Tokenizer};
+use crate::models::Model;
+use crate::{Error, Result, Tensor};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Baseline {
+    Pad,
+    Zero,
+    Mask,
+    Unk,
+    /// A given token id.
+    Token(usize),
+}
+
+impl Baseline {
+    pub fn parse(s: &str) -> Result<Baseline> {
+        match s {
+            "pad" => Ok(Baseline::Pad),
+            "zero" => Ok(Baseline::Zero),
+            "mask" => Ok(Baseline::Mask),
+            "unk" => Ok(Baseline::Unk),
+            _ => match s.strip_prefix("id:").map(str::parse) {
+                Some(Ok(id)) => Ok(Baseline::Token(id)),
+                _ => Err(Error::Input(format!("unknown baseline `{s}` (expected pad, zero, mask, unk or id:N)"))),
+            },
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Baseline::Pad => "pad".into(),
+            Baseline::Zero => "zero".into(),
+            Baseline::Mask => "mask".into(),
+            Baseline::Unk => "unk".into(),
+            Baseline::Token(id) => format!("id:{id}"),
+        }
+    }
+
+    /// The baseline token id (None for `zero`).
+    pub fn token_id(&self, tok: &Tokenizer, model: &dyn Model) -> Result<Option<usize>> {
+        let find = |names: &[&str], what: &str| {
+            tok.find_token(names).map(|(_, id)| id).ok_or_else(|| Error::Input(format!("this tokenizer has no {what} token; use --baseline zero or another baseline")))
+        };
+        Ok(match self {
+            Baseline::Zero => None,
+            Baseline::Pad => Some(match tok.find_token(&["[PAD]", "<pad>", "<|pad|>", "<|padding|>"]) {
+                Some((_, id)) => id,
+                None => model.pad_token_id().ok_or_else(|| Error::Input("this model has no pad token; use --baseline zero or unk".into()))?,
+            }),
+            Baseline::Mask => Some(find(&["[MASK]", "<mask>"], "mask")?),
+            Baseline::Unk => Some(find(&["[UNK]", "<unk>", "<|unk|>"], "unknown-word")?),
+            Baseline::Token(id) => Some(*id),
+        })
+    }
+
+    /// Baseline ids (`None` for `zero`) and word embeddings `[pos, d_model]`.
+    pub fn build(&self, enc: &Encoded, tok: &Tokenizer, model: &dyn Model) -> Result<(Option<Vec<usize>>, Tensor)> {
+        match self.token_id(tok, model)? {
+            None => {
+                let t = Tensor::zeros(&[enc.len(), model.d_model()], model.dtype());
+                Ok((None, t))
+            }
+            Some(id) => {
+                let ids: Vec<usize> = enc.ids.iter().zip(&enc.special).map(|(&i, &s)| if s { i } else { id }).collect();
+                let emb = model.word_embeddings(&ids)?;
+                Ok((Some(ids), emb))
+            }
+        }
+    }
+}

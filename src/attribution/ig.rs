@@ -1,0 +1,223 @@
+//! Integrated Gradients along a straight path at a boundary (token IG: `hook_embed`).
+//!
+//! `Attr = (x − x′) ⊙ Σ_k w_k ∇F(x′ + α_k(x − x′))`. The path points of one chunk travel as the
+//! rows of one batch; one backward with a seed of 1 on each row's F gives every row's gradient.
+//! Sums are accumulated in f64 whatever the compute dtype. The completeness delta is measured
+//! against F at the real path ends (x, and the input with the baseline at the boundary).
+
+use crate::integrate::{chunks, refine, Refined, Rule, Stop};
+use crate::models::{Batch, Hooks, Model};
+use crate::{with_dtype, Error, Result, Tape, Tensor, Var};
+
+use super::target::Target;
+
+/// One straight path at a boundary.
+pub struct PathProblem<'a> {
+    pub model: &'a dyn Model,
+    pub ids: &'a [usize],
+    pub type_ids: &'a [usize],
+    /// The boundary the path runs through (token IG: `hook_embed`).
+    pub boundary: &'a str,
+    /// Value at the boundary for one row (e.g. `[pos, d_model]`): the path end x.
+    pub input: &'a Tensor,
+    /// The path start x′, same shape.
+    pub baseline: &'a Tensor,
+    pub target: &'a Target,
+}
+
+/// Progress callback: (points done, points planned).
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+
+impl PathProblem<'_> {
+    fn check(&self) -> Result<()> {
+        self.input.same_shape("path", self.baseline)?;
+        self.input.same_dtype("path", self.baseline)?;
+        if self.input.dtype() != self.model.dtype() {
+            return Err(Error::Input(format!("path tensors are {} but the model computes in {}", self.input.dtype(), self.model.dtype())));
+        }
+        Ok(())
+    }
+
+    /// Rows `x′ + α_k(x − x′)` for `alphas`, shape `[rows, ...]`.
+    fn points(&self, alphas: &[f64]) -> Result<Tensor> {
+        let x = self.input.to_vec_f64()?;
+        let b = self.baseline.to_vec_f64()?;
+        let mut v = Vec::with_capacity(x.len() * alphas.len());
+        for &a in alphas {
+            v.extend(x.iter().zip(&b).map(|(x, b)| b + a * (x - b)));
+        }
+        let mut shape = vec![alphas.len()];
+        shape.extend_from_slice(self.input.shape());
+        Tensor::from_f64(&v, &shape, self.input.dtype())
+    }
+
+    /// F at the given boundary values (rows), no gradients.
+    pub fn values_at(&self, rows: &Tensor) -> Result<Vec<f64>> {
+        let n = rows.shape()[0];
+        let tape = Tape::new();
+        let _g = tape.no_grad();
+        let mut hooks = Hooks::new().replace(self.boundary, Var::constant(rows.clone()));
+        let out = self.model.forward(&Batch::repeat(self.ids, self.type_ids, n), &mut hooks)?;
+        self.target.eval(&out)?.value().to_vec_f64()
+    }
+
+    /// (F(x), F(x′)).
+    pub fn endpoints(&self) -> Result<(f64, f64)> {
+        self.check()?;
+        let f = self.values_at(&self.points(&[1.0, 0.0])?)?;
+        Ok((f[0], f[1]))
+    }
+
+    /// For every α: F and ∇F at the path point, given to `visit(k, F, grad)` (grad in f64,
+    /// row-major over the boundary shape). Points are run `batch` rows at a time.
+    pub fn gradients(&self, alphas: &[f64], batch: usize, progress: Progress, visit: &mut dyn FnMut(usize, f64, &[f64]) -> Result<()>) -> Result<()> {
+        self.check()?;
+        let per = self.input.numel();
+        for r in chunks(alphas.len(), batch)? {
+            let tape = Tape::new();
+            let pts = tape.var(self.points(&alphas[r.clone()])?);
+            let mut hooks = Hooks::new().replace(self.boundary, pts.clone());
+            let out = self.model.forward(&Batch::repeat(self.ids, self.type_ids, r.len()), &mut hooks)?;
+            drop(hooks);
+            let f = self.target.eval(&out)?;
+            drop(out);
+            let fv = f.value().to_vec_f64()?;
+            let seed = Tensor::ones(f.shape(), f.dtype());
+            let g = tape.grad(&[&f], &[seed], &[&pts])?.pop().flatten().ok_or_else(|| Error::Autodiff("the target does not depend on the boundary".into()))?;
+            with_dtype!(g.dtype(), T => {
+                let gs = g.as_slice::<T>()?;
+                let mut row = vec![0.0f64; per];
+                for (i, k) in r.clone().enumerate() {
+                    for (o, v) in row.iter_mut().zip(&gs[i * per..(i + 1) * per]) {
+                        *o = f64::from(*v);
+                    }
+                    visit(k, fv[i], &row)?;
+                }
+            });
+            progress(r.end, alphas.len());
+        }
+        Ok(())
+    }
+}
+
+/// The result of one IG run.
+#[derive(Debug, Clone)]
+pub struct IgResult {
+    /// Per-coordinate attributions (boundary shape, row-major, f64); `None` after adaptive
+    /// refinement, which keeps per-token sums only.
+    pub per_coordinate: Option<Vec<f64>>,
+    /// Sum of the per-coordinate attributions over the last axis: one value per token.
+    pub per_token: Vec<f64>,
+    pub f_input: f64,
+    pub f_baseline: f64,
+    /// Σ attributions − (F(x) − F(x′)).
+    pub delta: f64,
+    /// |delta| / |F(x) − F(x′)|.
+    pub relative_delta: f64,
+    /// Path diagnostics: α of every evaluated point (ascending) and F there.
+    pub path_alphas: Vec<f64>,
+    pub path_f: Vec<f64>,
+    /// Model passes spent on path points.
+    pub points_used: usize,
+    /// Number of points of the final rule.
+    pub steps: usize,
+    /// Adaptive refinement trace (empty without `--tolerance`).
+    pub refinement: Option<Refined>,
+}
+
+impl IgResult {
+    /// Total variation of F along the evaluated path (endpoints included).
+    pub fn path_variation(&self) -> f64 {
+        let mut pts: Vec<(f64, f64)> = self.path_alphas.iter().copied().zip(self.path_f.iter().copied()).collect();
+        pts.push((0.0, self.f_baseline));
+        pts.push((1.0, self.f_input));
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        pts.windows(2).map(|w| (w[1].1 - w[0].1).abs()).sum()
+    }
+
+    /// A warning when the attributions cannot be trusted at this step count.
+    pub fn roughness_warning(&self) -> Option<String> {
+        let df = (self.f_input - self.f_baseline).abs();
+        let tv = self.path_variation();
+        let rough_path = tv > 2.0 * df.max(1e-12);
+        if self.relative_delta > 0.01 || rough_path {
+            Some(format!(
+                "the path is rough: relative completeness delta {:.3} (|Σattr − ΔF| / |ΔF|), total variation of F along the path {:.4} vs |F(x) − F(x′)| = {:.4}. The attributions cannot be trusted at {} points; try more --steps, --tolerance 1e-3 for adaptive refinement, or another --baseline.",
+                self.relative_delta, tv, df, self.points_used
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+fn sorted_path(mut p: Vec<(f64, f64)>) -> (Vec<f64>, Vec<f64>) {
+    p.sort_by(|a, b| a.0.total_cmp(&b.0));
+    p.into_iter().unzip()
+}
+
+fn finish(per_coordinate: Option<Vec<f64>>, per_token: Vec<f64>, f_input: f64, f_baseline: f64, path: Vec<(f64, f64)>, steps: usize, refinement: Option<Refined>) -> IgResult {
+    let total: f64 = per_token.iter().sum();
+    let df = f_input - f_baseline;
+    let delta = total - df;
+    let relative_delta = if df != 0.0 { delta.abs() / df.abs() } else { delta.abs() };
+    let points_used = path.len();
+    let (path_alphas, path_f) = sorted_path(path);
+    IgResult { per_coordinate, per_token, f_input, f_baseline, delta, relative_delta, path_alphas, path_f, points_used, steps, refinement }
+}
+
+/// IG with given nodes and weights on [0, 1].
+pub fn integrated_gradients(p: &PathProblem, alphas: &[f64], weights: &[f64], batch: usize, progress: Progress) -> Result<IgResult> {
+    if alphas.len() != weights.len() || alphas.is_empty() {
+        return Err(Error::Invalid { op: "integrated_gradients", detail: format!("{} alphas and {} weights", alphas.len(), weights.len()) });
+    }
+    let (f_input, f_baseline) = p.endpoints()?;
+    let x = p.input.to_vec_f64()?;
+    let b = p.baseline.to_vec_f64()?;
+    let mut acc = vec![0.0f64; x.len()];
+    let mut path = Vec::with_capacity(alphas.len());
+    p.gradients(alphas, batch, progress, &mut |k, f, g| {
+        let w = weights[k];
+        acc.iter_mut().zip(g).for_each(|(a, g)| *a += w * g);
+        path.push((alphas[k], f));
+        Ok(())
+    })?;
+    let per: Vec<f64> = acc.iter().zip(x.iter().zip(&b)).map(|(g, (x, b))| g * (x - b)).collect();
+    let c = *p.input.shape().last().unwrap_or(&1);
+    let per_token = per.chunks(c.max(1)).map(|r| r.iter().sum()).collect();
+    Ok(finish(Some(per), per_token, f_input, f_baseline, path, alphas.len(), None))
+}
+
+/// IG refined until the relative completeness delta is ≤ `tol` or `max_points` path points are
+/// spent. Starts with `start_n` points of `rule`.
+pub fn integrated_gradients_adaptive(p: &PathProblem, rule: Rule, start_n: usize, tol: f64, max_points: usize, batch: usize, progress: Progress) -> Result<IgResult> {
+    let (f_input, f_baseline) = p.endpoints()?;
+    let x = p.input.to_vec_f64()?;
+    let b = p.baseline.to_vec_f64()?;
+    let c = (*p.input.shape().last().unwrap_or(&1)).max(1);
+    let diff: Vec<f64> = x.iter().zip(&b).map(|(x, b)| x - b).collect();
+    // Per α: F and the per-token contributions Σ_c (x − x′)·∂F/∂x.
+    let mut stash: std::collections::HashMap<u64, (f64, Vec<f64>)> = std::collections::HashMap::new();
+    let mut done = 0usize;
+    let refined = refine(rule, start_n, max_points, tol, Stop::Completeness { exact: f_input - f_baseline }, |alphas| {
+        let mut vals = vec![0.0; alphas.len()];
+        let mut prog = |d: usize, _t: usize| progress(done + d, max_points);
+        p.gradients(alphas, batch, &mut prog, &mut |k, f, g| {
+            let tok: Vec<f64> = g.chunks(c).zip(diff.chunks(c)).map(|(g, d)| g.iter().zip(d).map(|(g, d)| g * d).sum()).collect();
+            vals[k] = tok.iter().sum();
+            stash.insert(alphas[k].to_bits(), (f, tok));
+            Ok(())
+        })?;
+        done += alphas.len();
+        Ok(vals)
+    })?;
+    let n_tok = x.len() / c;
+    let mut per_token = vec![0.0; n_tok];
+    for (a, w) in refined.alphas.iter().zip(&refined.weights) {
+        let (_, tok) = stash.get(&a.to_bits()).ok_or_else(|| Error::Msg("internal: refined node without a stashed gradient".into()))?;
+        per_token.iter_mut().zip(tok).for_each(|(s, t)| *s += w * t);
+    }
+    let path: Vec<(f64, f64)> = stash.iter().map(|(k, (f, _))| (f64::from_bits(*k), *f)).collect();
+    let steps = refined.n;
+    Ok(finish(None, per_token, f_input, f_baseline, path, steps, Some(refined)))
+}

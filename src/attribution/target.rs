@@ -1,0 +1,84 @@
+//! Targets: the scalar F per batch row that a method explains.
+
+use crate::models::ModelOutput;
+use crate::{Error, Result, Tensor, Var};
+
+/// Which function of a class's logit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    Logit,
+    Prob,
+    LogProb,
+}
+
+impl TargetKind {
+    pub fn parse(s: &str) -> Result<TargetKind> {
+        match s {
+            "logit" => Ok(TargetKind::Logit),
+            "prob" => Ok(TargetKind::Prob),
+            "log-prob" | "logprob" => Ok(TargetKind::LogProb),
+            _ => Err(Error::Input(format!("unknown target kind `{s}` (expected logit, prob or log-prob)"))),
+        }
+    }
+    pub fn name(&self) -> &'static str {
+        match self {
+            TargetKind::Logit => "logit",
+            TargetKind::Prob => "prob",
+            TargetKind::LogProb => "log-prob",
+        }
+    }
+}
+
+/// The scalar explained.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A class of a classifier.
+    Class { class: usize, kind: TargetKind },
+    /// Cosine similarity of the sentence embedding to a fixed reference embedding `[d_model]`.
+    Similarity { reference: Tensor },
+}
+
+impl Target {
+    /// F for every row: `[batch]`.
+    pub fn eval(&self, out: &ModelOutput) -> Result<Var> {
+        match self {
+            Target::Class { class, kind } => {
+                let logits = out.logits.as_ref().ok_or_else(|| Error::Input("a class target needs a classification model (this one has no classifier head); use --similar-to for sentence-embedding models".into()))?;
+                let (b, n) = (logits.shape()[0], logits.shape()[1]);
+                if *class >= n {
+                    return Err(Error::Input(format!("class {class} is out of range: the model has {n} classes (0..{})", n - 1)));
+                }
+                let v = match kind {
+                    TargetKind::Logit => logits.clone(),
+                    TargetKind::Prob => logits.softmax(None)?,
+                    TargetKind::LogProb => logits.log_softmax(None)?,
+                };
+                v.narrow(1, *class, 1)?.reshape(&[b])
+            }
+            Target::Similarity { reference } => {
+                let p = out.pooled.as_ref().ok_or_else(|| Error::Input("a similarity target needs a sentence-embedding model (this one is a classifier); use --target instead".into()))?;
+                let (b, c) = (p.shape()[0], p.shape()[1]);
+                if reference.shape() != [c] {
+                    return Err(Error::Input(format!("reference embedding has shape {:?}, the model's embeddings are [{c}]", reference.shape())));
+                }
+                let r = reference.to_vec_f64()?;
+                let rnorm = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+                if rnorm == 0.0 {
+                    return Err(Error::Input("the reference embedding is zero; cosine similarity is undefined".into()));
+                }
+                let rv = Var::constant(reference.reshape(&[1, c])?);
+                let dot = p.mul(&rv)?.sum(&[1], false)?;
+                let pnorm = p.mul(p)?.sum(&[1], false)?.sqrt()?;
+                dot.div(&pnorm)?.scale(1.0 / rnorm).and_then(|v| v.reshape(&[b]))
+            }
+        }
+    }
+
+    /// A short description for reports, e.g. `{"kind":"logit","class":1}`.
+    pub fn to_json(&self, label: Option<&str>) -> serde_json::Value {
+        match self {
+            Target::Class { class, kind } => serde_json::json!({"type": "class", "kind": kind.name(), "class": class, "label": label}),
+            Target::Similarity { .. } => serde_json::json!({"type": "cosine_similarity"}),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Memory-mapped `.safetensors` weights. Tensors are read lazily by name and converted from the
+//! stored dtype (F32, F16, BF16, F64) to the compute dtype (f32 or f64). Every failure names the file
+//! and the tensor: a missing name, a shape that differs from the config, an unsupported dtype, a
+//! non-finite value.
+
+use crate::tensor::{pool, Float};
+use crate::{with_dtype, DType, Error, Result, Tensor};
+use memmap2::Mmap;
+use safetensors::tensor::{Dtype as StDtype, TensorInfo};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// One memory-mapped safetensors file.
+pub struct Weights {
+    path: PathBuf,
+    mmap: Mmap,
+    data_start: usize,
+    infos: HashMap<String, TensorInfo>,
+    dtype: DType,
+}
+
+fn bad(path: &Path, detail: impl std::fmt::Display) -> Error {
+    Error::Model(format!("{}: {detail}", path.display()))
+}
+
+impl Weights {
+    /// Maps `path` and reads its header; tensors are converted to `dtype` when read.
+    pub fn open(path: &Path, dtype: DType) -> Result<Weights> {
+        let file = std::fs::File::open(path).map_err(|e| Error::Io { path: path.display().to_string(), source: e })?;
+        // SAFETY: the file is opened read-only and the map is never written; as with any mmap, a
+        // concurrent truncation by another process would fault, which we accept for weight files.
+        let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::Io { path: path.display().to_string(), source: e })?;
+        let (n, meta) = safetensors::SafeTensors::read_metadata(&mmap).map_err(|e| bad(path, format!("not a valid safetensors file ({e})")))?;
+        let infos = meta.tensors().into_iter().map(|(k, v)| (k, v.clone())).collect();
+        Ok(Weights { path: path.to_path_buf(), mmap, data_start: 8 + n, infos, dtype })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.infos.contains_key(name)
+    }
+
+    /// All tensor names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.infos.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Stored shape of `name`, if present.
+    pub fn shape_of(&self, name: &str) -> Option<&[usize]> {
+        self.infos.get(name).map(|i| i.shape.as_slice())
+    }
+
+    /// Reads `name` converted to the compute dtype.
+    pub fn get(&self, name: &str) -> Result<Tensor> {
+        let info = self.infos.get(name).ok_or_else(|| bad(&self.path, format!("missing tensor `{name}`")))?;
+        let (s, e) = info.data_offsets;
+        let bytes = self.mmap.get(self.data_start + s..self.data_start + e).ok_or_else(|| bad(&self.path, format!("tensor `{name}` lies outside the file")))?;
+        let n: usize = info.shape.iter().product();
+        let t = with_dtype!(self.dtype, T => Tensor::from_vec(convert::<T>(bytes, info.dtype, n).map_err(|d| bad(&self.path, format!("tensor `{name}`: {d}")))?, &info.shape)?);
+        Ok(t)
+    }
+
+    /// Reads an integer tensor (I64, I32, U32, U8) as `usize` values, e.g. token ids in golden files.
+    pub fn get_ids(&self, name: &str) -> Result<Vec<usize>> {
+        let info = self.infos.get(name).ok_or_else(|| bad(&self.path, format!("missing tensor `{name}`")))?;
+        let (s, e) = info.data_offsets;
+        let bytes = self.mmap.get(self.data_start + s..self.data_start + e).ok_or_else(|| bad(&self.path, format!("tensor `{name}` lies outside the file")))?;
+        let conv = |c: &[u8]| -> i64 {
+            match c.len() {
+                8 => i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+                4 if info.dtype == StDtype::I32 => i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64,
+                4 => u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64,
+                _ => c[0] as i64,
+            }
+        };
+        let size = match info.dtype {
+            StDtype::I64 => 8,
+            StDtype::I32 | StDtype::U32 => 4,
+            StDtype::U8 => 1,
+            other => return Err(bad(&self.path, format!("tensor `{name}` is {other:?}, not an integer tensor"))),
+        };
+        bytes.chunks_exact(size).map(conv).map(|v| usize::try_from(v).map_err(|_| bad(&self.path, format!("tensor `{name}` has a negative id {v}")))).collect()
+    }
+
+    /// Reads `name` and checks its shape.
+    pub fn get_shaped(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let t = self.get(name)?;
+        if t.shape() != shape {
+            return Err(bad(&self.path, format!("tensor `{name}` has shape {:?} but the config implies {shape:?}", t.shape())));
+        }
+        Ok(t)
+    }
+}
+
+fn convert<T: Float>(bytes: &[u8], dt: StDtype, n: usize) -> std::result::Result<Vec<T>, String> {
+    let size = match dt {
+        StDtype::F32 => 4,
+        StDtype::F16 | StDtype::BF16 => 2,
+        StDtype::F64 => 8,
+        other => return Err(format!("unsupported dtype {other:?} (F32, F16, BF16 and F64 are supported)")),
+    };
+    if bytes.len() != n * size {
+        return Err(format!("{} bytes for {n} elements of {dt:?}", bytes.len()));
+    }
+    let mut out = pool::take::<T>(n);
+    for (o, c) in out.iter_mut().zip(bytes.chunks_exact(size)) {
+        let v = match dt {
+            StDtype::F32 => f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64,
+            StDtype::F16 => half::f16::from_le_bytes([c[0], c[1]]).to_f64(),
+            StDtype::BF16 => half::bf16::from_le_bytes([c[0], c[1]]).to_f64(),
+            _ => f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+        };
+        *o = T::from_f64(v);
+    }
+    if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+        return Err(format!("non-finite value at element {i} (the weights are corrupt or overflowed)"));
+    }
+    Ok(out)
+}
+
+/// A prefix into a [`Weights`] file, mirroring checkpoint module paths (`vp.pp("encoder.layer.0")`).
+pub struct VarPath<'a> {
+    pub w: &'a Weights,
+    pub prefix: String,
+}
+
+impl<'a> VarPath<'a> {
+    pub fn root(w: &'a Weights, prefix: &str) -> Self {
+        VarPath { w, prefix: prefix.to_string() }
+    }
+    /// A sub-path `prefix.name`.
+    pub fn pp(&self, name: impl std::fmt::Display) -> VarPath<'a> {
+        let prefix = if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) };
+        VarPath { w: self.w, prefix }
+    }
+    fn full(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
+    }
+    /// Tensor `prefix.name` with the expected shape; `gamma`/`beta` are accepted for old
+    /// LayerNorm checkpoints that use them instead of `weight`/`bias`.
+    pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let full = self.full(name);
+        if !self.w.contains(&full) {
+            let alias = match name {
+                "weight" => Some("gamma"),
+                "bias" => Some("beta"),
+                _ => None,
+            };
+            if let Some(a) = alias.map(|a| self.full(a)).filter(|a| self.w.contains(a)) {
+                return self.w.get_shaped(&a, shape);
+            }
+        }
+        self.w.get_shaped(&full, shape)
+    }
+    pub fn contains(&self, name: &str) -> bool {
+        self.w.contains(&self.full(name))
+    }
+}
+

@@ -1,0 +1,162 @@
+//! Shared building blocks. They hold weights as constants (no weight gradients: attribution
+//! differentiates with respect to activations) and call [`Hooks::point`] at their boundaries.
+//! No component knows which architecture it is part of.
+
+use super::hooks::{block, Hooks};
+use crate::io::VarPath;
+use crate::{Error, Result, Tensor, Var};
+
+/// `y = x·Wᵀ + b` with an HF `[out, in]` weight.
+pub struct Linear {
+    /// `[d_out, d_in]`
+    pub w: Var,
+    /// `[d_out]`
+    pub b: Option<Var>,
+}
+
+impl Linear {
+    pub fn load(vp: &VarPath, d_in: usize, d_out: usize, bias: bool) -> Result<Linear> {
+        let w = Var::constant(vp.get("weight", &[d_out, d_in])?);
+        let b = if bias { Some(Var::constant(vp.get("bias", &[d_out])?)) } else { None };
+        Ok(Linear { w, b })
+    }
+    pub fn forward(&self, x: &Var) -> Result<Var> {
+        let y = x.matmul_t(&self.w, false, true)?;
+        match &self.b {
+            Some(b) => y.add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+/// LayerNorm over the last axis.
+pub struct LayerNorm {
+    pub w: Var,
+    pub b: Var,
+    pub eps: f64,
+}
+
+impl LayerNorm {
+    pub fn load(vp: &VarPath, d: usize, eps: f64) -> Result<LayerNorm> {
+        Ok(LayerNorm { w: Var::constant(vp.get("weight", &[d])?), b: Var::constant(vp.get("bias", &[d])?), eps })
+    }
+    pub fn forward(&self, x: &Var) -> Result<Var> {
+        x.layer_norm(&self.w, Some(&self.b), self.eps)
+    }
+}
+
+/// Activation functions by their HF config names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    GeluErf,
+    GeluTanh,
+    Relu,
+    Silu,
+    Tanh,
+}
+
+impl Act {
+    pub fn from_hf(name: &str) -> Result<Act> {
+        Ok(match name {
+            "gelu" => Act::GeluErf,
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Act::GeluTanh,
+            "relu" => Act::Relu,
+            "silu" | "swish" => Act::Silu,
+            "tanh" => Act::Tanh,
+            _ => return Err(Error::Model(format!("unsupported activation `{name}` (supported: gelu, gelu_new, gelu_pytorch_tanh, relu, silu, tanh)"))),
+        })
+    }
+    pub fn forward(&self, x: &Var) -> Result<Var> {
+        match self {
+            Act::GeluErf => x.gelu_erf(),
+            Act::GeluTanh => x.gelu_tanh(),
+            Act::Relu => x.relu(),
+            Act::Silu => x.silu(),
+            Act::Tanh => x.tanh(),
+        }
+    }
+}
+
+/// Multi-head self-attention with q/k/v/output projections.
+pub struct SelfAttention {
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub o: Linear,
+    pub n_heads: usize,
+    pub d_head: usize,
+}
+
+impl SelfAttention {
+    /// `x` `[batch, pos, d_model]` → attention output `[batch, pos, d_model]` (before the residual).
+    /// `mask` is additive, broadcastable to `[batch, n_heads, pos, pos]`.
+    pub fn forward(&self, x: &Var, mask: Option<&Tensor>, hooks: &mut Hooks, l: usize) -> Result<Var> {
+        let (b, t) = (x.shape()[0], x.shape()[1]);
+        let heads = |y: Var| y.reshape(&[b, t, self.n_heads, self.d_head]);
+        let q = hooks.point(block(l, "attn.hook_q"), heads(self.q.forward(x)?)?)?;
+        let k = hooks.point(block(l, "attn.hook_k"), heads(self.k.forward(x)?)?)?;
+        let v = hooks.point(block(l, "attn.hook_v"), heads(self.v.forward(x)?)?)?;
+        let scores = hooks.point(block(l, "attn.hook_attn_scores"), q.attn_scores(&k, 1.0 / (self.d_head as f64).sqrt())?)?;
+        let pattern = hooks.point(block(l, "attn.hook_pattern"), scores.softmax(mask)?)?;
+        let z = hooks.point(block(l, "attn.hook_z"), pattern.attn_apply(&v)?)?;
+        let z = z.reshape(&[b, t, self.n_heads * self.d_head])?;
+        hooks.point(block(l, "hook_attn_out"), self.o.forward(&z)?)
+    }
+}
+
+/// Two-layer MLP `down(act(up(x)))`.
+pub struct Mlp {
+    pub up: Linear,
+    pub down: Linear,
+    pub act: Act,
+}
+
+impl Mlp {
+    pub fn forward(&self, x: &Var, hooks: &mut Hooks, l: usize) -> Result<Var> {
+        let pre = hooks.point(block(l, "mlp.hook_pre"), self.up.forward(x)?)?;
+        let post = hooks.point(block(l, "mlp.hook_post"), self.act.forward(&pre)?)?;
+        hooks.point(block(l, "hook_mlp_out"), self.down.forward(&post)?)
+    }
+}
+
+/// A post-LN encoder block (BERT, RoBERTa, DistilBERT):
+/// `u = LN₁(z + Attn(z))`, `z' = LN₂(u + MLP(u))`.
+pub struct PostLnBlock {
+    pub attn: SelfAttention,
+    pub ln_attn: LayerNorm,
+    pub mlp: Mlp,
+    pub ln_mlp: LayerNorm,
+}
+
+impl PostLnBlock {
+    pub fn forward(&self, x: &Var, mask: Option<&Tensor>, hooks: &mut Hooks, l: usize) -> Result<Var> {
+        let z = hooks.point(block(l, "hook_resid_pre"), x.clone())?;
+        let a = self.attn.forward(&z, mask, hooks, l)?;
+        let u = hooks.point(block(l, "hook_resid_mid"), self.ln_attn.forward(&z.add(&a)?)?)?;
+        let m = self.mlp.forward(&u, hooks, l)?;
+        hooks.point(block(l, "hook_resid_post"), self.ln_mlp.forward(&u.add(&m)?)?)
+    }
+}
+
+/// Classification head on the first token: `out(act(dense(h[:, 0])))`.
+/// BERT: pooler dense + tanh → classifier; RoBERTa: classifier.dense + tanh → out_proj;
+/// DistilBERT: pre_classifier + ReLU → classifier.
+pub struct ClassifierHead {
+    pub dense: Linear,
+    pub act: Act,
+    pub out: Linear,
+}
+
+impl ClassifierHead {
+    /// `h` `[batch, pos, d_model]` → logits `[batch, n_labels]`.
+    pub fn forward(&self, h: &Var, hooks: &mut Hooks) -> Result<Var> {
+        let (b, c) = (h.shape()[0], h.shape()[2]);
+        let cls = h.narrow(1, 0, 1)?.reshape(&[b, c])?;
+        let pooled = hooks.point("pooler.hook_out".into(), self.act.forward(&self.dense.forward(&cls)?)?)?;
+        hooks.point("hook_logits".into(), self.out.forward(&pooled)?)
+    }
+
+    pub fn n_labels(&self) -> usize {
+        self.out.w.shape()[0]
+    }
+}

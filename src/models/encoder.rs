@@ -1,0 +1,384 @@
+//! Encoder models of the BERT family (BERT, RoBERTa, DistilBERT), read top-down like the paper:
+//! config → embeddings → post-LN blocks → head. The forward is shared; the three families differ
+//! only in data: their weight-name table ([`Names`]), their position-id scheme and whether they
+//! have token types — decided once at load time.
+
+use super::components::{Act, ClassifierHead, LayerNorm, Linear, Mlp, PostLnBlock, SelfAttention};
+use super::hooks::Hooks;
+use super::{Model, ModelOutput};
+use crate::io::{ModelDir, VarPath, Weights};
+use crate::{DType, Error, Result, Tensor, Var};
+use serde_json::Value;
+
+/// The architectures this module loads.
+pub const SUPPORTED: &[&str] = &[
+    "BertModel",
+    "BertForSequenceClassification",
+    "RobertaModel",
+    "RobertaForSequenceClassification",
+    "DistilBertModel",
+    "DistilBertForSequenceClassification",
+];
+
+/// Model family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Bert,
+    Roberta,
+    DistilBert,
+}
+
+/// How position ids are formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Positions {
+    /// `0..pos` (BERT, DistilBERT).
+    Absolute,
+    /// RoBERTa: `padding_idx + 1 + i` for real tokens, `padding_idx` for padding.
+    AfterPadding { pad: usize },
+}
+
+/// Hyper-parameters, mirroring HF `config.json` (names differ per family; see [`EncoderConfig::from_hf`]).
+#[derive(Debug, Clone)]
+pub struct EncoderConfig {
+    pub family: Family,
+    pub architecture: String,
+    pub vocab_size: usize,
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub d_mlp: usize,
+    pub act: Act,
+    pub max_positions: usize,
+    pub type_vocab_size: usize,
+    pub ln_eps: f64,
+    pub pad_token_id: usize,
+    pub positions: Positions,
+    /// Classification model (has a head) or plain encoder (sentence embeddings).
+    pub classifier: bool,
+    /// Class names from `id2label`, if present.
+    pub labels: Vec<String>,
+}
+
+fn get_usize(cfg: &Value, key: &str) -> Result<usize> {
+    cfg.get(key).and_then(Value::as_u64).map(|v| v as usize).ok_or_else(|| Error::Model(format!("config.json: missing or invalid `{key}`")))
+}
+
+impl EncoderConfig {
+    /// Reads a HF config; errors name the missing key or the unsupported architecture.
+    pub fn from_hf(cfg: &Value) -> Result<EncoderConfig> {
+        let arch = cfg.get("architectures").and_then(|a| a.get(0)).and_then(Value::as_str).map(str::to_string);
+        let model_type = cfg.get("model_type").and_then(Value::as_str).unwrap_or("");
+        let arch = match (arch, model_type) {
+            (Some(a), _) => a,
+            (None, "bert") => "BertModel".into(),
+            (None, "roberta") => "RobertaModel".into(),
+            (None, "distilbert") => "DistilBertModel".into(),
+            (None, t) => return Err(Error::Model(format!("config.json names no architecture (model_type `{t}`); supported: {}", SUPPORTED.join(", ")))),
+        };
+        if !SUPPORTED.contains(&arch.as_str()) {
+            return Err(Error::Model(format!("unsupported architecture `{arch}`; supported: {}", SUPPORTED.join(", "))));
+        }
+        let family = if arch.starts_with("DistilBert") {
+            Family::DistilBert
+        } else if arch.starts_with("Roberta") {
+            Family::Roberta
+        } else {
+            Family::Bert
+        };
+        let classifier = arch.ends_with("ForSequenceClassification");
+        let mut labels: Vec<(usize, String)> = cfg
+            .get("id2label")
+            .and_then(Value::as_object)
+            .map(|m| m.iter().filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_string()))).collect())
+            .unwrap_or_default();
+        labels.sort();
+        let labels = labels.into_iter().map(|(_, v)| v).collect();
+        let pad = cfg.get("pad_token_id").and_then(Value::as_u64).unwrap_or(0) as usize;
+        let c = if family == Family::DistilBert {
+            EncoderConfig {
+                family,
+                architecture: arch,
+                vocab_size: get_usize(cfg, "vocab_size")?,
+                d_model: get_usize(cfg, "dim")?,
+                n_layers: get_usize(cfg, "n_layers")?,
+                n_heads: get_usize(cfg, "n_heads")?,
+                d_mlp: get_usize(cfg, "hidden_dim")?,
+                act: Act::from_hf(cfg.get("activation").and_then(Value::as_str).unwrap_or("gelu"))?,
+                max_positions: get_usize(cfg, "max_position_embeddings")?,
+                type_vocab_size: 0,
+                ln_eps: 1e-12,
+                pad_token_id: pad,
+                positions: Positions::Absolute,
+                classifier,
+                labels,
+            }
+        } else {
+            if let Some(p) = cfg.get("position_embedding_type").and_then(Value::as_str) {
+                if p != "absolute" {
+                    return Err(Error::Model(format!("position_embedding_type `{p}` is not supported (only `absolute`)")));
+                }
+            }
+            EncoderConfig {
+                family,
+                architecture: arch,
+                vocab_size: get_usize(cfg, "vocab_size")?,
+                d_model: get_usize(cfg, "hidden_size")?,
+                n_layers: get_usize(cfg, "num_hidden_layers")?,
+                n_heads: get_usize(cfg, "num_attention_heads")?,
+                d_mlp: get_usize(cfg, "intermediate_size")?,
+                act: Act::from_hf(cfg.get("hidden_act").and_then(Value::as_str).unwrap_or("gelu"))?,
+                max_positions: get_usize(cfg, "max_position_embeddings")?,
+                type_vocab_size: cfg.get("type_vocab_size").and_then(Value::as_u64).unwrap_or(2) as usize,
+                ln_eps: cfg.get("layer_norm_eps").and_then(Value::as_f64).unwrap_or(1e-12),
+                pad_token_id: pad,
+                positions: if family == Family::Roberta { Positions::AfterPadding { pad } } else { Positions::Absolute },
+                classifier,
+                labels,
+            }
+        };
+        if c.n_heads == 0 || c.d_model % c.n_heads != 0 {
+            return Err(Error::Model(format!("config.json: hidden size {} is not a multiple of {} heads", c.d_model, c.n_heads)));
+        }
+        Ok(c)
+    }
+
+    pub fn d_head(&self) -> usize {
+        self.d_model / self.n_heads
+    }
+
+    /// Longest input in tokens.
+    pub fn max_tokens(&self) -> usize {
+        match self.positions {
+            Positions::Absolute => self.max_positions,
+            Positions::AfterPadding { pad } => self.max_positions.saturating_sub(pad + 1),
+        }
+    }
+}
+
+/// Checkpoint names of one family (prefixes and module names).
+struct Names {
+    base: &'static str,
+    layer: &'static str,
+    q: &'static str,
+    k: &'static str,
+    v: &'static str,
+    o: &'static str,
+    ln_attn: &'static str,
+    up: &'static str,
+    down: &'static str,
+    ln_mlp: &'static str,
+    head_dense: &'static str,
+    head_out: &'static str,
+    head_act: Act,
+}
+
+const BERT: Names = Names {
+    base: "bert",
+    layer: "encoder.layer",
+    q: "attention.self.query",
+    k: "attention.self.key",
+    v: "attention.self.value",
+    o: "attention.output.dense",
+    ln_attn: "attention.output.LayerNorm",
+    up: "intermediate.dense",
+    down: "output.dense",
+    ln_mlp: "output.LayerNorm",
+    head_dense: "bert.pooler.dense",
+    head_out: "classifier",
+    head_act: Act::Tanh,
+};
+const ROBERTA: Names = Names { base: "roberta", head_dense: "classifier.dense", head_out: "classifier.out_proj", ..BERT };
+const DISTILBERT: Names = Names {
+    base: "distilbert",
+    layer: "transformer.layer",
+    q: "attention.q_lin",
+    k: "attention.k_lin",
+    v: "attention.v_lin",
+    o: "attention.out_lin",
+    ln_attn: "sa_layer_norm",
+    up: "ffn.lin1",
+    down: "ffn.lin2",
+    ln_mlp: "output_layer_norm",
+    head_dense: "pre_classifier",
+    head_out: "classifier",
+    head_act: Act::Relu,
+};
+
+/// A loaded encoder.
+pub struct Encoder {
+    pub cfg: EncoderConfig,
+    pub dtype: DType,
+    /// `[d_vocab, d_model]`
+    pub word: Var,
+    /// `[max_positions, d_model]`
+    pub pos: Var,
+    /// `[type_vocab_size, d_model]`, absent for DistilBERT.
+    pub types: Option<Var>,
+    pub ln_embed: LayerNorm,
+    pub blocks: Vec<PostLnBlock>,
+    pub head: Option<ClassifierHead>,
+}
+
+/// A batch of token ids `[batch, pos]` with type ids and a 0/1 attention mask.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub ids: Vec<usize>,
+    pub type_ids: Vec<usize>,
+    pub mask: Vec<u8>,
+    pub batch: usize,
+    pub pos: usize,
+}
+
+impl Batch {
+    /// `rows` copies of one sequence (the path points of one attribution).
+    pub fn repeat(ids: &[usize], type_ids: &[usize], rows: usize) -> Batch {
+        Batch { ids: ids.repeat(rows), type_ids: type_ids.repeat(rows), mask: vec![1; ids.len() * rows], batch: rows, pos: ids.len() }
+    }
+}
+
+
+impl Encoder {
+    /// Loads a model folder in `dtype`.
+    pub fn load(dir: &ModelDir, dtype: DType) -> Result<Encoder> {
+        let cfg = EncoderConfig::from_hf(&dir.config_json()?)?;
+        let w = Weights::open(&dir.weights, dtype)?;
+        Encoder::from_weights(cfg, &w)
+    }
+
+    pub fn from_weights(cfg: EncoderConfig, w: &Weights) -> Result<Encoder> {
+        let n = match cfg.family {
+            Family::Bert => &BERT,
+            Family::Roberta => &ROBERTA,
+            Family::DistilBert => &DISTILBERT,
+        };
+        // Checkpoints of a bare model are saved without the `bert.` / `roberta.` prefix.
+        let base = if w.contains(&format!("{}.embeddings.word_embeddings.weight", n.base)) { n.base } else { "" };
+        let root = VarPath::root(w, base);
+        let (c, m) = (cfg.d_model, cfg.d_mlp);
+        let e = root.pp("embeddings");
+        let word = Var::constant(e.pp("word_embeddings").get("weight", &[cfg.vocab_size, c])?);
+        let pos = Var::constant(e.pp("position_embeddings").get("weight", &[cfg.max_positions, c])?);
+        let types = if cfg.type_vocab_size > 0 { Some(Var::constant(e.pp("token_type_embeddings").get("weight", &[cfg.type_vocab_size, c])?)) } else { None };
+        let ln_embed = LayerNorm::load(&e.pp("LayerNorm"), c, cfg.ln_eps)?;
+        let mut blocks = Vec::with_capacity(cfg.n_layers);
+        for l in 0..cfg.n_layers {
+            let b = root.pp(n.layer).pp(l);
+            let lin = |name: &str, i: usize, o: usize| Linear::load(&b.pp(name), i, o, true);
+            blocks.push(PostLnBlock {
+                attn: SelfAttention { q: lin(n.q, c, c)?, k: lin(n.k, c, c)?, v: lin(n.v, c, c)?, o: lin(n.o, c, c)?, n_heads: cfg.n_heads, d_head: cfg.d_head() },
+                ln_attn: LayerNorm::load(&b.pp(n.ln_attn), c, cfg.ln_eps)?,
+                mlp: Mlp { up: lin(n.up, c, m)?, down: lin(n.down, m, c)?, act: cfg.act },
+                ln_mlp: LayerNorm::load(&b.pp(n.ln_mlp), c, cfg.ln_eps)?,
+            });
+        }
+        let head = if cfg.classifier {
+            let top = VarPath::root(w, "");
+            let out_name = format!("{}.weight", n.head_out);
+            let n_labels = w.shape_of(&out_name).map(|s| s[0]).ok_or_else(|| Error::Model(format!("{}: classifier weight `{out_name}` missing for {}", w.path().display(), cfg.architecture)))?;
+            Some(ClassifierHead { dense: Linear::load(&top.pp(n.head_dense), c, c, true)?, act: n.head_act, out: Linear::load(&top.pp(n.head_out), c, n_labels, true)? })
+        } else {
+            None
+        };
+        Ok(Encoder { dtype: w.dtype(), cfg, word, pos, types, ln_embed, blocks, head })
+    }
+
+    /// Number of classes (classifiers only).
+    pub fn n_labels(&self) -> Option<usize> {
+        self.head.as_ref().map(ClassifierHead::n_labels)
+    }
+
+    /// Position ids of a batch.
+    fn position_ids(&self, x: &Batch) -> Vec<usize> {
+        match self.cfg.positions {
+            Positions::Absolute => (0..x.batch).flat_map(|_| 0..x.pos).collect(),
+            Positions::AfterPadding { pad } => {
+                let mut out = Vec::with_capacity(x.ids.len());
+                for row in x.mask.chunks(x.pos) {
+                    let mut n = 0;
+                    for &m in row {
+                        n += m as usize;
+                        out.push(if m == 1 { pad + n } else { pad });
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// Forward pass with boundaries. Word embeddings go through `hook_embed` (replace it to
+    /// interpolate), the sum through `embed.hook_out`, then every block.
+    pub fn forward(&self, x: &Batch, hooks: &mut Hooks) -> Result<ModelOutput> {
+        let (b, t) = (x.batch, x.pos);
+        if t == 0 {
+            return Err(Error::Input("empty input: the text has no tokens".into()));
+        }
+        if t > self.cfg.max_tokens() {
+            return Err(Error::Input(format!("{t} tokens exceed the model's {} positions", self.cfg.max_tokens())));
+        }
+        let shape = [b, t];
+        let word = hooks.point("hook_embed".into(), Var::embedding(&self.word, &x.ids, &shape)?)?;
+        let pos = hooks.point("hook_pos_embed".into(), Var::embedding(&self.pos, &self.position_ids(x), &shape)?)?;
+        let mut sum = word.add(&pos)?;
+        if let Some(types) = &self.types {
+            let ty = hooks.point("hook_type_embed".into(), Var::embedding(types, &x.type_ids, &shape)?)?;
+            sum = sum.add(&ty)?;
+        }
+        let mut h = hooks.point("embed.hook_out".into(), self.ln_embed.forward(&sum)?)?;
+        let mask = self.additive_mask(x)?;
+        for (l, blk) in self.blocks.iter().enumerate() {
+            h = blk.forward(&h, mask.as_ref(), hooks, l)?;
+        }
+        let (logits, pooled) = match &self.head {
+            Some(head) => (Some(head.forward(&h, hooks)?), None),
+            None => (None, Some(hooks.point("hook_pooled".into(), self.mean_pool(&h, x)?)?)),
+        };
+        hooks.finish()?;
+        Ok(ModelOutput { hidden: h, logits, pooled })
+    }
+
+    /// `[batch, 1, 1, key_pos]` with −∞ on padding, or `None` when nothing is padded.
+    fn additive_mask(&self, x: &Batch) -> Result<Option<Tensor>> {
+        if x.mask.iter().all(|&m| m == 1) {
+            return Ok(None);
+        }
+        let v: Vec<f64> = x.mask.iter().map(|&m| if m == 1 { 0.0 } else { f64::NEG_INFINITY }).collect();
+        Ok(Some(Tensor::from_f64(&v, &[x.batch, 1, 1, x.pos], self.dtype)?))
+    }
+
+    /// Mean of the hidden states over unmasked positions: `[batch, d_model]`.
+    pub fn mean_pool(&self, hidden: &Var, x: &Batch) -> Result<Var> {
+        let (b, t) = (x.batch, x.pos);
+        let m: Vec<f64> = x.mask.iter().map(|&m| m as f64).collect();
+        let mask = Var::constant(Tensor::from_f64(&m, &[b, t, 1], self.dtype)?);
+        let counts: Vec<f64> = x.mask.chunks(t).map(|r| r.iter().map(|&m| m as f64).sum::<f64>().max(1e-9)).collect();
+        let counts = Var::constant(Tensor::from_f64(&counts, &[b, 1], self.dtype)?);
+        hidden.mul(&mask)?.sum(&[1], false)?.div(&counts)
+    }
+}
+
+impl Model for Encoder {
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+    fn max_tokens(&self) -> usize {
+        self.cfg.max_tokens()
+    }
+    fn d_model(&self) -> usize {
+        self.cfg.d_model
+    }
+    fn word_embeddings(&self, ids: &[usize]) -> Result<Tensor> {
+        Ok(crate::ops::embedding::forward(self.word.value(), ids, &[ids.len()])?)
+    }
+    fn forward(&self, x: &Batch, hooks: &mut Hooks) -> Result<ModelOutput> {
+        Encoder::forward(self, x, hooks)
+    }
+    fn labels(&self) -> &[String] {
+        &self.cfg.labels
+    }
+    fn pad_token_id(&self) -> Option<usize> {
+        Some(self.cfg.pad_token_id)
+    }
+    fn describe(&self) -> String {
+        format!("{} ({} layers, d_model {}, {} heads)", self.cfg.architecture, self.cfg.n_layers, self.cfg.d_model, self.cfg.n_heads)
+    }
+}
