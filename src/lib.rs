@@ -17,6 +17,7 @@ pub mod io;
 pub mod models;
 mod error;
 pub mod ops;
+pub mod report;
 pub mod tensor;
 
 pub use autodiff::{Tape, Var};

@@ -1,6 +1,9 @@
 //! Command-line interface: argument parsing and printing only (no numerics here).
 //! Errors are printed by `main` as one line of cause and one line of hint.
 
+pub mod hooks;
+pub mod ig;
+
 use crate::autodiff::OpKind;
 use crate::{Error, Result};
 use clap::{Parser, Subcommand};
@@ -15,6 +18,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Integrated Gradients on the tokens of a text (which tokens drive the prediction).
+    Ig(ig::IgArgs),
+    /// List every boundary (hook point) of a model with its shape for an input.
+    Hooks(hooks::HooksArgs),
     /// List the differentiable op catalogue (every op has a forward, a backward and an f64
     /// finite-difference check).
     Ops,
@@ -25,6 +32,8 @@ pub enum Command {
 /// Runs a parsed command.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Ig(a) => ig::run(&a),
+        Command::Hooks(a) => hooks::run(&a),
         Command::Ops => {
             println!("{} differentiable ops:", OpKind::ALL.len());
             for k in OpKind::ALL {
@@ -48,6 +57,15 @@ pub fn hint(e: &Error) -> String {
         Error::NotCompiledWithCuda(_) => "rebuild with `cargo build --release --features cuda` on a machine with CUDA, or use --device cpu".into(),
         Error::Shape { .. } | Error::DType { .. } => "this is a bug in the caller or the model definition; please report it with the command you ran".into(),
         Error::Io { .. } => "check that the path exists and is readable".into(),
+        Error::Model(m) if m.contains("not found") || m.contains("missing config") || m.contains("missing model") || m.contains("missing tokenizer") => {
+            "point --model at a Hugging Face folder with config.json, model.safetensors and tokenizer.json (run scripts/fetch-models.sh for the default model)".into()
+        }
+        Error::Model(m) if m.contains("unsupported") => "gradpath loads the architectures listed above; convert the model or open an issue".into(),
+        Error::Model(_) => "the model files look damaged or incompatible; re-download or re-export the folder".into(),
+        Error::Input(m) if m.contains("tokens but the model takes") => "shorten the text or pass --truncate".into(),
+        Error::Input(m) if m.contains("class") => "pick a class index in range or a label from config.json's id2label".into(),
+        Error::Input(m) if m.contains("empty") => "pass a non-empty --text".into(),
+        Error::Input(_) => "see `gradpath <command> --help` for valid values".into(),
         _ => "run with --help to see the expected arguments".into(),
     }
 }

@@ -37,7 +37,11 @@ impl Tokenizer {
         if !path.exists() {
             return Err(Error::Model(format!("{}: file not found", path.display())));
         }
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| Error::Model(format!("{}: cannot read tokenizer ({e})", path.display())))?;
+        let mut inner = tokenizers::Tokenizer::from_file(path).map_err(|e| Error::Model(format!("{}: cannot read tokenizer ({e})", path.display())))?;
+        // One text at a time: no padding to a fixed length, and no silent truncation (too-long
+        // input is an error, or `--truncate`).
+        inner.with_padding(None);
+        inner.with_truncation(None).map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
         Ok(Tokenizer { inner })
     }
 

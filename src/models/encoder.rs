@@ -378,6 +378,12 @@ impl Model for Encoder {
     fn pad_token_id(&self) -> Option<usize> {
         Some(self.cfg.pad_token_id)
     }
+    fn activation_bytes_per_row(&self, pos: usize) -> usize {
+        let c = &self.cfg;
+        // Per layer: LayerNorm inputs, q/k/v, GELU input, pattern, plus transient gradients.
+        let per_layer = pos * (8 * c.d_model + 3 * c.d_mlp + 3 * c.n_heads * pos);
+        (c.n_layers * per_layer + 4 * pos * c.d_model) * self.dtype.size_in_bytes()
+    }
     fn describe(&self) -> String {
         format!("{} ({} layers, d_model {}, {} heads)", self.cfg.architecture, self.cfg.n_layers, self.cfg.d_model, self.cfg.n_heads)
     }

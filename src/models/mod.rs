@@ -38,6 +38,9 @@ pub trait Model {
     fn pad_token_id(&self) -> Option<usize>;
     /// One line for reports.
     fn describe(&self) -> String;
+    /// Rough bytes of saved activations per batch row for a forward+backward at `pos` tokens
+    /// (used to choose the default path-point batch).
+    fn activation_bytes_per_row(&self, pos: usize) -> usize;
 }
 
 /// Loads any supported model folder.

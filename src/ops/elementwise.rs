@@ -200,8 +200,18 @@ impl Binary {
 fn broadcast_map<T: Float>(a: &Tensor, b: &Tensor, out_shape: &[usize], f: impl Fn(T, T) -> T + Sync + Send) -> Result<Tensor> {
     let n: usize = out_shape.iter().product();
     let mut out = pool::take::<T>(n);
+    let suffix = |s: &[usize]| s.len() <= out_shape.len() && s == &out_shape[out_shape.len() - s.len()..];
     if a.shape() == out_shape && b.shape() == out_shape {
         zip_map(&mut out, a.as_slice()?, b.as_slice()?, f);
+    } else if a.shape() == out_shape && suffix(b.shape()) && b.numel() > 0 {
+        // Row-wise: b repeats every b.numel() elements (a bias over the last axes).
+        let (av, bv, m) = (a.as_slice::<T>()?, b.as_slice::<T>()?, b.numel());
+        let row = |(o, x): (&mut [T], &[T])| o.iter_mut().zip(x.iter().zip(bv)).for_each(|(o, (&x, &y))| *o = f(x, y));
+        if n >= PAR_MIN {
+            out.par_chunks_mut(m).zip(av.par_chunks(m)).for_each(row);
+        } else {
+            out.chunks_mut(m).zip(av.chunks(m)).for_each(row);
+        }
     } else {
         let av = a.view::<T>()?;
         let bv = b.view::<T>()?;
