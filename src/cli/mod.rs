@@ -60,11 +60,13 @@ pub fn hint(e: &Error) -> String {
         Error::Model(m) if m.contains("not found") || m.contains("missing config") || m.contains("missing model") || m.contains("missing tokenizer") => {
             "point --model at a Hugging Face folder with config.json, model.safetensors and tokenizer.json (run scripts/fetch-models.sh for the default model)".into()
         }
-        Error::Model(m) if m.contains("unsupported") => "gradpath loads the architectures listed above; convert the model or open an issue".into(),
+        Error::Model(m) if m.contains("unsupported") || m.contains("names no architecture") => "gradpath loads the architectures listed above; convert the model or open an issue".into(),
         Error::Model(_) => "the model files look damaged or incompatible; re-download or re-export the folder".into(),
-        Error::Input(m) if m.contains("tokens but the model takes") => "shorten the text or pass --truncate".into(),
+        Error::Input(m) if m.contains("tokens but the model takes") => "shorten the text, or pass --truncate (gradpath ig) to cut it at the model's limit".into(),
+        Error::Input(m) if m.contains("--similar-to needs") => "drop --similar-to for a classifier (choose the class with --target), or point --model at a sentence-embedding model".into(),
+        Error::Input(m) if m.contains("give --similar-to") => "add --similar-to \"another text\" to explain the similarity of the two texts".into(),
         Error::Input(m) if m.contains("class") => "pick a class index in range or a label from config.json's id2label".into(),
-        Error::Input(m) if m.contains("empty") => "pass a non-empty --text".into(),
+        Error::Input(m) if m.contains("empty") => "pass a non-empty --text (and --similar-to, if given)".into(),
         Error::Input(_) => "see `gradpath <command> --help` for valid values".into(),
         _ => "run with --help to see the expected arguments".into(),
     }
