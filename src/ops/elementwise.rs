@@ -125,6 +125,29 @@ impl Unary {
     }
 }
 
+/// Runs `$body` with `$k` bound to `$op` as a constant of its variant, one arm per variant, so
+/// that `$k.f(..)` / `$k.df(..)` inline without a per-element `match`.
+macro_rules! specialise {
+    ($op:expr, $k:ident => $body:expr) => {
+        match $op {
+            Unary::Exp => { const $k: Unary = Unary::Exp; $body }
+            Unary::Log => { const $k: Unary = Unary::Log; $body }
+            Unary::Sqrt => { const $k: Unary = Unary::Sqrt; $body }
+            Unary::Rsqrt => { const $k: Unary = Unary::Rsqrt; $body }
+            Unary::Tanh => { const $k: Unary = Unary::Tanh; $body }
+            Unary::GeluErf => { const $k: Unary = Unary::GeluErf; $body }
+            Unary::GeluTanh => { const $k: Unary = Unary::GeluTanh; $body }
+            Unary::Silu => { const $k: Unary = Unary::Silu; $body }
+            Unary::Relu => { const $k: Unary = Unary::Relu; $body }
+            other @ (Unary::Powf(_) | Unary::Affine { .. }) => {
+                #[allow(non_snake_case)]
+                let $k = other;
+                $body
+            }
+        }
+    };
+}
+
 /// Applies `f` to every element pair of two equal-length slices into `out`, in parallel when big.
 fn zip_map<T: Float>(out: &mut [T], a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sync) {
     if out.len() >= PAR_MIN {
@@ -150,7 +173,9 @@ fn map<T: Float>(out: &mut [T], a: &[T], f: impl Fn(T) -> T + Sync) {
 pub fn unary_forward(x: &Tensor, op: Unary) -> Result<Tensor> {
     with_dtype!(x.dtype(), T => {
         let mut out = pool::take::<T>(x.numel());
-        map(&mut out, x.as_slice::<T>()?, |v| op.f(v));
+        let xs = x.as_slice::<T>()?;
+        // One loop per variant (the match is outside the loop), so each loop is specialised.
+        specialise!(op, K => map(&mut out, xs, |v| K.f(v)));
         Tensor::from_vec(out, x.shape())
     })
 }
@@ -159,9 +184,13 @@ pub fn unary_forward(x: &Tensor, op: Unary) -> Result<Tensor> {
 pub fn unary_backward(g: &Tensor, saved: Option<&Tensor>, op: Unary) -> Result<Tensor> {
     with_dtype!(g.dtype(), T => {
         let mut out = pool::take::<T>(g.numel());
+        let gs = g.as_slice::<T>()?;
         match saved {
-            Some(s) => zip_map(&mut out, g.as_slice::<T>()?, s.as_slice::<T>()?, |g, s| g * op.df(s)),
-            None => map(&mut out, g.as_slice::<T>()?, |g| g * op.df(T::zero())),
+            Some(s) => {
+                let ss = s.as_slice::<T>()?;
+                specialise!(op, K => zip_map(&mut out, gs, ss, |g, s| g * K.df(s)));
+            }
+            None => map(&mut out, gs, |g| g * op.df(T::zero())),
         }
         Tensor::from_vec(out, g.shape())
     })

@@ -1,0 +1,903 @@
+//! End-to-end tests of the `gradpath` binary: every user error ends with exit code 1 and two
+//! lines on stderr, `error: <cause>` and `hint: <what to do>`, never a panic; the happy paths
+//! write JSON and HTML that hold what docs/JSON.md promises.
+//!
+//! The model fixtures are the tiny random HF folders under tests/fixtures/models. Broken model
+//! folders are built per test in a fresh directory under the system temp dir.
+
+use serde_json::Value;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gradpath");
+
+/// A weight tensor of tiny-bert that the model reads at load time (used to corrupt copies).
+const QUERY_W: &str = "bert.encoder.layer.1.attention.self.query.weight";
+
+// ----------------------------------------------------------------------------------------------
+// Helpers
+// ----------------------------------------------------------------------------------------------
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name)
+}
+
+/// A per-test directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("gradpath-cli-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the binary (one rayon thread: the tests themselves run in parallel).
+fn gradpath<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(BIN)
+        .args(args)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .expect("cannot start the gradpath binary")
+}
+
+/// `gradpath ig --model <model> --text <text> <extra...>`.
+fn ig(model: &Path, text: &str, extra: &[&str]) -> Output {
+    let mut args: Vec<&OsStr> = vec![
+        OsStr::new("ig"),
+        OsStr::new("--model"),
+        model.as_os_str(),
+        OsStr::new("--text"),
+        OsStr::new(text),
+    ];
+    args.extend(extra.iter().map(OsStr::new));
+    gradpath(args)
+}
+
+fn text_of(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The `error:` and `hint:` lines of a failed run.
+struct Failure {
+    error: String,
+    hint: String,
+}
+
+/// Asserts the failure contract: exit code 1, one `error:` line and one `hint:` line on stderr,
+/// no panic, and an error line that names the cause (every word of `keywords`).
+#[track_caller]
+fn expect_failure(out: &Output, keywords: &[&str]) -> Failure {
+    let stderr = text_of(&out.stderr);
+    let ctx = format!(
+        "status: {:?}\n--- stderr ---\n{stderr}\n--- stdout ---\n{}",
+        out.status.code(),
+        text_of(&out.stdout)
+    );
+    assert!(!out.status.success(), "expected a failure\n{ctx}");
+    assert_eq!(out.status.code(), Some(1), "expected exit code 1\n{ctx}");
+    assert!(!stderr.contains("panicked"), "the binary panicked\n{ctx}");
+    assert!(
+        !stderr.contains("RUST_BACKTRACE"),
+        "the binary panicked\n{ctx}"
+    );
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no line starting with `error:`\n{ctx}"))
+        .to_string();
+    let hint = stderr
+        .lines()
+        .find(|l| l.starts_with("hint:"))
+        .unwrap_or_else(|| panic!("no line starting with `hint:`\n{ctx}"))
+        .to_string();
+    assert!(
+        hint.trim_start_matches("hint:").trim().len() > 10,
+        "empty hint\n{ctx}"
+    );
+    for k in keywords {
+        assert!(
+            error.contains(k),
+            "the error line does not mention `{k}`: {error}\n{ctx}"
+        );
+    }
+    Failure { error, hint }
+}
+
+#[track_caller]
+fn expect_success(out: &Output) -> String {
+    let stderr = text_of(&out.stderr);
+    assert!(
+        out.status.success(),
+        "expected success, got {:?}\n--- stderr ---\n{stderr}\n--- stdout ---\n{}",
+        out.status.code(),
+        text_of(&out.stdout)
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    text_of(&out.stdout)
+}
+
+/// Copies the files of fixture `name` into `dst`, leaving out `skip`.
+fn copy_model(name: &str, dst: &Path, skip: Option<&str>) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(fixture(name)).unwrap() {
+        let entry = entry.unwrap();
+        let file = entry.file_name();
+        if Some(file.to_str().unwrap()) == skip || !entry.file_type().unwrap().is_file() {
+            continue;
+        }
+        std::fs::copy(entry.path(), dst.join(&file)).unwrap();
+    }
+}
+
+/// Splits a safetensors file into its JSON header and its data section.
+fn read_safetensors(path: &Path) -> (serde_json::Map<String, Value>, Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let header = header.as_object().unwrap().clone();
+    (header, bytes[8 + n..].to_vec())
+}
+
+/// Writes a safetensors file by hand: 8-byte little-endian header length, JSON header (padded
+/// with spaces to a multiple of 8), data.
+fn write_safetensors(path: &Path, header: &serde_json::Map<String, Value>, data: &[u8]) {
+    let mut h = serde_json::to_vec(header).unwrap();
+    while h.len() % 8 != 0 {
+        h.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + h.len() + data.len());
+    out.extend_from_slice(&(h.len() as u64).to_le_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(data);
+    std::fs::write(path, out).unwrap();
+}
+
+fn read_json(path: &Path) -> Value {
+    let s = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&s).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+fn f64_vec(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|x| x.as_f64().unwrap_or_else(|| panic!("not a number: {x}")))
+        .collect()
+}
+
+/// About 100 words: more than tiny-bert's 64 positions.
+fn long_text() -> String {
+    vec!["the quick brown fox jumps"; 20].join(" ")
+}
+
+// ----------------------------------------------------------------------------------------------
+// Model folder errors
+// ----------------------------------------------------------------------------------------------
+
+#[test]
+fn ig_model_folder_missing() {
+    let tmp = TempDir::new("model_folder_missing");
+    let out = ig(&tmp.join("no-such-model"), "hello", &[]);
+    let f = expect_failure(&out, &["not found", "no-such-model"]);
+    assert!(f.hint.contains("--model"), "{}", f.hint);
+}
+
+#[test]
+fn ig_folder_without_config_json() {
+    let tmp = TempDir::new("without_config");
+    let m = tmp.join("m");
+    copy_model("tiny-bert", &m, Some("config.json"));
+    let f = expect_failure(&ig(&m, "hello", &[]), &["missing", "config.json"]);
+    assert!(f.hint.contains("config.json"), "{}", f.hint);
+}
+
+#[test]
+fn ig_folder_without_model_safetensors() {
+    let tmp = TempDir::new("without_safetensors");
+    let m = tmp.join("m");
+    copy_model("tiny-bert", &m, Some("model.safetensors"));
+    let f = expect_failure(&ig(&m, "hello", &[]), &["missing", "model.safetensors"]);
+    assert!(f.hint.contains("model.safetensors"), "{}", f.hint);
+}
+
+#[test]
+fn ig_folder_without_tokenizer_json() {
+    let tmp = TempDir::new("without_tokenizer");
+    let m = tmp.join("m");
+    copy_model("tiny-bert", &m, Some("tokenizer.json"));
+    let f = expect_failure(&ig(&m, "hello", &[]), &["missing", "tokenizer.json"]);
+    assert!(f.hint.contains("tokenizer.json"), "{}", f.hint);
+}
+
+#[test]
+fn ig_malformed_config_json() {
+    let tmp = TempDir::new("malformed_config");
+    let m = tmp.join("m");
+    copy_model("tiny-bert", &m, None);
+    std::fs::write(m.join("config.json"), "{\"architectures\": [\"BertModel\",").unwrap();
+    expect_failure(&ig(&m, "hello", &[]), &["config.json", "malformed JSON"]);
+}
+
+#[test]
+fn ig_unsupported_architecture_lists_supported_ones() {
+    let tmp = TempDir::new("unsupported_arch");
+    let m = tmp.join("m");
+    copy_model("tiny-bert", &m, None);
+    let cfg = r#"{"architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox",
+        "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "intermediate_size": 37, "vocab_size": 148, "max_position_embeddings": 64}"#;
+    std::fs::write(m.join("config.json"), cfg).unwrap();
+    let f = expect_failure(
+        &ig(&m, "hello", &[]),
+        &[
+            "unsupported architecture",
+            "GPTNeoXForCausalLM",
+            "BertForSequenceClassification",
+            "RobertaModel",
+            "DistilBertModel",
+        ],
+    );
+    assert!(f.hint.contains("architectures"), "{}", f.hint);
+}
+
+#[test]
+fn ig_config_without_architecture_lists_supported_ones() {
+    let tmp = TempDir::new("no_arch");
+    let m = tmp.join("m");
+    copy_model("tiny-bert", &m, None);
+    std::fs::write(m.join("config.json"), r#"{"model_type": "gpt_neox"}"#).unwrap();
+    let f = expect_failure(
+        &ig(&m, "hello", &[]),
+        &["no architecture", "gpt_neox", "BertModel"],
+    );
+    assert!(f.hint.contains("architectures"), "{}", f.hint);
+}
+
+#[test]
+fn ig_garbage_safetensors() {
+    let tmp = TempDir::new("garbage_safetensors");
+    let m = tmp.join("m");
+    copy_model("tiny-bert", &m, None);
+    // Text bytes: the first 8 read as an absurd header length.
+    std::fs::write(
+        m.join("model.safetensors"),
+        "this is not a safetensors file at all\n".repeat(20),
+    )
+    .unwrap();
+    expect_failure(
+        &ig(&m, "hello", &[]),
+        &["model.safetensors", "not a valid safetensors file"],
+    );
+    // A plausible header length followed by bytes that are not JSON.
+    let mut bytes = 24u64.to_le_bytes().to_vec();
+    bytes.extend_from_slice(b"{{{{ not json at all }}}}");
+    bytes.extend_from_slice(&[0u8; 64]);
+    std::fs::write(m.join("model.safetensors"), bytes).unwrap();
+    expect_failure(
+        &ig(&m, "hello", &[]),
+        &["model.safetensors", "not a valid safetensors file"],
+    );
+}
+
+#[test]
+fn ig_truncated_safetensors() {
+    let tmp = TempDir::new("truncated_safetensors");
+    let m = tmp.join("m");
+    copy_model("tiny-bert", &m, None);
+    let full = std::fs::read(fixture("tiny-bert").join("model.safetensors")).unwrap();
+    std::fs::write(m.join("model.safetensors"), &full[..full.len() / 2]).unwrap();
+    expect_failure(
+        &ig(&m, "hello", &[]),
+        &["model.safetensors", "not a valid safetensors file"],
+    );
+}
+
+#[test]
+fn ig_safetensors_missing_a_tensor() {
+    let tmp = TempDir::new("missing_tensor");
+    let m = tmp.join("m");
+    copy_model("tiny-bert", &m, None);
+    let (mut header, data) = read_safetensors(&fixture("tiny-bert").join("model.safetensors"));
+    let info = header
+        .remove(QUERY_W)
+        .expect("fixture has the query weight");
+    header.insert(format!("{QUERY_W}_renamed"), info);
+    write_safetensors(&m.join("model.safetensors"), &header, &data);
+    expect_failure(
+        &ig(&m, "hello", &[]),
+        &["model.safetensors", "missing tensor", QUERY_W],
+    );
+}
+
+#[test]
+fn ig_nan_in_weights() {
+    let tmp = TempDir::new("nan_weights");
+    let m = tmp.join("m");
+    copy_model("tiny-bert", &m, None);
+    let (header, mut data) = read_safetensors(&fixture("tiny-bert").join("model.safetensors"));
+    let info = &header[QUERY_W];
+    assert_eq!(info["dtype"], "F32");
+    let start = info["data_offsets"][0].as_u64().unwrap() as usize + 4 * 5;
+    data[start..start + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    write_safetensors(&m.join("model.safetensors"), &header, &data);
+    for dtype in ["f32", "f64"] {
+        expect_failure(
+            &ig(&m, "hello", &["--dtype", dtype]),
+            &["non-finite", QUERY_W, "element 5"],
+        );
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Input errors
+// ----------------------------------------------------------------------------------------------
+
+#[test]
+fn ig_empty_text() {
+    let m = fixture("tiny-bert");
+    let f = expect_failure(&ig(&m, "", &[]), &["empty"]);
+    assert!(f.hint.contains("--text"), "{}", f.hint);
+}
+
+#[test]
+fn ig_blank_text() {
+    let m = fixture("tiny-bert");
+    let f = expect_failure(&ig(&m, "   ", &[]), &["empty"]);
+    assert!(f.hint.contains("--text"), "{}", f.hint);
+    expect_failure(&ig(&m, "\t\n ", &[]), &["empty"]);
+}
+
+#[test]
+fn ig_text_of_only_invisible_characters() {
+    // A zero-width space is not whitespace for `trim`, but the tokenizer drops it: only
+    // [CLS] [SEP] would be left, and there is nothing to attribute.
+    let m = fixture("tiny-bert");
+    let f = expect_failure(&ig(&m, "\u{200b}", &[]), &["empty", "tokenization"]);
+    assert!(f.hint.contains("--text"), "{}", f.hint);
+}
+
+#[test]
+fn ig_text_longer_than_the_model() {
+    let m = fixture("tiny-bert");
+    let f = expect_failure(&ig(&m, &long_text(), &[]), &["tokens", "at most 64"]);
+    assert!(f.hint.contains("--truncate"), "{}", f.hint);
+    // "the text has N tokens but the model takes at most 64"
+    let n: usize = f
+        .error
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no token count in {}", f.error));
+    assert!(n > 64, "{}", f.error);
+}
+
+#[test]
+fn ig_text_longer_than_the_model_with_truncate() {
+    let tmp = TempDir::new("truncate_ok");
+    let json = tmp.join("out.json");
+    let out = ig(
+        &fixture("tiny-bert"),
+        &long_text(),
+        &[
+            "--truncate",
+            "--steps",
+            "8",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    expect_success(&out);
+    let j = read_json(&json);
+    let tokens = j["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 64, "truncated to the model's positions");
+    assert_eq!(tokens[0], "[CLS]");
+    assert_eq!(tokens[63], "[SEP]", "the closing special token is kept");
+    assert_eq!(f64_vec(&j["attributions"]).len(), 64);
+}
+
+#[test]
+fn ig_class_index_out_of_range() {
+    let f = expect_failure(
+        &ig(&fixture("tiny-bert"), "hello", &["--target", "7"]),
+        &["class 7", "out of range", "3 classes"],
+    );
+    assert!(f.hint.contains("class"), "{}", f.hint);
+}
+
+#[test]
+fn ig_unknown_class_label() {
+    let f = expect_failure(
+        &ig(&fixture("tiny-bert"), "hello", &["--target", "POSITIVE"]),
+        &["unknown class label", "POSITIVE", "LABEL_0", "LABEL_2"],
+    );
+    assert!(f.hint.contains("id2label"), "{}", f.hint);
+}
+
+#[test]
+fn ig_steps_zero() {
+    expect_failure(
+        &ig(&fixture("tiny-bert"), "hello", &["--steps", "0"]),
+        &["--steps", "at least 1"],
+    );
+}
+
+#[test]
+fn ig_steps_below_the_rule_minimum() {
+    expect_failure(
+        &ig(
+            &fixture("tiny-bert"),
+            "hello",
+            &["--steps", "1", "--method", "riemann-trapezoid"],
+        ),
+        &["riemann-trapezoid", "--steps"],
+    );
+}
+
+#[test]
+fn ig_unknown_method() {
+    let f = expect_failure(
+        &ig(&fixture("tiny-bert"), "hello", &["--method", "foo"]),
+        &["quadrature rule", "foo", "gauss-legendre"],
+    );
+    assert!(f.hint.contains("--help"), "{}", f.hint);
+}
+
+#[test]
+fn ig_unknown_baseline() {
+    expect_failure(
+        &ig(&fixture("tiny-bert"), "hello", &["--baseline", "foo"]),
+        &["baseline", "foo", "pad", "zero"],
+    );
+}
+
+#[test]
+fn ig_baseline_token_id_outside_the_vocabulary() {
+    expect_failure(
+        &ig(&fixture("tiny-bert"), "hello", &["--baseline", "id:99999"]),
+        &["--baseline", "99999", "vocabulary"],
+    );
+}
+
+#[test]
+fn ig_batch_zero() {
+    expect_failure(
+        &ig(&fixture("tiny-bert"), "hello", &["--batch", "0"]),
+        &["--batch", "at least 1"],
+    );
+}
+
+#[test]
+fn ig_tolerance_not_positive() {
+    let m = fixture("tiny-bert");
+    expect_failure(
+        &ig(&m, "hello", &["--tolerance=-1"]),
+        &["--tolerance", "> 0"],
+    );
+    expect_failure(
+        &ig(&m, "hello", &["--tolerance", "0"]),
+        &["--tolerance", "> 0"],
+    );
+    expect_failure(
+        &ig(&m, "hello", &["--tolerance", "nan"]),
+        &["--tolerance", "> 0"],
+    );
+}
+
+#[test]
+fn ig_max_points_below_the_first_pass() {
+    expect_failure(
+        &ig(
+            &fixture("tiny-bert"),
+            "hello",
+            &["--tolerance", "1e-6", "--max-points", "5"],
+        ),
+        &["--max-points", "5"],
+    );
+}
+
+#[test]
+fn ig_classifier_with_similar_to() {
+    let f = expect_failure(
+        &ig(&fixture("tiny-bert"), "hello", &["--similar-to", "goodbye"]),
+        &["--similar-to", "classifier"],
+    );
+    assert!(f.hint.contains("--target"), "{}", f.hint);
+}
+
+#[test]
+fn ig_sentence_embedding_model_without_similar_to() {
+    let f = expect_failure(
+        &ig(&fixture("tiny-bert-embed"), "hello", &[]),
+        &["sentence-embedding", "--similar-to"],
+    );
+    assert!(f.hint.contains("--similar-to"), "{}", f.hint);
+}
+
+#[test]
+fn ig_sentence_embedding_model_with_empty_similar_to() {
+    expect_failure(
+        &ig(&fixture("tiny-bert-embed"), "hello", &["--similar-to", " "]),
+        &["--similar-to", "empty"],
+    );
+}
+
+#[test]
+fn ig_json_into_a_missing_directory() {
+    let tmp = TempDir::new("json_missing_dir");
+    let json = tmp.join("no/such/dir/out.json");
+    let f = expect_failure(
+        &ig(
+            &fixture("tiny-bert"),
+            "hello",
+            &["--steps", "4", "--json", json.to_str().unwrap()],
+        ),
+        &["out.json"],
+    );
+    assert!(f.hint.contains("path"), "{}", f.hint);
+}
+
+#[test]
+fn hooks_model_folder_missing() {
+    let tmp = TempDir::new("hooks_missing");
+    let missing = tmp.join("no-such-model");
+    let out = gradpath([
+        OsStr::new("hooks"),
+        OsStr::new("--model"),
+        missing.as_os_str(),
+    ]);
+    let f = expect_failure(&out, &["not found", "no-such-model"]);
+    assert!(f.hint.contains("--model"), "{}", f.hint);
+}
+
+#[test]
+fn hooks_text_longer_than_the_model() {
+    let m = fixture("tiny-bert");
+    let text = long_text();
+    let out = gradpath([
+        OsStr::new("hooks"),
+        OsStr::new("--model"),
+        m.as_os_str(),
+        OsStr::new("--text"),
+        OsStr::new(&text),
+    ]);
+    expect_failure(&out, &["tokens", "at most 64"]);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Happy paths
+// ----------------------------------------------------------------------------------------------
+
+#[test]
+fn ig_json_and_html_on_tiny_bert() {
+    let tmp = TempDir::new("json_html");
+    let (json, html) = (tmp.join("out.json"), tmp.join("out.html"));
+    let model = fixture("tiny-bert");
+    let out = ig(
+        &model,
+        "the quick brown fox",
+        &[
+            "--dtype",
+            "f64",
+            "--json",
+            json.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ],
+    );
+    let stdout = expect_success(&out);
+    assert!(stdout.contains("completeness delta"), "{stdout}");
+
+    let j = read_json(&json);
+    for key in [
+        "method",
+        "gradpath_version",
+        "model",
+        "model_description",
+        "text",
+        "tokens",
+        "ids",
+        "special",
+        "target",
+        "baseline",
+        "baseline_ids",
+        "quadrature",
+        "steps",
+        "points_used",
+        "batch",
+        "dtype",
+        "boundary",
+        "attributions",
+        "f_input",
+        "f_baseline",
+        "delta",
+        "relative_delta",
+        "path",
+        "rough",
+        "warnings",
+        "timing",
+    ] {
+        assert!(j.get(key).is_some(), "JSON lacks `{key}`: {j}");
+    }
+    assert_eq!(j["method"], "integrated_gradients");
+    assert_eq!(j["model"], model.display().to_string());
+    assert_eq!(j["text"], "the quick brown fox");
+    assert_eq!(j["baseline"], "pad");
+    assert_eq!(j["quadrature"], "gauss-legendre");
+    assert_eq!(j["steps"], 50);
+    assert_eq!(j["points_used"], 50);
+    assert_eq!(j["dtype"], "f64");
+    assert_eq!(j["boundary"], "hook_embed");
+    assert!(
+        j.get("refinement").is_none(),
+        "no refinement without --tolerance"
+    );
+    assert!(j.get("words").is_none(), "no words without --words");
+
+    let tokens: Vec<&str> = j["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(tokens, ["[CLS]", "the", "quick", "brown", "fox", "[SEP]"]);
+    let n = tokens.len();
+    assert_eq!(j["ids"].as_array().unwrap().len(), n);
+    assert!(j["ids"].as_array().unwrap().iter().all(|v| v.is_u64()));
+    let special: Vec<bool> = j["special"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_bool().unwrap())
+        .collect();
+    assert_eq!(special, [true, false, false, false, false, true]);
+    let base_ids = j["baseline_ids"].as_array().unwrap();
+    assert_eq!(base_ids.len(), n);
+    assert_eq!(
+        base_ids[0], j["ids"][0],
+        "special tokens are kept in the baseline"
+    );
+    assert_eq!(base_ids[n - 1], j["ids"][n - 1]);
+
+    let target = j["target"].as_object().expect("target is an object");
+    assert_eq!(target["type"], "class");
+    assert_eq!(target["kind"], "logit");
+    let class = target["class"].as_u64().unwrap();
+    assert!(class < 3);
+    assert_eq!(target["label"], format!("LABEL_{class}"));
+
+    let attr = f64_vec(&j["attributions"]);
+    assert_eq!(attr.len(), n, "one attribution per token");
+    assert!(attr.iter().all(|a| a.is_finite()));
+    assert_eq!(attr[0], 0.0, "[CLS] equals its baseline");
+    assert_eq!(attr[n - 1], 0.0, "[SEP] equals its baseline");
+    let (fi, fb) = (
+        j["f_input"].as_f64().unwrap(),
+        j["f_baseline"].as_f64().unwrap(),
+    );
+    let delta = j["delta"].as_f64().unwrap();
+    let sum: f64 = attr.iter().sum();
+    assert!(
+        (sum - (fi - fb) - delta).abs() <= 1e-12,
+        "Σ attributions − (F(x) − F(x′)) = {} but delta = {delta}",
+        sum - (fi - fb)
+    );
+    assert!(
+        delta.abs() < 1e-6,
+        "completeness delta {delta} in f64 with 50 GL points"
+    );
+    let rel = j["relative_delta"].as_f64().unwrap();
+    assert!((rel - delta.abs() / (fi - fb).abs()).abs() <= 1e-12 * (1.0 + rel));
+
+    let alphas = f64_vec(&j["path"]["alphas"]);
+    let fs = f64_vec(&j["path"]["f"]);
+    assert_eq!(alphas.len(), 50);
+    assert_eq!(fs.len(), alphas.len());
+    assert!(alphas.windows(2).all(|w| w[0] < w[1]), "alphas ascend");
+    assert!(
+        alphas.iter().all(|&a| a > 0.0 && a < 1.0),
+        "Gauss–Legendre nodes are interior"
+    );
+    assert!(j["path"]["total_variation"].as_f64().unwrap() >= (fi - fb).abs() - 1e-12);
+    assert_eq!(j["rough"], false);
+    assert_eq!(j["warnings"].as_array().unwrap().len(), 0);
+    let load_s = j["timing"]["load_s"].as_f64().unwrap();
+    let attribution_s = j["timing"]["attribution_s"].as_f64().unwrap();
+    assert!(load_s >= 0.0 && attribution_s >= 0.0);
+    assert!(j["batch"].as_u64().unwrap() >= 1);
+
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.starts_with("<!DOCTYPE html>"),
+        "{}",
+        &page[..page.len().min(200)]
+    );
+    assert!(!page.contains("<script src"), "the HTML loads a script");
+    assert!(!page.contains("<link"), "the HTML links a resource");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "the HTML has web links"
+    );
+    assert!(page.matches("<mark").count() >= n, "one <mark> per token");
+    for t in ["quick", "brown", "fox"] {
+        assert!(
+            page.contains(&format!(">{t}</mark>")),
+            "token `{t}` is not marked"
+        );
+    }
+    assert!(page.contains("delta"));
+}
+
+#[test]
+fn ig_words_sum_to_the_token_attributions() {
+    let tmp = TempDir::new("words");
+    let json = tmp.join("out.json");
+    let out = ig(
+        &fixture("tiny-bert"),
+        "unbelievable tokenization",
+        &[
+            "--dtype",
+            "f64",
+            "--words",
+            "--steps",
+            "16",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    expect_success(&out);
+    let j = read_json(&json);
+    let words: Vec<&str> = j["words"]
+        .as_array()
+        .expect("words")
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    let wattr = f64_vec(&j["word_attributions"]);
+    let attr = f64_vec(&j["attributions"]);
+    assert_eq!(words.len(), wattr.len());
+    assert!(
+        words.contains(&"unbelievable") && words.contains(&"tokenization"),
+        "{words:?}"
+    );
+    assert!(words.len() < attr.len(), "sub-words were merged: {words:?}");
+    assert_eq!(j["word_aggregation"], "sum");
+    let (ws, ts) = (wattr.iter().sum::<f64>(), attr.iter().sum::<f64>());
+    assert!(
+        (ws - ts).abs() <= 1e-12,
+        "Σ word attributions {ws} vs Σ token attributions {ts}"
+    );
+}
+
+#[test]
+fn ig_tolerance_converges_in_f64() {
+    let tmp = TempDir::new("tolerance");
+    let json = tmp.join("out.json");
+    let out = ig(
+        &fixture("tiny-bert"),
+        "the quick brown fox",
+        &[
+            "--dtype",
+            "f64",
+            "--tolerance",
+            "1e-9",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    expect_success(&out);
+    let j = read_json(&json);
+    let r = j.get("refinement").expect("refinement with --tolerance");
+    assert_eq!(r["converged"], true, "{r}");
+    assert_eq!(r["tolerance"].as_f64(), Some(1e-9));
+    let traj = r["trajectory"].as_array().unwrap();
+    assert!(!traj.is_empty());
+    let last = traj.last().unwrap();
+    assert!(last["relative_delta"].as_f64().unwrap() <= 1e-9);
+    assert_eq!(last["n"], j["steps"]);
+    assert_eq!(last["points_used"], j["points_used"]);
+    let rel = j["relative_delta"].as_f64().unwrap();
+    assert!(rel <= 1e-9, "relative delta {rel}");
+    let used = j["points_used"].as_u64().unwrap() as usize;
+    assert_eq!(f64_vec(&j["path"]["alphas"]).len(), used);
+    assert_eq!(f64_vec(&j["path"]["f"]).len(), used);
+}
+
+#[test]
+fn ig_similarity_on_a_sentence_embedding_model() {
+    let tmp = TempDir::new("similarity");
+    let json = tmp.join("out.json");
+    let out = ig(
+        &fixture("tiny-bert-embed"),
+        "the quick brown fox",
+        &[
+            "--similar-to",
+            "a fast dog",
+            "--dtype",
+            "f64",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    expect_success(&out);
+    let j = read_json(&json);
+    assert_eq!(j["target"]["type"], "cosine_similarity");
+    assert_eq!(j["target"]["similar_to"], "a fast dog");
+    let fi = j["f_input"].as_f64().unwrap();
+    assert!((-1.0..=1.0).contains(&fi), "a cosine similarity: {fi}");
+    assert!(j["delta"].as_f64().unwrap().abs() < 1e-6);
+}
+
+#[test]
+fn hooks_lists_boundaries_with_shapes() {
+    let m = fixture("tiny-bert");
+    let out = gradpath([OsStr::new("hooks"), OsStr::new("--model"), m.as_os_str()]);
+    let stdout = expect_success(&out);
+    let line = |name: &str| -> String {
+        stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("`{name}` is not listed:\n{stdout}"))
+            .to_string()
+    };
+    // "Hello world" is 12 tokens for this character-level vocabulary; check the trailing dims.
+    assert!(
+        line("hook_embed").ends_with(", 32]"),
+        "{}",
+        line("hook_embed")
+    );
+    let pattern = line("blocks.1.attn.hook_pattern");
+    assert!(pattern.contains("[1, 4, "), "{pattern}");
+    assert!(line("blocks.1.hook_resid_post").ends_with(", 32]"));
+    assert!(
+        line("pooler.hook_out").ends_with("[1, 32]"),
+        "{}",
+        line("pooler.hook_out")
+    );
+    assert!(
+        line("hook_logits").ends_with("[1, 3]"),
+        "{}",
+        line("hook_logits")
+    );
+}
+
+#[test]
+fn help_mentions_the_main_options() {
+    let top = expect_success(&gradpath(["--help"]));
+    assert!(top.contains("ig") && top.contains("hooks"), "{top}");
+    let ig_help = expect_success(&gradpath(["ig", "--help"]));
+    for opt in [
+        "--baseline",
+        "--tolerance",
+        "--steps",
+        "--method",
+        "--json",
+        "--html",
+        "--truncate",
+    ] {
+        assert!(
+            ig_help.contains(opt),
+            "`gradpath ig --help` does not mention {opt}:\n{ig_help}"
+        );
+    }
+    let hooks_help = expect_success(&gradpath(["hooks", "--help"]));
+    assert!(hooks_help.contains("--model"), "{hooks_help}");
+}
