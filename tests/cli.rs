@@ -161,7 +161,7 @@ fn read_safetensors(path: &Path) -> (serde_json::Map<String, Value>, Vec<u8>) {
 /// with spaces to a multiple of 8), data.
 fn write_safetensors(path: &Path, header: &serde_json::Map<String, Value>, data: &[u8]) {
     let mut h = serde_json::to_vec(header).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = Vec::with_capacity(8 + h.len() + data.len());

@@ -15,7 +15,7 @@ fn weight_gradient_is_not_computed_unless_requested() {
     let seed = Tensor::ones(&[], DType::F32);
 
     let before = gemm_calls();
-    let g = tape.grad(&[&l], &[seed.clone()], &[&x]).unwrap();
+    let g = tape.grad(&[&l], std::slice::from_ref(&seed), &[&x]).unwrap();
     assert_eq!(gemm_calls() - before, 1, "only dx = dy·W should run");
     assert_eq!(g[0].as_ref().unwrap().shape(), &[4, 8, 16]);
 
@@ -25,7 +25,7 @@ fn weight_gradient_is_not_computed_unless_requested() {
     let w = tape.var(Tensor::ones(&[32, 16], DType::F32));
     let l = x.matmul_t(&w, false, true).unwrap().sum_all().unwrap();
     let before = gemm_calls();
-    let g = tape.grad(&[&l], &[seed.clone()], &[&x, &w]).unwrap();
+    let g = tape.grad(&[&l], std::slice::from_ref(&seed), &[&x, &w]).unwrap();
     assert_eq!(gemm_calls() - before, 2);
     // dW = Σ over 32 rows of dy(=1)·x(=1) → every entry 32.
     assert!(g[1].as_ref().unwrap().to_vec_f64().unwrap().iter().all(|&v| v == 32.0));

@@ -7,6 +7,7 @@
 
 use crate::integrate::{chunks, refine, Refined, Rule, Stop};
 use crate::models::{Batch, Hooks, Model};
+use crate::tensor::Float;
 use crate::{with_dtype, Error, Result, Tape, Tensor, Var};
 
 use super::target::Target;
@@ -27,6 +28,9 @@ pub struct PathProblem<'a> {
 
 /// Progress callback: (points done, points planned).
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+
+/// Per-point consumer: (point index, F, ∇F in f64).
+pub type Visit<'a> = &'a mut dyn FnMut(usize, f64, &[f64]) -> Result<()>;
 
 impl PathProblem<'_> {
     fn check(&self) -> Result<()> {
@@ -70,7 +74,7 @@ impl PathProblem<'_> {
 
     /// For every α: F and ∇F at the path point, given to `visit(k, F, grad)` (grad in f64,
     /// row-major over the boundary shape). Points are run `batch` rows at a time.
-    pub fn gradients(&self, alphas: &[f64], batch: usize, progress: Progress, visit: &mut dyn FnMut(usize, f64, &[f64]) -> Result<()>) -> Result<()> {
+    pub fn gradients(&self, alphas: &[f64], batch: usize, progress: Progress, visit: Visit) -> Result<()> {
         self.check()?;
         let per = self.input.numel();
         for r in chunks(alphas.len(), batch)? {
@@ -89,7 +93,7 @@ impl PathProblem<'_> {
                 let mut row = vec![0.0f64; per];
                 for (i, k) in r.clone().enumerate() {
                     for (o, v) in row.iter_mut().zip(&gs[i * per..(i + 1) * per]) {
-                        *o = f64::from(*v);
+                        *o = Float::to_f64(*v);
                     }
                     visit(k, fv[i], &row)?;
                 }

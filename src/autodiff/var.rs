@@ -172,7 +172,7 @@ impl Var {
         let y = elementwise::binary_forward(&self.value, &rhs.value, op)?;
         let (a_needed, b_needed) = (self.is_tracked(), rhs.is_tracked());
         // d/da reads b (mul, div); d/db reads a (mul, div) and b (div).
-        let sa = (op == Binary::Mul && b_needed || op == Binary::Div && b_needed).then(|| self.value.clone());
+        let sa = (matches!(op, Binary::Mul | Binary::Div) && b_needed).then(|| self.value.clone());
         let sb = (matches!(op, Binary::Mul | Binary::Div) && a_needed || op == Binary::Div && b_needed).then(|| rhs.value.clone());
         let (a_shape, b_shape) = (self.shape().to_vec(), rhs.shape().to_vec());
         Var::record(op.name(), &[self, rhs], y, |ids| Op::Binary { a: ids[0], b: ids[1], op, sa, sb, a_shape, b_shape })

@@ -10,13 +10,20 @@ use clap::{Parser, Subcommand};
 
 /// gradpath: explain transformer predictions with gradients computed on its own tape.
 #[derive(Parser, Debug)]
-#[command(name = "gradpath", version, about, long_about = None)]
+#[command(name = "gradpath", version, about, long_about = None, after_help = "Examples:
+  gradpath ig --model models/all-MiniLM-L6-v2 --text \"A man plays guitar.\" --similar-to \"Someone makes music.\" --json ig.json --html ig.html
+  gradpath ig --model DIR --text TEXT --target 1 --baseline pad --steps 50 --method gauss-legendre
+  gradpath ig --model DIR --text TEXT --tolerance 1e-4      (adaptive steps until the relative completeness delta is below 1e-4)
+  gradpath hooks --model DIR                               (every boundary name with its shape)
+
+Run `gradpath <command> --help` for all options (--baseline, --tolerance, --dtype, --words, ...).")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Integrated Gradients on the tokens of a text (which tokens drive the prediction).
     Ig(ig::IgArgs),

@@ -367,7 +367,7 @@ impl Model for Encoder {
         self.cfg.d_model
     }
     fn word_embeddings(&self, ids: &[usize]) -> Result<Tensor> {
-        Ok(crate::ops::embedding::forward(self.word.value(), ids, &[ids.len()])?)
+        crate::ops::embedding::forward(self.word.value(), ids, &[ids.len()])
     }
     fn forward(&self, x: &Batch, hooks: &mut Hooks) -> Result<ModelOutput> {
         Encoder::forward(self, x, hooks)

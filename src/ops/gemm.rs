@@ -177,6 +177,7 @@ pub fn gemm_batched<T: Float>(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Single `dst = alpha · a · b` (or `+=` when `accumulate`) on contiguous buffers with views.
 pub fn gemm<T: Float>(dst: &mut [T], d: Mat, a: &[T], am: Mat, b: &[T], bm: Mat, accumulate: bool, alpha: T) -> Result<()> {
     gemm_batched(1, dst, d, a, am, b, bm, |_| [0, 0, 0], Overlap::Disjoint, accumulate, alpha)

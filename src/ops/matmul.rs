@@ -84,6 +84,7 @@ fn gemm_into<T: Float>(out: &mut [T], a: &[T], b: &[T], d: &MatMulDims, ta: bool
 }
 
 /// Gradients of `C = op(A)·op(B)` for the operands whose flag in `need` is set.
+#[allow(clippy::too_many_arguments)]
 pub fn backward(dc: &Tensor, a: Option<&Tensor>, b: Option<&Tensor>, a_shape: &[usize], b_shape: &[usize], ta: bool, tb: bool, need: [bool; 2]) -> Result<[Option<Tensor>; 2]> {
     let d = MatMulDims::new(a_shape, b_shape, ta, tb)?;
     let (m, k, n) = (d.m, d.k, d.n);

@@ -32,6 +32,7 @@ fn check(op: &'static str, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result
 }
 
 /// Returns `(y, mean, rstd)`; `mean` is `None` for RMSNorm (`rms = true`).
+#[allow(clippy::type_complexity)]
 pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, eps: f64, rms: bool) -> Result<(Tensor, Option<Tensor>, Tensor)> {
     let op = if rms { "rms_norm" } else { "layer_norm" };
     let c = check(op, x, w, b)?;

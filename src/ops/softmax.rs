@@ -81,7 +81,7 @@ pub fn forward(x: &Tensor, mask: Option<&Tensor>, log: bool) -> Result<Tensor> {
         let xs = x.as_slice::<T>()?;
         let ms = mask.map(|m| m.as_slice::<T>()).transpose()?;
         let mut out = pool::take::<T>(xs.len());
-        if n > 0 {
+        if let Some(rows) = xs.len().checked_div(n) {
             let row = |(r, (o, xr)): (usize, (&mut [T], &[T]))| {
                 let mk = match (&ms, &mrows) {
                     (Some(ms), Some((offs, s))) => Some((*ms, offs[r], *s)),
@@ -89,7 +89,7 @@ pub fn forward(x: &Tensor, mask: Option<&Tensor>, log: bool) -> Result<Tensor> {
                 };
                 softmax_row(o, xr, mk, log);
             };
-            if xs.len() / n >= PAR_ROWS {
+            if rows >= PAR_ROWS {
                 out.par_chunks_mut(n).zip(xs.par_chunks(n)).enumerate().for_each(row);
             } else {
                 out.chunks_mut(n).zip(xs.chunks(n)).enumerate().for_each(row);
@@ -106,7 +106,7 @@ pub fn backward(g: &Tensor, y: &Tensor, log: bool) -> Result<Tensor> {
         let gs = g.as_slice::<T>()?;
         let ys = y.as_slice::<T>()?;
         let mut out = pool::take::<T>(gs.len());
-        if n > 0 {
+        if let Some(rows) = gs.len().checked_div(n) {
             let row = |(o, (g, y)): (&mut [T], (&[T], &[T]))| {
                 if log {
                     let s: T = g.iter().copied().sum();
@@ -120,7 +120,7 @@ pub fn backward(g: &Tensor, y: &Tensor, log: bool) -> Result<Tensor> {
                     }
                 }
             };
-            if gs.len() / n >= PAR_ROWS {
+            if rows >= PAR_ROWS {
                 out.par_chunks_mut(n).zip(gs.par_chunks(n).zip(ys.par_chunks(n))).for_each(row);
             } else {
                 out.chunks_mut(n).zip(gs.chunks(n).zip(ys.chunks(n))).for_each(row);
