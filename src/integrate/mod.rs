@@ -202,9 +202,9 @@ impl Rule {
     /// the trapezoids (k/(n−1) = 2k/(2n−2)). Gauss–Legendre doubles (its nodes never nest).
     pub fn refined_n(self, n: usize) -> usize {
         match self {
-            Rule::GaussLegendre | Rule::RiemannLeft | Rule::RiemannRight => 2 * n,
-            Rule::RiemannMiddle => 3 * n,
-            Rule::RiemannTrapezoid | Rule::CaptumTrapezoid => 2 * n - 1,
+            Rule::GaussLegendre | Rule::RiemannLeft | Rule::RiemannRight => n.saturating_mul(2),
+            Rule::RiemannMiddle => n.saturating_mul(3),
+            Rule::RiemannTrapezoid | Rule::CaptumTrapezoid => n.saturating_mul(2).saturating_sub(1),
         }
     }
 }

@@ -9,7 +9,7 @@
 //! it computed (keyed by `alpha.to_bits()`) can assemble the final attribution from
 //! [`Refined::alphas`] / [`Refined::weights`] without a single extra model pass.
 
-use super::Rule;
+use super::{gauss, Rule};
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
 
@@ -68,7 +68,8 @@ pub struct Refined {
 /// Adaptive quadrature: evaluates `rule` at `start_n` points, then at [`Rule::refined_n`] points
 /// (2n for Gauss–Legendre, left, right; 3n midpoint; 2n − 1 trapezoids), until the delta of
 /// `stop` is ≤ `tol` or the next attempt would take the total number of integrand evaluations
-/// past `max_points`. Returns the last attempt; `converged` says whether it met `tol`.
+/// past `max_points` (or Gauss–Legendre past n = 65536). Returns the last attempt; `converged`
+/// says whether it met `tol`.
 ///
 /// `eval(alphas)` must return one finite value per alpha; it is only ever asked for alphas it has
 /// not seen (compared bit for bit), so nested refinements (every rule but Gauss–Legendre) cost
@@ -181,9 +182,11 @@ where
         let next_cost = if rule == Rule::GaussLegendre {
             next
         } else {
-            next - n
+            next.saturating_sub(n)
         };
-        if converged || points_used + next_cost > max_points {
+        let over_budget = points_used.saturating_add(next_cost) > max_points;
+        let too_many = rule == Rule::GaussLegendre && next > gauss::MAX_GAUSS_N;
+        if converged || over_budget || too_many {
             return Ok(Refined {
                 rule,
                 n,
