@@ -5,3 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/fetch-models.sh
 cargo test --release --all-targets
+cargo test --release --doc

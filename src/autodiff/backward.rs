@@ -23,7 +23,11 @@ pub fn backward(op: &Op, g: &Tensor, need: &dyn Fn(NodeId) -> bool) -> Result<Ve
     let mut out = Vec::with_capacity(2);
     match op {
         Op::Leaf => {}
-        Op::Identity { x, .. } => out.push((*x, g.clone())),
+        Op::Identity { x, .. } => {
+            if need(*x) {
+                out.push((*x, g.clone()));
+            }
+        }
         Op::Unary { x, op, saved } => {
             if need(*x) {
                 let s = if op.saves_nothing() { None } else { Some(saved.as_ref().ok_or_else(|| Error::Autodiff(format!("{} backward: saved value missing", op.name())))?) };

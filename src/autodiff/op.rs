@@ -1,7 +1,8 @@
 //! The closed set of recorded operations. Each variant names the input nodes it differentiates
 //! into (`None` for a constant input, which gets no gradient) and exactly the tensors its backward
-//! reads. Saved operands are kept only when a tracked input needs them (e.g. `x·W` with a constant
-//! `W` does not keep `x`, since only `dW` would read it).
+//! reads. `MatMul` and `Binary` keep an operand only when a tracked input's rule reads it (e.g.
+//! `x·W` with a constant `W` does not keep `x`, since only `dW` would read it); attention and the
+//! norms keep both operands (both are activations in every model).
 
 use crate::ops::elementwise::{Binary, Unary};
 use crate::ops::reduce::ReduceKind;

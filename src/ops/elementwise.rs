@@ -77,9 +77,9 @@ impl Unary {
             Unary::GeluErf => c(0.5) * x * (T::one() + (x * c(std::f64::consts::FRAC_1_SQRT_2)).erf()),
             Unary::GeluTanh => {
                 let u = c(SQRT_2_OVER_PI) * (x + c(0.044715) * x * x * x);
-                c(0.5) * x * (T::one() + u.tanh())
+                c(0.5) * x * (T::one() + u.ftanh())
             }
-            Unary::Silu => x / (T::one() + (-x).exp()),
+            Unary::Silu => x / (T::one() + (-x).fexp()),
             Unary::Relu => x.max(T::zero()),
             Unary::Affine { mul, add } => c(mul) * x + c(add),
         }
@@ -99,18 +99,18 @@ impl Unary {
             Unary::GeluErf => {
                 // Φ(x) + x·φ(x)
                 let cdf = c(0.5) * (T::one() + (s * c(std::f64::consts::FRAC_1_SQRT_2)).erf());
-                cdf + s * c(INV_SQRT_2PI) * (c(-0.5) * s * s).exp()
+                cdf + s * c(INV_SQRT_2PI) * (c(-0.5) * s * s).fexp()
             }
             Unary::GeluTanh => {
                 // ½(1+t) + ½x(1-t²)·√(2/π)(1 + 3·0.044715x²), t = tanh(u)
                 let u = c(SQRT_2_OVER_PI) * (s + c(0.044715) * s * s * s);
-                let t = u.tanh();
+                let t = u.ftanh();
                 let du = c(SQRT_2_OVER_PI) * (T::one() + c(3.0 * 0.044715) * s * s);
                 c(0.5) * (T::one() + t) + c(0.5) * s * (T::one() - t * t) * du
             }
             Unary::Silu => {
                 // σ(x)(1 + x(1-σ(x)))
-                let sg = T::one() / (T::one() + (-s).exp());
+                let sg = T::one() / (T::one() + (-s).fexp());
                 sg * (T::one() + s * (T::one() - sg))
             }
             Unary::Relu => {

@@ -4,11 +4,12 @@
 //! a row that is masked everywhere gives zeros (softmax) rather than NaN.
 //!
 //! Backward (y = softmax(x + m)):   dx = y ⊙ (g − Σ_j g_j y_j)
-//! Backward (y = log_softmax):       dx = g − exp(y) · Σ_j g_j
+//! Backward (y = log_softmax):       dx = g − exp(y) · Σ_j g_j  (masked entries: 0, excluded from Σ)
 //! The mask is a constant: it gets no gradient.
 
 use crate::tensor::{pool, shape::broadcast_strides, Float, Tensor};
 use crate::{with_dtype, Result};
+use num_traits::{Float as _, Zero as _};
 use rayon::prelude::*;
 
 /// Rows at least this many → parallel over rows.
@@ -35,32 +36,48 @@ fn mask_rows(x_shape: &[usize], mask: &Tensor) -> Result<(Vec<usize>, usize)> {
     Ok((offs, st[r - 1]))
 }
 
+/// `x + mask` for one row into `out`, the mask given as (buffer, row offset, stride along the row):
+/// stride 1 is a full mask row, stride 0 one value for the whole row.
+#[inline]
+fn add_mask<T: Float>(out: &mut [T], x: &[T], mask: Option<(&[T], usize, usize)>) {
+    match mask {
+        None => out.copy_from_slice(x),
+        Some((ms, off, 1)) => out.iter_mut().zip(x.iter().zip(&ms[off..off + x.len()])).for_each(|(o, (&v, &m))| *o = v + m),
+        Some((ms, off, 0)) => {
+            let m = ms[off];
+            out.iter_mut().zip(x).for_each(|(o, &v)| *o = v + m);
+        }
+        Some((ms, off, st)) => out.iter_mut().zip(x).enumerate().for_each(|(j, (o, &v))| *o = v + ms[off + j * st]),
+    }
+}
+
 fn softmax_row<T: Float>(out: &mut [T], x: &[T], mask: Option<(&[T], usize, usize)>, log: bool) {
-    let m = |j: usize| match mask {
-        Some((ms, off, s)) => ms[off + j * s],
-        None => T::zero(),
-    };
+    add_mask(out, x, mask);
+    // Plain comparisons (not NaN-aware `max`) so the reduction vectorises; a NaN input still
+    // propagates through the sums below.
     let mut mx = T::neg_infinity();
-    for (j, &v) in x.iter().enumerate() {
-        mx = mx.max(v + m(j));
+    for &v in out.iter() {
+        mx = if v > mx { v } else { mx };
     }
     if mx == T::neg_infinity() {
         // Fully masked row.
         out.fill(if log { T::neg_infinity() } else { T::zero() });
         return;
     }
-    let mut sum = T::zero();
-    for (j, (o, &v)) in out.iter_mut().zip(x).enumerate() {
-        let e = (v + m(j) - mx).exp();
-        *o = e;
-        sum += e;
-    }
     if log {
-        let lse = sum.ln();
-        for (j, (o, &v)) in out.iter_mut().zip(x).enumerate() {
-            *o = v + m(j) - mx - lse;
+        let mut sum = T::zero();
+        for &v in out.iter() {
+            sum += (v - mx).fexp();
         }
+        let shift = mx + sum.ln();
+        out.iter_mut().for_each(|o| *o -= shift);
     } else {
+        let mut sum = T::zero();
+        for o in out.iter_mut() {
+            let e = (*o - mx).fexp();
+            *o = e;
+            sum += e;
+        }
         let inv = T::one() / sum;
         out.iter_mut().for_each(|o| *o *= inv);
     }
@@ -109,9 +126,11 @@ pub fn backward(g: &Tensor, y: &Tensor, log: bool) -> Result<Tensor> {
         if let Some(rows) = gs.len().checked_div(n) {
             let row = |(o, (g, y)): (&mut [T], (&[T], &[T]))| {
                 if log {
-                    let s: T = g.iter().copied().sum();
+                    // Masked entries (y = −∞) are constants: they pass no gradient and take none.
+                    // dx_j = g_j − p_j · Σ_{k unmasked} g_k for unmasked j, 0 for masked j.
+                    let s: T = g.iter().zip(y).filter(|(_, &y)| y != T::neg_infinity()).map(|(&g, _)| g).sum();
                     for ((o, &g), &y) in o.iter_mut().zip(g).zip(y) {
-                        *o = g - y.exp() * s;
+                        *o = if y == T::neg_infinity() { T::zero() } else { g - y.exp() * s };
                     }
                 } else {
                     let s: T = g.iter().zip(y).map(|(&g, &y)| g * y).sum();

@@ -19,6 +19,10 @@ impl Device {
     pub fn ensure_available(&self) -> Result<()> {
         match self {
             Device::Cpu => Ok(()),
+            Device::Cuda(_) if cfg!(feature = "cuda") => Err(Error::DeviceUnsupported {
+                op: "Device::Cuda",
+                device: format!("{self} (the CUDA backend is not implemented yet; use the CPU)"),
+            }),
             Device::Cuda(_) => Err(Error::NotCompiledWithCuda("Device::Cuda")),
         }
     }

@@ -6,8 +6,8 @@
 //! dropped by [`crate::tensor::Storage`] come back here and are handed out again for the next tensor
 //! of the same length, so a steady-state sweep touches warm memory.
 //!
-//! Rules: only buffers of at least [`MIN_POOLED`] elements are pooled; the pool holds at most
-//! `GRADPATH_POOL_MB` MiB (default 2048) and drops anything beyond; [`take`] returns a buffer whose
+//! Rules: only buffers of at least [`MIN_POOLED`] elements are pooled; the pools of all element types
+//! together hold at most `GRADPATH_POOL_MB` MiB (default 2048) and drops anything beyond; [`take`] returns a buffer whose
 //! contents are arbitrary (the caller overwrites every element), [`take_zeroed`] one that is zero.
 
 use std::collections::HashMap;
@@ -49,6 +49,7 @@ impl<T: Pooled> Pool<T> {
             Some(v) => {
                 self.held_bytes
                     .fetch_sub(len * std::mem::size_of::<T>(), Ordering::Relaxed);
+                HELD_TOTAL.fetch_sub(len * std::mem::size_of::<T>(), Ordering::Relaxed);
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 Some(v)
             }
@@ -65,12 +66,19 @@ impl<T: Pooled> Pool<T> {
             return;
         }
         let bytes = len * std::mem::size_of::<T>();
-        if self.held_bytes.load(Ordering::Relaxed) + bytes > limit_bytes() {
+        // Reserve first, then push: concurrent returns cannot overshoot the shared limit.
+        if HELD_TOTAL.fetch_add(bytes, Ordering::Relaxed) + bytes > limit_bytes() {
+            HELD_TOTAL.fetch_sub(bytes, Ordering::Relaxed);
             return;
         }
-        if let Ok(mut free) = self.free.lock() {
-            free.entry(len).or_default().push(v);
-            self.held_bytes.fetch_add(bytes, Ordering::Relaxed);
+        match self.free.lock() {
+            Ok(mut free) => {
+                free.entry(len).or_default().push(v);
+                self.held_bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
+            Err(_) => {
+                HELD_TOTAL.fetch_sub(bytes, Ordering::Relaxed);
+            }
         }
     }
 
@@ -78,7 +86,8 @@ impl<T: Pooled> Pool<T> {
     pub fn clear(&self) {
         if let Ok(mut free) = self.free.lock() {
             free.clear();
-            self.held_bytes.store(0, Ordering::Relaxed);
+            let held = self.held_bytes.swap(0, Ordering::Relaxed);
+            HELD_TOTAL.fetch_sub(held, Ordering::Relaxed);
         }
     }
 
@@ -91,6 +100,9 @@ impl<T: Pooled> Pool<T> {
         )
     }
 }
+
+/// Bytes held by the pools of all element types together (the limit is shared).
+static HELD_TOTAL: AtomicUsize = AtomicUsize::new(0);
 
 fn limit_bytes() -> usize {
     static LIMIT: OnceLock<usize> = OnceLock::new();

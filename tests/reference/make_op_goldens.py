@@ -85,6 +85,10 @@ def make_case(op, inputs, consts, params, forward, seeded):
     leaves = {k: leaf(v) for k, v in inputs.items()}
     outs = forward(**leaves, **consts, **params)
     seeds = {k: randn(*outs[k].shape) for k in seeded}
+    # A non-finite output (−∞ of a masked log-softmax entry) is a constant: its cotangent is 0.
+    # (PyTorch would pass a non-zero cotangent there straight to dx; gradpath gives the
+    # mathematically consistent 0, and the two agree when the cotangent there is 0.)
+    seeds = {k: torch.where(torch.isfinite(outs[k]), s, torch.zeros_like(s)) for k, s in seeds.items()}
     names = list(leaves)
     grads = torch.autograd.grad([outs[k] for k in seeded], [leaves[n] for n in names], [seeds[k] for k in seeded])
     return {
