@@ -3,7 +3,7 @@
 //! textbook trapezoid × (n−1)/n; results do not depend on the batch split; f32 agrees with f64;
 //! adaptive refinement reaches its tolerance or says it did not; rough paths are flagged.
 
-use gradpath::attribution::{integrated_gradients, integrated_gradients_adaptive, Baseline, IgResult, PathProblem, Target, TargetKind};
+use gradpath::attribution::{integrated_gradients, integrated_gradients_adaptive, Adaptive, Baseline, IgResult, PathProblem, Target, TargetKind};
 use gradpath::integrate::Rule;
 use gradpath::io::{ModelDir, Tokenizer};
 use gradpath::models::{Encoder, Model};
@@ -112,14 +112,19 @@ fn every_baseline_satisfies_completeness() {
 fn adaptive_refinement_reaches_the_tolerance_or_says_so() {
     let s = setup("tiny-distilbert", DType::F64, Baseline::Pad);
     let p = PathProblem { model: &s.model, ids: &s.ids, type_ids: &s.types, boundary: "hook_embed", input: &s.x, baseline: &s.b, target: &s.target };
-    let r = integrated_gradients_adaptive(&p, Rule::GaussLegendre, 8, 1e-3, 4096, 64, &mut |_, _| {}).unwrap();
+    let r = integrated_gradients_adaptive(&p, Adaptive::Rule(Rule::GaussLegendre, 8), 1e-3, 4096, 64, &mut |_, _| {}).unwrap();
     let rf = r.refinement.as_ref().unwrap();
     assert!(rf.converged && r.relative_delta <= 1e-3, "relative delta {} converged {}", r.relative_delta, rf.converged);
     assert_eq!(r.points_used, rf.points_used);
     // A budget too small to converge: reported, not hidden.
-    let r = integrated_gradients_adaptive(&p, Rule::GaussLegendre, 2, 1e-12, 8, 64, &mut |_, _| {}).unwrap();
+    let r = integrated_gradients_adaptive(&p, Adaptive::Rule(Rule::GaussLegendre, 2), 1e-12, 8, 64, &mut |_, _| {}).unwrap();
     assert!(!r.refinement.as_ref().unwrap().converged);
     assert!(r.roughness_warning().is_some(), "an unconverged path must be flagged");
+    // Gauss–Kronrod panels.
+    let r = integrated_gradients_adaptive(&p, Adaptive::Panels(1), 1e-6, 4096, 64, &mut |_, _| {}).unwrap();
+    let rf = r.refinement.as_ref().unwrap();
+    assert!(rf.converged && r.relative_delta <= 1e-6, "panels: relative delta {}", r.relative_delta);
+    assert_eq!(rf.weights.len(), 15 * rf.panels.len());
 }
 
 #[test]

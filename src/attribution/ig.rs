@@ -5,7 +5,7 @@
 //! Sums are accumulated in f64 whatever the compute dtype. The completeness delta is measured
 //! against F at the real path ends (x, and the input with the baseline at the boundary).
 
-use crate::integrate::{chunks, refine, Refined, Rule, Stop};
+use crate::integrate::{chunks, refine, refine_panels, Refined, Rule, Stop};
 use crate::models::{Batch, Hooks, Model};
 use crate::tensor::Float;
 use crate::{with_dtype, Error, Result, Tape, Tensor, Var};
@@ -204,9 +204,20 @@ pub fn integrated_gradients(p: &PathProblem, alphas: &[f64], weights: &[f64], ba
     Ok(finish(Some(per), per_token, f_input, f_baseline, path, alphas.len(), None))
 }
 
+/// How `--tolerance` refines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adaptive {
+    /// Gauss–Kronrod G7/K15 panels of [0, 1], bisected where the integrand bends
+    /// ([`refine_panels`]), starting from this many panels.
+    Panels(usize),
+    /// The rule at `n`, then at `Rule::refined_n` points, ... (nested rules reuse old points;
+    /// Gauss–Legendre doubles and does not).
+    Rule(Rule, usize),
+}
+
 /// IG refined until the relative completeness delta is ≤ `tol` or `max_points` path points are
-/// spent. Starts with `start_n` points of `rule`.
-pub fn integrated_gradients_adaptive(p: &PathProblem, rule: Rule, start_n: usize, tol: f64, max_points: usize, batch: usize, progress: Progress) -> Result<IgResult> {
+/// spent.
+pub fn integrated_gradients_adaptive(p: &PathProblem, scheme: Adaptive, tol: f64, max_points: usize, batch: usize, progress: Progress) -> Result<IgResult> {
     let (f_input, f_baseline) = p.endpoints()?;
     let x = p.input.to_vec_f64()?;
     let b = p.baseline.to_vec_f64()?;
@@ -215,7 +226,8 @@ pub fn integrated_gradients_adaptive(p: &PathProblem, rule: Rule, start_n: usize
     // Per α: F and the per-token contributions Σ_c (x − x′)·∂F/∂x.
     let mut stash: std::collections::HashMap<u64, (f64, Vec<f64>)> = std::collections::HashMap::new();
     let mut done = 0usize;
-    let refined = refine(rule, start_n, max_points, tol, Stop::Completeness { exact: f_input - f_baseline }, |alphas| {
+    let stop = Stop::Completeness { exact: f_input - f_baseline };
+    let mut eval = |alphas: &[f64]| -> Result<Vec<f64>> {
         let mut vals = vec![0.0; alphas.len()];
         let mut prog = |d: usize, _t: usize| progress(done + d, max_points);
         p.gradients(alphas, batch, &mut prog, &mut |k, f, g| {
@@ -226,7 +238,11 @@ pub fn integrated_gradients_adaptive(p: &PathProblem, rule: Rule, start_n: usize
         })?;
         done += alphas.len();
         Ok(vals)
-    })?;
+    };
+    let refined = match scheme {
+        Adaptive::Panels(start) => refine_panels(start, max_points, tol, stop, &mut eval)?,
+        Adaptive::Rule(rule, start_n) => refine(rule, start_n, max_points, tol, stop, &mut eval)?,
+    };
     let n_tok = x.len() / c;
     let mut per_token = vec![0.0; n_tok];
     for (a, w) in refined.alphas.iter().zip(&refined.weights) {

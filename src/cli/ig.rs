@@ -1,7 +1,7 @@
 //! `gradpath ig`: token Integrated Gradients on a sentence, printed as a table, written as JSON
 //! and HTML.
 
-use crate::attribution::{integrated_gradients, integrated_gradients_adaptive, Baseline, IgResult, PathProblem, Target, TargetKind};
+use crate::attribution::{integrated_gradients, integrated_gradients_adaptive, Adaptive, Baseline, IgResult, PathProblem, Target, TargetKind};
 use crate::integrate::{captum_exact, Rule};
 use crate::io::{Encoded, Tokenizer};
 use crate::models::{self, Batch, Hooks, Model};
@@ -51,6 +51,11 @@ pub struct IgArgs {
     /// Refine the quadrature adaptively until the relative completeness delta is ≤ T.
     #[arg(long)]
     pub tolerance: Option<f64>,
+    /// How --tolerance refines gauss-legendre: `doubling` (n, 2n, 4n, ... points; fewest model
+    /// passes on MiniLM, see docs/BENCHMARKS.md) or `panels` (Gauss–Kronrod panels bisected where
+    /// F bends along the path). Other rules refine by nesting (old points reused).
+    #[arg(long, default_value = "doubling", value_parser = ["panels", "doubling"])]
+    pub adaptive: String,
     /// Point budget for --tolerance.
     #[arg(long, default_value_t = 1024)]
     pub max_points: usize,
@@ -197,7 +202,13 @@ pub fn run(a: &IgArgs) -> Result<()> {
         bar.set_position(done as u64);
     };
     let r = match a.tolerance {
-        Some(tol) => integrated_gradients_adaptive(&p, rule, a.steps.min(16).max(rule.min_points()), tol, a.max_points, batch, &mut prog)?,
+        Some(tol) => {
+            let scheme = match (rule, a.adaptive.as_str()) {
+                (Rule::GaussLegendre, "panels") => Adaptive::Panels(1),
+                _ => Adaptive::Rule(rule, a.steps.min(16).max(rule.min_points())),
+            };
+            integrated_gradients_adaptive(&p, scheme, tol, a.max_points, batch, &mut prog)?
+        }
         None => {
             let (alphas, weights) = if rule == Rule::CaptumTrapezoid { captum_exact(rule, a.steps)? } else { rule.nodes_weights(a.steps)? };
             integrated_gradients(&p, &alphas, &weights, batch, &mut prog)?

@@ -17,9 +17,11 @@
 
 mod captum;
 mod gauss;
+pub mod kronrod;
 mod refine;
 
 pub use captum::{captum_exact, captum_name, torch_linspace_f32};
+pub use kronrod::refine_panels;
 pub use refine::{refine, Attempt, Refined, Stop};
 
 use crate::{Error, Result};

@@ -63,6 +63,8 @@ pub struct Refined {
     pub points_used: usize,
     /// Every attempt, in order.
     pub trajectory: Vec<Attempt>,
+    /// The final panels of a panel scheme ([`super::kronrod::refine_panels`]); empty otherwise.
+    pub panels: Vec<(f64, f64)>,
 }
 
 /// Adaptive quadrature: evaluates `rule` at `start_n` points, then at [`Rule::refined_n`] points
@@ -188,6 +190,7 @@ where
         let too_many = rule == Rule::GaussLegendre && next > gauss::MAX_GAUSS_N;
         if converged || over_budget || too_many {
             return Ok(Refined {
+                panels: Vec::new(),
                 rule,
                 n,
                 alphas,

@@ -64,7 +64,7 @@ impl Unary {
         matches!(self, Unary::Affine { .. })
     }
 
-    #[inline]
+    #[inline(always)]
     fn f<T: Float>(&self, x: T) -> T {
         let c = T::from_f64;
         match *self {
@@ -86,7 +86,7 @@ impl Unary {
     }
 
     /// dy/dx from the saved value `s` (x or y, see [`Unary::saves_output`]).
-    #[inline]
+    #[inline(always)]
     fn df<T: Float>(&self, s: T) -> T {
         let c = T::from_f64;
         match *self {

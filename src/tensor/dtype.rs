@@ -172,7 +172,7 @@ macro_rules! with_dtype {
 /// exact GELU a sixth of a BERT forward+backward. Max abs error vs f64 erf is checked in
 /// `tests/erf.rs` (< 1e-6, below f32 resolution of the GELU around it). Plain `a * b + c`, not
 /// `mul_add`: without `target-feature=+fma` the latter is a slow software call.
-#[inline]
+#[inline(always)]
 pub fn fast_erf_f32(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
@@ -196,7 +196,7 @@ pub fn fast_erf_f32(x: f32) -> f32 {
 /// for e^r, and 2^n put straight into the exponent bits. Relative error < 3e-7 (checked in
 /// `tests/erf.rs`); branch-free apart from the range clamps, so loops over it vectorise, unlike
 /// calls into the C library. e^x underflows to 0 below −87.3 (−∞ included) and saturates above 88.7.
-#[inline]
+#[inline(always)]
 pub fn fast_exp_f32(x: f32) -> f32 {
     if x.is_nan() {
         return x;
@@ -205,7 +205,8 @@ pub fn fast_exp_f32(x: f32) -> f32 {
         return 0.0;
     }
     let x = x.min(88.722_83);
-    let n = (x * std::f32::consts::LOG2_E).round();
+    // Round to nearest by adding and subtracting 1.5·2²³ (`round()` would be a libm call).
+    let n = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
     // r = x − n·ln2 in two steps (ln2 = C1 + C2) to keep r accurate.
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let z = r * r;
@@ -225,7 +226,7 @@ pub fn fast_exp_f32(x: f32) -> f32 {
 /// tanh in single precision from [`fast_exp_f32`]: tanh u = sign(u)·(1 − 2/(e^{2|u|} + 1)), which
 /// has no cancellation for large |u|; below |u| < 0.004 the odd Taylor series u − u³/3 is used.
 /// Absolute error < 3e-7.
-#[inline]
+#[inline(always)]
 pub fn fast_tanh_f32(u: f32) -> f32 {
     let a = u.abs();
     if a < 0.004 {

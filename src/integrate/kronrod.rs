@@ -1,0 +1,172 @@
+//! Adaptive Gauss–Kronrod quadrature on panels (QUADPACK's G7/K15 pair), for `--tolerance`.
+//!
+//! Each panel [a, b] is evaluated at the 15 Kronrod nodes, which contain the 7 Gauss nodes: the
+//! K15 sum is the panel's estimate and |K15 − G7| its local error indicator. Path methods know the
+//! exact integral (F(x) − F(x′)), so the global error is measured exactly ([`Stop::Completeness`]);
+//! the local indicators only decide *where* to refine: every panel whose indicator is at least a
+//! quarter of the largest is bisected, all new nodes of a round going to `eval` at once (one batch
+//! of path points). Integrands that bend in one place (F rising steeply over part of the path)
+//! get points there instead of everywhere.
+
+use super::refine::{Attempt, Refined, Stop};
+use super::Rule;
+use crate::{Error, Result};
+
+const OP: &str = "integrate::refine_panels";
+
+/// Kronrod nodes on [−1, 1] (non-negative half, descending; the odd entries are the Gauss nodes).
+const XGK: [f64; 8] = [
+    0.991_455_371_120_812_6,
+    0.949_107_912_342_758_5,
+    0.864_864_423_359_769_1,
+    0.741_531_185_599_394_4,
+    0.586_087_235_467_691_1,
+    0.405_845_151_377_397_2,
+    0.207_784_955_007_898_5,
+    0.0,
+];
+/// Kronrod weights for `XGK`.
+const WGK: [f64; 8] = [
+    0.022_935_322_010_529_22,
+    0.063_092_092_629_978_55,
+    0.104_790_010_322_250_2,
+    0.140_653_259_715_525_9,
+    0.169_004_726_639_267_9,
+    0.190_350_578_064_785_4,
+    0.204_432_940_075_298_9,
+    0.209_482_141_084_727_8,
+];
+/// Gauss weights for `XGK[1]`, `XGK[3]`, `XGK[5]`, `XGK[7]`.
+const WG: [f64; 4] = [0.129_484_966_168_869_7, 0.279_705_391_489_276_7, 0.381_830_050_505_118_9, 0.417_959_183_673_469_4];
+
+/// The 15 Kronrod nodes of [a, b] (ascending), their K15 weights and their G7 weights (0 off the
+/// Gauss nodes).
+pub fn kronrod15(a: f64, b: f64) -> ([f64; 15], [f64; 15], [f64; 15]) {
+    let (c, h) = (0.5 * (a + b), 0.5 * (b - a));
+    let (mut x, mut wk, mut wg) = ([0.0; 15], [0.0; 15], [0.0; 15]);
+    for i in 0..8 {
+        let g = if i % 2 == 1 { WG[i / 2] * h } else { 0.0 };
+        // Node −XGK[i] at position i, +XGK[i] at position 14 − i (the centre, i = 7, once).
+        x[i] = c - h * XGK[i];
+        x[14 - i] = c + h * XGK[i];
+        wk[i] = WGK[i] * h;
+        wk[14 - i] = WGK[i] * h;
+        wg[i] = g;
+        wg[14 - i] = g;
+    }
+    (x, wk, wg)
+}
+
+struct Panel {
+    a: f64,
+    b: f64,
+    k15: f64,
+    err: f64,
+    values: [f64; 15],
+}
+
+/// Refines panels of [0, 1] (starting from `start_panels` equal ones) until the delta of `stop` is
+/// ≤ `tol`, or the next round would take the evaluations past `max_points`. `eval(alphas)` returns
+/// the integrand at each alpha. The result's `alphas`/`weights`/`values` are the Kronrod nodes of
+/// the final panels (ascending).
+pub fn refine_panels<F>(start_panels: usize, max_points: usize, tol: f64, stop: Stop, mut eval: F) -> Result<Refined>
+where
+    F: FnMut(&[f64]) -> Result<Vec<f64>>,
+{
+    if !(tol.is_finite() && tol > 0.0) {
+        return Err(Error::Invalid { op: OP, detail: format!("tolerance must be finite and > 0, got {tol}") });
+    }
+    if start_panels == 0 || 15 * start_panels > max_points {
+        return Err(Error::Invalid { op: OP, detail: format!("{start_panels} panels need {} points but the budget is {max_points}", 15 * start_panels) });
+    }
+    let mut run = |bounds: &[(f64, f64)]| -> Result<Vec<Panel>> {
+        let mut alphas = Vec::with_capacity(15 * bounds.len());
+        for &(a, b) in bounds {
+            alphas.extend_from_slice(&kronrod15(a, b).0);
+        }
+        let v = eval(&alphas)?;
+        if v.len() != alphas.len() || v.iter().any(|x| !x.is_finite()) {
+            return Err(Error::Invalid { op: OP, detail: "the integrand returned a wrong number of values or a non-finite value".into() });
+        }
+        Ok(bounds
+            .iter()
+            .zip(v.chunks(15))
+            .map(|(&(a, b), vals)| {
+                let (_, wk, wg) = kronrod15(a, b);
+                let k15: f64 = wk.iter().zip(vals).map(|(w, v)| w * v).sum();
+                let g7: f64 = wg.iter().zip(vals).map(|(w, v)| w * v).sum();
+                let mut values = [0.0; 15];
+                values.copy_from_slice(vals);
+                Panel { a, b, k15, err: (k15 - g7).abs(), values }
+            })
+            .collect())
+    };
+    let h = 1.0 / start_panels as f64;
+    let start: Vec<(f64, f64)> = (0..start_panels).map(|i| (i as f64 * h, if i + 1 == start_panels { 1.0 } else { (i + 1) as f64 * h })).collect();
+    let mut panels = run(&start)?;
+    let mut points_used = 15 * start_panels;
+    let mut trajectory = Vec::new();
+    let mut prev: Option<f64> = None;
+    loop {
+        let estimate: f64 = panels.iter().map(|p| p.k15).sum();
+        let delta = match stop {
+            Stop::Completeness { exact } => {
+                let d = (estimate - exact).abs();
+                if exact != 0.0 {
+                    d / exact.abs()
+                } else {
+                    d
+                }
+            }
+            Stop::Successive => match prev {
+                None => f64::INFINITY,
+                Some(p) => (estimate - p).abs() / if estimate != 0.0 { estimate.abs() } else { 1.0 },
+            },
+        };
+        prev = Some(estimate);
+        let n = 15 * panels.len();
+        trajectory.push(Attempt { n, new_points: trajectory.last().map_or(n, |t: &Attempt| points_used - t.points_used), points_used, estimate, delta });
+        let max_err = panels.iter().map(|p| p.err).fold(0.0, f64::max);
+        let split: Vec<usize> = (0..panels.len()).filter(|&i| panels[i].err >= 0.25 * max_err).collect();
+        let cost = 30 * split.len();
+        let converged = delta <= tol;
+        if converged || points_used + cost > max_points || max_err == 0.0 {
+            panels.sort_by(|x, y| x.a.total_cmp(&y.a));
+            let mut alphas = Vec::with_capacity(n);
+            let mut weights = Vec::with_capacity(n);
+            let mut values = Vec::with_capacity(n);
+            for p in &panels {
+                let (x, wk, _) = kronrod15(p.a, p.b);
+                alphas.extend_from_slice(&x);
+                weights.extend_from_slice(&wk);
+                values.extend_from_slice(&p.values);
+            }
+            return Ok(Refined {
+                rule: Rule::GaussLegendre,
+                n,
+                alphas,
+                weights,
+                values,
+                estimate,
+                delta,
+                converged,
+                points_used,
+                trajectory,
+                panels: panels.iter().map(|p| (p.a, p.b)).collect(),
+            });
+        }
+        let halves: Vec<(f64, f64)> = split
+            .iter()
+            .flat_map(|&i| {
+                let (a, b) = (panels[i].a, panels[i].b);
+                let m = 0.5 * (a + b);
+                [(a, m), (m, b)]
+            })
+            .collect();
+        let new = run(&halves)?;
+        points_used += cost;
+        let mut keep: Vec<Panel> = panels.into_iter().enumerate().filter(|(i, _)| !split.contains(i)).map(|(_, p)| p).collect();
+        keep.extend(new);
+        panels = keep;
+    }
+}
