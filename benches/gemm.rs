@@ -314,8 +314,7 @@ impl Opts {
             .filter(|a| !a.starts_with('-'))
             .cloned()
             .collect();
-        let explicit_only =
-            std::env::var("GRADPATH_BENCH_EXPLICIT_ONLY").map_or(false, |v| v == "1");
+        let explicit_only = std::env::var("GRADPATH_BENCH_EXPLICIT_ONLY").is_ok_and(|v| v == "1");
         Opts {
             timed,
             explicit_only: explicit_only && timed,

@@ -135,7 +135,9 @@ fn forward_backward(
         .filter(|(_, &w)| w)
         .map(|(v, _)| v)
         .collect();
-    let g = tape.grad(&[&y], &[seed.clone()], &wrt_vars).unwrap();
+    let g = tape
+        .grad(&[&y], std::slice::from_ref(seed), &wrt_vars)
+        .unwrap();
     assert!(
         g.iter().all(|g| g.is_some()),
         "a requested gradient is missing"

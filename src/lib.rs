@@ -12,10 +12,10 @@
 pub mod attribution;
 pub mod autodiff;
 pub mod cli;
+mod error;
 pub mod integrate;
 pub mod io;
 pub mod models;
-mod error;
 pub mod ops;
 pub mod report;
 pub mod tensor;

@@ -15,7 +15,10 @@ fn fast_erf_f32_is_accurate() {
     assert!(worst < 1e-6, "max abs error {worst:e}");
     assert_eq!(fast_erf_f32(0.0), 0.0);
     // Saturation: erf(±∞) = ±1 to within one f32 ulp of 1.
-    assert!((fast_erf_f32(f32::INFINITY) - 1.0).abs() <= 1.2e-7 && (fast_erf_f32(-50.0) + 1.0).abs() <= 1.2e-7);
+    assert!(
+        (fast_erf_f32(f32::INFINITY) - 1.0).abs() <= 1.2e-7
+            && (fast_erf_f32(-50.0) + 1.0).abs() <= 1.2e-7
+    );
     assert!(fast_erf_f32(f32::NAN).is_nan());
     eprintln!("fast erf max abs error on [-10, 10]: {worst:.3e}");
 }
@@ -37,7 +40,9 @@ fn fast_exp_and_tanh_f32_are_accurate() {
         worst_tanh = worst_tanh.max(((fast_tanh_f32(uf) as f64) - (uf as f64).tanh()).abs());
         u += 1e-4;
     }
-    eprintln!("fast exp max relative error {worst_exp:.3e}; fast tanh max abs error {worst_tanh:.3e}");
+    eprintln!(
+        "fast exp max relative error {worst_exp:.3e}; fast tanh max abs error {worst_tanh:.3e}"
+    );
     assert!(worst_exp < 3e-7, "exp: {worst_exp:e}");
     assert!(worst_tanh < 3e-7, "tanh: {worst_tanh:e}");
     assert_eq!(fast_exp_f32(f32::NEG_INFINITY), 0.0);

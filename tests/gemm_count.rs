@@ -15,7 +15,9 @@ fn weight_gradient_is_not_computed_unless_requested() {
     let seed = Tensor::ones(&[], DType::F32);
 
     let before = gemm_calls();
-    let g = tape.grad(&[&l], std::slice::from_ref(&seed), &[&x]).unwrap();
+    let g = tape
+        .grad(&[&l], std::slice::from_ref(&seed), &[&x])
+        .unwrap();
     assert_eq!(gemm_calls() - before, 1, "only dx = dy·W should run");
     assert_eq!(g[0].as_ref().unwrap().shape(), &[4, 8, 16]);
 
@@ -25,10 +27,18 @@ fn weight_gradient_is_not_computed_unless_requested() {
     let w = tape.var(Tensor::ones(&[32, 16], DType::F32));
     let l = x.matmul_t(&w, false, true).unwrap().sum_all().unwrap();
     let before = gemm_calls();
-    let g = tape.grad(&[&l], std::slice::from_ref(&seed), &[&x, &w]).unwrap();
+    let g = tape
+        .grad(&[&l], std::slice::from_ref(&seed), &[&x, &w])
+        .unwrap();
     assert_eq!(gemm_calls() - before, 2);
     // dW = Σ over 32 rows of dy(=1)·x(=1) → every entry 32.
-    assert!(g[1].as_ref().unwrap().to_vec_f64().unwrap().iter().all(|&v| v == 32.0));
+    assert!(g[1]
+        .as_ref()
+        .unwrap()
+        .to_vec_f64()
+        .unwrap()
+        .iter()
+        .all(|&v| v == 32.0));
 
     // Attention: asking for q only skips dK and dV (and dP's GEMM is needed for dq).
     let tape = Tape::new();
@@ -39,5 +49,9 @@ fn weight_gradient_is_not_computed_unless_requested() {
     let l = out.z.sum_all().unwrap();
     let before = gemm_calls();
     tape.grad(&[&l], &[seed], &[&q]).unwrap();
-    assert_eq!(gemm_calls() - before, 2, "dq needs dP = dZ·Vᵀ and dQ = dS·K only");
+    assert_eq!(
+        gemm_calls() - before,
+        2,
+        "dq needs dP = dZ·Vᵀ and dQ = dS·K only"
+    );
 }

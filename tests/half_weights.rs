@@ -34,7 +34,10 @@ fn half_copy(dt: Dtype) -> PathBuf {
             .collect();
         bufs.push((name.to_string(), t.shape().to_vec(), bytes));
     }
-    let views: Vec<(String, TensorView)> = bufs.iter().map(|(n, s, b)| (n.clone(), TensorView::new(dt, s.clone(), b).unwrap())).collect();
+    let views: Vec<(String, TensorView)> = bufs
+        .iter()
+        .map(|(n, s, b)| (n.clone(), TensorView::new(dt, s.clone(), b).unwrap()))
+        .collect();
     let bytes = safetensors::serialize(views, None).unwrap();
     std::fs::write(dir.join("model.safetensors"), bytes).unwrap();
     dir
@@ -58,10 +61,20 @@ fn check(dt: Dtype, logits_tol: f64) {
     let ids = [2usize, 11, 20, 30, 3];
     let logits = |d: &PathBuf| {
         let m = Encoder::load(&ModelDir::open(d).unwrap(), DType::F64).unwrap();
-        m.forward(&Batch::repeat(&ids, &[0; 5], 1), &mut Hooks::new()).unwrap().logits.unwrap().value().to_vec_f64().unwrap()
+        m.forward(&Batch::repeat(&ids, &[0; 5], 1), &mut Hooks::new())
+            .unwrap()
+            .logits
+            .unwrap()
+            .value()
+            .to_vec_f64()
+            .unwrap()
     };
     let (a, b) = (logits(&src()), logits(&dir));
-    let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
     eprintln!("{dt:?}: logits max diff vs f32 weights {diff:.2e}");
     assert!(diff < logits_tol, "{dt:?}: logits differ by {diff}");
     std::fs::remove_dir_all(dir).ok();

@@ -3,7 +3,10 @@
 //! textbook trapezoid × (n−1)/n; results do not depend on the batch split; f32 agrees with f64;
 //! adaptive refinement reaches its tolerance or says it did not; rough paths are flagged.
 
-use gradpath::attribution::{integrated_gradients, integrated_gradients_adaptive, Adaptive, Baseline, IgResult, PathProblem, Target, TargetKind};
+use gradpath::attribution::{
+    integrated_gradients, integrated_gradients_adaptive, Adaptive, Baseline, IgResult, PathProblem,
+    Target, TargetKind,
+};
 use gradpath::integrate::Rule;
 use gradpath::io::{ModelDir, Tokenizer};
 use gradpath::models::{Encoder, Model};
@@ -11,8 +14,13 @@ use gradpath::{DType, Tensor};
 use std::path::PathBuf;
 
 fn load(name: &str, dtype: DType) -> (Encoder, Tokenizer) {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models").join(name);
-    (Encoder::load(&ModelDir::open(&d).unwrap(), dtype).unwrap(), Tokenizer::from_file(&d.join("tokenizer.json")).unwrap())
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name);
+    (
+        Encoder::load(&ModelDir::open(&d).unwrap(), dtype).unwrap(),
+        Tokenizer::from_file(&d.join("tokenizer.json")).unwrap(),
+    )
 }
 
 struct Setup {
@@ -26,14 +34,34 @@ struct Setup {
 
 fn setup(name: &str, dtype: DType, baseline: Baseline) -> Setup {
     let (model, tok) = load(name, dtype);
-    let e = tok.encode("the quick brown fox jumps over the lazy dog", None).unwrap();
+    let e = tok
+        .encode("the quick brown fox jumps over the lazy dog", None)
+        .unwrap();
     let (_, b) = baseline.build(&e, &tok, &model).unwrap();
     let x = model.word_embeddings(&e.ids).unwrap();
-    Setup { model, ids: e.ids, types: e.type_ids, x, b, target: Target::Class { class: 1, kind: TargetKind::Logit } }
+    Setup {
+        model,
+        ids: e.ids,
+        types: e.type_ids,
+        x,
+        b,
+        target: Target::Class {
+            class: 1,
+            kind: TargetKind::Logit,
+        },
+    }
 }
 
 fn run(s: &Setup, rule: Rule, n: usize, batch: usize) -> IgResult {
-    let p = PathProblem { model: &s.model, ids: &s.ids, type_ids: &s.types, boundary: "hook_embed", input: &s.x, baseline: &s.b, target: &s.target };
+    let p = PathProblem {
+        model: &s.model,
+        ids: &s.ids,
+        type_ids: &s.types,
+        boundary: "hook_embed",
+        input: &s.x,
+        baseline: &s.b,
+        target: &s.target,
+    };
     let (a, w) = rule.nodes_weights(n).unwrap();
     integrated_gradients(&p, &a, &w, batch, &mut |_, _| {}).unwrap()
 }
@@ -49,14 +77,27 @@ fn order(s: &Setup, rule: Rule, n: usize) -> f64 {
 fn completeness_error_shrinks_at_the_rule_order() {
     let s = setup("tiny-bert", DType::F64, Baseline::Pad);
     // Left/right Riemann: first order; midpoint and trapezoid: second order.
-    for (rule, want) in [(Rule::RiemannLeft, 1.0), (Rule::RiemannRight, 1.0), (Rule::RiemannMiddle, 2.0), (Rule::RiemannTrapezoid, 2.0)] {
+    for (rule, want) in [
+        (Rule::RiemannLeft, 1.0),
+        (Rule::RiemannRight, 1.0),
+        (Rule::RiemannMiddle, 2.0),
+        (Rule::RiemannTrapezoid, 2.0),
+    ] {
         let p = order(&s, rule, 32);
         eprintln!("{}: observed order {p:.2}", rule.name());
-        assert!(p > want - 0.25, "{}: observed order {p:.2}, expected ≈ {want}", rule.name());
+        assert!(
+            p > want - 0.25,
+            "{}: observed order {p:.2}, expected ≈ {want}",
+            rule.name()
+        );
     }
     // Gauss–Legendre: spectral; 20 points already at rounding level on this smooth model.
     let r = run(&s, Rule::GaussLegendre, 20, 64);
-    assert!(r.relative_delta < 1e-8, "GL 20 relative delta {}", r.relative_delta);
+    assert!(
+        r.relative_delta < 1e-8,
+        "GL 20 relative delta {}",
+        r.relative_delta
+    );
     let r4 = run(&s, Rule::GaussLegendre, 4, 64);
     assert!(r.relative_delta < r4.relative_delta);
 }
@@ -69,7 +110,11 @@ fn captum_trapezoid_is_textbook_times_n_minus_1_over_n() {
     let b = run(&s, Rule::RiemannTrapezoid, n, 64);
     let f = (n as f64 - 1.0) / n as f64;
     for (x, y) in a.per_token.iter().zip(&b.per_token) {
-        assert!((x - f * y).abs() <= 1e-12 * (1.0 + y.abs()), "{x} vs {} ", f * y);
+        assert!(
+            (x - f * y).abs() <= 1e-12 * (1.0 + y.abs()),
+            "{x} vs {} ",
+            f * y
+        );
     }
 }
 
@@ -79,20 +124,46 @@ fn batch_split_does_not_change_the_result() {
     let a = run(&s, Rule::GaussLegendre, 17, 17);
     let b = run(&s, Rule::GaussLegendre, 17, 3);
     let c = run(&s, Rule::GaussLegendre, 17, 1);
-    for ((x, y), z) in a.per_coordinate.unwrap().iter().zip(b.per_coordinate.as_ref().unwrap()).zip(c.per_coordinate.as_ref().unwrap()) {
-        assert!((x - y).abs() <= 1e-13 * (1.0 + x.abs()) && (x - z).abs() <= 1e-13 * (1.0 + x.abs()));
+    for ((x, y), z) in a
+        .per_coordinate
+        .unwrap()
+        .iter()
+        .zip(b.per_coordinate.as_ref().unwrap())
+        .zip(c.per_coordinate.as_ref().unwrap())
+    {
+        assert!(
+            (x - y).abs() <= 1e-13 * (1.0 + x.abs()) && (x - z).abs() <= 1e-13 * (1.0 + x.abs())
+        );
     }
 }
 
 #[test]
 fn f32_attributions_agree_with_f64() {
     for name in ["tiny-bert", "tiny-distilbert", "tiny-roberta"] {
-        let a = run(&setup(name, DType::F64, Baseline::Pad), Rule::GaussLegendre, 20, 64);
-        let b = run(&setup(name, DType::F32, Baseline::Pad), Rule::GaussLegendre, 20, 64);
+        let a = run(
+            &setup(name, DType::F64, Baseline::Pad),
+            Rule::GaussLegendre,
+            20,
+            64,
+        );
+        let b = run(
+            &setup(name, DType::F32, Baseline::Pad),
+            Rule::GaussLegendre,
+            20,
+            64,
+        );
         let scale = a.per_token.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let diff = a.per_token.iter().zip(&b.per_token).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+        let diff = a
+            .per_token
+            .iter()
+            .zip(&b.per_token)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
         eprintln!("{name}: f32 vs f64 max diff {diff:.2e} (scale {scale:.2e})");
-        assert!(diff <= 1e-4 * scale.max(1e-3), "{name}: {diff} vs scale {scale}");
+        assert!(
+            diff <= 1e-4 * scale.max(1e-3),
+            "{name}: {diff} vs scale {scale}"
+        );
     }
 }
 
@@ -101,8 +172,19 @@ fn every_baseline_satisfies_completeness() {
     for bl in [Baseline::Pad, Baseline::Zero, Baseline::Mask, Baseline::Unk] {
         let s = setup("tiny-bert", DType::F64, bl.clone());
         let r = run(&s, Rule::GaussLegendre, 50, 64);
-        eprintln!("{}: F(x) {:.4} F(x') {:.4} relative delta {:.2e}", bl.name(), r.f_input, r.f_baseline, r.relative_delta);
-        assert!(r.relative_delta < 1e-6, "{}: relative delta {}", bl.name(), r.relative_delta);
+        eprintln!(
+            "{}: F(x) {:.4} F(x') {:.4} relative delta {:.2e}",
+            bl.name(),
+            r.f_input,
+            r.f_baseline,
+            r.relative_delta
+        );
+        assert!(
+            r.relative_delta < 1e-6,
+            "{}: relative delta {}",
+            bl.name(),
+            r.relative_delta
+        );
         let sum: f64 = r.per_token.iter().sum();
         assert!((sum - (r.f_input - r.f_baseline) - r.delta).abs() < 1e-12);
     }
@@ -111,19 +193,56 @@ fn every_baseline_satisfies_completeness() {
 #[test]
 fn adaptive_refinement_reaches_the_tolerance_or_says_so() {
     let s = setup("tiny-distilbert", DType::F64, Baseline::Pad);
-    let p = PathProblem { model: &s.model, ids: &s.ids, type_ids: &s.types, boundary: "hook_embed", input: &s.x, baseline: &s.b, target: &s.target };
-    let r = integrated_gradients_adaptive(&p, Adaptive::Rule(Rule::GaussLegendre, 8), 1e-3, 4096, 64, &mut |_, _| {}).unwrap();
+    let p = PathProblem {
+        model: &s.model,
+        ids: &s.ids,
+        type_ids: &s.types,
+        boundary: "hook_embed",
+        input: &s.x,
+        baseline: &s.b,
+        target: &s.target,
+    };
+    let r = integrated_gradients_adaptive(
+        &p,
+        Adaptive::Rule(Rule::GaussLegendre, 8),
+        1e-3,
+        4096,
+        64,
+        &mut |_, _| {},
+    )
+    .unwrap();
     let rf = r.refinement.as_ref().unwrap();
-    assert!(rf.converged && r.relative_delta <= 1e-3, "relative delta {} converged {}", r.relative_delta, rf.converged);
+    assert!(
+        rf.converged && r.relative_delta <= 1e-3,
+        "relative delta {} converged {}",
+        r.relative_delta,
+        rf.converged
+    );
     assert_eq!(r.points_used, rf.points_used);
     // A budget too small to converge: reported, not hidden.
-    let r = integrated_gradients_adaptive(&p, Adaptive::Rule(Rule::GaussLegendre, 2), 1e-12, 8, 64, &mut |_, _| {}).unwrap();
+    let r = integrated_gradients_adaptive(
+        &p,
+        Adaptive::Rule(Rule::GaussLegendre, 2),
+        1e-12,
+        8,
+        64,
+        &mut |_, _| {},
+    )
+    .unwrap();
     assert!(!r.refinement.as_ref().unwrap().converged);
-    assert!(r.roughness_warning().is_some(), "an unconverged path must be flagged");
+    assert!(
+        r.roughness_warning().is_some(),
+        "an unconverged path must be flagged"
+    );
     // Gauss–Kronrod panels.
-    let r = integrated_gradients_adaptive(&p, Adaptive::Panels(1), 1e-6, 4096, 64, &mut |_, _| {}).unwrap();
+    let r = integrated_gradients_adaptive(&p, Adaptive::Panels(1), 1e-6, 4096, 64, &mut |_, _| {})
+        .unwrap();
     let rf = r.refinement.as_ref().unwrap();
-    assert!(rf.converged && r.relative_delta <= 1e-6, "panels: relative delta {}", r.relative_delta);
+    assert!(
+        rf.converged && r.relative_delta <= 1e-6,
+        "panels: relative delta {}",
+        r.relative_delta
+    );
     assert_eq!(rf.weights.len(), 15 * rf.panels.len());
 }
 
@@ -131,7 +250,9 @@ fn adaptive_refinement_reaches_the_tolerance_or_says_so() {
 fn rough_paths_are_flagged_and_smooth_ones_are_not() {
     let s = setup("tiny-distilbert", DType::F64, Baseline::Pad);
     let r = run(&s, Rule::GaussLegendre, 2, 64);
-    let w = r.roughness_warning().expect("2 points on a ReLU head must be flagged");
+    let w = r
+        .roughness_warning()
+        .expect("2 points on a ReLU head must be flagged");
     assert!(w.contains("relative completeness delta"), "{w}");
     let s = setup("tiny-bert", DType::F64, Baseline::Pad);
     let r = run(&s, Rule::GaussLegendre, 50, 64);

@@ -873,7 +873,10 @@ mod kronrod {
         for k in 0..=22 {
             let exact = (b.powi(k + 1) - a.powi(k + 1)) / (k + 1) as f64;
             let qk: f64 = x.iter().zip(&wk).map(|(x, w)| w * x.powi(k)).sum();
-            assert!((qk - exact).abs() < 1e-15, "K15 degree {k}: {qk} vs {exact}");
+            assert!(
+                (qk - exact).abs() < 1e-15,
+                "K15 degree {k}: {qk} vs {exact}"
+            );
             if k <= 13 {
                 let qg: f64 = x.iter().zip(&wg).map(|(x, w)| w * x.powi(k)).sum();
                 assert!((qg - exact).abs() < 1e-15, "G7 degree {k}: {qg} vs {exact}");
@@ -888,16 +891,34 @@ mod kronrod {
         let s = 60.0;
         let g = |a: f64| s * (-(s * (a - 0.35))).exp() / (1.0 + (-(s * (a - 0.35))).exp()).powi(2);
         let exact = 1.0 / (1.0 + (-(s * 0.65f64)).exp()) - 1.0 / (1.0 + (s * 0.35f64).exp());
-        let r = refine_panels(1, 2000, 1e-8, Stop::Completeness { exact }, |al| Ok(al.iter().map(|&a| g(a)).collect())).unwrap();
+        let r = refine_panels(1, 2000, 1e-8, Stop::Completeness { exact }, |al| {
+            Ok(al.iter().map(|&a| g(a)).collect())
+        })
+        .unwrap();
         assert!(r.converged && r.delta <= 1e-8, "delta {}", r.delta);
         // The panel holding the step is narrower than the panel far from it (α = 0.9).
-        let width_at = |x: f64| r.panels.iter().find(|(a, b)| *a <= x && x <= *b).map(|(a, b)| b - a).unwrap();
-        assert!(r.panels.len() >= 3 && width_at(0.35) <= 0.25 * width_at(0.9), "{:?}", r.panels);
+        let width_at = |x: f64| {
+            r.panels
+                .iter()
+                .find(|(a, b)| *a <= x && x <= *b)
+                .map(|(a, b)| b - a)
+                .unwrap()
+        };
+        assert!(
+            r.panels.len() >= 3 && width_at(0.35) <= 0.25 * width_at(0.9),
+            "{:?}",
+            r.panels
+        );
         let wsum: f64 = r.weights.iter().sum();
         assert!((wsum - 1.0).abs() < 1e-14);
         // Budget too small: reported as not converged.
-        let r = refine_panels(1, 45, 1e-12, Stop::Completeness { exact }, |al| Ok(al.iter().map(|&a| g(a)).collect())).unwrap();
+        let r = refine_panels(1, 45, 1e-12, Stop::Completeness { exact }, |al| {
+            Ok(al.iter().map(|&a| g(a)).collect())
+        })
+        .unwrap();
         assert!(!r.converged && r.points_used <= 45);
-        assert!(refine_panels(0, 100, 1e-3, Stop::Successive, |al| Ok(vec![0.0; al.len()])).is_err());
+        assert!(
+            refine_panels(0, 100, 1e-3, Stop::Successive, |al| Ok(vec![0.0; al.len()])).is_err()
+        );
     }
 }

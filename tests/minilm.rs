@@ -11,7 +11,11 @@ use std::path::PathBuf;
 
 fn model_dir() -> PathBuf {
     let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
-    assert!(d.join("model.safetensors").exists(), "{} is missing: run scripts/fetch-models.sh (scripts/test.sh does it)", d.display());
+    assert!(
+        d.join("model.safetensors").exists(),
+        "{} is missing: run scripts/fetch-models.sh (scripts/test.sh does it)",
+        d.display()
+    );
     d
 }
 
@@ -29,14 +33,33 @@ fn embeddings(dtype: DType, tol: f64) {
     for s in sentences {
         let text = s["sentence"].as_str().unwrap();
         let e = tok.encode(text, None).unwrap();
-        let want_ids: Vec<usize> = s["input_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let want_ids: Vec<usize> = s["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
         assert_eq!(e.ids, want_ids, "token ids of {text:?}");
-        let out = model.forward(&Batch::repeat(&e.ids, &e.type_ids, 1), &mut Hooks::new()).unwrap();
+        let out = model
+            .forward(&Batch::repeat(&e.ids, &e.type_ids, 1), &mut Hooks::new())
+            .unwrap();
         let got = out.pooled.unwrap().value().to_vec_f64().unwrap();
-        let want: Vec<f64> = s["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let want: Vec<f64> = s["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-        assert!(diff <= tol * scale, "{dtype} {text:?}: max diff {diff:e} (scale {scale})");
+        let diff = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            diff <= tol * scale,
+            "{dtype} {text:?}: max diff {diff:e} (scale {scale})"
+        );
         eprintln!("{dtype} {text:?}: max abs diff {diff:.2e}");
     }
 }
@@ -58,11 +81,26 @@ fn token_ig_completeness_converges_on_minilm() {
     let tok = Tokenizer::from_file(&dir.join("tokenizer.json")).unwrap();
     let e = tok.encode("A man is playing a guitar.", None).unwrap();
     let e2 = tok.encode("Someone plays music.", None).unwrap();
-    let r = model.forward(&Batch::repeat(&e2.ids, &e2.type_ids, 1), &mut Hooks::new()).unwrap().pooled.unwrap().into_value();
-    let target = Target::Similarity { reference: r.reshape(&[384]).unwrap() };
+    let r = model
+        .forward(&Batch::repeat(&e2.ids, &e2.type_ids, 1), &mut Hooks::new())
+        .unwrap()
+        .pooled
+        .unwrap()
+        .into_value();
+    let target = Target::Similarity {
+        reference: r.reshape(&[384]).unwrap(),
+    };
     let (_, b) = Baseline::Pad.build(&e, &tok, &model).unwrap();
     let x = model.word_embeddings(&e.ids).unwrap();
-    let p = PathProblem { model: &model, ids: &e.ids, type_ids: &e.type_ids, boundary: "hook_embed", input: &x, baseline: &b, target: &target };
+    let p = PathProblem {
+        model: &model,
+        ids: &e.ids,
+        type_ids: &e.type_ids,
+        boundary: "hook_embed",
+        input: &x,
+        baseline: &b,
+        target: &target,
+    };
     let mut last = f64::INFINITY;
     for n in [4, 8, 16, 32] {
         let (a, w) = Rule::GaussLegendre.nodes_weights(n).unwrap();
@@ -70,7 +108,11 @@ fn token_ig_completeness_converges_on_minilm() {
         eprintln!("GL n={n}: relative delta {:.3e}", res.relative_delta);
         // Smooth integrand: Gauss–Legendre converges faster than any power, so each doubling of
         // the points must at least halve the error (measured: ×3.4, ×9, ×12).
-        assert!(res.relative_delta < 0.5 * last, "delta did not halve at n={n}: {} vs {last}", res.relative_delta);
+        assert!(
+            res.relative_delta < 0.5 * last,
+            "delta did not halve at n={n}: {} vs {last}",
+            res.relative_delta
+        );
         last = res.relative_delta;
         // Special tokens keep their word embedding in the pad baseline: zero attribution.
         assert_eq!(res.per_token[0], 0.0);

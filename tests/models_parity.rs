@@ -10,10 +10,17 @@ use gradpath::models::{Batch, Encoder, Hooks, Model};
 use gradpath::{DType, Tensor};
 use std::path::PathBuf;
 
-const MODELS: &[&str] = &["tiny-bert", "tiny-bert-embed", "tiny-roberta", "tiny-distilbert"];
+const MODELS: &[&str] = &[
+    "tiny-bert",
+    "tiny-bert-embed",
+    "tiny-roberta",
+    "tiny-distilbert",
+];
 
 fn dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name)
 }
 
 fn goldens(name: &str) -> Weights {
@@ -24,15 +31,29 @@ fn goldens(name: &str) -> Weights {
 fn check(what: &str, got: &Tensor, want: &Tensor, tol: f64) -> f64 {
     let g = got.to_vec_f64().unwrap();
     let w = want.to_vec_f64().unwrap();
-    assert_eq!(g.len(), w.len(), "{what}: {} values, golden has {} ({:?} vs {:?})", g.len(), w.len(), got.shape(), want.shape());
+    assert_eq!(
+        g.len(),
+        w.len(),
+        "{what}: {} values, golden has {} ({:?} vs {:?})",
+        g.len(),
+        w.len(),
+        got.shape(),
+        want.shape()
+    );
     let scale = w.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    let diff = g.iter().zip(&w).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let diff = g
+        .iter()
+        .zip(&w)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
     assert!(diff <= tol * scale, "{what}: max diff {diff:.3e} > {tol:e} × scale {scale:.3e}; first values got {:?} want {:?}\nHINT: regenerate goldens with /opt/refenv/bin/python tests/reference/make_model_goldens.py", &g[..3.min(g.len())], &w[..3.min(w.len())]);
     diff / scale
 }
 
 fn n_sentences(g: &Weights) -> usize {
-    (0..).take_while(|i| g.contains(&format!("s{i}.input_ids"))).count()
+    (0..)
+        .take_while(|i| g.contains(&format!("s{i}.input_ids")))
+        .count()
 }
 
 fn activations(name: &str, dtype: DType, tol: f64) {
@@ -53,14 +74,36 @@ fn activations(name: &str, dtype: DType, tol: f64) {
                 continue;
             }
             assert!(g.contains(&key), "{name}: golden has no `{key}`");
-            worst = worst.max(check(&format!("{name} {dtype} {key}"), v.value(), &g.get(&key).unwrap(), tol));
+            worst = worst.max(check(
+                &format!("{name} {dtype} {key}"),
+                v.value(),
+                &g.get(&key).unwrap(),
+                tol,
+            ));
             compared += 1;
         }
         let n_layers = model.cfg.n_layers;
-        assert!(compared >= 4 + 12 * n_layers - usize::from(model.types.is_none()), "{name}: only {compared} boundaries compared");
+        assert!(
+            compared >= 4 + 12 * n_layers - usize::from(model.types.is_none()),
+            "{name}: only {compared} boundaries compared"
+        );
         match (&out.logits, &out.pooled) {
-            (Some(l), _) => worst = worst.max(check(&format!("{name} {dtype} s{s}.logits"), l.value(), &g.get(&format!("s{s}.logits")).unwrap(), tol)),
-            (None, Some(p)) => worst = worst.max(check(&format!("{name} {dtype} s{s}.pooled"), p.value(), &g.get(&format!("s{s}.pooled")).unwrap(), tol)),
+            (Some(l), _) => {
+                worst = worst.max(check(
+                    &format!("{name} {dtype} s{s}.logits"),
+                    l.value(),
+                    &g.get(&format!("s{s}.logits")).unwrap(),
+                    tol,
+                ))
+            }
+            (None, Some(p)) => {
+                worst = worst.max(check(
+                    &format!("{name} {dtype} s{s}.pooled"),
+                    p.value(),
+                    &g.get(&format!("s{s}.pooled")).unwrap(),
+                    tol,
+                ))
+            }
             _ => panic!("{name}: no output"),
         }
     }
@@ -83,7 +126,10 @@ fn activations_f32() {
 
 fn target_for(name: &str, model: &Encoder, g: &Weights) -> Target {
     if model.head.is_some() {
-        Target::Class { class: 1, kind: TargetKind::Logit }
+        Target::Class {
+            class: 1,
+            kind: TargetKind::Logit,
+        }
     } else {
         let ids = g.get_ids("ref.input_ids").unwrap();
         let batch = Batch::repeat(&ids, &vec![0; ids.len()], 1);
@@ -91,7 +137,9 @@ fn target_for(name: &str, model: &Encoder, g: &Weights) -> Target {
         let p = out.pooled.unwrap().into_value();
         let c = p.shape()[1];
         let _ = name;
-        Target::Similarity { reference: p.reshape(&[c]).unwrap() }
+        Target::Similarity {
+            reference: p.reshape(&[c]).unwrap(),
+        }
     }
 }
 
@@ -105,17 +153,44 @@ fn captum_parity(name: &str) {
         let types = vec![0; ids.len()];
         let x = model.word_embeddings(&ids).unwrap();
         let b = model.word_embeddings(&base_ids).unwrap();
-        let p = PathProblem { model: &model, ids: &ids, type_ids: &types, boundary: "hook_embed", input: &x, baseline: &b, target: &target };
-        for (tag, rule, n) in [("gausslegendre20", Rule::GaussLegendre, 20), ("riemann_trapezoid20", Rule::CaptumTrapezoid, 20), ("gausslegendre50", Rule::GaussLegendre, 50)] {
+        let p = PathProblem {
+            model: &model,
+            ids: &ids,
+            type_ids: &types,
+            boundary: "hook_embed",
+            input: &x,
+            baseline: &b,
+            target: &target,
+        };
+        for (tag, rule, n) in [
+            ("gausslegendre20", Rule::GaussLegendre, 20),
+            ("riemann_trapezoid20", Rule::CaptumTrapezoid, 20),
+            ("gausslegendre50", Rule::GaussLegendre, 50),
+        ] {
             let (alphas, weights) = captum_exact(rule, n).unwrap();
             let r = integrated_gradients(&p, &alphas, &weights, 16, &mut |_, _| {}).unwrap();
-            let got = Tensor::from_f64(r.per_coordinate.as_ref().unwrap(), x.shape(), DType::F64).unwrap();
+            let got = Tensor::from_f64(r.per_coordinate.as_ref().unwrap(), x.shape(), DType::F64)
+                .unwrap();
             let want = g.get(&format!("s{s}.lig.{tag}.attr")).unwrap();
             let want = want.reshape(x.shape()).unwrap();
-            check(&format!("{name} s{s} {tag} attributions"), &got, &want, 1e-8);
-            let delta = g.get(&format!("s{s}.lig.{tag}.delta")).unwrap().to_vec_f64().unwrap()[0];
+            check(
+                &format!("{name} s{s} {tag} attributions"),
+                &got,
+                &want,
+                1e-8,
+            );
+            let delta = g
+                .get(&format!("s{s}.lig.{tag}.delta"))
+                .unwrap()
+                .to_vec_f64()
+                .unwrap()[0];
             // Captum's delta uses its own F(x), F(x′) (same model, f64): equal to ours up to rounding.
-            assert!((r.delta - delta).abs() <= 1e-8 * (1.0 + delta.abs()), "{name} s{s} {tag}: delta {} vs Captum {}", r.delta, delta);
+            assert!(
+                (r.delta - delta).abs() <= 1e-8 * (1.0 + delta.abs()),
+                "{name} s{s} {tag}: delta {} vs Captum {}",
+                r.delta,
+                delta
+            );
         }
     }
 }

@@ -22,7 +22,10 @@ fn fan_out_accumulates() {
     let x = tape.var(t(&[1.0, -2.0, 0.5], &[3]));
     let y = x.mul(&x).unwrap().add(&x).unwrap().sum_all().unwrap();
     let g = tape.grad(&[&y], &[ones_like(&y)], &[&x]).unwrap();
-    assert_eq!(g[0].as_ref().unwrap().to_vec_f64().unwrap(), vec![3.0, -3.0, 2.0]);
+    assert_eq!(
+        g[0].as_ref().unwrap().to_vec_f64().unwrap(),
+        vec![3.0, -3.0, 2.0]
+    );
 }
 
 #[test]
@@ -54,16 +57,27 @@ fn sweep_frees_saved_tensors_and_tape() {
     let tape = Tape::new();
     let x = tape.var(uniform(&mut rng(1), &[64, 64], -1.0, 1.0));
     let y = x.exp().unwrap(); // saves its output
-    assert_eq!(y.value().handle_count(), 2, "exp should save its output on the tape");
+    assert_eq!(
+        y.value().handle_count(),
+        2,
+        "exp should save its output on the tape"
+    );
     let s = y.sum_all().unwrap();
     tape.grad(&[&s], &[ones_like(&s)], &[&x]).unwrap();
-    assert_eq!(y.value().handle_count(), 1, "the sweep must drop the saved output");
+    assert_eq!(
+        y.value().handle_count(),
+        1,
+        "the sweep must drop the saved output"
+    );
     assert!(tape.is_empty());
     // The graph is gone: differentiating again is a clear error, not a panic.
     let err = tape.grad(&[&s], &[ones_like(&s)], &[&x]).unwrap_err();
     assert!(matches!(err, Error::Autodiff(_)), "{err}");
     let err = y.exp().unwrap_err();
-    assert!(err.to_string().contains("record the forward again"), "{err}");
+    assert!(
+        err.to_string().contains("record the forward again"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -73,7 +87,10 @@ fn retained_graph_allows_a_second_sweep() {
     let y = x.tanh().unwrap().sum_all().unwrap();
     let g1 = tape.grad_retained(&[&y], &[ones_like(&y)], &[&x]).unwrap();
     let g2 = tape.grad(&[&y], &[ones_like(&y)], &[&x]).unwrap();
-    assert_eq!(g1[0].as_ref().unwrap().to_vec_f64().unwrap(), g2[0].as_ref().unwrap().to_vec_f64().unwrap());
+    assert_eq!(
+        g1[0].as_ref().unwrap().to_vec_f64().unwrap(),
+        g2[0].as_ref().unwrap().to_vec_f64().unwrap()
+    );
 }
 
 #[test]
@@ -81,7 +98,11 @@ fn gradient_at_an_intermediate_boundary() {
     // h = hook(2x); y = Σ h³ → dy/dh = 3h², dy/dx = 6h².
     let tape = Tape::new();
     let x = tape.var(t(&[1.0, -0.5], &[2]));
-    let h = x.scale(2.0).unwrap().hook("blocks.0.hook_resid_pre").unwrap();
+    let h = x
+        .scale(2.0)
+        .unwrap()
+        .hook("blocks.0.hook_resid_pre")
+        .unwrap();
     let y = h.powf(3.0).unwrap().sum_all().unwrap();
     let g = tape.grad(&[&y], &[ones_like(&y)], &[&h, &x]).unwrap();
     let gh = g[0].as_ref().unwrap().to_vec_f64().unwrap();
@@ -99,8 +120,13 @@ fn several_outputs_with_per_row_seeds() {
     let x = tape.var(t(&[1.0, 2.0, 3.0, 4.0], &[2, 2]));
     let y = x.mul(&x).unwrap().sum(&[1], false).unwrap(); // [2]
     let z = x.sum_all().unwrap();
-    let g = tape.grad(&[&y, &z], &[t(&[1.0, 0.0], &[2]), t(&[10.0], &[])], &[&x]).unwrap();
-    assert_eq!(g[0].as_ref().unwrap().to_vec_f64().unwrap(), vec![12.0, 14.0, 10.0, 10.0]);
+    let g = tape
+        .grad(&[&y, &z], &[t(&[1.0, 0.0], &[2]), t(&[10.0], &[])], &[&x])
+        .unwrap();
+    assert_eq!(
+        g[0].as_ref().unwrap().to_vec_f64().unwrap(),
+        vec![12.0, 14.0, 10.0, 10.0]
+    );
 }
 
 #[test]
@@ -110,7 +136,9 @@ fn unconnected_variables_get_no_gradient() {
     let unused = tape.var(t(&[1.0], &[1]));
     let c = Var::constant(t(&[5.0], &[1]));
     let y = x.exp().unwrap();
-    let g = tape.grad(&[&y], &[ones_like(&y)], &[&unused, &c, &x]).unwrap();
+    let g = tape
+        .grad(&[&y], &[ones_like(&y)], &[&unused, &c, &x])
+        .unwrap();
     assert!(g[0].is_none() && g[1].is_none() && g[2].is_some());
 }
 
@@ -134,11 +162,20 @@ fn shape_errors_name_the_op_and_shapes() {
     let a = Var::constant(Tensor::zeros(&[2, 3], DType::F32));
     let b = Var::constant(Tensor::zeros(&[4, 5], DType::F32));
     let msg = a.matmul(&b).unwrap_err().to_string();
-    assert!(msg.contains("matmul") && msg.contains("[2, 3]") && msg.contains("[4, 5]"), "{msg}");
+    assert!(
+        msg.contains("matmul") && msg.contains("[2, 3]") && msg.contains("[4, 5]"),
+        "{msg}"
+    );
     let msg = a.add(&b).unwrap_err().to_string();
-    assert!(msg.contains("add") && msg.contains("[2, 3]") && msg.contains("[4, 5]"), "{msg}");
+    assert!(
+        msg.contains("add") && msg.contains("[2, 3]") && msg.contains("[4, 5]"),
+        "{msg}"
+    );
     let c = Var::constant(Tensor::zeros(&[2, 3], DType::F64));
-    assert!(matches!(a.mul(&c).unwrap_err(), Error::DType { op: "mul", .. }));
+    assert!(matches!(
+        a.mul(&c).unwrap_err(),
+        Error::DType { op: "mul", .. }
+    ));
     let msg = a.narrow(1, 2, 5).unwrap_err().to_string();
     assert!(msg.contains("narrow"), "{msg}");
     let msg = Var::embedding(&a, &[7], &[1]).unwrap_err().to_string();

@@ -27,7 +27,9 @@ impl Baseline {
             "unk" => Ok(Baseline::Unk),
             _ => match s.strip_prefix("id:").map(str::parse) {
                 Some(Ok(id)) => Ok(Baseline::Token(id)),
-                _ => Err(Error::Input(format!("unknown baseline `{s}` (expected pad, zero, mask, unk or id:N)"))),
+                _ => Err(Error::Input(format!(
+                    "unknown baseline `{s}` (expected pad, zero, mask, unk or id:N)"
+                ))),
             },
         }
     }
@@ -45,14 +47,24 @@ impl Baseline {
     /// The baseline token id (None for `zero`).
     pub fn token_id(&self, tok: &Tokenizer, model: &dyn Model) -> Result<Option<usize>> {
         let find = |names: &[&str], what: &str| {
-            tok.find_token(names).map(|(_, id)| id).ok_or_else(|| Error::Input(format!("this tokenizer has no {what} token; use --baseline zero or another baseline")))
+            tok.find_token(names).map(|(_, id)| id).ok_or_else(|| {
+                Error::Input(format!(
+                    "this tokenizer has no {what} token; use --baseline zero or another baseline"
+                ))
+            })
         };
         Ok(match self {
             Baseline::Zero => None,
-            Baseline::Pad => Some(match tok.find_token(&["[PAD]", "<pad>", "<|pad|>", "<|padding|>"]) {
-                Some((_, id)) => id,
-                None => model.pad_token_id().ok_or_else(|| Error::Input("this model has no pad token; use --baseline zero or unk".into()))?,
-            }),
+            Baseline::Pad => Some(
+                match tok.find_token(&["[PAD]", "<pad>", "<|pad|>", "<|padding|>"]) {
+                    Some((_, id)) => id,
+                    None => model.pad_token_id().ok_or_else(|| {
+                        Error::Input(
+                            "this model has no pad token; use --baseline zero or unk".into(),
+                        )
+                    })?,
+                },
+            ),
             Baseline::Mask => Some(find(&["[MASK]", "<mask>"], "mask")?),
             Baseline::Unk => Some(find(&["[UNK]", "<unk>", "<|unk|>"], "unknown-word")?),
             Baseline::Token(id) => Some(*id),
@@ -60,14 +72,24 @@ impl Baseline {
     }
 
     /// Baseline ids (`None` for `zero`) and word embeddings `[pos, d_model]`.
-    pub fn build(&self, enc: &Encoded, tok: &Tokenizer, model: &dyn Model) -> Result<(Option<Vec<usize>>, Tensor)> {
+    pub fn build(
+        &self,
+        enc: &Encoded,
+        tok: &Tokenizer,
+        model: &dyn Model,
+    ) -> Result<(Option<Vec<usize>>, Tensor)> {
         match self.token_id(tok, model)? {
             None => {
                 let t = Tensor::zeros(&[enc.len(), model.d_model()], model.dtype());
                 Ok((None, t))
             }
             Some(id) => {
-                let ids: Vec<usize> = enc.ids.iter().zip(&enc.special).map(|(&i, &s)| if s { i } else { id }).collect();
+                let ids: Vec<usize> = enc
+                    .ids
+                    .iter()
+                    .zip(&enc.special)
+                    .map(|(&i, &s)| if s { i } else { id })
+                    .collect();
                 let emb = model.word_embeddings(&ids)?;
                 Ok((Some(ids), emb))
             }

@@ -37,7 +37,11 @@ impl PathProblem<'_> {
         self.input.same_shape("path", self.baseline)?;
         self.input.same_dtype("path", self.baseline)?;
         if self.input.dtype() != self.model.dtype() {
-            return Err(Error::Input(format!("path tensors are {} but the model computes in {}", self.input.dtype(), self.model.dtype())));
+            return Err(Error::Input(format!(
+                "path tensors are {} but the model computes in {}",
+                self.input.dtype(),
+                self.model.dtype()
+            )));
         }
         Ok(())
     }
@@ -61,7 +65,9 @@ impl PathProblem<'_> {
         let tape = Tape::new();
         let _g = tape.no_grad();
         let mut hooks = Hooks::new().replace(self.boundary, Var::constant(rows.clone()));
-        let out = self.model.forward(&Batch::repeat(self.ids, self.type_ids, n), &mut hooks)?;
+        let out = self
+            .model
+            .forward(&Batch::repeat(self.ids, self.type_ids, n), &mut hooks)?;
         self.target.eval(&out)?.value().to_vec_f64()
     }
 
@@ -74,20 +80,34 @@ impl PathProblem<'_> {
 
     /// For every α: F and ∇F at the path point, given to `visit(k, F, grad)` (grad in f64,
     /// row-major over the boundary shape). Points are run `batch` rows at a time.
-    pub fn gradients(&self, alphas: &[f64], batch: usize, progress: Progress, visit: Visit) -> Result<()> {
+    pub fn gradients(
+        &self,
+        alphas: &[f64],
+        batch: usize,
+        progress: Progress,
+        visit: Visit,
+    ) -> Result<()> {
         self.check()?;
         let per = self.input.numel();
         for r in chunks(alphas.len(), batch)? {
             let tape = Tape::new();
             let pts = tape.var(self.points(&alphas[r.clone()])?);
             let mut hooks = Hooks::new().replace(self.boundary, pts.clone());
-            let out = self.model.forward(&Batch::repeat(self.ids, self.type_ids, r.len()), &mut hooks)?;
+            let out = self
+                .model
+                .forward(&Batch::repeat(self.ids, self.type_ids, r.len()), &mut hooks)?;
             drop(hooks);
             let f = self.target.eval(&out)?;
             drop(out);
             let fv = f.value().to_vec_f64()?;
             let seed = Tensor::ones(f.shape(), f.dtype());
-            let g = tape.grad(&[&f], &[seed], &[&pts])?.pop().flatten().ok_or_else(|| Error::Autodiff("the target does not depend on the boundary".into()))?;
+            let g = tape
+                .grad(&[&f], &[seed], &[&pts])?
+                .pop()
+                .flatten()
+                .ok_or_else(|| {
+                    Error::Autodiff("the target does not depend on the boundary".into())
+                })?;
             with_dtype!(g.dtype(), T => {
                 let gs = g.as_slice::<T>()?;
                 let mut row = vec![0.0f64; per];
@@ -132,7 +152,12 @@ pub struct IgResult {
 impl IgResult {
     /// Total variation of F along the evaluated path (endpoints included).
     pub fn path_variation(&self) -> f64 {
-        let mut pts: Vec<(f64, f64)> = self.path_alphas.iter().copied().zip(self.path_f.iter().copied()).collect();
+        let mut pts: Vec<(f64, f64)> = self
+            .path_alphas
+            .iter()
+            .copied()
+            .zip(self.path_f.iter().copied())
+            .collect();
         pts.push((0.0, self.f_baseline));
         pts.push((1.0, self.f_input));
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -153,7 +178,10 @@ impl IgResult {
         }
         let mut why = Vec::new();
         if unconverged {
-            why.push(format!("the relative completeness delta is {:.3} (|Σattr − ΔF| / |ΔF|, above 1 %)", self.relative_delta));
+            why.push(format!(
+                "the relative completeness delta is {:.3} (|Σattr − ΔF| / |ΔF|, above 1 %)",
+                self.relative_delta
+            ));
         }
         if swinging {
             why.push(format!("F varies by {tv:.4} along the path (total variation) but only by {df:.4} between its ends"));
@@ -172,20 +200,53 @@ fn sorted_path(mut p: Vec<(f64, f64)>) -> (Vec<f64>, Vec<f64>) {
     p.into_iter().unzip()
 }
 
-fn finish(per_coordinate: Option<Vec<f64>>, per_token: Vec<f64>, f_input: f64, f_baseline: f64, path: Vec<(f64, f64)>, steps: usize, refinement: Option<Refined>) -> IgResult {
+fn finish(
+    per_coordinate: Option<Vec<f64>>,
+    per_token: Vec<f64>,
+    f_input: f64,
+    f_baseline: f64,
+    path: Vec<(f64, f64)>,
+    steps: usize,
+    refinement: Option<Refined>,
+) -> IgResult {
     let total: f64 = per_token.iter().sum();
     let df = f_input - f_baseline;
     let delta = total - df;
-    let relative_delta = if df != 0.0 { delta.abs() / df.abs() } else { delta.abs() };
+    let relative_delta = if df != 0.0 {
+        delta.abs() / df.abs()
+    } else {
+        delta.abs()
+    };
     let points_used = path.len();
     let (path_alphas, path_f) = sorted_path(path);
-    IgResult { per_coordinate, per_token, f_input, f_baseline, delta, relative_delta, path_alphas, path_f, points_used, steps, refinement }
+    IgResult {
+        per_coordinate,
+        per_token,
+        f_input,
+        f_baseline,
+        delta,
+        relative_delta,
+        path_alphas,
+        path_f,
+        points_used,
+        steps,
+        refinement,
+    }
 }
 
 /// IG with given nodes and weights on [0, 1].
-pub fn integrated_gradients(p: &PathProblem, alphas: &[f64], weights: &[f64], batch: usize, progress: Progress) -> Result<IgResult> {
+pub fn integrated_gradients(
+    p: &PathProblem,
+    alphas: &[f64],
+    weights: &[f64],
+    batch: usize,
+    progress: Progress,
+) -> Result<IgResult> {
     if alphas.len() != weights.len() || alphas.is_empty() {
-        return Err(Error::Invalid { op: "integrated_gradients", detail: format!("{} alphas and {} weights", alphas.len(), weights.len()) });
+        return Err(Error::Invalid {
+            op: "integrated_gradients",
+            detail: format!("{} alphas and {} weights", alphas.len(), weights.len()),
+        });
     }
     let (f_input, f_baseline) = p.endpoints()?;
     let x = p.input.to_vec_f64()?;
@@ -198,10 +259,22 @@ pub fn integrated_gradients(p: &PathProblem, alphas: &[f64], weights: &[f64], ba
         path.push((alphas[k], f));
         Ok(())
     })?;
-    let per: Vec<f64> = acc.iter().zip(x.iter().zip(&b)).map(|(g, (x, b))| g * (x - b)).collect();
+    let per: Vec<f64> = acc
+        .iter()
+        .zip(x.iter().zip(&b))
+        .map(|(g, (x, b))| g * (x - b))
+        .collect();
     let c = *p.input.shape().last().unwrap_or(&1);
     let per_token = per.chunks(c.max(1)).map(|r| r.iter().sum()).collect();
-    Ok(finish(Some(per), per_token, f_input, f_baseline, path, alphas.len(), None))
+    Ok(finish(
+        Some(per),
+        per_token,
+        f_input,
+        f_baseline,
+        path,
+        alphas.len(),
+        None,
+    ))
 }
 
 /// How `--tolerance` refines.
@@ -217,21 +290,35 @@ pub enum Adaptive {
 
 /// IG refined until the relative completeness delta is ≤ `tol` or `max_points` path points are
 /// spent.
-pub fn integrated_gradients_adaptive(p: &PathProblem, scheme: Adaptive, tol: f64, max_points: usize, batch: usize, progress: Progress) -> Result<IgResult> {
+pub fn integrated_gradients_adaptive(
+    p: &PathProblem,
+    scheme: Adaptive,
+    tol: f64,
+    max_points: usize,
+    batch: usize,
+    progress: Progress,
+) -> Result<IgResult> {
     let (f_input, f_baseline) = p.endpoints()?;
     let x = p.input.to_vec_f64()?;
     let b = p.baseline.to_vec_f64()?;
     let c = (*p.input.shape().last().unwrap_or(&1)).max(1);
     let diff: Vec<f64> = x.iter().zip(&b).map(|(x, b)| x - b).collect();
     // Per α: F and the per-token contributions Σ_c (x − x′)·∂F/∂x.
-    let mut stash: std::collections::HashMap<u64, (f64, Vec<f64>)> = std::collections::HashMap::new();
+    let mut stash: std::collections::HashMap<u64, (f64, Vec<f64>)> =
+        std::collections::HashMap::new();
     let mut done = 0usize;
-    let stop = Stop::Completeness { exact: f_input - f_baseline };
+    let stop = Stop::Completeness {
+        exact: f_input - f_baseline,
+    };
     let mut eval = |alphas: &[f64]| -> Result<Vec<f64>> {
         let mut vals = vec![0.0; alphas.len()];
         let mut prog = |d: usize, _t: usize| progress(done + d, max_points);
         p.gradients(alphas, batch, &mut prog, &mut |k, f, g| {
-            let tok: Vec<f64> = g.chunks(c).zip(diff.chunks(c)).map(|(g, d)| g.iter().zip(d).map(|(g, d)| g * d).sum()).collect();
+            let tok: Vec<f64> = g
+                .chunks(c)
+                .zip(diff.chunks(c))
+                .map(|(g, d)| g.iter().zip(d).map(|(g, d)| g * d).sum())
+                .collect();
             vals[k] = tok.iter().sum();
             stash.insert(alphas[k].to_bits(), (f, tok));
             Ok(())
@@ -246,10 +333,23 @@ pub fn integrated_gradients_adaptive(p: &PathProblem, scheme: Adaptive, tol: f64
     let n_tok = x.len() / c;
     let mut per_token = vec![0.0; n_tok];
     for (a, w) in refined.alphas.iter().zip(&refined.weights) {
-        let (_, tok) = stash.get(&a.to_bits()).ok_or_else(|| Error::Msg("internal: refined node without a stashed gradient".into()))?;
+        let (_, tok) = stash.get(&a.to_bits()).ok_or_else(|| {
+            Error::Msg("internal: refined node without a stashed gradient".into())
+        })?;
         per_token.iter_mut().zip(tok).for_each(|(s, t)| *s += w * t);
     }
-    let path: Vec<(f64, f64)> = stash.iter().map(|(k, (f, _))| (f64::from_bits(*k), *f)).collect();
+    let path: Vec<(f64, f64)> = stash
+        .iter()
+        .map(|(k, (f, _))| (f64::from_bits(*k), *f))
+        .collect();
     let steps = refined.n;
-    Ok(finish(None, per_token, f_input, f_baseline, path, steps, Some(refined)))
+    Ok(finish(
+        None,
+        per_token,
+        f_input,
+        f_baseline,
+        path,
+        steps,
+        Some(refined),
+    ))
 }

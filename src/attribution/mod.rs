@@ -6,5 +6,7 @@ pub mod ig;
 pub mod target;
 
 pub use baseline::Baseline;
-pub use ig::{integrated_gradients, integrated_gradients_adaptive, Adaptive, IgResult, PathProblem};
+pub use ig::{
+    integrated_gradients, integrated_gradients_adaptive, Adaptive, IgResult, PathProblem,
+};
 pub use target::{Target, TargetKind};

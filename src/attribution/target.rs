@@ -17,7 +17,9 @@ impl TargetKind {
             "logit" => Ok(TargetKind::Logit),
             "prob" => Ok(TargetKind::Prob),
             "log-prob" | "logprob" => Ok(TargetKind::LogProb),
-            _ => Err(Error::Input(format!("unknown target kind `{s}` (expected logit, prob or log-prob)"))),
+            _ => Err(Error::Input(format!(
+                "unknown target kind `{s}` (expected logit, prob or log-prob)"
+            ))),
         }
     }
     pub fn name(&self) -> &'static str {
@@ -46,7 +48,10 @@ impl Target {
                 let logits = out.logits.as_ref().ok_or_else(|| Error::Input("a class target needs a classification model (this one has no classifier head); use --similar-to for sentence-embedding models".into()))?;
                 let (b, n) = (logits.shape()[0], logits.shape()[1]);
                 if *class >= n {
-                    return Err(Error::Input(format!("class {class} is out of range: the model has {n} classes (0..{})", n - 1)));
+                    return Err(Error::Input(format!(
+                        "class {class} is out of range: the model has {n} classes (0..{})",
+                        n - 1
+                    )));
                 }
                 let v = match kind {
                     TargetKind::Logit => logits.clone(),
@@ -59,17 +64,24 @@ impl Target {
                 let p = out.pooled.as_ref().ok_or_else(|| Error::Input("a similarity target needs a sentence-embedding model (this one is a classifier); use --target instead".into()))?;
                 let (b, c) = (p.shape()[0], p.shape()[1]);
                 if reference.shape() != [c] {
-                    return Err(Error::Input(format!("reference embedding has shape {:?}, the model's embeddings are [{c}]", reference.shape())));
+                    return Err(Error::Input(format!(
+                        "reference embedding has shape {:?}, the model's embeddings are [{c}]",
+                        reference.shape()
+                    )));
                 }
                 let r = reference.to_vec_f64()?;
                 let rnorm = r.iter().map(|v| v * v).sum::<f64>().sqrt();
                 if rnorm == 0.0 {
-                    return Err(Error::Input("the reference embedding is zero; cosine similarity is undefined".into()));
+                    return Err(Error::Input(
+                        "the reference embedding is zero; cosine similarity is undefined".into(),
+                    ));
                 }
                 let rv = Var::constant(reference.reshape(&[1, c])?);
                 let dot = p.mul(&rv)?.sum(&[1], false)?;
                 let pnorm = p.mul(p)?.sum(&[1], false)?.sqrt()?;
-                dot.div(&pnorm)?.scale(1.0 / rnorm).and_then(|v| v.reshape(&[b]))
+                dot.div(&pnorm)?
+                    .scale(1.0 / rnorm)
+                    .and_then(|v| v.reshape(&[b]))
             }
         }
     }
@@ -77,7 +89,9 @@ impl Target {
     /// A short description for reports, e.g. `{"kind":"logit","class":1}`.
     pub fn to_json(&self, label: Option<&str>) -> serde_json::Value {
         match self {
-            Target::Class { class, kind } => serde_json::json!({"type": "class", "kind": kind.name(), "class": class, "label": label}),
+            Target::Class { class, kind } => {
+                serde_json::json!({"type": "class", "kind": kind.name(), "class": class, "label": label})
+            }
             Target::Similarity { .. } => serde_json::json!({"type": "cosine_similarity"}),
         }
     }

@@ -5,7 +5,9 @@
 //! accumulated (`+=`) into the gradient store by the sweep, never assigned.
 
 use super::op::{NodeId, Op};
-use crate::ops::{attention, elementwise, embedding, matmul, movement, norm, reduce, rope, softmax};
+use crate::ops::{
+    attention, elementwise, embedding, matmul, movement, norm, reduce, rope, softmax,
+};
 use crate::{Error, Result, Tensor};
 
 fn want(id: Option<NodeId>, need: &dyn Fn(NodeId) -> bool) -> bool {
@@ -19,7 +21,11 @@ fn push(out: &mut Vec<(NodeId, Tensor)>, id: Option<NodeId>, g: Option<Tensor>) 
 }
 
 /// Gradient contributions of `op` to its inputs, given the gradient `g` of its output.
-pub fn backward(op: &Op, g: &Tensor, need: &dyn Fn(NodeId) -> bool) -> Result<Vec<(NodeId, Tensor)>> {
+pub fn backward(
+    op: &Op,
+    g: &Tensor,
+    need: &dyn Fn(NodeId) -> bool,
+) -> Result<Vec<(NodeId, Tensor)>> {
     let mut out = Vec::with_capacity(2);
     match op {
         Op::Leaf => {}
@@ -30,26 +36,76 @@ pub fn backward(op: &Op, g: &Tensor, need: &dyn Fn(NodeId) -> bool) -> Result<Ve
         }
         Op::Unary { x, op, saved } => {
             if need(*x) {
-                let s = if op.saves_nothing() { None } else { Some(saved.as_ref().ok_or_else(|| Error::Autodiff(format!("{} backward: saved value missing", op.name())))?) };
+                let s = if op.saves_nothing() {
+                    None
+                } else {
+                    Some(saved.as_ref().ok_or_else(|| {
+                        Error::Autodiff(format!("{} backward: saved value missing", op.name()))
+                    })?)
+                };
                 out.push((*x, elementwise::unary_backward(g, s, *op)?));
             }
         }
-        Op::Binary { a, b, op, sa, sb, a_shape, b_shape } => {
-            let [da, db] = elementwise::binary_backward(g, sa.as_ref(), sb.as_ref(), a_shape, b_shape, *op, [want(*a, need), want(*b, need)])?;
+        Op::Binary {
+            a,
+            b,
+            op,
+            sa,
+            sb,
+            a_shape,
+            b_shape,
+        } => {
+            let [da, db] = elementwise::binary_backward(
+                g,
+                sa.as_ref(),
+                sb.as_ref(),
+                a_shape,
+                b_shape,
+                *op,
+                [want(*a, need), want(*b, need)],
+            )?;
             push(&mut out, *a, da);
             push(&mut out, *b, db);
         }
-        Op::MatMul { a, b, ta, tb, sa, sb, a_shape, b_shape } => {
-            let [da, db] = matmul::backward(g, sa.as_ref(), sb.as_ref(), a_shape, b_shape, *ta, *tb, [want(*a, need), want(*b, need)])?;
+        Op::MatMul {
+            a,
+            b,
+            ta,
+            tb,
+            sa,
+            sb,
+            a_shape,
+            b_shape,
+        } => {
+            let [da, db] = matmul::backward(
+                g,
+                sa.as_ref(),
+                sb.as_ref(),
+                a_shape,
+                b_shape,
+                *ta,
+                *tb,
+                [want(*a, need), want(*b, need)],
+            )?;
             push(&mut out, *a, da);
             push(&mut out, *b, db);
         }
-        Op::Reduce { x, kind, axes, in_shape } => {
+        Op::Reduce {
+            x,
+            kind,
+            axes,
+            in_shape,
+        } => {
             if need(*x) {
                 out.push((*x, reduce::sum_backward(g, in_shape, axes, *kind)?));
             }
         }
-        Op::Max { x, axis, in_shape, argmax } => {
+        Op::Max {
+            x,
+            axis,
+            in_shape,
+            argmax,
+        } => {
             if need(*x) {
                 out.push((*x, reduce::max_backward(g, in_shape, *axis, argmax)?));
             }
@@ -59,13 +115,32 @@ pub fn backward(op: &Op, g: &Tensor, need: &dyn Fn(NodeId) -> bool) -> Result<Ve
                 out.push((*x, softmax::backward(g, y, *log)?));
             }
         }
-        Op::Norm { x, w, b, sx, sw, mean, rstd } => {
-            let [dx, dw, db] = norm::backward(g, sx, sw, mean.as_ref(), rstd, [want(*x, need), want(*w, need), want(*b, need)])?;
+        Op::Norm {
+            x,
+            w,
+            b,
+            sx,
+            sw,
+            mean,
+            rstd,
+        } => {
+            let [dx, dw, db] = norm::backward(
+                g,
+                sx,
+                sw,
+                mean.as_ref(),
+                rstd,
+                [want(*x, need), want(*w, need), want(*b, need)],
+            )?;
             push(&mut out, *x, dx);
             push(&mut out, *w, dw);
             push(&mut out, *b, db);
         }
-        Op::Embedding { table, ids, table_shape } => {
+        Op::Embedding {
+            table,
+            ids,
+            table_shape,
+        } => {
             if need(*table) {
                 out.push((*table, embedding::backward(g, ids, table_shape)?));
             }
@@ -80,7 +155,12 @@ pub fn backward(op: &Op, g: &Tensor, need: &dyn Fn(NodeId) -> bool) -> Result<Ve
                 out.push((*x, movement::permute(g, &movement::inverse_perm(perm))?));
             }
         }
-        Op::Narrow { x, axis, start, in_shape } => {
+        Op::Narrow {
+            x,
+            axis,
+            start,
+            in_shape,
+        } => {
             if need(*x) {
                 out.push((*x, movement::narrow_backward(g, in_shape, *axis, *start)?));
             }
@@ -94,9 +174,17 @@ pub fn backward(op: &Op, g: &Tensor, need: &dyn Fn(NodeId) -> bool) -> Result<Ve
                 start += len;
             }
         }
-        Op::IndexSelect { x, axis, indices, in_shape } => {
+        Op::IndexSelect {
+            x,
+            axis,
+            indices,
+            in_shape,
+        } => {
             if need(*x) {
-                out.push((*x, movement::index_select_backward(g, in_shape, *axis, indices)?));
+                out.push((
+                    *x,
+                    movement::index_select_backward(g, in_shape, *axis, indices)?,
+                ));
             }
         }
         Op::Rope { x, cos, sin } => {
@@ -104,8 +192,15 @@ pub fn backward(op: &Op, g: &Tensor, need: &dyn Fn(NodeId) -> bool) -> Result<Ve
                 out.push((*x, rope::backward(g, cos, sin)?));
             }
         }
-        Op::AttnScores { q, k, sq, sk, scale } => {
-            let [dq, dk] = attention::scores_backward(g, sq, sk, *scale, [want(*q, need), want(*k, need)])?;
+        Op::AttnScores {
+            q,
+            k,
+            sq,
+            sk,
+            scale,
+        } => {
+            let [dq, dk] =
+                attention::scores_backward(g, sq, sk, *scale, [want(*q, need), want(*k, need)])?;
             push(&mut out, *q, dq);
             push(&mut out, *k, dk);
         }

@@ -55,7 +55,11 @@ impl Drop for NoGradGuard {
 
 impl Tape {
     pub fn new() -> Tape {
-        Tape(Rc::new(RefCell::new(TapeInner { nodes: Vec::new(), recording: true, generation: 0 })))
+        Tape(Rc::new(RefCell::new(TapeInner {
+            nodes: Vec::new(),
+            recording: true,
+            generation: 0,
+        })))
     }
 
     /// A differentiable leaf holding `value`.
@@ -67,7 +71,10 @@ impl Tape {
     /// Pauses recording until the guard is dropped: ops produce constants (plain forward passes).
     pub fn no_grad(&self) -> NoGradGuard {
         let prev = std::mem::replace(&mut self.0.borrow_mut().recording, false);
-        NoGradGuard { tape: self.clone(), prev }
+        NoGradGuard {
+            tape: self.clone(),
+            prev,
+        }
     }
 
     pub fn is_recording(&self) -> bool {
@@ -85,7 +92,13 @@ impl Tape {
 
     /// The op kinds recorded so far, in order (for tests and debugging).
     pub fn kinds(&self) -> Vec<OpKind> {
-        self.0.borrow().nodes.iter().flatten().map(|n| n.op.kind()).collect()
+        self.0
+            .borrow()
+            .nodes
+            .iter()
+            .flatten()
+            .map(|n| n.op.kind())
+            .collect()
     }
 
     pub(crate) fn generation(&self) -> u64 {
@@ -106,12 +119,22 @@ impl Tape {
     ///
     /// `seeds[i]` must have the shape and dtype of `outputs[i]`. A `wrt` variable that the outputs
     /// do not depend on (or a constant) gets `None`.
-    pub fn grad(&self, outputs: &[&Var], seeds: &[Tensor], wrt: &[&Var]) -> Result<Vec<Option<Tensor>>> {
+    pub fn grad(
+        &self,
+        outputs: &[&Var],
+        seeds: &[Tensor],
+        wrt: &[&Var],
+    ) -> Result<Vec<Option<Tensor>>> {
         self.sweep(outputs, seeds, wrt, false)
     }
 
     /// As [`Tape::grad`] but keeps the graph (and its saved tensors) for another sweep.
-    pub fn grad_retained(&self, outputs: &[&Var], seeds: &[Tensor], wrt: &[&Var]) -> Result<Vec<Option<Tensor>>> {
+    pub fn grad_retained(
+        &self,
+        outputs: &[&Var],
+        seeds: &[Tensor],
+        wrt: &[&Var],
+    ) -> Result<Vec<Option<Tensor>>> {
         self.sweep(outputs, seeds, wrt, true)
     }
 
@@ -120,7 +143,9 @@ impl Tape {
             None => Ok(None),
             Some((t, id, gen)) => {
                 if !t.same(self) {
-                    return Err(Error::Autodiff(format!("{what} was recorded on another tape")));
+                    return Err(Error::Autodiff(format!(
+                        "{what} was recorded on another tape"
+                    )));
                 }
                 if gen != self.generation() {
                     return Err(Error::Autodiff(format!("{what} was recorded before a previous `grad` freed the graph; record the forward again or use `grad_retained`")));
@@ -130,9 +155,19 @@ impl Tape {
         }
     }
 
-    fn sweep(&self, outputs: &[&Var], seeds: &[Tensor], wrt: &[&Var], retain: bool) -> Result<Vec<Option<Tensor>>> {
+    fn sweep(
+        &self,
+        outputs: &[&Var],
+        seeds: &[Tensor],
+        wrt: &[&Var],
+        retain: bool,
+    ) -> Result<Vec<Option<Tensor>>> {
         if outputs.len() != seeds.len() {
-            return Err(Error::Autodiff(format!("{} outputs but {} seeds", outputs.len(), seeds.len())));
+            return Err(Error::Autodiff(format!(
+                "{} outputs but {} seeds",
+                outputs.len(),
+                seeds.len()
+            )));
         }
         let mut out_ids = Vec::with_capacity(outputs.len());
         for (i, (o, s)) in outputs.iter().zip(seeds).enumerate() {
@@ -147,7 +182,11 @@ impl Tape {
             }
             out_ids.push(self.node_of(o, &format!("output {i}"))?);
         }
-        let wrt_ids = wrt.iter().enumerate().map(|(i, w)| self.node_of(w, &format!("variable {i}"))).collect::<Result<Vec<_>>>()?;
+        let wrt_ids = wrt
+            .iter()
+            .enumerate()
+            .map(|(i, w)| self.node_of(w, &format!("variable {i}")))
+            .collect::<Result<Vec<_>>>()?;
 
         let mut inner = self.0.borrow_mut();
         let n = inner.nodes.len();
@@ -192,7 +231,9 @@ impl Tape {
                 let node = if retain { None } else { inner.nodes[i].take() };
                 let op = match (&node, inner.nodes[i].as_ref()) {
                     (Some(n), _) | (None, Some(n)) => &n.op,
-                    (None, None) => return Err(Error::Autodiff(format!("node {i} was already freed"))),
+                    (None, None) => {
+                        return Err(Error::Autodiff(format!("node {i} was already freed")))
+                    }
                 };
                 let contribs = backward(op, &g, &|j| needed[j])?;
                 drop(g);

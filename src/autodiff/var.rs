@@ -46,7 +46,11 @@ fn tape_of(op: &'static str, inputs: &[&Var]) -> Result<Option<Tape>> {
                 return Err(Error::Autodiff(format!("{op}: an input was recorded before `grad` freed the graph; record the forward again")));
             }
             match &found {
-                Some(f) if !f.same(t) => return Err(Error::Autodiff(format!("{op}: inputs come from different tapes"))),
+                Some(f) if !f.same(t) => {
+                    return Err(Error::Autodiff(format!(
+                        "{op}: inputs come from different tapes"
+                    )))
+                }
                 _ => found = Some(t.clone()),
             }
         }
@@ -56,7 +60,10 @@ fn tape_of(op: &'static str, inputs: &[&Var]) -> Result<Option<Tape>> {
 
 impl Var {
     pub(crate) fn tracked(value: Tensor, tape: Tape, id: NodeId, gen: u64) -> Var {
-        Var { value, node: Some((tape, id, gen)) }
+        Var {
+            value,
+            node: Some((tape, id, gen)),
+        }
     }
 
     /// A constant: ops on it record nothing and it never gets a gradient.
@@ -100,7 +107,12 @@ impl Var {
     }
 
     /// Records `make(ids)` for the output `value` when some input is tracked.
-    fn record(op: &'static str, inputs: &[&Var], value: Tensor, make: impl FnOnce(&[Option<NodeId>]) -> Op) -> Result<Var> {
+    fn record(
+        op: &'static str,
+        inputs: &[&Var],
+        value: Tensor,
+        make: impl FnOnce(&[Option<NodeId>]) -> Op,
+    ) -> Result<Var> {
         match tape_of(op, inputs)? {
             None => Ok(Var::constant(value)),
             Some(tape) => {
@@ -111,7 +123,6 @@ impl Var {
             }
         }
     }
-
 
     // === Elementwise ===
 
@@ -125,7 +136,11 @@ impl Var {
             Some(self.value.clone())
         };
         let x = self.id();
-        Var::record(op.name(), &[self], y, |_| Op::Unary { x: x.unwrap_or_default(), op, saved })
+        Var::record(op.name(), &[self], y, |_| Op::Unary {
+            x: x.unwrap_or_default(),
+            op,
+            saved,
+        })
     }
     pub fn exp(&self) -> Result<Var> {
         self.unary(Unary::Exp)
@@ -173,9 +188,19 @@ impl Var {
         let (a_needed, b_needed) = (self.is_tracked(), rhs.is_tracked());
         // d/da reads b (mul, div); d/db reads a (mul, div) and b (div).
         let sa = (matches!(op, Binary::Mul | Binary::Div) && b_needed).then(|| self.value.clone());
-        let sb = (matches!(op, Binary::Mul | Binary::Div) && a_needed || op == Binary::Div && b_needed).then(|| rhs.value.clone());
+        let sb = (matches!(op, Binary::Mul | Binary::Div) && a_needed
+            || op == Binary::Div && b_needed)
+            .then(|| rhs.value.clone());
         let (a_shape, b_shape) = (self.shape().to_vec(), rhs.shape().to_vec());
-        Var::record(op.name(), &[self, rhs], y, |ids| Op::Binary { a: ids[0], b: ids[1], op, sa, sb, a_shape, b_shape })
+        Var::record(op.name(), &[self, rhs], y, |ids| Op::Binary {
+            a: ids[0],
+            b: ids[1],
+            op,
+            sa,
+            sb,
+            a_shape,
+            b_shape,
+        })
     }
     pub fn add(&self, rhs: &Var) -> Result<Var> {
         self.binary(rhs, Binary::Add)
@@ -204,18 +229,36 @@ impl Var {
         let sa = rhs.is_tracked().then(|| self.value.clone());
         let sb = self.is_tracked().then(|| rhs.value.clone());
         let (a_shape, b_shape) = (self.shape().to_vec(), rhs.shape().to_vec());
-        Var::record("matmul", &[self, rhs], y, |ids| Op::MatMul { a: ids[0], b: ids[1], ta, tb, sa, sb, a_shape, b_shape })
+        Var::record("matmul", &[self, rhs], y, |ids| Op::MatMul {
+            a: ids[0],
+            b: ids[1],
+            ta,
+            tb,
+            sa,
+            sb,
+            a_shape,
+            b_shape,
+        })
     }
 
     // === Reductions ===
 
     fn reduce(&self, axes: &[usize], keepdim: bool, kind: ReduceKind) -> Result<Var> {
-        let op = if kind == ReduceKind::Sum { "sum" } else { "mean" };
+        let op = if kind == ReduceKind::Sum {
+            "sum"
+        } else {
+            "mean"
+        };
         let axes = reduce::normalize_axes(op, axes, self.value.rank())?;
         let y = reduce::sum_forward(&self.value, &axes, keepdim, kind)?;
         let in_shape = self.shape().to_vec();
         let x = self.id();
-        Var::record(op, &[self], y, |_| Op::Reduce { x: x.unwrap_or_default(), kind, axes, in_shape })
+        Var::record(op, &[self], y, |_| Op::Reduce {
+            x: x.unwrap_or_default(),
+            kind,
+            axes,
+            in_shape,
+        })
     }
     pub fn sum(&self, axes: &[usize], keepdim: bool) -> Result<Var> {
         self.reduce(axes, keepdim, ReduceKind::Sum)
@@ -233,7 +276,12 @@ impl Var {
         let (y, argmax) = reduce::max_forward(&self.value, axis, keepdim)?;
         let in_shape = self.shape().to_vec();
         let x = self.id();
-        Var::record("max", &[self], y, |_| Op::Max { x: x.unwrap_or_default(), axis, in_shape, argmax })
+        Var::record("max", &[self], y, |_| Op::Max {
+            x: x.unwrap_or_default(),
+            axis,
+            in_shape,
+            argmax,
+        })
     }
 
     // === Softmax and norms ===
@@ -242,7 +290,16 @@ impl Var {
         let y = softmax::forward(&self.value, mask, log)?;
         let x = self.id();
         let saved = y.clone();
-        Var::record(if log { "log_softmax" } else { "softmax" }, &[self], y, |_| Op::Softmax { x: x.unwrap_or_default(), y: saved, log })
+        Var::record(
+            if log { "log_softmax" } else { "softmax" },
+            &[self],
+            y,
+            |_| Op::Softmax {
+                x: x.unwrap_or_default(),
+                y: saved,
+                log,
+            },
+        )
     }
     /// Softmax over the last axis of `self + mask` (mask broadcasts; it is a constant).
     pub fn softmax(&self, mask: Option<&Tensor>) -> Result<Var> {
@@ -266,15 +323,20 @@ impl Var {
         let mut inputs = vec![self, w];
         inputs.extend(b);
         let has_b = b.is_some();
-        Var::record(if rms { "rms_norm" } else { "layer_norm" }, &inputs, y, |ids| Op::Norm {
-            x: ids[0],
-            w: ids[1],
-            b: if has_b { ids[2] } else { None },
-            sx,
-            sw,
-            mean,
-            rstd,
-        })
+        Var::record(
+            if rms { "rms_norm" } else { "layer_norm" },
+            &inputs,
+            y,
+            |ids| Op::Norm {
+                x: ids[0],
+                w: ids[1],
+                b: if has_b { ids[2] } else { None },
+                sx,
+                sw,
+                mean,
+                rstd,
+            },
+        )
     }
 
     // === Embedding ===
@@ -285,7 +347,11 @@ impl Var {
         let ids: Arc<[usize]> = ids.into();
         let table_shape = table.shape().to_vec();
         let t = table.id();
-        Var::record("embedding", &[table], y, |_| Op::Embedding { table: t.unwrap_or_default(), ids, table_shape })
+        Var::record("embedding", &[table], y, |_| Op::Embedding {
+            table: t.unwrap_or_default(),
+            ids,
+            table_shape,
+        })
     }
 
     // === Movement ===
@@ -294,13 +360,19 @@ impl Var {
         let y = self.value.reshape(shape)?;
         let in_shape = self.shape().to_vec();
         let x = self.id();
-        Var::record("reshape", &[self], y, |_| Op::Reshape { x: x.unwrap_or_default(), in_shape })
+        Var::record("reshape", &[self], y, |_| Op::Reshape {
+            x: x.unwrap_or_default(),
+            in_shape,
+        })
     }
     pub fn permute(&self, perm: &[usize]) -> Result<Var> {
         let y = movement::permute(&self.value, perm)?;
         let perm = perm.to_vec();
         let x = self.id();
-        Var::record("permute", &[self], y, |_| Op::Permute { x: x.unwrap_or_default(), perm })
+        Var::record("permute", &[self], y, |_| Op::Permute {
+            x: x.unwrap_or_default(),
+            perm,
+        })
     }
     /// Swaps two axes.
     pub fn transpose(&self, a: usize, b: usize) -> Result<Var> {
@@ -315,13 +387,21 @@ impl Var {
         let y = movement::narrow(&self.value, axis, start, len)?;
         let in_shape = self.shape().to_vec();
         let x = self.id();
-        Var::record("narrow", &[self], y, |_| Op::Narrow { x: x.unwrap_or_default(), axis, start, in_shape })
+        Var::record("narrow", &[self], y, |_| Op::Narrow {
+            x: x.unwrap_or_default(),
+            axis,
+            start,
+            in_shape,
+        })
     }
     /// Consecutive pieces of `sizes` along `axis` (they must add up to the axis length).
     pub fn split(&self, axis: usize, sizes: &[usize]) -> Result<Vec<Var>> {
         let n = self.value.dim("split", axis)?;
         if sizes.iter().sum::<usize>() != n {
-            crate::invalid_bail!("split", "sizes {sizes:?} do not add up to axis {axis} of size {n}");
+            crate::invalid_bail!(
+                "split",
+                "sizes {sizes:?} do not add up to axis {axis} of size {n}"
+            );
         }
         let mut start = 0;
         let mut out = Vec::with_capacity(sizes.len());
@@ -335,14 +415,23 @@ impl Var {
         let vals: Vec<&Tensor> = xs.iter().map(|x| &x.value).collect();
         let y = movement::concat(&vals, axis)?;
         let sizes: Vec<usize> = xs.iter().map(|x| x.shape()[axis]).collect();
-        Var::record("concat", xs, y, |ids| Op::Concat { xs: ids.to_vec(), axis, sizes })
+        Var::record("concat", xs, y, |ids| Op::Concat {
+            xs: ids.to_vec(),
+            axis,
+            sizes,
+        })
     }
     pub fn index_select(&self, axis: usize, indices: &[usize]) -> Result<Var> {
         let y = movement::index_select(&self.value, axis, indices)?;
         let indices: Arc<[usize]> = indices.into();
         let in_shape = self.shape().to_vec();
         let x = self.id();
-        Var::record("index_select", &[self], y, |_| Op::IndexSelect { x: x.unwrap_or_default(), axis, indices, in_shape })
+        Var::record("index_select", &[self], y, |_| Op::IndexSelect {
+            x: x.unwrap_or_default(),
+            axis,
+            indices,
+            in_shape,
+        })
     }
 
     // === Transformer ops ===
@@ -352,7 +441,11 @@ impl Var {
         let y = rope::forward(&self.value, cos, sin)?;
         let (cos, sin) = (cos.clone(), sin.clone());
         let x = self.id();
-        Var::record("rope", &[self], y, |_| Op::Rope { x: x.unwrap_or_default(), cos, sin })
+        Var::record("rope", &[self], y, |_| Op::Rope {
+            x: x.unwrap_or_default(),
+            cos,
+            sin,
+        })
     }
 
     /// `scale·Q·Kᵀ` per head: `self` is q `[batch, pos, n_heads, d_head]`, `k` is
@@ -360,7 +453,13 @@ impl Var {
     pub fn attn_scores(&self, k: &Var, scale: f64) -> Result<Var> {
         let y = attention::scores(&self.value, &k.value, scale)?;
         let (sq, sk) = (self.value.clone(), k.value.clone());
-        Var::record("attention scores", &[self, k], y, |ids| Op::AttnScores { q: ids[0], k: ids[1], sq, sk, scale })
+        Var::record("attention scores", &[self, k], y, |ids| Op::AttnScores {
+            q: ids[0],
+            k: ids[1],
+            sq,
+            sk,
+            scale,
+        })
     }
 
     /// `pattern·V` per head: `self` is the pattern `[batch, n_heads, pos, key_pos]`, `v` is
@@ -368,11 +467,22 @@ impl Var {
     pub fn attn_apply(&self, v: &Var) -> Result<Var> {
         let y = attention::apply(&self.value, &v.value)?;
         let (sp, sv) = (self.value.clone(), v.value.clone());
-        Var::record("attention apply", &[self, v], y, |ids| Op::AttnApply { p: ids[0], v: ids[1], sp, sv })
+        Var::record("attention apply", &[self, v], y, |ids| Op::AttnApply {
+            p: ids[0],
+            v: ids[1],
+            sp,
+            sv,
+        })
     }
 
     /// Scaled dot-product attention, keeping scores and pattern as separate nodes.
-    pub fn sdpa(q: &Var, k: &Var, v: &Var, mask: Option<&Tensor>, scale: f64) -> Result<AttentionOut> {
+    pub fn sdpa(
+        q: &Var,
+        k: &Var,
+        v: &Var,
+        mask: Option<&Tensor>,
+        scale: f64,
+    ) -> Result<AttentionOut> {
         let scores = q.attn_scores(k, scale)?;
         let pattern = scores.softmax(mask)?;
         let z = pattern.attn_apply(v)?;
@@ -383,6 +493,9 @@ impl Var {
     pub fn hook(&self, name: &str) -> Result<Var> {
         let name: Arc<str> = name.into();
         let x = self.id();
-        Var::record("hook", &[self], self.value.clone(), |_| Op::Identity { x: x.unwrap_or_default(), name })
+        Var::record("hook", &[self], self.value.clone(), |_| Op::Identity {
+            x: x.unwrap_or_default(),
+            name,
+        })
     }
 }

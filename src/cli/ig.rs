@@ -1,7 +1,10 @@
 //! `gradpath ig`: token Integrated Gradients on a sentence, printed as a table, written as JSON
 //! and HTML.
 
-use crate::attribution::{integrated_gradients, integrated_gradients_adaptive, Adaptive, Baseline, IgResult, PathProblem, Target, TargetKind};
+use crate::attribution::{
+    integrated_gradients, integrated_gradients_adaptive, Adaptive, Baseline, IgResult, PathProblem,
+    Target, TargetKind,
+};
 use crate::integrate::{captum_exact, Rule};
 use crate::io::{Encoded, Tokenizer};
 use crate::models::{self, Batch, Hooks, Model};
@@ -83,17 +86,28 @@ pub struct IgArgs {
 }
 
 /// Encodes `text`, refusing empty text and (unless `truncate`) text longer than `max`.
-pub fn encode(tok: &Tokenizer, text: &str, pair: Option<&str>, max: usize, truncate: bool) -> Result<Encoded> {
+pub fn encode(
+    tok: &Tokenizer,
+    text: &str,
+    pair: Option<&str>,
+    max: usize,
+    truncate: bool,
+) -> Result<Encoded> {
     if text.trim().is_empty() {
         return Err(Error::Input("the text is empty".into()));
     }
     let mut e = tok.encode(text, pair)?;
     if e.is_empty() || e.special.iter().all(|&s| s) {
-        return Err(Error::Input("the text is empty after tokenization (no tokens besides the special ones)".into()));
+        return Err(Error::Input(
+            "the text is empty after tokenization (no tokens besides the special ones)".into(),
+        ));
     }
     if e.len() > max {
         if !truncate {
-            return Err(Error::Input(format!("the text has {} tokens but the model takes at most {max}", e.len())));
+            return Err(Error::Input(format!(
+                "the text has {} tokens but the model takes at most {max}",
+                e.len()
+            )));
         }
         // Keep the first max−1 tokens and the closing special token, if there is one.
         let last = e.len() - 1;
@@ -123,7 +137,12 @@ fn forward_once(model: &dyn Model, e: &Encoded) -> Result<crate::models::ModelOu
 }
 
 /// Resolves the target: a class (given or predicted) or the similarity to `--similar-to`.
-fn resolve_target(a: &IgArgs, model: &dyn Model, tok: &Tokenizer, e: &Encoded) -> Result<(Target, Option<String>)> {
+fn resolve_target(
+    a: &IgArgs,
+    model: &dyn Model,
+    tok: &Tokenizer,
+    e: &Encoded,
+) -> Result<(Target, Option<String>)> {
     let out = forward_once(model, e)?;
     match (&out.logits, &a.similar_to) {
         (Some(_), Some(_)) => Err(Error::Input("--similar-to needs a sentence-embedding model, but this one is a classifier".into())),
@@ -157,18 +176,27 @@ fn resolve_target(a: &IgArgs, model: &dyn Model, tok: &Tokenizer, e: &Encoded) -
 /// Runs `gradpath ig`.
 pub fn run(a: &IgArgs) -> Result<()> {
     if let Some(n) = a.threads {
-        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|e| Error::Msg(e.to_string()))?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| Error::Msg(e.to_string()))?;
     }
     if a.steps == 0 {
         return Err(Error::Input("--steps must be at least 1".into()));
     }
     let rule = Rule::parse(&a.method).map_err(|e| Error::Input(e.to_string()))?;
     if a.steps < rule.min_points() {
-        return Err(Error::Input(format!("{} needs --steps ≥ {}", rule.name(), rule.min_points())));
+        return Err(Error::Input(format!(
+            "{} needs --steps ≥ {}",
+            rule.name(),
+            rule.min_points()
+        )));
     }
     if let Some(tol) = a.tolerance {
         if !(tol.is_finite() && tol > 0.0) {
-            return Err(Error::Input(format!("--tolerance must be a finite number > 0, got {tol}")));
+            return Err(Error::Input(format!(
+                "--tolerance must be a finite number > 0, got {tol}"
+            )));
         }
         let start = a.steps.min(16).max(rule.min_points());
         if a.max_points < start {
@@ -186,13 +214,31 @@ pub fn run(a: &IgArgs) -> Result<()> {
     let t1 = Instant::now();
     let e = encode(&tok, &a.text, None, model.max_tokens(), a.truncate)?;
     let (target, label) = resolve_target(a, model.as_ref(), &tok, &e)?;
-    let (base_ids, b) = baseline.build(&e, &tok, model.as_ref()).map_err(|err| match err {
-        Error::Invalid { op: "embedding", detail } => Error::Input(format!("--baseline {}: {detail}", baseline.name())),
-        other => other,
-    })?;
+    let (base_ids, b) = baseline
+        .build(&e, &tok, model.as_ref())
+        .map_err(|err| match err {
+            Error::Invalid {
+                op: "embedding",
+                detail,
+            } => Error::Input(format!("--baseline {}: {detail}", baseline.name())),
+            other => other,
+        })?;
     let x = model.word_embeddings(&e.ids)?;
-    let p = PathProblem { model: model.as_ref(), ids: &e.ids, type_ids: &e.type_ids, boundary: "hook_embed", input: &x, baseline: &b, target: &target };
-    let batch = a.batch.unwrap_or_else(|| (512usize << 20).checked_div(model.activation_bytes_per_row(e.len())).unwrap_or(1).clamp(1, a.steps.max(1)));
+    let p = PathProblem {
+        model: model.as_ref(),
+        ids: &e.ids,
+        type_ids: &e.type_ids,
+        boundary: "hook_embed",
+        input: &x,
+        baseline: &b,
+        target: &target,
+    };
+    let batch = a.batch.unwrap_or_else(|| {
+        (512usize << 20)
+            .checked_div(model.activation_bytes_per_row(e.len()))
+            .unwrap_or(1)
+            .clamp(1, a.steps.max(1))
+    });
     if batch == 0 {
         return Err(Error::Input("--batch must be at least 1".into()));
     }
@@ -210,33 +256,94 @@ pub fn run(a: &IgArgs) -> Result<()> {
             integrated_gradients_adaptive(&p, scheme, tol, a.max_points, batch, &mut prog)?
         }
         None => {
-            let (alphas, weights) = if rule == Rule::CaptumTrapezoid { captum_exact(rule, a.steps)? } else { rule.nodes_weights(a.steps)? };
+            let (alphas, weights) = if rule == Rule::CaptumTrapezoid {
+                captum_exact(rule, a.steps)?
+            } else {
+                rule.nodes_weights(a.steps)?
+            };
             integrated_gradients(&p, &alphas, &weights, batch, &mut prog)?
         }
     };
     bar.finish_and_clear();
     let attribution_s = t1.elapsed().as_secs_f64();
 
-    let scores = if a.words { aggregate_words(&a.text, &e.tokens, &e.words, &e.offsets, &e.type_ids, &r.per_token, aggregate) } else { TokenScores { labels: e.tokens.clone(), scores: r.per_token.clone() } };
+    let scores = if a.words {
+        aggregate_words(
+            &a.text,
+            &e.tokens,
+            &e.words,
+            &e.offsets,
+            &e.type_ids,
+            &r.per_token,
+            aggregate,
+        )
+    } else {
+        TokenScores {
+            labels: e.tokens.clone(),
+            scores: r.per_token.clone(),
+        }
+    };
     let target_desc = match (&target, &label) {
-        (Target::Class { class, kind }, l) => format!("class {class}{} {}", l.as_ref().map(|l| format!(" ({l})")).unwrap_or_default(), kind.name()),
-        (Target::Similarity { .. }, _) => format!("cosine similarity to {:?}", a.similar_to.as_deref().unwrap_or("")),
+        (Target::Class { class, kind }, l) => format!(
+            "class {class}{} {}",
+            l.as_ref().map(|l| format!(" ({l})")).unwrap_or_default(),
+            kind.name()
+        ),
+        (Target::Similarity { .. }, _) => format!(
+            "cosine similarity to {:?}",
+            a.similar_to.as_deref().unwrap_or("")
+        ),
     };
     let warning = r.roughness_warning();
     if !a.quiet {
         println!("{}", model.describe());
-        println!("target: {target_desc}   baseline: {}   {} × {} points{}", baseline.name(), rule.name(), r.steps, if a.tolerance.is_some() { format!(" (adaptive, {} passes)", r.points_used) } else { String::new() });
+        println!(
+            "target: {target_desc}   baseline: {}   {} × {} points{}",
+            baseline.name(),
+            rule.name(),
+            r.steps,
+            if a.tolerance.is_some() {
+                format!(" (adaptive, {} passes)", r.points_used)
+            } else {
+                String::new()
+            }
+        );
         print!("{}", report::table::render(&scores, 20));
-        println!("F(input) = {:.6}   F(baseline) = {:.6}   Σ attributions = {:.6}", r.f_input, r.f_baseline, r.per_token.iter().sum::<f64>());
-        println!("completeness delta = {:+.3e}   relative = {:.3e}", r.delta, r.relative_delta);
+        println!(
+            "F(input) = {:.6}   F(baseline) = {:.6}   Σ attributions = {:.6}",
+            r.f_input,
+            r.f_baseline,
+            r.per_token.iter().sum::<f64>()
+        );
+        println!(
+            "completeness delta = {:+.3e}   relative = {:.3e}",
+            r.delta, r.relative_delta
+        );
         println!("time: load {load_s:.2} s, attribution {attribution_s:.2} s");
     }
     if let Some(w) = &warning {
         eprintln!("warning: {w}");
     }
     if let Some(path) = &a.json {
-        let j = to_json(a, model.as_ref(), &e, base_ids.as_deref(), &target, label.as_deref(), rule, &r, &scores, warning.as_deref(), load_s, attribution_s, batch);
-        write(path, &serde_json::to_string_pretty(&j).map_err(|e| Error::Msg(e.to_string()))?)?;
+        let j = to_json(
+            a,
+            model.as_ref(),
+            &e,
+            base_ids.as_deref(),
+            &target,
+            label.as_deref(),
+            rule,
+            &r,
+            &scores,
+            warning.as_deref(),
+            load_s,
+            attribution_s,
+            batch,
+        );
+        write(
+            path,
+            &serde_json::to_string_pretty(&j).map_err(|e| Error::Msg(e.to_string()))?,
+        )?;
     }
     if let Some(path) = &a.html {
         let info = report::html::PageInfo {
@@ -248,7 +355,13 @@ pub fn run(a: &IgArgs) -> Result<()> {
             f_baseline: r.f_baseline,
             delta: r.delta,
             relative_delta: r.relative_delta,
-            method: &format!("{} × {}, baseline {}, {}", rule.name(), r.steps, baseline.name(), a.dtype),
+            method: &format!(
+                "{} × {}, baseline {}, {}",
+                rule.name(),
+                r.steps,
+                baseline.name(),
+                a.dtype
+            ),
             warning: warning.as_deref(),
             path_alphas: &r.path_alphas,
             path_f: &r.path_f,
@@ -263,16 +376,38 @@ fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} path points {pos}/{len} [{elapsed_precise}] {wide_bar}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} path points {pos}/{len} [{elapsed_precise}] {wide_bar}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     bar
 }
 
 pub(crate) fn write(path: &std::path::Path, s: &str) -> Result<()> {
-    std::fs::write(path, s).map_err(|e| Error::Io { path: path.display().to_string(), source: e })
+    std::fs::write(path, s).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        source: e,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
-fn to_json(a: &IgArgs, model: &dyn Model, e: &Encoded, base_ids: Option<&[usize]>, target: &Target, label: Option<&str>, rule: Rule, r: &IgResult, scores: &TokenScores, warning: Option<&str>, load_s: f64, attribution_s: f64, batch: usize) -> serde_json::Value {
+fn to_json(
+    a: &IgArgs,
+    model: &dyn Model,
+    e: &Encoded,
+    base_ids: Option<&[usize]>,
+    target: &Target,
+    label: Option<&str>,
+    rule: Rule,
+    r: &IgResult,
+    scores: &TokenScores,
+    warning: Option<&str>,
+    load_s: f64,
+    attribution_s: f64,
+    batch: usize,
+) -> serde_json::Value {
     let mut t = target.to_json(label);
     if let Some(s) = &a.similar_to {
         t["similar_to"] = serde_json::json!(s);

@@ -50,7 +50,14 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Info => {
             println!("gradpath {}", env!("CARGO_PKG_VERSION"));
-            println!("cuda feature: {}", if cfg!(feature = "cuda") { "on" } else { "off (Device::Cuda returns a clear error)" });
+            println!(
+                "cuda feature: {}",
+                if cfg!(feature = "cuda") {
+                    "on"
+                } else {
+                    "off (Device::Cuda returns a clear error)"
+                }
+            );
             println!("cpu threads (rayon): {}", rayon::current_num_threads());
             println!("gemm: gemm 0.19 (pure Rust, x86-v4 kernels when the CPU has AVX-512)");
             Ok(())

@@ -37,7 +37,12 @@ const WGK: [f64; 8] = [
     0.209_482_141_084_727_8,
 ];
 /// Gauss weights for `XGK[1]`, `XGK[3]`, `XGK[5]`, `XGK[7]`.
-const WG: [f64; 4] = [0.129_484_966_168_869_7, 0.279_705_391_489_276_7, 0.381_830_050_505_118_9, 0.417_959_183_673_469_4];
+const WG: [f64; 4] = [
+    0.129_484_966_168_869_7,
+    0.279_705_391_489_276_7,
+    0.381_830_050_505_118_9,
+    0.417_959_183_673_469_4,
+];
 
 /// The 15 Kronrod nodes of [a, b] (ascending), their K15 weights and their G7 weights (0 off the
 /// Gauss nodes).
@@ -69,15 +74,30 @@ struct Panel {
 /// ≤ `tol`, or the next round would take the evaluations past `max_points`. `eval(alphas)` returns
 /// the integrand at each alpha. The result's `alphas`/`weights`/`values` are the Kronrod nodes of
 /// the final panels (ascending).
-pub fn refine_panels<F>(start_panels: usize, max_points: usize, tol: f64, stop: Stop, mut eval: F) -> Result<Refined>
+pub fn refine_panels<F>(
+    start_panels: usize,
+    max_points: usize,
+    tol: f64,
+    stop: Stop,
+    mut eval: F,
+) -> Result<Refined>
 where
     F: FnMut(&[f64]) -> Result<Vec<f64>>,
 {
     if !(tol.is_finite() && tol > 0.0) {
-        return Err(Error::Invalid { op: OP, detail: format!("tolerance must be finite and > 0, got {tol}") });
+        return Err(Error::Invalid {
+            op: OP,
+            detail: format!("tolerance must be finite and > 0, got {tol}"),
+        });
     }
     if start_panels == 0 || 15 * start_panels > max_points {
-        return Err(Error::Invalid { op: OP, detail: format!("{start_panels} panels need {} points but the budget is {max_points}", 15 * start_panels) });
+        return Err(Error::Invalid {
+            op: OP,
+            detail: format!(
+                "{start_panels} panels need {} points but the budget is {max_points}",
+                15 * start_panels
+            ),
+        });
     }
     let mut run = |bounds: &[(f64, f64)]| -> Result<Vec<Panel>> {
         let mut alphas = Vec::with_capacity(15 * bounds.len());
@@ -86,7 +106,11 @@ where
         }
         let v = eval(&alphas)?;
         if v.len() != alphas.len() || v.iter().any(|x| !x.is_finite()) {
-            return Err(Error::Invalid { op: OP, detail: "the integrand returned a wrong number of values or a non-finite value".into() });
+            return Err(Error::Invalid {
+                op: OP,
+                detail: "the integrand returned a wrong number of values or a non-finite value"
+                    .into(),
+            });
         }
         Ok(bounds
             .iter()
@@ -97,12 +121,29 @@ where
                 let g7: f64 = wg.iter().zip(vals).map(|(w, v)| w * v).sum();
                 let mut values = [0.0; 15];
                 values.copy_from_slice(vals);
-                Panel { a, b, k15, err: (k15 - g7).abs(), values }
+                Panel {
+                    a,
+                    b,
+                    k15,
+                    err: (k15 - g7).abs(),
+                    values,
+                }
             })
             .collect())
     };
     let h = 1.0 / start_panels as f64;
-    let start: Vec<(f64, f64)> = (0..start_panels).map(|i| (i as f64 * h, if i + 1 == start_panels { 1.0 } else { (i + 1) as f64 * h })).collect();
+    let start: Vec<(f64, f64)> = (0..start_panels)
+        .map(|i| {
+            (
+                i as f64 * h,
+                if i + 1 == start_panels {
+                    1.0
+                } else {
+                    (i + 1) as f64 * h
+                },
+            )
+        })
+        .collect();
     let mut panels = run(&start)?;
     let mut points_used = 15 * start_panels;
     let mut trajectory = Vec::new();
@@ -120,14 +161,26 @@ where
             }
             Stop::Successive => match prev {
                 None => f64::INFINITY,
-                Some(p) => (estimate - p).abs() / if estimate != 0.0 { estimate.abs() } else { 1.0 },
+                Some(p) => {
+                    (estimate - p).abs() / if estimate != 0.0 { estimate.abs() } else { 1.0 }
+                }
             },
         };
         prev = Some(estimate);
         let n = 15 * panels.len();
-        trajectory.push(Attempt { n, new_points: trajectory.last().map_or(n, |t: &Attempt| points_used - t.points_used), points_used, estimate, delta });
+        trajectory.push(Attempt {
+            n,
+            new_points: trajectory
+                .last()
+                .map_or(n, |t: &Attempt| points_used - t.points_used),
+            points_used,
+            estimate,
+            delta,
+        });
         let max_err = panels.iter().map(|p| p.err).fold(0.0, f64::max);
-        let split: Vec<usize> = (0..panels.len()).filter(|&i| panels[i].err >= 0.25 * max_err).collect();
+        let split: Vec<usize> = (0..panels.len())
+            .filter(|&i| panels[i].err >= 0.25 * max_err)
+            .collect();
         let cost = 30 * split.len();
         let converged = delta <= tol;
         if converged || points_used + cost > max_points || max_err == 0.0 {
@@ -165,7 +218,12 @@ where
             .collect();
         let new = run(&halves)?;
         points_used += cost;
-        let mut keep: Vec<Panel> = panels.into_iter().enumerate().filter(|(i, _)| !split.contains(i)).map(|(_, p)| p).collect();
+        let mut keep: Vec<Panel> = panels
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !split.contains(i))
+            .map(|(_, p)| p)
+            .collect();
         keep.extend(new);
         panels = keep;
     }

@@ -22,22 +22,37 @@ impl ModelDir {
     /// Checks that `dir` holds `config.json`, `model.safetensors` and `tokenizer.json`.
     pub fn open(dir: &Path) -> Result<ModelDir> {
         if !dir.is_dir() {
-            return Err(Error::Model(format!("model folder {} not found", dir.display())));
+            return Err(Error::Model(format!(
+                "model folder {} not found",
+                dir.display()
+            )));
         }
         let need = |name: &str| -> Result<PathBuf> {
             let p = dir.join(name);
             if p.is_file() {
                 Ok(p)
             } else {
-                Err(Error::Model(format!("{}: missing {name} in the model folder", dir.display())))
+                Err(Error::Model(format!(
+                    "{}: missing {name} in the model folder",
+                    dir.display()
+                )))
             }
         };
-        Ok(ModelDir { dir: dir.to_path_buf(), config: need("config.json")?, weights: need("model.safetensors")?, tokenizer: need("tokenizer.json")? })
+        Ok(ModelDir {
+            dir: dir.to_path_buf(),
+            config: need("config.json")?,
+            weights: need("model.safetensors")?,
+            tokenizer: need("tokenizer.json")?,
+        })
     }
 
     /// Parses `config.json` as JSON.
     pub fn config_json(&self) -> Result<serde_json::Value> {
-        let text = std::fs::read_to_string(&self.config).map_err(|e| Error::Io { path: self.config.display().to_string(), source: e })?;
-        serde_json::from_str(&text).map_err(|e| Error::Model(format!("{}: malformed JSON ({e})", self.config.display())))
+        let text = std::fs::read_to_string(&self.config).map_err(|e| Error::Io {
+            path: self.config.display().to_string(),
+            source: e,
+        })?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Model(format!("{}: malformed JSON ({e})", self.config.display())))
     }
 }

@@ -26,13 +26,30 @@ fn bad(path: &Path, detail: impl std::fmt::Display) -> Error {
 impl Weights {
     /// Maps `path` and reads its header; tensors are converted to `dtype` when read.
     pub fn open(path: &Path, dtype: DType) -> Result<Weights> {
-        let file = std::fs::File::open(path).map_err(|e| Error::Io { path: path.display().to_string(), source: e })?;
+        let file = std::fs::File::open(path).map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
         // SAFETY: the file is opened read-only and the map is never written; as with any mmap, a
         // concurrent truncation by another process would fault, which we accept for weight files.
-        let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::Io { path: path.display().to_string(), source: e })?;
-        let (n, meta) = safetensors::SafeTensors::read_metadata(&mmap).map_err(|e| bad(path, format!("not a valid safetensors file ({e})")))?;
-        let infos = meta.tensors().into_iter().map(|(k, v)| (k, v.clone())).collect();
-        Ok(Weights { path: path.to_path_buf(), mmap, data_start: 8 + n, infos, dtype })
+        let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        let (n, meta) = safetensors::SafeTensors::read_metadata(&mmap)
+            .map_err(|e| bad(path, format!("not a valid safetensors file ({e})")))?;
+        let infos = meta
+            .tensors()
+            .into_iter()
+            .map(|(k, v)| (k, v.clone()))
+            .collect();
+        Ok(Weights {
+            path: path.to_path_buf(),
+            mmap,
+            data_start: 8 + n,
+            infos,
+            dtype,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -61,9 +78,15 @@ impl Weights {
 
     /// Reads `name` converted to the compute dtype.
     pub fn get(&self, name: &str) -> Result<Tensor> {
-        let info = self.infos.get(name).ok_or_else(|| bad(&self.path, format!("missing tensor `{name}`")))?;
+        let info = self
+            .infos
+            .get(name)
+            .ok_or_else(|| bad(&self.path, format!("missing tensor `{name}`")))?;
         let (s, e) = info.data_offsets;
-        let bytes = self.mmap.get(self.data_start + s..self.data_start + e).ok_or_else(|| bad(&self.path, format!("tensor `{name}` lies outside the file")))?;
+        let bytes = self
+            .mmap
+            .get(self.data_start + s..self.data_start + e)
+            .ok_or_else(|| bad(&self.path, format!("tensor `{name}` lies outside the file")))?;
         let n: usize = info.shape.iter().product();
         let t = with_dtype!(self.dtype, T => Tensor::from_vec(convert::<T>(bytes, info.dtype, n).map_err(|d| bad(&self.path, format!("tensor `{name}`: {d}")))?, &info.shape)?);
         Ok(t)
@@ -71,13 +94,21 @@ impl Weights {
 
     /// Reads an integer tensor (I64, I32, U32, U8) as `usize` values, e.g. token ids in golden files.
     pub fn get_ids(&self, name: &str) -> Result<Vec<usize>> {
-        let info = self.infos.get(name).ok_or_else(|| bad(&self.path, format!("missing tensor `{name}`")))?;
+        let info = self
+            .infos
+            .get(name)
+            .ok_or_else(|| bad(&self.path, format!("missing tensor `{name}`")))?;
         let (s, e) = info.data_offsets;
-        let bytes = self.mmap.get(self.data_start + s..self.data_start + e).ok_or_else(|| bad(&self.path, format!("tensor `{name}` lies outside the file")))?;
+        let bytes = self
+            .mmap
+            .get(self.data_start + s..self.data_start + e)
+            .ok_or_else(|| bad(&self.path, format!("tensor `{name}` lies outside the file")))?;
         let conv = |c: &[u8]| -> i64 {
             match c.len() {
                 8 => i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
-                4 if info.dtype == StDtype::I32 => i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64,
+                4 if info.dtype == StDtype::I32 => {
+                    i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64
+                }
                 4 => u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64,
                 _ => c[0] as i64,
             }
@@ -86,16 +117,34 @@ impl Weights {
             StDtype::I64 => 8,
             StDtype::I32 | StDtype::U32 => 4,
             StDtype::U8 => 1,
-            other => return Err(bad(&self.path, format!("tensor `{name}` is {other:?}, not an integer tensor"))),
+            other => {
+                return Err(bad(
+                    &self.path,
+                    format!("tensor `{name}` is {other:?}, not an integer tensor"),
+                ))
+            }
         };
-        bytes.chunks_exact(size).map(conv).map(|v| usize::try_from(v).map_err(|_| bad(&self.path, format!("tensor `{name}` has a negative id {v}")))).collect()
+        bytes
+            .chunks_exact(size)
+            .map(conv)
+            .map(|v| {
+                usize::try_from(v)
+                    .map_err(|_| bad(&self.path, format!("tensor `{name}` has a negative id {v}")))
+            })
+            .collect()
     }
 
     /// Reads `name` and checks its shape.
     pub fn get_shaped(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         let t = self.get(name)?;
         if t.shape() != shape {
-            return Err(bad(&self.path, format!("tensor `{name}` has shape {:?} but the config implies {shape:?}", t.shape())));
+            return Err(bad(
+                &self.path,
+                format!(
+                    "tensor `{name}` has shape {:?} but the config implies {shape:?}",
+                    t.shape()
+                ),
+            ));
         }
         Ok(t)
     }
@@ -106,7 +155,11 @@ fn convert<T: Float>(bytes: &[u8], dt: StDtype, n: usize) -> std::result::Result
         StDtype::F32 => 4,
         StDtype::F16 | StDtype::BF16 => 2,
         StDtype::F64 => 8,
-        other => return Err(format!("unsupported dtype {other:?} (F32, F16, BF16 and F64 are supported)")),
+        other => {
+            return Err(format!(
+                "unsupported dtype {other:?} (F32, F16, BF16 and F64 are supported)"
+            ))
+        }
     };
     if bytes.len() != n * size {
         return Err(format!("{} bytes for {n} elements of {dt:?}", bytes.len()));
@@ -122,7 +175,9 @@ fn convert<T: Float>(bytes: &[u8], dt: StDtype, n: usize) -> std::result::Result
         *o = T::from_f64(v);
     }
     if let Some(i) = out.iter().position(|v| !v.is_finite()) {
-        return Err(format!("non-finite value at element {i} (the weights are corrupt or overflowed)"));
+        return Err(format!(
+            "non-finite value at element {i} (the weights are corrupt or overflowed)"
+        ));
     }
     Ok(out)
 }
@@ -135,11 +190,18 @@ pub struct VarPath<'a> {
 
 impl<'a> VarPath<'a> {
     pub fn root(w: &'a Weights, prefix: &str) -> Self {
-        VarPath { w, prefix: prefix.to_string() }
+        VarPath {
+            w,
+            prefix: prefix.to_string(),
+        }
     }
     /// A sub-path `prefix.name`.
     pub fn pp(&self, name: impl std::fmt::Display) -> VarPath<'a> {
-        let prefix = if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) };
+        let prefix = if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        };
         VarPath { w: self.w, prefix }
     }
     fn full(&self, name: &str) -> String {
@@ -169,4 +231,3 @@ impl<'a> VarPath<'a> {
         self.w.contains(&self.full(name))
     }
 }
-

@@ -37,11 +37,15 @@ impl Tokenizer {
         if !path.exists() {
             return Err(Error::Model(format!("{}: file not found", path.display())));
         }
-        let mut inner = tokenizers::Tokenizer::from_file(path).map_err(|e| Error::Model(format!("{}: cannot read tokenizer ({e})", path.display())))?;
+        let mut inner = tokenizers::Tokenizer::from_file(path).map_err(|e| {
+            Error::Model(format!("{}: cannot read tokenizer ({e})", path.display()))
+        })?;
         // One text at a time: no padding to a fixed length, and no silent truncation (too-long
         // input is an error, or `--truncate`).
         inner.with_padding(None);
-        inner.with_truncation(None).map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
+        inner
+            .with_truncation(None)
+            .map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
         Ok(Tokenizer { inner })
     }
 
@@ -57,7 +61,11 @@ impl Tokenizer {
             tokens: enc.get_tokens().to_vec(),
             type_ids: enc.get_type_ids().iter().map(|&i| i as usize).collect(),
             offsets: enc.get_offsets().to_vec(),
-            special: enc.get_special_tokens_mask().iter().map(|&m| m == 1).collect(),
+            special: enc
+                .get_special_tokens_mask()
+                .iter()
+                .map(|&m| m == 1)
+                .collect(),
             words: enc.get_word_ids().to_vec(),
         })
     }
@@ -77,6 +85,8 @@ impl Tokenizer {
 
     /// The first of `candidates` that exists in the vocabulary.
     pub fn find_token(&self, candidates: &[&str]) -> Option<(String, usize)> {
-        candidates.iter().find_map(|c| self.token_to_id(c).map(|id| (c.to_string(), id)))
+        candidates
+            .iter()
+            .find_map(|c| self.token_to_id(c).map(|id| (c.to_string(), id)))
     }
 }

@@ -17,7 +17,11 @@ pub struct Linear {
 impl Linear {
     pub fn load(vp: &VarPath, d_in: usize, d_out: usize, bias: bool) -> Result<Linear> {
         let w = Var::constant(vp.get("weight", &[d_out, d_in])?);
-        let b = if bias { Some(Var::constant(vp.get("bias", &[d_out])?)) } else { None };
+        let b = if bias {
+            Some(Var::constant(vp.get("bias", &[d_out])?))
+        } else {
+            None
+        };
         Ok(Linear { w, b })
     }
     pub fn forward(&self, x: &Var) -> Result<Var> {
@@ -38,7 +42,11 @@ pub struct LayerNorm {
 
 impl LayerNorm {
     pub fn load(vp: &VarPath, d: usize, eps: f64) -> Result<LayerNorm> {
-        Ok(LayerNorm { w: Var::constant(vp.get("weight", &[d])?), b: Var::constant(vp.get("bias", &[d])?), eps })
+        Ok(LayerNorm {
+            w: Var::constant(vp.get("weight", &[d])?),
+            b: Var::constant(vp.get("bias", &[d])?),
+            eps,
+        })
     }
     pub fn forward(&self, x: &Var) -> Result<Var> {
         x.layer_norm(&self.w, Some(&self.b), self.eps)
@@ -90,13 +98,22 @@ pub struct SelfAttention {
 impl SelfAttention {
     /// `x` `[batch, pos, d_model]` → attention output `[batch, pos, d_model]` (before the residual).
     /// `mask` is additive, broadcastable to `[batch, n_heads, pos, pos]`.
-    pub fn forward(&self, x: &Var, mask: Option<&Tensor>, hooks: &mut Hooks, l: usize) -> Result<Var> {
+    pub fn forward(
+        &self,
+        x: &Var,
+        mask: Option<&Tensor>,
+        hooks: &mut Hooks,
+        l: usize,
+    ) -> Result<Var> {
         let (b, t) = (x.shape()[0], x.shape()[1]);
         let heads = |y: Var| y.reshape(&[b, t, self.n_heads, self.d_head]);
         let q = hooks.point(block(l, "attn.hook_q"), heads(self.q.forward(x)?)?)?;
         let k = hooks.point(block(l, "attn.hook_k"), heads(self.k.forward(x)?)?)?;
         let v = hooks.point(block(l, "attn.hook_v"), heads(self.v.forward(x)?)?)?;
-        let scores = hooks.point(block(l, "attn.hook_attn_scores"), q.attn_scores(&k, 1.0 / (self.d_head as f64).sqrt())?)?;
+        let scores = hooks.point(
+            block(l, "attn.hook_attn_scores"),
+            q.attn_scores(&k, 1.0 / (self.d_head as f64).sqrt())?,
+        )?;
         let pattern = hooks.point(block(l, "attn.hook_pattern"), scores.softmax(mask)?)?;
         let z = hooks.point(block(l, "attn.hook_z"), pattern.attn_apply(&v)?)?;
         let z = z.reshape(&[b, t, self.n_heads * self.d_head])?;
@@ -129,12 +146,24 @@ pub struct PostLnBlock {
 }
 
 impl PostLnBlock {
-    pub fn forward(&self, x: &Var, mask: Option<&Tensor>, hooks: &mut Hooks, l: usize) -> Result<Var> {
+    pub fn forward(
+        &self,
+        x: &Var,
+        mask: Option<&Tensor>,
+        hooks: &mut Hooks,
+        l: usize,
+    ) -> Result<Var> {
         let z = hooks.point(block(l, "hook_resid_pre"), x.clone())?;
         let a = self.attn.forward(&z, mask, hooks, l)?;
-        let u = hooks.point(block(l, "hook_resid_mid"), self.ln_attn.forward(&z.add(&a)?)?)?;
+        let u = hooks.point(
+            block(l, "hook_resid_mid"),
+            self.ln_attn.forward(&z.add(&a)?)?,
+        )?;
         let m = self.mlp.forward(&u, hooks, l)?;
-        hooks.point(block(l, "hook_resid_post"), self.ln_mlp.forward(&u.add(&m)?)?)
+        hooks.point(
+            block(l, "hook_resid_post"),
+            self.ln_mlp.forward(&u.add(&m)?)?,
+        )
     }
 }
 
@@ -152,7 +181,10 @@ impl ClassifierHead {
     pub fn forward(&self, h: &Var, hooks: &mut Hooks) -> Result<Var> {
         let (b, c) = (h.shape()[0], h.shape()[2]);
         let cls = h.narrow(1, 0, 1)?.reshape(&[b, c])?;
-        let pooled = hooks.point("pooler.hook_out".into(), self.act.forward(&self.dense.forward(&cls)?)?)?;
+        let pooled = hooks.point(
+            "pooler.hook_out".into(),
+            self.act.forward(&self.dense.forward(&cls)?)?,
+        )?;
         hooks.point("hook_logits".into(), self.out.forward(&pooled)?)
     }
 

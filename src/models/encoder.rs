@@ -60,23 +60,38 @@ pub struct EncoderConfig {
 }
 
 fn get_usize(cfg: &Value, key: &str) -> Result<usize> {
-    cfg.get(key).and_then(Value::as_u64).map(|v| v as usize).ok_or_else(|| Error::Model(format!("config.json: missing or invalid `{key}`")))
+    cfg.get(key)
+        .and_then(Value::as_u64)
+        .map(|v| v as usize)
+        .ok_or_else(|| Error::Model(format!("config.json: missing or invalid `{key}`")))
 }
 
 impl EncoderConfig {
     /// Reads a HF config; errors name the missing key or the unsupported architecture.
     pub fn from_hf(cfg: &Value) -> Result<EncoderConfig> {
-        let arch = cfg.get("architectures").and_then(|a| a.get(0)).and_then(Value::as_str).map(str::to_string);
+        let arch = cfg
+            .get("architectures")
+            .and_then(|a| a.get(0))
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let model_type = cfg.get("model_type").and_then(Value::as_str).unwrap_or("");
         let arch = match (arch, model_type) {
             (Some(a), _) => a,
             (None, "bert") => "BertModel".into(),
             (None, "roberta") => "RobertaModel".into(),
             (None, "distilbert") => "DistilBertModel".into(),
-            (None, t) => return Err(Error::Model(format!("config.json names no architecture (model_type `{t}`); supported: {}", SUPPORTED.join(", ")))),
+            (None, t) => {
+                return Err(Error::Model(format!(
+                    "config.json names no architecture (model_type `{t}`); supported: {}",
+                    SUPPORTED.join(", ")
+                )))
+            }
         };
         if !SUPPORTED.contains(&arch.as_str()) {
-            return Err(Error::Model(format!("unsupported architecture `{arch}`; supported: {}", SUPPORTED.join(", "))));
+            return Err(Error::Model(format!(
+                "unsupported architecture `{arch}`; supported: {}",
+                SUPPORTED.join(", ")
+            )));
         }
         let family = if arch.starts_with("DistilBert") {
             Family::DistilBert
@@ -89,7 +104,11 @@ impl EncoderConfig {
         let mut labels: Vec<(usize, String)> = cfg
             .get("id2label")
             .and_then(Value::as_object)
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_string()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_string())))
+                    .collect()
+            })
             .unwrap_or_default();
         labels.sort();
         let labels = labels.into_iter().map(|(_, v)| v).collect();
@@ -103,7 +122,11 @@ impl EncoderConfig {
                 n_layers: get_usize(cfg, "n_layers")?,
                 n_heads: get_usize(cfg, "n_heads")?,
                 d_mlp: get_usize(cfg, "hidden_dim")?,
-                act: Act::from_hf(cfg.get("activation").and_then(Value::as_str).unwrap_or("gelu"))?,
+                act: Act::from_hf(
+                    cfg.get("activation")
+                        .and_then(Value::as_str)
+                        .unwrap_or("gelu"),
+                )?,
                 max_positions: get_usize(cfg, "max_position_embeddings")?,
                 type_vocab_size: 0,
                 ln_eps: 1e-12,
@@ -115,7 +138,9 @@ impl EncoderConfig {
         } else {
             if let Some(p) = cfg.get("position_embedding_type").and_then(Value::as_str) {
                 if p != "absolute" {
-                    return Err(Error::Model(format!("position_embedding_type `{p}` is not supported (only `absolute`)")));
+                    return Err(Error::Model(format!(
+                        "position_embedding_type `{p}` is not supported (only `absolute`)"
+                    )));
                 }
             }
             EncoderConfig {
@@ -126,18 +151,35 @@ impl EncoderConfig {
                 n_layers: get_usize(cfg, "num_hidden_layers")?,
                 n_heads: get_usize(cfg, "num_attention_heads")?,
                 d_mlp: get_usize(cfg, "intermediate_size")?,
-                act: Act::from_hf(cfg.get("hidden_act").and_then(Value::as_str).unwrap_or("gelu"))?,
+                act: Act::from_hf(
+                    cfg.get("hidden_act")
+                        .and_then(Value::as_str)
+                        .unwrap_or("gelu"),
+                )?,
                 max_positions: get_usize(cfg, "max_position_embeddings")?,
-                type_vocab_size: cfg.get("type_vocab_size").and_then(Value::as_u64).unwrap_or(2) as usize,
-                ln_eps: cfg.get("layer_norm_eps").and_then(Value::as_f64).unwrap_or(1e-12),
+                type_vocab_size: cfg
+                    .get("type_vocab_size")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(2) as usize,
+                ln_eps: cfg
+                    .get("layer_norm_eps")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(1e-12),
                 pad_token_id: pad,
-                positions: if family == Family::Roberta { Positions::AfterPadding { pad } } else { Positions::Absolute },
+                positions: if family == Family::Roberta {
+                    Positions::AfterPadding { pad }
+                } else {
+                    Positions::Absolute
+                },
                 classifier,
                 labels,
             }
         };
         if c.n_heads == 0 || c.d_model % c.n_heads != 0 {
-            return Err(Error::Model(format!("config.json: hidden size {} is not a multiple of {} heads", c.d_model, c.n_heads)));
+            return Err(Error::Model(format!(
+                "config.json: hidden size {} is not a multiple of {} heads",
+                c.d_model, c.n_heads
+            )));
         }
         Ok(c)
     }
@@ -187,7 +229,12 @@ const BERT: Names = Names {
     head_out: "classifier",
     head_act: Act::Tanh,
 };
-const ROBERTA: Names = Names { base: "roberta", head_dense: "classifier.dense", head_out: "classifier.out_proj", ..BERT };
+const ROBERTA: Names = Names {
+    base: "roberta",
+    head_dense: "classifier.dense",
+    head_out: "classifier.out_proj",
+    ..BERT
+};
 const DISTILBERT: Names = Names {
     base: "distilbert",
     layer: "transformer.layer",
@@ -232,10 +279,15 @@ pub struct Batch {
 impl Batch {
     /// `rows` copies of one sequence (the path points of one attribution).
     pub fn repeat(ids: &[usize], type_ids: &[usize], rows: usize) -> Batch {
-        Batch { ids: ids.repeat(rows), type_ids: type_ids.repeat(rows), mask: vec![1; ids.len() * rows], batch: rows, pos: ids.len() }
+        Batch {
+            ids: ids.repeat(rows),
+            type_ids: type_ids.repeat(rows),
+            mask: vec![1; ids.len() * rows],
+            batch: rows,
+            pos: ids.len(),
+        }
     }
 }
-
 
 impl Encoder {
     /// Loads a model folder in `dtype`.
@@ -252,34 +304,81 @@ impl Encoder {
             Family::DistilBert => &DISTILBERT,
         };
         // Checkpoints of a bare model are saved without the `bert.` / `roberta.` prefix.
-        let base = if w.contains(&format!("{}.embeddings.word_embeddings.weight", n.base)) { n.base } else { "" };
+        let base = if w.contains(&format!("{}.embeddings.word_embeddings.weight", n.base)) {
+            n.base
+        } else {
+            ""
+        };
         let root = VarPath::root(w, base);
         let (c, m) = (cfg.d_model, cfg.d_mlp);
         let e = root.pp("embeddings");
-        let word = Var::constant(e.pp("word_embeddings").get("weight", &[cfg.vocab_size, c])?);
-        let pos = Var::constant(e.pp("position_embeddings").get("weight", &[cfg.max_positions, c])?);
-        let types = if cfg.type_vocab_size > 0 { Some(Var::constant(e.pp("token_type_embeddings").get("weight", &[cfg.type_vocab_size, c])?)) } else { None };
+        let word = Var::constant(
+            e.pp("word_embeddings")
+                .get("weight", &[cfg.vocab_size, c])?,
+        );
+        let pos = Var::constant(
+            e.pp("position_embeddings")
+                .get("weight", &[cfg.max_positions, c])?,
+        );
+        let types = if cfg.type_vocab_size > 0 {
+            Some(Var::constant(
+                e.pp("token_type_embeddings")
+                    .get("weight", &[cfg.type_vocab_size, c])?,
+            ))
+        } else {
+            None
+        };
         let ln_embed = LayerNorm::load(&e.pp("LayerNorm"), c, cfg.ln_eps)?;
         let mut blocks = Vec::with_capacity(cfg.n_layers);
         for l in 0..cfg.n_layers {
             let b = root.pp(n.layer).pp(l);
             let lin = |name: &str, i: usize, o: usize| Linear::load(&b.pp(name), i, o, true);
             blocks.push(PostLnBlock {
-                attn: SelfAttention { q: lin(n.q, c, c)?, k: lin(n.k, c, c)?, v: lin(n.v, c, c)?, o: lin(n.o, c, c)?, n_heads: cfg.n_heads, d_head: cfg.d_head() },
+                attn: SelfAttention {
+                    q: lin(n.q, c, c)?,
+                    k: lin(n.k, c, c)?,
+                    v: lin(n.v, c, c)?,
+                    o: lin(n.o, c, c)?,
+                    n_heads: cfg.n_heads,
+                    d_head: cfg.d_head(),
+                },
                 ln_attn: LayerNorm::load(&b.pp(n.ln_attn), c, cfg.ln_eps)?,
-                mlp: Mlp { up: lin(n.up, c, m)?, down: lin(n.down, m, c)?, act: cfg.act },
+                mlp: Mlp {
+                    up: lin(n.up, c, m)?,
+                    down: lin(n.down, m, c)?,
+                    act: cfg.act,
+                },
                 ln_mlp: LayerNorm::load(&b.pp(n.ln_mlp), c, cfg.ln_eps)?,
             });
         }
         let head = if cfg.classifier {
             let top = VarPath::root(w, "");
             let out_name = format!("{}.weight", n.head_out);
-            let n_labels = w.shape_of(&out_name).map(|s| s[0]).ok_or_else(|| Error::Model(format!("{}: classifier weight `{out_name}` missing for {}", w.path().display(), cfg.architecture)))?;
-            Some(ClassifierHead { dense: Linear::load(&top.pp(n.head_dense), c, c, true)?, act: n.head_act, out: Linear::load(&top.pp(n.head_out), c, n_labels, true)? })
+            let n_labels = w.shape_of(&out_name).map(|s| s[0]).ok_or_else(|| {
+                Error::Model(format!(
+                    "{}: classifier weight `{out_name}` missing for {}",
+                    w.path().display(),
+                    cfg.architecture
+                ))
+            })?;
+            Some(ClassifierHead {
+                dense: Linear::load(&top.pp(n.head_dense), c, c, true)?,
+                act: n.head_act,
+                out: Linear::load(&top.pp(n.head_out), c, n_labels, true)?,
+            })
         } else {
             None
         };
-        Ok(Encoder { dtype: w.dtype(), cfg, word, pos, types, ln_embed, blocks, head })
+        Ok(Encoder {
+            dtype: w.dtype(),
+            cfg,
+            word,
+            pos,
+            types,
+            ln_embed,
+            blocks,
+            head,
+        })
     }
 
     /// Number of classes (classifiers only).
@@ -313,14 +412,26 @@ impl Encoder {
             return Err(Error::Input("empty input: the text has no tokens".into()));
         }
         if t > self.cfg.max_tokens() {
-            return Err(Error::Input(format!("{t} tokens exceed the model's {} positions", self.cfg.max_tokens())));
+            return Err(Error::Input(format!(
+                "{t} tokens exceed the model's {} positions",
+                self.cfg.max_tokens()
+            )));
         }
         let shape = [b, t];
-        let word = hooks.point("hook_embed".into(), Var::embedding(&self.word, &x.ids, &shape)?)?;
-        let pos = hooks.point("hook_pos_embed".into(), Var::embedding(&self.pos, &self.position_ids(x), &shape)?)?;
+        let word = hooks.point(
+            "hook_embed".into(),
+            Var::embedding(&self.word, &x.ids, &shape)?,
+        )?;
+        let pos = hooks.point(
+            "hook_pos_embed".into(),
+            Var::embedding(&self.pos, &self.position_ids(x), &shape)?,
+        )?;
         let mut sum = word.add(&pos)?;
         if let Some(types) = &self.types {
-            let ty = hooks.point("hook_type_embed".into(), Var::embedding(types, &x.type_ids, &shape)?)?;
+            let ty = hooks.point(
+                "hook_type_embed".into(),
+                Var::embedding(types, &x.type_ids, &shape)?,
+            )?;
             sum = sum.add(&ty)?;
         }
         let mut h = hooks.point("embed.hook_out".into(), self.ln_embed.forward(&sum)?)?;
@@ -330,10 +441,17 @@ impl Encoder {
         }
         let (logits, pooled) = match &self.head {
             Some(head) => (Some(head.forward(&h, hooks)?), None),
-            None => (None, Some(hooks.point("hook_pooled".into(), self.mean_pool(&h, x)?)?)),
+            None => (
+                None,
+                Some(hooks.point("hook_pooled".into(), self.mean_pool(&h, x)?)?),
+            ),
         };
         hooks.finish()?;
-        Ok(ModelOutput { hidden: h, logits, pooled })
+        Ok(ModelOutput {
+            hidden: h,
+            logits,
+            pooled,
+        })
     }
 
     /// `[batch, 1, 1, key_pos]` with −∞ on padding, or `None` when nothing is padded.
@@ -341,8 +459,16 @@ impl Encoder {
         if x.mask.iter().all(|&m| m == 1) {
             return Ok(None);
         }
-        let v: Vec<f64> = x.mask.iter().map(|&m| if m == 1 { 0.0 } else { f64::NEG_INFINITY }).collect();
-        Ok(Some(Tensor::from_f64(&v, &[x.batch, 1, 1, x.pos], self.dtype)?))
+        let v: Vec<f64> = x
+            .mask
+            .iter()
+            .map(|&m| if m == 1 { 0.0 } else { f64::NEG_INFINITY })
+            .collect();
+        Ok(Some(Tensor::from_f64(
+            &v,
+            &[x.batch, 1, 1, x.pos],
+            self.dtype,
+        )?))
     }
 
     /// Mean of the hidden states over unmasked positions: `[batch, d_model]`.
@@ -350,7 +476,11 @@ impl Encoder {
         let (b, t) = (x.batch, x.pos);
         let m: Vec<f64> = x.mask.iter().map(|&m| m as f64).collect();
         let mask = Var::constant(Tensor::from_f64(&m, &[b, t, 1], self.dtype)?);
-        let counts: Vec<f64> = x.mask.chunks(t).map(|r| r.iter().map(|&m| m as f64).sum::<f64>().max(1e-9)).collect();
+        let counts: Vec<f64> = x
+            .mask
+            .chunks(t)
+            .map(|r| r.iter().map(|&m| m as f64).sum::<f64>().max(1e-9))
+            .collect();
         let counts = Var::constant(Tensor::from_f64(&counts, &[b, 1], self.dtype)?);
         hidden.mul(&mask)?.sum(&[1], false)?.div(&counts)
     }
@@ -385,6 +515,9 @@ impl Model for Encoder {
         (c.n_layers * per_layer + 4 * pos * c.d_model) * self.dtype.size_in_bytes()
     }
     fn describe(&self) -> String {
-        format!("{} ({} layers, d_model {}, {} heads)", self.cfg.architecture, self.cfg.n_layers, self.cfg.d_model, self.cfg.n_heads)
+        format!(
+            "{} ({} layers, d_model {}, {} heads)",
+            self.cfg.architecture, self.cfg.n_layers, self.cfg.d_model, self.cfg.n_heads
+        )
     }
 }

@@ -64,10 +64,18 @@ impl Hooks {
         let x = match self.replace.remove(&name) {
             Some(r) => {
                 if r.shape() != x.shape() {
-                    return Err(Error::Input(format!("replacement for `{name}` has shape {:?}, the boundary has {:?}", r.shape(), x.shape())));
+                    return Err(Error::Input(format!(
+                        "replacement for `{name}` has shape {:?}, the boundary has {:?}",
+                        r.shape(),
+                        x.shape()
+                    )));
                 }
                 if r.dtype() != x.dtype() {
-                    return Err(Error::Input(format!("replacement for `{name}` is {}, the model computes in {}", r.dtype(), x.dtype())));
+                    return Err(Error::Input(format!(
+                        "replacement for `{name}` is {}, the model computes in {}",
+                        r.dtype(),
+                        x.dtype()
+                    )));
                 }
                 r
             }
@@ -90,14 +98,20 @@ impl Hooks {
     pub fn finish(&self) -> Result<()> {
         if let Some(name) = self.replace.keys().next() {
             let valid: Vec<&str> = self.seen.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(Error::Input(format!("unknown boundary `{name}`; this model has: {}", valid.join(", "))));
+            return Err(Error::Input(format!(
+                "unknown boundary `{name}`; this model has: {}",
+                valid.join(", ")
+            )));
         }
         Ok(())
     }
 
     /// A captured boundary.
     pub fn get(&self, name: &str) -> Option<&Var> {
-        self.captured.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.captured
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
     }
 
     /// All captured boundaries in forward order.

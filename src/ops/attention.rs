@@ -13,15 +13,18 @@
 //! Backward (per head, K/V of a group summed over its query heads):
 //!   dQ = scale·dS·K     dK = scale·Σ_h dSᵀ·Q     dP = dZ·Vᵀ     dV = Σ_h Pᵀ·dZ
 
-use num_traits::One;
 use super::gemm::{gemm_batched, Mat, Overlap};
 use crate::tensor::{pool, Float, Tensor};
 use crate::{with_dtype, Result};
+use num_traits::One;
 
 /// Checked sizes `[batch, q_pos, n_heads, k_pos, n_kv_heads, d_head]`.
 fn dims(op: &'static str, q: &[usize], kv: &[usize], d_last: bool) -> Result<[usize; 6]> {
     if q.len() != 4 || kv.len() != 4 {
-        crate::shape_bail!(op, "expected [batch, pos, heads, d_head] operands, got {q:?} and {kv:?}");
+        crate::shape_bail!(
+            op,
+            "expected [batch, pos, heads, d_head] operands, got {q:?} and {kv:?}"
+        );
     }
     let (b, tq, h, d) = (q[0], q[1], q[2], q[3]);
     let (bk, tk, hk, dk) = (kv[0], kv[1], kv[2], kv[3]);
@@ -48,7 +51,13 @@ pub fn scores(q: &Tensor, k: &Tensor, scale: f64) -> Result<Tensor> {
 }
 
 /// Gradients `[dq, dk]` of [`scores`] from `ds` `[batch, n_heads, q_pos, k_pos]`.
-pub fn scores_backward(ds: &Tensor, q: &Tensor, k: &Tensor, scale: f64, need: [bool; 2]) -> Result<[Option<Tensor>; 2]> {
+pub fn scores_backward(
+    ds: &Tensor,
+    q: &Tensor,
+    k: &Tensor,
+    scale: f64,
+    need: [bool; 2],
+) -> Result<[Option<Tensor>; 2]> {
     let [b, tq, h, tk, hk, d] = dims("attention scores backward", q.shape(), k.shape(), true)?;
     let g = h / hk;
     with_dtype!(q.dtype(), T => {
@@ -82,12 +91,27 @@ pub fn scores_backward(ds: &Tensor, q: &Tensor, k: &Tensor, scale: f64, need: [b
 pub fn apply(p: &Tensor, v: &Tensor) -> Result<Tensor> {
     p.same_dtype("attention apply", v)?;
     if p.rank() != 4 {
-        crate::shape_bail!("attention apply", "pattern must be [batch, n_heads, q_pos, k_pos], got {:?}", p.shape());
+        crate::shape_bail!(
+            "attention apply",
+            "pattern must be [batch, n_heads, q_pos, k_pos], got {:?}",
+            p.shape()
+        );
     }
-    let qshape = [p.shape()[0], p.shape()[2], p.shape()[1], *v.shape().last().unwrap_or(&0)];
+    let qshape = [
+        p.shape()[0],
+        p.shape()[2],
+        p.shape()[1],
+        *v.shape().last().unwrap_or(&0),
+    ];
     let [b, tq, h, tk, hk, d] = dims("attention apply", &qshape, v.shape(), false)?;
     if p.shape()[3] != tk {
-        crate::shape_bail!("attention apply", "pattern {:?} has {} keys but values {:?} have {tk}", p.shape(), p.shape()[3], v.shape());
+        crate::shape_bail!(
+            "attention apply",
+            "pattern {:?} has {} keys but values {:?} have {tk}",
+            p.shape(),
+            p.shape()[3],
+            v.shape()
+        );
     }
     let g = h / hk;
     with_dtype!(p.dtype(), T => {
@@ -100,7 +124,12 @@ pub fn apply(p: &Tensor, v: &Tensor) -> Result<Tensor> {
 }
 
 /// Gradients `[dpattern, dv]` of [`apply`] from `dz` `[batch, q_pos, n_heads, d_head]`.
-pub fn apply_backward(dz: &Tensor, p: &Tensor, v: &Tensor, need: [bool; 2]) -> Result<[Option<Tensor>; 2]> {
+pub fn apply_backward(
+    dz: &Tensor,
+    p: &Tensor,
+    v: &Tensor,
+    need: [bool; 2],
+) -> Result<[Option<Tensor>; 2]> {
     let [b, tq, h, tk, hk, d] = dims("attention apply backward", dz.shape(), v.shape(), true)?;
     let g = h / hk;
     with_dtype!(p.dtype(), T => {

@@ -2,10 +2,10 @@
 //! binary arithmetic with numpy broadcasting. Forward `f` and derivative `df` sit side by side.
 //! Large tensors are split over rayon; broadcasting and iteration are ndarray's.
 
-use num_traits::Zero;
 use crate::tensor::{pool, shape::broadcast_shape, Float, Tensor};
 use crate::{with_dtype, Result};
 use ndarray::{Axis, IxDyn, Zip};
+use num_traits::Zero;
 use rayon::prelude::*;
 
 /// Element count above which maps run in parallel.
@@ -35,7 +35,10 @@ pub enum Unary {
     Silu,
     Relu,
     /// `mul·x + add`: the scalar ops.
-    Affine { mul: f64, add: f64 },
+    Affine {
+        mul: f64,
+        add: f64,
+    },
 }
 
 impl Unary {
@@ -74,7 +77,9 @@ impl Unary {
             Unary::Rsqrt => x.sqrt().recip(),
             Unary::Tanh => x.tanh(),
             Unary::Powf(p) => x.powf(c(p)),
-            Unary::GeluErf => c(0.5) * x * (T::one() + (x * c(std::f64::consts::FRAC_1_SQRT_2)).erf()),
+            Unary::GeluErf => {
+                c(0.5) * x * (T::one() + (x * c(std::f64::consts::FRAC_1_SQRT_2)).erf())
+            }
             Unary::GeluTanh => {
                 let u = c(SQRT_2_OVER_PI) * (x + c(0.044715) * x * x * x);
                 c(0.5) * x * (T::one() + u.ftanh())
@@ -90,12 +95,12 @@ impl Unary {
     fn df<T: Float>(&self, s: T) -> T {
         let c = T::from_f64;
         match *self {
-            Unary::Exp => s,                                   // d e^x = y
-            Unary::Log => s.recip(),                           // d ln x = 1/x
-            Unary::Sqrt => c(0.5) / s,                         // d √x = 1/(2y)
-            Unary::Rsqrt => c(-0.5) * s * s * s,               // d x^-½ = -½ y³
-            Unary::Tanh => T::one() - s * s,                   // d tanh = 1 - y²
-            Unary::Powf(p) => c(p) * s.powf(c(p - 1.0)),       // d x^p = p x^(p-1)
+            Unary::Exp => s,                             // d e^x = y
+            Unary::Log => s.recip(),                     // d ln x = 1/x
+            Unary::Sqrt => c(0.5) / s,                   // d √x = 1/(2y)
+            Unary::Rsqrt => c(-0.5) * s * s * s,         // d x^-½ = -½ y³
+            Unary::Tanh => T::one() - s * s,             // d tanh = 1 - y²
+            Unary::Powf(p) => c(p) * s.powf(c(p - 1.0)), // d x^p = p x^(p-1)
             Unary::GeluErf => {
                 // Φ(x) + x·φ(x)
                 let cdf = c(0.5) * (T::one() + (s * c(std::f64::consts::FRAC_1_SQRT_2)).erf());
@@ -130,15 +135,42 @@ impl Unary {
 macro_rules! specialise {
     ($op:expr, $k:ident => $body:expr) => {
         match $op {
-            Unary::Exp => { const $k: Unary = Unary::Exp; $body }
-            Unary::Log => { const $k: Unary = Unary::Log; $body }
-            Unary::Sqrt => { const $k: Unary = Unary::Sqrt; $body }
-            Unary::Rsqrt => { const $k: Unary = Unary::Rsqrt; $body }
-            Unary::Tanh => { const $k: Unary = Unary::Tanh; $body }
-            Unary::GeluErf => { const $k: Unary = Unary::GeluErf; $body }
-            Unary::GeluTanh => { const $k: Unary = Unary::GeluTanh; $body }
-            Unary::Silu => { const $k: Unary = Unary::Silu; $body }
-            Unary::Relu => { const $k: Unary = Unary::Relu; $body }
+            Unary::Exp => {
+                const $k: Unary = Unary::Exp;
+                $body
+            }
+            Unary::Log => {
+                const $k: Unary = Unary::Log;
+                $body
+            }
+            Unary::Sqrt => {
+                const $k: Unary = Unary::Sqrt;
+                $body
+            }
+            Unary::Rsqrt => {
+                const $k: Unary = Unary::Rsqrt;
+                $body
+            }
+            Unary::Tanh => {
+                const $k: Unary = Unary::Tanh;
+                $body
+            }
+            Unary::GeluErf => {
+                const $k: Unary = Unary::GeluErf;
+                $body
+            }
+            Unary::GeluTanh => {
+                const $k: Unary = Unary::GeluTanh;
+                $body
+            }
+            Unary::Silu => {
+                const $k: Unary = Unary::Silu;
+                $body
+            }
+            Unary::Relu => {
+                const $k: Unary = Unary::Relu;
+                $body
+            }
             other @ (Unary::Powf(_) | Unary::Affine { .. }) => {
                 #[allow(non_snake_case)]
                 let $k = other;
@@ -153,9 +185,15 @@ fn zip_map<T: Float>(out: &mut [T], a: &[T], b: &[T], f: impl Fn(T, T) -> T + Sy
     if out.len() >= PAR_MIN {
         out.par_chunks_mut(CHUNK)
             .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-            .for_each(|(o, (a, b))| o.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (&a, &b))| *o = f(a, b)));
+            .for_each(|(o, (a, b))| {
+                o.iter_mut()
+                    .zip(a.iter().zip(b))
+                    .for_each(|(o, (&a, &b))| *o = f(a, b))
+            });
     } else {
-        out.iter_mut().zip(a.iter().zip(b)).for_each(|(o, (&a, &b))| *o = f(a, b));
+        out.iter_mut()
+            .zip(a.iter().zip(b))
+            .for_each(|(o, (&a, &b))| *o = f(a, b));
     }
 }
 
@@ -226,16 +264,26 @@ impl Binary {
 }
 
 /// Applies `f` over the broadcast of `a` and `b` (shape `out_shape`).
-fn broadcast_map<T: Float>(a: &Tensor, b: &Tensor, out_shape: &[usize], f: impl Fn(T, T) -> T + Sync + Send) -> Result<Tensor> {
+fn broadcast_map<T: Float>(
+    a: &Tensor,
+    b: &Tensor,
+    out_shape: &[usize],
+    f: impl Fn(T, T) -> T + Sync + Send,
+) -> Result<Tensor> {
     let n: usize = out_shape.iter().product();
     let mut out = pool::take::<T>(n);
-    let suffix = |s: &[usize]| s.len() <= out_shape.len() && s == &out_shape[out_shape.len() - s.len()..];
+    let suffix =
+        |s: &[usize]| s.len() <= out_shape.len() && s == &out_shape[out_shape.len() - s.len()..];
     if a.shape() == out_shape && b.shape() == out_shape {
         zip_map(&mut out, a.as_slice()?, b.as_slice()?, f);
     } else if a.shape() == out_shape && suffix(b.shape()) && b.numel() > 0 {
         // Row-wise: b repeats every b.numel() elements (a bias over the last axes).
         let (av, bv, m) = (a.as_slice::<T>()?, b.as_slice::<T>()?, b.numel());
-        let row = |(o, x): (&mut [T], &[T])| o.iter_mut().zip(x.iter().zip(bv)).for_each(|(o, (&x, &y))| *o = f(x, y));
+        let row = |(o, x): (&mut [T], &[T])| {
+            o.iter_mut()
+                .zip(x.iter().zip(bv))
+                .for_each(|(o, (&x, &y))| *o = f(x, y))
+        };
         if n >= PAR_MIN {
             out.par_chunks_mut(m).zip(av.par_chunks(m)).for_each(row);
         } else {
@@ -246,9 +294,15 @@ fn broadcast_map<T: Float>(a: &Tensor, b: &Tensor, out_shape: &[usize], f: impl 
         let bv = b.view::<T>()?;
         let sh = IxDyn(out_shape);
         let (Some(av), Some(bv)) = (av.broadcast(sh.clone()), bv.broadcast(sh.clone())) else {
-            crate::shape_bail!("broadcast", "{:?} and {:?} do not broadcast to {out_shape:?}", a.shape(), b.shape());
+            crate::shape_bail!(
+                "broadcast",
+                "{:?} and {:?} do not broadcast to {out_shape:?}",
+                a.shape(),
+                b.shape()
+            );
         };
-        let mut ov = ndarray::ArrayViewMutD::from_shape(sh, &mut out).map_err(|e| crate::Error::Msg(e.to_string()))?;
+        let mut ov = ndarray::ArrayViewMutD::from_shape(sh, &mut out)
+            .map_err(|e| crate::Error::Msg(e.to_string()))?;
         let z = Zip::from(&mut ov).and(&av).and(&bv);
         if n >= PAR_MIN {
             z.par_for_each(|o, &x, &y| *o = f(x, y));
@@ -287,9 +341,18 @@ pub fn sum_to_shape(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
 }
 
 /// Gradients of `a ∘ b` with respect to a and b (each only if `need` says so).
-pub fn binary_backward(g: &Tensor, a: Option<&Tensor>, b: Option<&Tensor>, a_shape: &[usize], b_shape: &[usize], op: Binary, need: [bool; 2]) -> Result<[Option<Tensor>; 2]> {
+pub fn binary_backward(
+    g: &Tensor,
+    a: Option<&Tensor>,
+    b: Option<&Tensor>,
+    a_shape: &[usize],
+    b_shape: &[usize],
+    op: Binary,
+    need: [bool; 2],
+) -> Result<[Option<Tensor>; 2]> {
     let out_shape = g.shape().to_vec();
-    let missing = || crate::Error::Autodiff(format!("{} backward: saved operand missing", op.name()));
+    let missing =
+        || crate::Error::Autodiff(format!("{} backward: saved operand missing", op.name()));
     let mut da = None;
     let mut db = None;
     with_dtype!(g.dtype(), T => {

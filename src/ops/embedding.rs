@@ -9,14 +9,25 @@ use rayon::prelude::*;
 /// `out[..., :] = table[ids[...], :]`; output shape is `ids_shape + [d_model]`.
 pub fn forward(table: &Tensor, ids: &[usize], ids_shape: &[usize]) -> Result<Tensor> {
     if table.rank() != 2 {
-        crate::shape_bail!("embedding", "table must be [d_vocab, d_model], got {:?}", table.shape());
+        crate::shape_bail!(
+            "embedding",
+            "table must be [d_vocab, d_model], got {:?}",
+            table.shape()
+        );
     }
     if ids.len() != ids_shape.iter().product::<usize>() {
-        crate::shape_bail!("embedding", "{} ids do not fill shape {ids_shape:?}", ids.len());
+        crate::shape_bail!(
+            "embedding",
+            "{} ids do not fill shape {ids_shape:?}",
+            ids.len()
+        );
     }
     let (v, c) = (table.shape()[0], table.shape()[1]);
     if let Some(&bad) = ids.iter().find(|&&i| i >= v) {
-        crate::invalid_bail!("embedding", "token id {bad} out of range for a vocabulary of {v}");
+        crate::invalid_bail!(
+            "embedding",
+            "token id {bad} out of range for a vocabulary of {v}"
+        );
     }
     let mut shape = ids_shape.to_vec();
     shape.push(c);

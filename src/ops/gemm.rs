@@ -34,15 +34,30 @@ pub struct Mat {
 impl Mat {
     /// A contiguous row-major `rows × cols` matrix.
     pub fn row_major(rows: usize, cols: usize) -> Mat {
-        Mat { rows, cols, rs: cols, cs: 1 }
+        Mat {
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
     }
     /// A row-major matrix whose rows are `ld` elements apart.
     pub fn strided(rows: usize, cols: usize, ld: usize) -> Mat {
-        Mat { rows, cols, rs: ld, cs: 1 }
+        Mat {
+            rows,
+            cols,
+            rs: ld,
+            cs: 1,
+        }
     }
     /// The transpose: same buffer, strides swapped.
     pub fn t(self) -> Mat {
-        Mat { rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
+        Mat {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
     }
     /// Transposes when `flag` is set.
     pub fn t_if(self, flag: bool) -> Mat {
@@ -179,8 +194,29 @@ pub fn gemm_batched<T: Float>(
 
 #[allow(clippy::too_many_arguments)]
 /// Single `dst = alpha · a · b` (or `+=` when `accumulate`) on contiguous buffers with views.
-pub fn gemm<T: Float>(dst: &mut [T], d: Mat, a: &[T], am: Mat, b: &[T], bm: Mat, accumulate: bool, alpha: T) -> Result<()> {
-    gemm_batched(1, dst, d, a, am, b, bm, |_| [0, 0, 0], Overlap::Disjoint, accumulate, alpha)
+pub fn gemm<T: Float>(
+    dst: &mut [T],
+    d: Mat,
+    a: &[T],
+    am: Mat,
+    b: &[T],
+    bm: Mat,
+    accumulate: bool,
+    alpha: T,
+) -> Result<()> {
+    gemm_batched(
+        1,
+        dst,
+        d,
+        a,
+        am,
+        b,
+        bm,
+        |_| [0, 0, 0],
+        Overlap::Disjoint,
+        accumulate,
+        alpha,
+    )
 }
 
 /// Obviously-correct reference: the test oracle for the wrapper.

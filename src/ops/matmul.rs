@@ -10,10 +10,10 @@
 //! A shared 2-D B sums its gradient over the batch; when A is not transposed the batch folds into
 //! the rows and that sum is one GEMM.
 
-use num_traits::One;
 use super::gemm::{gemm_batched, Mat, Overlap};
 use crate::tensor::{pool, Float, Tensor};
 use crate::{with_dtype, Error, Result};
+use num_traits::One;
 
 /// Shapes of one matmul, derived and checked once.
 #[derive(Debug, Clone)]
@@ -31,7 +31,11 @@ impl MatMulDims {
     pub fn new(a: &[usize], b: &[usize], ta: bool, tb: bool) -> Result<MatMulDims> {
         let err = |why: &str| Error::Shape {
             op: "matmul",
-            detail: format!("cannot multiply {a:?}{} by {b:?}{}: {why}", if ta { "ᵀ" } else { "" }, if tb { "ᵀ" } else { "" }),
+            detail: format!(
+                "cannot multiply {a:?}{} by {b:?}{}: {why}",
+                if ta { "ᵀ" } else { "" },
+                if tb { "ᵀ" } else { "" }
+            ),
         };
         if a.len() < 2 || b.len() < 2 {
             return Err(err("both operands need at least 2 dims"));
@@ -46,9 +50,18 @@ impl MatMulDims {
         let batch_dims = a[..a.len() - 2].to_vec();
         let b_shared = b.len() == 2;
         if !b_shared && b[..b.len() - 2] != batch_dims[..] {
-            return Err(err("batch dims differ (B must have A's batch dims or none)"));
+            return Err(err(
+                "batch dims differ (B must have A's batch dims or none)",
+            ));
         }
-        Ok(MatMulDims { batch: batch_dims.iter().product(), batch_dims, m, k, n, b_shared })
+        Ok(MatMulDims {
+            batch: batch_dims.iter().product(),
+            batch_dims,
+            m,
+            k,
+            n,
+            b_shared,
+        })
     }
 
     pub fn out_shape(&self) -> Vec<usize> {
@@ -70,22 +83,71 @@ pub fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
 }
 
 /// `out (+)= op(A) · op(B)` on raw buffers.
-fn gemm_into<T: Float>(out: &mut [T], a: &[T], b: &[T], d: &MatMulDims, ta: bool, tb: bool, acc: bool) -> Result<()> {
+fn gemm_into<T: Float>(
+    out: &mut [T],
+    a: &[T],
+    b: &[T],
+    d: &MatMulDims,
+    ta: bool,
+    tb: bool,
+    acc: bool,
+) -> Result<()> {
     let (m, k, n) = (d.m, d.k, d.n);
-    let am = if ta { Mat::row_major(k, m).t() } else { Mat::row_major(m, k) };
-    let bm = if tb { Mat::row_major(n, k).t() } else { Mat::row_major(k, n) };
+    let am = if ta {
+        Mat::row_major(k, m).t()
+    } else {
+        Mat::row_major(m, k)
+    };
+    let bm = if tb {
+        Mat::row_major(n, k).t()
+    } else {
+        Mat::row_major(k, n)
+    };
     if d.b_shared && !ta {
         // Fold the batch into the rows: one [batch·m, k] · [k, n] product.
         let am = Mat::row_major(d.batch * m, k);
-        return gemm_batched(1, out, Mat::row_major(d.batch * m, n), a, am, b, bm, |_| [0, 0, 0], Overlap::Disjoint, acc, T::one());
+        return gemm_batched(
+            1,
+            out,
+            Mat::row_major(d.batch * m, n),
+            a,
+            am,
+            b,
+            bm,
+            |_| [0, 0, 0],
+            Overlap::Disjoint,
+            acc,
+            T::one(),
+        );
     }
     let bstride = if d.b_shared { 0 } else { k * n };
-    gemm_batched(d.batch, out, Mat::row_major(m, n), a, am, b, bm, |i| [i * m * n, i * m * k, i * bstride], Overlap::Disjoint, acc, T::one())
+    gemm_batched(
+        d.batch,
+        out,
+        Mat::row_major(m, n),
+        a,
+        am,
+        b,
+        bm,
+        |i| [i * m * n, i * m * k, i * bstride],
+        Overlap::Disjoint,
+        acc,
+        T::one(),
+    )
 }
 
 /// Gradients of `C = op(A)·op(B)` for the operands whose flag in `need` is set.
 #[allow(clippy::too_many_arguments)]
-pub fn backward(dc: &Tensor, a: Option<&Tensor>, b: Option<&Tensor>, a_shape: &[usize], b_shape: &[usize], ta: bool, tb: bool, need: [bool; 2]) -> Result<[Option<Tensor>; 2]> {
+pub fn backward(
+    dc: &Tensor,
+    a: Option<&Tensor>,
+    b: Option<&Tensor>,
+    a_shape: &[usize],
+    b_shape: &[usize],
+    ta: bool,
+    tb: bool,
+    need: [bool; 2],
+) -> Result<[Option<Tensor>; 2]> {
     let d = MatMulDims::new(a_shape, b_shape, ta, tb)?;
     let (m, k, n) = (d.m, d.k, d.n);
     let missing = |w: &str| Error::Autodiff(format!("matmul backward: saved operand {w} missing"));

@@ -9,8 +9,15 @@ use ndarray::{Axis, Slice};
 /// Checks that `perm` is a permutation of `0..rank`.
 pub fn check_perm(perm: &[usize], rank: usize) -> Result<()> {
     let mut seen = vec![false; rank];
-    if perm.len() != rank || perm.iter().any(|&p| p >= rank || std::mem::replace(&mut seen[p], true)) {
-        crate::invalid_bail!("permute", "{perm:?} is not a permutation of the {rank} axes");
+    if perm.len() != rank
+        || perm
+            .iter()
+            .any(|&p| p >= rank || std::mem::replace(&mut seen[p], true))
+    {
+        crate::invalid_bail!(
+            "permute",
+            "{perm:?} is not a permutation of the {rank} axes"
+        );
     }
     Ok(())
 }
@@ -44,7 +51,13 @@ pub fn permute(x: &Tensor, perm: &[usize]) -> Result<Tensor> {
 pub fn narrow(x: &Tensor, axis: usize, start: usize, len: usize) -> Result<Tensor> {
     check_axis("narrow", axis, x.rank())?;
     if start + len > x.shape()[axis] {
-        crate::invalid_bail!("narrow", "range {start}..{} exceeds axis {axis} of size {} (shape {:?})", start + len, x.shape()[axis], x.shape());
+        crate::invalid_bail!(
+            "narrow",
+            "range {start}..{} exceeds axis {axis} of size {} (shape {:?})",
+            start + len,
+            x.shape()[axis],
+            x.shape()
+        );
     }
     with_dtype!(x.dtype(), T => {
         let v = x.view::<T>()?;
@@ -58,7 +71,12 @@ pub fn narrow(x: &Tensor, axis: usize, start: usize, len: usize) -> Result<Tenso
 }
 
 /// Gradient of narrow: `g` placed at `start` along `axis` in zeros of `in_shape`.
-pub fn narrow_backward(g: &Tensor, in_shape: &[usize], axis: usize, start: usize) -> Result<Tensor> {
+pub fn narrow_backward(
+    g: &Tensor,
+    in_shape: &[usize],
+    axis: usize,
+    start: usize,
+) -> Result<Tensor> {
     with_dtype!(g.dtype(), T => {
         let mut out = ndarray::ArrayD::<T>::zeros(in_shape);
         let len = g.shape()[axis];
@@ -69,13 +87,26 @@ pub fn narrow_backward(g: &Tensor, in_shape: &[usize], axis: usize, start: usize
 
 /// Joins tensors along `axis` (all other axes equal).
 pub fn concat(xs: &[&Tensor], axis: usize) -> Result<Tensor> {
-    let first = xs.first().ok_or_else(|| Error::Invalid { op: "concat", detail: "needs at least one tensor".into() })?;
+    let first = xs.first().ok_or_else(|| Error::Invalid {
+        op: "concat",
+        detail: "needs at least one tensor".into(),
+    })?;
     check_axis("concat", axis, first.rank())?;
     for x in xs {
         first.same_dtype("concat", x)?;
-        let ok = x.rank() == first.rank() && x.shape().iter().zip(first.shape()).enumerate().all(|(i, (a, b))| i == axis || a == b);
+        let ok = x.rank() == first.rank()
+            && x.shape()
+                .iter()
+                .zip(first.shape())
+                .enumerate()
+                .all(|(i, (a, b))| i == axis || a == b);
         if !ok {
-            crate::shape_bail!("concat", "shapes {:?} and {:?} differ outside axis {axis}", first.shape(), x.shape());
+            crate::shape_bail!(
+                "concat",
+                "shapes {:?} and {:?} differ outside axis {axis}",
+                first.shape(),
+                x.shape()
+            );
         }
     }
     with_dtype!(first.dtype(), T => {
@@ -90,13 +121,21 @@ pub fn index_select(x: &Tensor, axis: usize, indices: &[usize]) -> Result<Tensor
     check_axis("index_select", axis, x.rank())?;
     let n = x.shape()[axis];
     if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
-        crate::invalid_bail!("index_select", "index {bad} out of range for axis {axis} of size {n}");
+        crate::invalid_bail!(
+            "index_select",
+            "index {bad} out of range for axis {axis} of size {n}"
+        );
     }
     with_dtype!(x.dtype(), T => Tensor::from_ndarray(x.view::<T>()?.select(Axis(axis), indices)))
 }
 
 /// Gradient of index-select: scatter-add `g` back to the selected entries.
-pub fn index_select_backward(g: &Tensor, in_shape: &[usize], axis: usize, indices: &[usize]) -> Result<Tensor> {
+pub fn index_select_backward(
+    g: &Tensor,
+    in_shape: &[usize],
+    axis: usize,
+    indices: &[usize],
+) -> Result<Tensor> {
     with_dtype!(g.dtype(), T => {
         let mut out = ndarray::ArrayD::<T>::zeros(in_shape);
         let gv = g.view::<T>()?;

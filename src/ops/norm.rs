@@ -6,9 +6,9 @@
 //! RMSNorm (HF Llama): n = x·r, r = 1/√(mean(x²) + ε), y = n·w
 //!   dn = g·w;  dx = r·(dn − n·mean(dn·n));  dw = Σ_rows g·n
 
-use num_traits::{One, Zero};
 use crate::tensor::{pool, Float, Tensor};
 use crate::{with_dtype, Result};
+use num_traits::{One, Zero};
 use rayon::prelude::*;
 
 const PAR_ROWS: usize = 32;
@@ -20,12 +20,22 @@ fn check(op: &'static str, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result
     let c = x.shape()[x.rank() - 1];
     x.same_dtype(op, w)?;
     if w.shape() != [c] {
-        crate::shape_bail!(op, "weight shape {:?} does not match the last axis of input {:?}", w.shape(), x.shape());
+        crate::shape_bail!(
+            op,
+            "weight shape {:?} does not match the last axis of input {:?}",
+            w.shape(),
+            x.shape()
+        );
     }
     if let Some(b) = b {
         x.same_dtype(op, b)?;
         if b.shape() != [c] {
-            crate::shape_bail!(op, "bias shape {:?} does not match the last axis of input {:?}", b.shape(), x.shape());
+            crate::shape_bail!(
+                op,
+                "bias shape {:?} does not match the last axis of input {:?}",
+                b.shape(),
+                x.shape()
+            );
         }
     }
     Ok(c)
@@ -33,7 +43,13 @@ fn check(op: &'static str, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result
 
 /// Returns `(y, mean, rstd)`; `mean` is `None` for RMSNorm (`rms = true`).
 #[allow(clippy::type_complexity)]
-pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, eps: f64, rms: bool) -> Result<(Tensor, Option<Tensor>, Tensor)> {
+pub fn forward(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    eps: f64,
+    rms: bool,
+) -> Result<(Tensor, Option<Tensor>, Tensor)> {
     let op = if rms { "rms_norm" } else { "layer_norm" };
     let c = check(op, x, w, b)?;
     let rows = x.numel() / c.max(1);
@@ -71,7 +87,14 @@ pub fn forward(x: &Tensor, w: &Tensor, b: Option<&Tensor>, eps: f64, rms: bool) 
 }
 
 /// Gradients `[dx, dw, db]`, each computed only if `need` says so (`db` never for RMSNorm).
-pub fn backward(g: &Tensor, x: &Tensor, w: &Tensor, mean: Option<&Tensor>, rstd: &Tensor, need: [bool; 3]) -> Result<[Option<Tensor>; 3]> {
+pub fn backward(
+    g: &Tensor,
+    x: &Tensor,
+    w: &Tensor,
+    mean: Option<&Tensor>,
+    rstd: &Tensor,
+    need: [bool; 3],
+) -> Result<[Option<Tensor>; 3]> {
     let c = *x.shape().last().unwrap_or(&0);
     let rows = x.numel() / c.max(1);
     with_dtype!(x.dtype(), T => {

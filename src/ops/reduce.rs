@@ -4,10 +4,10 @@
 //! Backward of sum/mean broadcasts the upstream gradient back over the reduced axes (÷ count for
 //! mean); backward of max scatters it to the saved argmax.
 
-use num_traits::One;
 use crate::tensor::{pool, shape::check_axis, Float, Tensor};
 use crate::{with_dtype, Result};
 use ndarray::{Axis, IxDyn};
+use num_traits::One;
 
 /// Sum or mean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +60,12 @@ pub fn sum_forward(x: &Tensor, axes: &[usize], keepdim: bool, kind: ReduceKind) 
 }
 
 /// Broadcasts `g` (reduced shape) back to `in_shape`, scaled by 1/count for mean.
-pub fn sum_backward(g: &Tensor, in_shape: &[usize], axes: &[usize], kind: ReduceKind) -> Result<Tensor> {
+pub fn sum_backward(
+    g: &Tensor,
+    in_shape: &[usize],
+    axes: &[usize],
+    kind: ReduceKind,
+) -> Result<Tensor> {
     let kept = reduced_shape(in_shape, axes, true);
     let g = g.reshape(&kept)?;
     let count: usize = axes.iter().map(|&a| in_shape[a]).product();
@@ -85,7 +90,11 @@ pub fn sum_backward(g: &Tensor, in_shape: &[usize], axes: &[usize], kind: Reduce
 pub fn max_forward(x: &Tensor, axis: usize, keepdim: bool) -> Result<(Tensor, Vec<usize>)> {
     check_axis("max", axis, x.rank())?;
     if x.shape()[axis] == 0 {
-        crate::invalid_bail!("max", "cannot take the max over an empty axis {axis} of {:?}", x.shape());
+        crate::invalid_bail!(
+            "max",
+            "cannot take the max over an empty axis {axis} of {:?}",
+            x.shape()
+        );
     }
     let out_shape = reduced_shape(x.shape(), &[axis], keepdim);
     with_dtype!(x.dtype(), T => {
@@ -105,7 +114,12 @@ pub fn max_forward(x: &Tensor, axis: usize, keepdim: bool) -> Result<(Tensor, Ve
 }
 
 /// Scatters `g` to the argmax positions; every other element gets zero.
-pub fn max_backward(g: &Tensor, in_shape: &[usize], axis: usize, argmax: &[usize]) -> Result<Tensor> {
+pub fn max_backward(
+    g: &Tensor,
+    in_shape: &[usize],
+    axis: usize,
+    argmax: &[usize],
+) -> Result<Tensor> {
     let outer: usize = in_shape[..axis].iter().product();
     let n = in_shape[axis];
     let inner: usize = in_shape[axis + 1..].iter().product();

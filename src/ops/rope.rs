@@ -15,7 +15,11 @@ use rayon::prelude::*;
 
 fn check(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<[usize; 4]> {
     if x.rank() != 4 {
-        crate::shape_bail!("rope", "input must be [batch, pos, n_heads, d_head], got {:?}", x.shape());
+        crate::shape_bail!(
+            "rope",
+            "input must be [batch, pos, n_heads, d_head], got {:?}",
+            x.shape()
+        );
     }
     let [b, t, h, d] = [x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]];
     if d % 2 != 0 {
@@ -25,7 +29,12 @@ fn check(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<[usize; 4]> {
     x.same_dtype("rope", sin)?;
     cos.same_shape("rope", sin)?;
     if cos.shape() != [t, d] && cos.shape() != [b, t, d] {
-        crate::shape_bail!("rope", "cos/sin must be [{t}, {d}] or [{b}, {t}, {d}] for input {:?}, got {:?}", x.shape(), cos.shape());
+        crate::shape_bail!(
+            "rope",
+            "cos/sin must be [{t}, {d}] or [{b}, {t}, {d}] for input {:?}, got {:?}",
+            x.shape(),
+            cos.shape()
+        );
     }
     Ok([b, t, h, d])
 }
@@ -40,21 +49,24 @@ fn apply<T: Float>(x: &Tensor, cos: &Tensor, sin: &Tensor, transpose: bool) -> R
     let mut out = pool::take::<T>(xs.len());
     if d > 0 {
         // One chunk = one (batch, pos, head) vector of d_head.
-        out.par_chunks_mut(d).zip(xs.par_chunks(d)).enumerate().for_each(|(r, (o, x))| {
-            let (bi, ti) = (r / (t * h), (r / h) % t);
-            let base = if per_batch { (bi * t + ti) * d } else { ti * d };
-            let (c, s) = (&cs[base..base + d], &ss[base..base + d]);
-            for i in 0..half {
-                let (a, b) = (x[i], x[i + half]);
-                if transpose {
-                    o[i] = a * c[i] + b * s[i + half];
-                    o[i + half] = b * c[i + half] - a * s[i];
-                } else {
-                    o[i] = a * c[i] - b * s[i];
-                    o[i + half] = b * c[i + half] + a * s[i + half];
+        out.par_chunks_mut(d)
+            .zip(xs.par_chunks(d))
+            .enumerate()
+            .for_each(|(r, (o, x))| {
+                let (bi, ti) = (r / (t * h), (r / h) % t);
+                let base = if per_batch { (bi * t + ti) * d } else { ti * d };
+                let (c, s) = (&cs[base..base + d], &ss[base..base + d]);
+                for i in 0..half {
+                    let (a, b) = (x[i], x[i + half]);
+                    if transpose {
+                        o[i] = a * c[i] + b * s[i + half];
+                        o[i + half] = b * c[i + half] - a * s[i];
+                    } else {
+                        o[i] = a * c[i] - b * s[i];
+                        o[i + half] = b * c[i + half] + a * s[i + half];
+                    }
                 }
-            }
-        });
+            });
     }
     Tensor::from_vec(out, x.shape())
 }
@@ -71,12 +83,24 @@ pub fn backward(g: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
 
 /// HF-style cos/sin tables `[n_pos, d_head]` for positions `0..n_pos`: angle `p·θ^(−2i/d)`,
 /// duplicated over the two halves. `inv_freq` overrides the frequencies (scaled RoPE variants).
-pub fn cos_sin_tables(n_pos: usize, d_head: usize, theta: f64, inv_freq: Option<&[f64]>, dtype: crate::DType) -> Result<(Tensor, Tensor)> {
+pub fn cos_sin_tables(
+    n_pos: usize,
+    d_head: usize,
+    theta: f64,
+    inv_freq: Option<&[f64]>,
+    dtype: crate::DType,
+) -> Result<(Tensor, Tensor)> {
     let half = d_head / 2;
-    let default: Vec<f64> = (0..half).map(|i| 1.0 / theta.powf(2.0 * i as f64 / d_head as f64)).collect();
+    let default: Vec<f64> = (0..half)
+        .map(|i| 1.0 / theta.powf(2.0 * i as f64 / d_head as f64))
+        .collect();
     let f = inv_freq.unwrap_or(&default);
     if f.len() != half {
-        crate::shape_bail!("rope", "{} inverse frequencies for d_head {d_head}", f.len());
+        crate::shape_bail!(
+            "rope",
+            "{} inverse frequencies for d_head {d_head}",
+            f.len()
+        );
     }
     let mut c = Vec::with_capacity(n_pos * d_head);
     let mut s = Vec::with_capacity(n_pos * d_head);
@@ -87,5 +111,8 @@ pub fn cos_sin_tables(n_pos: usize, d_head: usize, theta: f64, inv_freq: Option<
             s.push(a.sin());
         }
     }
-    Ok((Tensor::from_f64(&c, &[n_pos, d_head], dtype)?, Tensor::from_f64(&s, &[n_pos, d_head], dtype)?))
+    Ok((
+        Tensor::from_f64(&c, &[n_pos, d_head], dtype)?,
+        Tensor::from_f64(&s, &[n_pos, d_head], dtype)?,
+    ))
 }

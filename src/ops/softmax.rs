@@ -42,12 +42,19 @@ fn mask_rows(x_shape: &[usize], mask: &Tensor) -> Result<(Vec<usize>, usize)> {
 fn add_mask<T: Float>(out: &mut [T], x: &[T], mask: Option<(&[T], usize, usize)>) {
     match mask {
         None => out.copy_from_slice(x),
-        Some((ms, off, 1)) => out.iter_mut().zip(x.iter().zip(&ms[off..off + x.len()])).for_each(|(o, (&v, &m))| *o = v + m),
+        Some((ms, off, 1)) => out
+            .iter_mut()
+            .zip(x.iter().zip(&ms[off..off + x.len()]))
+            .for_each(|(o, (&v, &m))| *o = v + m),
         Some((ms, off, 0)) => {
             let m = ms[off];
             out.iter_mut().zip(x).for_each(|(o, &v)| *o = v + m);
         }
-        Some((ms, off, st)) => out.iter_mut().zip(x).enumerate().for_each(|(j, (o, &v))| *o = v + ms[off + j * st]),
+        Some((ms, off, st)) => out
+            .iter_mut()
+            .zip(x)
+            .enumerate()
+            .for_each(|(j, (o, &v))| *o = v + ms[off + j * st]),
     }
 }
 

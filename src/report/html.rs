@@ -5,7 +5,10 @@
 use super::TokenScores;
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Captum's `visualize_text` colours: hsl(120, 75%, 100 − 50a%) for a > 0, hsl(0, 75%, 100 − 40|a|%)
@@ -31,7 +34,10 @@ fn path_svg(alphas: &[f64], f: &[f64], f0: f64, f1: f64) -> String {
     let span = if hi > lo { hi - lo } else { 1.0 };
     let x = |a: f64| pad + a * (w - 2.0 * pad);
     let y = |v: f64| h - pad - (v - lo) / span * (h - 2.0 * pad);
-    let line: Vec<String> = pts.iter().map(|(a, v)| format!("{:.1},{:.1}", x(*a), y(*v))).collect();
+    let line: Vec<String> = pts
+        .iter()
+        .map(|(a, v)| format!("{:.1},{:.1}", x(*a), y(*v)))
+        .collect();
     format!(
         r##"<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="target along the path">
 <rect x="0" y="0" width="{w}" height="{h}" fill="#fafafa" stroke="#ddd"/>
@@ -75,9 +81,18 @@ pub fn render(s: &TokenScores, info: &PageInfo) -> String {
     let mut toks = String::new();
     for (l, v) in s.labels.iter().zip(&s.scores) {
         let a = if max > 0.0 { v / max } else { 0.0 };
-        toks.push_str(&format!(r#"<mark style="background:{}" title="{}: {:+.6}">{}</mark> "#, colour(a), esc(l), v, esc(l)));
+        toks.push_str(&format!(
+            r#"<mark style="background:{}" title="{}: {:+.6}">{}</mark> "#,
+            colour(a),
+            esc(l),
+            v,
+            esc(l)
+        ));
     }
-    let warn = info.warning.map(|w| format!(r#"<p class="warn">⚠ {}</p>"#, esc(w))).unwrap_or_default();
+    let warn = info
+        .warning
+        .map(|w| format!(r#"<p class="warn">⚠ {}</p>"#, esc(w)))
+        .unwrap_or_default();
     format!(
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>

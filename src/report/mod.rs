@@ -26,14 +26,24 @@ impl Aggregate {
             "mean" => Ok(Aggregate::Mean),
             "max" => Ok(Aggregate::Max),
             "absmax" => Ok(Aggregate::AbsMax),
-            _ => Err(crate::Error::Input(format!("unknown aggregation `{s}` (expected sum, mean, max or absmax)"))),
+            _ => Err(crate::Error::Input(format!(
+                "unknown aggregation `{s}` (expected sum, mean, max or absmax)"
+            ))),
         }
     }
 }
 
 /// Groups tokens into words using the tokenizer's word ids and character offsets: tokens with the
 /// same word id form one word (its text is the original span); special tokens stay on their own.
-pub fn aggregate_words(text: &str, tokens: &[String], words: &[Option<u32>], offsets: &[(usize, usize)], type_ids: &[usize], scores: &[f64], how: Aggregate) -> TokenScores {
+pub fn aggregate_words(
+    text: &str,
+    tokens: &[String],
+    words: &[Option<u32>],
+    offsets: &[(usize, usize)],
+    type_ids: &[usize],
+    scores: &[f64],
+    how: Aggregate,
+) -> TokenScores {
     let mut labels = Vec::new();
     let mut groups: Vec<Vec<f64>> = Vec::new();
     let mut last: Option<(u32, usize)> = None;
@@ -71,7 +81,10 @@ pub fn aggregate_words(text: &str, tokens: &[String], words: &[Option<u32>], off
             Aggregate::Sum => g.iter().sum(),
             Aggregate::Mean => g.iter().sum::<f64>() / g.len() as f64,
             Aggregate::Max => g.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            Aggregate::AbsMax => g.iter().copied().fold(0.0, |m: f64, v| if v.abs() > m.abs() { v } else { m }),
+            Aggregate::AbsMax => g
+                .iter()
+                .copied()
+                .fold(0.0, |m: f64, v| if v.abs() > m.abs() { v } else { m }),
         })
         .collect();
     TokenScores { labels, scores }

@@ -215,7 +215,7 @@ pub fn fast_exp_f32(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5; // Cephes: 5.0000001201e-1, which is 0.5 in f32
     let e = p * z + r + 1.0;
     // 2^n for n in [−126, 128): split in two factors so n = 128 and subnormal results stay exact.
     let n = n as i32;

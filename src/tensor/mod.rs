@@ -27,7 +27,13 @@ pub struct Tensor {
 
 impl std::fmt::Debug for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Tensor[{:?}, {}, {}]", self.shape, self.dtype, self.device())
+        write!(
+            f,
+            "Tensor[{:?}, {}, {}]",
+            self.shape,
+            self.dtype,
+            self.device()
+        )
     }
 }
 
@@ -142,7 +148,8 @@ impl Tensor {
     /// An ndarray view of the data.
     pub fn view<T: Float>(&self) -> Result<ndarray::ArrayViewD<'_, T>> {
         let s = self.as_slice::<T>()?;
-        ndarray::ArrayViewD::from_shape(ndarray::IxDyn(&self.shape), s).map_err(|e| Error::Msg(e.to_string()))
+        ndarray::ArrayViewD::from_shape(ndarray::IxDyn(&self.shape), s)
+            .map_err(|e| Error::Msg(e.to_string()))
     }
 
     /// Builds a tensor from an ndarray array (copied into standard layout if needed).
@@ -202,7 +209,11 @@ impl Tensor {
         if n != self.numel() {
             return Err(Error::Shape {
                 op: "reshape",
-                detail: format!("cannot reshape {:?} ({} elements) to {shape:?} ({n})", self.shape, self.numel()),
+                detail: format!(
+                    "cannot reshape {:?} ({} elements) to {shape:?} ({n})",
+                    self.shape,
+                    self.numel()
+                ),
             });
         }
         Ok(Tensor {
@@ -240,6 +251,9 @@ impl Tensor {
         self.same_shape("max_abs_diff", other)?;
         let a = self.to_vec_f64()?;
         let b = other.to_vec_f64()?;
-        Ok(a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max))
+        Ok(a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max))
     }
 }

@@ -130,7 +130,9 @@ impl_pooled!(f64);
 
 /// A buffer of `len` elements with arbitrary contents: the caller must write every element.
 pub fn take<T: Pooled>(len: usize) -> Vec<T> {
-    T::pool().take(len).unwrap_or_else(|| vec![T::default(); len])
+    T::pool()
+        .take(len)
+        .unwrap_or_else(|| vec![T::default(); len])
 }
 
 /// A buffer of `len` zeros (reused if possible: zeroing warm memory is cheap, page faults are not).

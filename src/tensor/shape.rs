@@ -16,8 +16,16 @@ pub fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -35,7 +43,11 @@ pub fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec
 
 /// Strides that read a contiguous tensor of `shape` as if it had shape `target` (stride 0 on
 /// broadcast axes). `shape` must broadcast to `target`.
-pub fn broadcast_strides(op: &'static str, shape: &[usize], target: &[usize]) -> Result<Vec<usize>> {
+pub fn broadcast_strides(
+    op: &'static str,
+    shape: &[usize],
+    target: &[usize],
+) -> Result<Vec<usize>> {
     if shape.len() > target.len() {
         return Err(Error::Shape {
             op,

@@ -49,7 +49,11 @@ pub fn assert_close(what: &str, a: &Tensor, b: &Tensor, atol: f64, rtol: f64) {
         }
     }
     if !bad.is_empty() {
-        let first: Vec<String> = bad.iter().take(5).map(|(i, x, y, d)| format!("[{i}] got {x:.12e} want {y:.12e} (diff {d:.3e})")).collect();
+        let first: Vec<String> = bad
+            .iter()
+            .take(5)
+            .map(|(i, x, y, d)| format!("[{i}] got {x:.12e} want {y:.12e} (diff {d:.3e})"))
+            .collect();
         panic!("{what}: {} of {} elements differ (atol {atol:e}, rtol {rtol:e}); max diff {max_diff:.3e}\n  {}", bad.len(), av.len(), first.join("\n  "));
     }
 }
