@@ -8,7 +8,7 @@
 //! of path points). Integrands that bend in one place (F rising steeply over part of the path)
 //! get points there instead of everywhere.
 
-use super::refine::{Attempt, Refined, Stop};
+use super::refine::{check_tol_stop, stop_delta, Attempt, Refined, Stop};
 use super::Rule;
 use crate::{Error, Result};
 
@@ -84,12 +84,7 @@ pub fn refine_panels<F>(
 where
     F: FnMut(&[f64]) -> Result<Vec<f64>>,
 {
-    if !(tol.is_finite() && tol > 0.0) {
-        return Err(Error::Invalid {
-            op: OP,
-            detail: format!("tolerance must be finite and > 0, got {tol}"),
-        });
-    }
+    check_tol_stop(OP, tol, stop)?;
     if start_panels == 0 || 15 * start_panels > max_points {
         return Err(Error::Invalid {
             op: OP,
@@ -150,22 +145,7 @@ where
     let mut prev: Option<f64> = None;
     loop {
         let estimate: f64 = panels.iter().map(|p| p.k15).sum();
-        let delta = match stop {
-            Stop::Completeness { exact } => {
-                let d = (estimate - exact).abs();
-                if exact != 0.0 {
-                    d / exact.abs()
-                } else {
-                    d
-                }
-            }
-            Stop::Successive => match prev {
-                None => f64::INFINITY,
-                Some(p) => {
-                    (estimate - p).abs() / if estimate != 0.0 { estimate.abs() } else { 1.0 }
-                }
-            },
-        };
+        let delta = stop_delta(stop, estimate, prev);
         prev = Some(estimate);
         let n = 15 * panels.len();
         trajectory.push(Attempt {

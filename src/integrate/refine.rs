@@ -67,6 +67,34 @@ pub struct Refined {
     pub panels: Vec<(f64, f64)>,
 }
 
+/// Checks the arguments shared by the adaptive drivers: a finite positive `tol`, a finite exact
+/// value for [`Stop::Completeness`].
+pub(super) fn check_tol_stop(op: &'static str, tol: f64, stop: Stop) -> Result<()> {
+    if !(tol.is_finite() && tol > 0.0) {
+        return Err(Error::Invalid {
+            op,
+            detail: format!("tolerance must be finite and > 0, got {tol}"),
+        });
+    }
+    if let Stop::Completeness { exact } = stop {
+        if !exact.is_finite() {
+            return Err(Error::Invalid {
+                op,
+                detail: format!("exact value {exact} is not finite"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The error measure of `stop` for an attempt with `estimate` (the previous one `prev`).
+pub(super) fn stop_delta(stop: Stop, estimate: f64, prev: Option<f64>) -> f64 {
+    match stop {
+        Stop::Completeness { exact } => rel(estimate - exact, exact),
+        Stop::Successive => prev.map_or(f64::INFINITY, |p| rel(estimate - p, estimate)),
+    }
+}
+
 /// Adaptive quadrature: evaluates `rule` at `start_n` points, then at [`Rule::refined_n`] points
 /// (2n for Gauss–Legendre, left, right; 3n midpoint; 2n − 1 trapezoids), until the delta of
 /// `stop` is ≤ `tol` or the next attempt would take the total number of integrand evaluations
@@ -92,12 +120,7 @@ pub fn refine<F>(
 where
     F: FnMut(&[f64]) -> Result<Vec<f64>>,
 {
-    if !(tol.is_finite() && tol > 0.0) {
-        return Err(Error::Invalid {
-            op: OP,
-            detail: format!("tolerance must be finite and > 0, got {tol}"),
-        });
-    }
+    check_tol_stop(OP, tol, stop)?;
     if start_n < rule.min_points() {
         return Err(Error::Invalid {
             op: OP,
@@ -107,14 +130,6 @@ where
                 rule.min_points()
             ),
         });
-    }
-    if let Stop::Completeness { exact } = stop {
-        if !exact.is_finite() {
-            return Err(Error::Invalid {
-                op: OP,
-                detail: format!("exact value {exact} is not finite"),
-            });
-        }
     }
     if start_n > max_points {
         return Err(Error::Invalid {
@@ -163,12 +178,7 @@ where
         points_used += fresh.len();
         let values: Vec<f64> = alphas.iter().map(|a| cache[&a.to_bits()]).collect();
         let estimate = neumaier_dot(&weights, &values);
-        let delta = match stop {
-            Stop::Completeness { exact } => rel(estimate - exact, exact),
-            Stop::Successive => {
-                prev_estimate.map_or(f64::INFINITY, |p| rel(estimate - p, estimate))
-            }
-        };
+        let delta = stop_delta(stop, estimate, prev_estimate);
         trajectory.push(Attempt {
             n,
             new_points: fresh.len(),

@@ -76,8 +76,8 @@ impl Weights {
         self.infos.get(name).map(|i| i.shape.as_slice())
     }
 
-    /// Reads `name` converted to the compute dtype.
-    pub fn get(&self, name: &str) -> Result<Tensor> {
+    /// Header entry and raw bytes of `name`.
+    fn raw(&self, name: &str) -> Result<(&TensorInfo, &[u8])> {
         let info = self
             .infos
             .get(name)
@@ -87,6 +87,12 @@ impl Weights {
             .mmap
             .get(self.data_start + s..self.data_start + e)
             .ok_or_else(|| bad(&self.path, format!("tensor `{name}` lies outside the file")))?;
+        Ok((info, bytes))
+    }
+
+    /// Reads `name` converted to the compute dtype.
+    pub fn get(&self, name: &str) -> Result<Tensor> {
+        let (info, bytes) = self.raw(name)?;
         let n: usize = info.shape.iter().product();
         let t = with_dtype!(self.dtype, T => Tensor::from_vec(convert::<T>(bytes, info.dtype, n).map_err(|d| bad(&self.path, format!("tensor `{name}`: {d}")))?, &info.shape)?);
         Ok(t)
@@ -94,15 +100,7 @@ impl Weights {
 
     /// Reads an integer tensor (I64, I32, U32, U8) as `usize` values, e.g. token ids in golden files.
     pub fn get_ids(&self, name: &str) -> Result<Vec<usize>> {
-        let info = self
-            .infos
-            .get(name)
-            .ok_or_else(|| bad(&self.path, format!("missing tensor `{name}`")))?;
-        let (s, e) = info.data_offsets;
-        let bytes = self
-            .mmap
-            .get(self.data_start + s..self.data_start + e)
-            .ok_or_else(|| bad(&self.path, format!("tensor `{name}` lies outside the file")))?;
+        let (info, bytes) = self.raw(name)?;
         let conv = |c: &[u8]| -> i64 {
             match c.len() {
                 8 => i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
