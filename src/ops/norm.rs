@@ -6,7 +6,7 @@
 //! RMSNorm (HF Llama): n = x·r, r = 1/√(mean(x²) + ε), y = n·w
 //!   dn = g·w;  dx = r·(dn − n·mean(dn·n));  dw = Σ_rows g·n
 
-use crate::tensor::{pool, Float, Tensor};
+use crate::tensor::{pool, sum_by_lanes, sum_lanes, Float, Tensor};
 use crate::{with_dtype, Result};
 use num_traits::{One, Zero};
 use rayon::prelude::*;
@@ -64,8 +64,8 @@ pub fn forward(
         let eps = T::from_f64(eps);
         let inv_c = T::one() / T::from_f64(c as f64);
         let row = |((yr, xr), (mu, rs)): ((&mut [T], &[T]), (&mut T, &mut T))| {
-            let m = if rms { T::zero() } else { xr.iter().copied().sum::<T>() * inv_c };
-            let var = xr.iter().map(|&v| (v - m) * (v - m)).sum::<T>() * inv_c;
+            let m = if rms { T::zero() } else { sum_lanes(xr) * inv_c };
+            let var = sum_by_lanes(xr.len(), |j| (xr[j] - m) * (xr[j] - m)) * inv_c;
             let r = (var + eps).sqrt().recip();
             for (j, (o, &v)) in yr.iter_mut().zip(xr).enumerate() {
                 let n = (v - m) * r;
@@ -110,16 +110,14 @@ pub fn backward(
             let mut out = pool::take::<T>(xs.len());
             let row = |(r, o): (usize, &mut [T])| {
                 // term 1: mean(dn), term 2: mean(dn·n)
-                let (mut s1, mut s2) = (T::zero(), T::zero());
-                for j in 0..c {
-                    let dn = gs[r * c + j] * ws[j];
-                    s1 += dn;
-                    s2 += dn * norm(r, j);
-                }
+                let (gr, xr) = (&gs[r * c..(r + 1) * c], &xs[r * c..(r + 1) * c]);
+                let (mu, rr) = (ms.map_or(T::zero(), |m| m[r]), rs[r]);
+                let s1 = sum_by_lanes(c, |j| gr[j] * ws[j]);
+                let s2 = sum_by_lanes(c, |j| gr[j] * ws[j] * ((xr[j] - mu) * rr));
                 let (s1, s2) = (if ms.is_some() { s1 * inv_c } else { T::zero() }, s2 * inv_c);
                 for (j, o) in o.iter_mut().enumerate() {
-                    let dn = gs[r * c + j] * ws[j];
-                    *o = rs[r] * (dn - s1 - norm(r, j) * s2);
+                    let dn = gr[j] * ws[j];
+                    *o = rr * (dn - s1 - (xr[j] - mu) * rr * s2);
                 }
             };
             if rows >= PAR_ROWS {

@@ -7,7 +7,7 @@
 //! Backward (y = log_softmax):       dx = g − exp(y) · Σ_j g_j  (masked entries: 0, excluded from Σ)
 //! The mask is a constant: it gets no gradient.
 
-use crate::tensor::{pool, shape::broadcast_strides, Float, Tensor};
+use crate::tensor::{dot_lanes, max_lanes, pool, shape::broadcast_strides, sum_lanes, Float, Tensor};
 use crate::{with_dtype, Result};
 use num_traits::{Float as _, Zero as _};
 use rayon::prelude::*;
@@ -62,30 +62,25 @@ fn softmax_row<T: Float>(out: &mut [T], x: &[T], mask: Option<(&[T], usize, usiz
     add_mask(out, x, mask);
     // Plain comparisons (not NaN-aware `max`) so the reduction vectorises; a NaN input still
     // propagates through the sums below.
-    let mut mx = T::neg_infinity();
-    for &v in out.iter() {
-        mx = if v > mx { v } else { mx };
-    }
+    let mx = max_lanes(out);
     if mx == T::neg_infinity() {
         // Fully masked row.
         out.fill(if log { T::neg_infinity() } else { T::zero() });
         return;
     }
     if log {
+        let mut e = [T::zero(); 64];
         let mut sum = T::zero();
-        for &v in out.iter() {
-            sum += (v - mx).fexp();
+        for c in out.chunks(64) {
+            let e = &mut e[..c.len()];
+            e.iter_mut().zip(c).for_each(|(e, &v)| *e = (v - mx).fexp());
+            sum += sum_lanes(e);
         }
         let shift = mx + sum.ln();
         out.iter_mut().for_each(|o| *o -= shift);
     } else {
-        let mut sum = T::zero();
-        for o in out.iter_mut() {
-            let e = (*o - mx).fexp();
-            *o = e;
-            sum += e;
-        }
-        let inv = T::one() / sum;
+        out.iter_mut().for_each(|o| *o = (*o - mx).fexp());
+        let inv = T::one() / sum_lanes(out);
         out.iter_mut().for_each(|o| *o *= inv);
     }
 }
@@ -140,7 +135,7 @@ pub fn backward(g: &Tensor, y: &Tensor, log: bool) -> Result<Tensor> {
                         *o = if y == T::neg_infinity() { T::zero() } else { g - y.exp() * s };
                     }
                 } else {
-                    let s: T = g.iter().zip(y).map(|(&g, &y)| g * y).sum();
+                    let s: T = dot_lanes(g, y);
                     for ((o, &g), &y) in o.iter_mut().zip(g).zip(y) {
                         *o = y * (g - s);
                     }

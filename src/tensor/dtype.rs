@@ -198,13 +198,9 @@ pub fn fast_erf_f32(x: f32) -> f32 {
 /// calls into the C library. e^x underflows to 0 below −87.3 (−∞ included) and saturates above 88.7.
 #[inline(always)]
 pub fn fast_exp_f32(x: f32) -> f32 {
-    if x.is_nan() {
-        return x;
-    }
-    if x < -87.336_54 {
-        return 0.0;
-    }
-    let x = x.min(88.722_83);
+    // Branch-free (selects only) so that loops over it vectorise; NaN propagates through the clamp.
+    let underflow = x < -87.336_54;
+    let x = x.clamp(-87.336_54, 88.722_83);
     // Round to nearest by adding and subtracting 1.5·2²³ (`round()` would be a libm call).
     let n = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
     // r = x − n·ln2 in two steps (ln2 = C1 + C2) to keep r accurate.
@@ -220,7 +216,12 @@ pub fn fast_exp_f32(x: f32) -> f32 {
     // 2^n for n in [−126, 128): split in two factors so n = 128 and subnormal results stay exact.
     let n = n as i32;
     let (n1, n2) = (n / 2, n - n / 2);
-    e * f32::from_bits(((n1 + 127) as u32) << 23) * f32::from_bits(((n2 + 127) as u32) << 23)
+    let y = e * f32::from_bits(((n1 + 127) as u32) << 23) * f32::from_bits(((n2 + 127) as u32) << 23);
+    if underflow {
+        0.0
+    } else {
+        y
+    }
 }
 
 /// tanh in single precision from [`fast_exp_f32`]: tanh u = sign(u)·(1 − 2/(e^{2|u|} + 1)), which
@@ -238,4 +239,79 @@ pub fn fast_tanh_f32(u: f32) -> f32 {
     } else {
         t
     }
+}
+
+/// Σ xs with 8 independent partial sums: the compiler keeps them in one SIMD register, which a
+/// single running float sum (strictly ordered) never allows. The result differs from the
+/// left-to-right sum only by rounding.
+#[inline]
+pub fn sum_lanes<T: Float>(xs: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    let mut it = xs.chunks_exact(8);
+    for c in &mut it {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += v;
+        }
+    }
+    let mut s = it.remainder().iter().fold(T::zero(), |s, &v| s + v);
+    for a in acc {
+        s += a;
+    }
+    s
+}
+
+/// Σ a_i·b_i with 8 independent partial sums (see [`sum_lanes`]).
+#[inline]
+pub fn dot_lanes<T: Float>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    let (mut ia, mut ib) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (ca, cb) in (&mut ia).zip(&mut ib) {
+        for ((s, &x), &y) in acc.iter_mut().zip(ca).zip(cb) {
+            *s += x * y;
+        }
+    }
+    let mut s = ia.remainder().iter().zip(ib.remainder()).fold(T::zero(), |s, (&x, &y)| s + x * y);
+    for v in acc {
+        s += v;
+    }
+    s
+}
+
+/// max of xs with 8 lanes (plain comparisons; −∞ for an empty slice).
+#[inline]
+pub fn max_lanes<T: Float>(xs: &[T]) -> T {
+    let mut acc = [T::neg_infinity(); 8];
+    let mut it = xs.chunks_exact(8);
+    for c in &mut it {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = if v > *a { v } else { *a };
+        }
+    }
+    let mut m = T::neg_infinity();
+    for &v in acc.iter().chain(it.remainder()) {
+        m = if v > m { v } else { m };
+    }
+    m
+}
+
+/// Σ_{j<n} f(j) with 8 independent partial sums (see [`sum_lanes`]).
+#[inline(always)]
+pub fn sum_by_lanes<T: Float>(n: usize, f: impl Fn(usize) -> T) -> T {
+    let mut acc = [T::zero(); 8];
+    let full = n - n % 8;
+    let mut j = 0;
+    while j < full {
+        for (l, a) in acc.iter_mut().enumerate() {
+            *a += f(j + l);
+        }
+        j += 8;
+    }
+    let mut s = T::zero();
+    for k in full..n {
+        s += f(k);
+    }
+    for a in acc {
+        s += a;
+    }
+    s
 }
