@@ -266,6 +266,11 @@ pub fn run(a: &IgArgs) -> Result<()> {
     };
     bar.finish_and_clear();
     let attribution_s = t1.elapsed().as_secs_f64();
+    if std::env::var_os("GRADPATH_POOL_STATS").is_some() {
+        let (h, m, b) = <f32 as crate::tensor::pool::Pooled>::pool().stats();
+        let (h64, m64, b64) = <f64 as crate::tensor::pool::Pooled>::pool().stats();
+        eprintln!("buffer pool: f32 {h} hits, {m} misses, {} MB held; f64 {h64} hits, {m64} misses, {} MB held", b >> 20, b64 >> 20);
+    }
 
     let scores = if a.words {
         aggregate_words(
