@@ -87,26 +87,6 @@ pub(super) fn check_tol_stop(op: &'static str, tol: f64, stop: Stop) -> Result<(
     Ok(())
 }
 
-/// Gauss–Legendre errors decay geometrically in n for an integrand analytic on [0, 1]:
-/// δ(n) ≈ C·e^(−k·n). From the last two attempts, k = ln(δ₁/δ₂)/(n₂ − n₁), and the n that reaches
-/// `tol` is n₂ + ln(δ₂/tol)/k; take it with a 25 % margin (+2), kept within [n₂ + 2, 2·n₂].
-/// `None` (fall back to doubling) when the deltas do not decrease.
-pub(super) fn predict_gl_n(trajectory: &[Attempt], tol: f64) -> Option<usize> {
-    let [.., a, b] = trajectory else { return None };
-    if !(a.delta.is_finite()
-        && b.delta.is_finite()
-        && b.delta > 0.0
-        && a.delta > b.delta
-        && b.n > a.n)
-    {
-        return None;
-    }
-    let k = (a.delta / b.delta).ln() / (b.n - a.n) as f64;
-    let more = (b.delta / tol).ln().max(0.0) / k;
-    let n = b.n + (1.25 * more).ceil() as usize + 2;
-    Some(n.clamp(b.n + 2, 2 * b.n))
-}
-
 /// The error measure of `stop` for an attempt with `estimate` (the previous one `prev`).
 pub(super) fn stop_delta(stop: Stop, estimate: f64, prev: Option<f64>) -> f64 {
     match stop {
@@ -209,14 +189,7 @@ where
         prev_estimate = Some(estimate);
 
         let converged = delta <= tol;
-        let next = match (rule, stop) {
-            // Gauss–Legendre nodes do not nest, so every attempt costs its full n: size the next
-            // one from the observed geometric decay instead of doubling blindly.
-            (Rule::GaussLegendre, Stop::Completeness { .. }) => {
-                predict_gl_n(&trajectory, tol).unwrap_or_else(|| rule.refined_n(n))
-            }
-            _ => rule.refined_n(n),
-        };
+        let next = rule.refined_n(n);
         // Points the next attempt needs at most: nested refinements reuse all n old points.
         let next_cost = if rule == Rule::GaussLegendre {
             next
