@@ -7,7 +7,9 @@
 //! Backward (y = log_softmax):       dx = g − exp(y) · Σ_j g_j  (masked entries: 0, excluded from Σ)
 //! The mask is a constant: it gets no gradient.
 
-use crate::tensor::{dot_lanes, max_lanes, pool, shape::broadcast_strides, sum_lanes, Float, Tensor};
+use crate::tensor::{
+    dot_lanes, max_lanes, pool, shape::broadcast_strides, sum_lanes, Float, Tensor,
+};
 use crate::{with_dtype, Result};
 use num_traits::{Float as _, Zero as _};
 use rayon::prelude::*;

@@ -216,7 +216,8 @@ pub fn fast_exp_f32(x: f32) -> f32 {
     // 2^n for n in [−126, 128): split in two factors so n = 128 and subnormal results stay exact.
     let n = n as i32;
     let (n1, n2) = (n / 2, n - n / 2);
-    let y = e * f32::from_bits(((n1 + 127) as u32) << 23) * f32::from_bits(((n2 + 127) as u32) << 23);
+    let y =
+        e * f32::from_bits(((n1 + 127) as u32) << 23) * f32::from_bits(((n2 + 127) as u32) << 23);
     if underflow {
         0.0
     } else {
@@ -270,7 +271,11 @@ pub fn dot_lanes<T: Float>(a: &[T], b: &[T]) -> T {
             *s += x * y;
         }
     }
-    let mut s = ia.remainder().iter().zip(ib.remainder()).fold(T::zero(), |s, (&x, &y)| s + x * y);
+    let mut s = ia
+        .remainder()
+        .iter()
+        .zip(ib.remainder())
+        .fold(T::zero(), |s, (&x, &y)| s + x * y);
     for v in acc {
         s += v;
     }

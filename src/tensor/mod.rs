@@ -11,7 +11,10 @@ pub mod shape;
 mod storage;
 
 pub use device::Device;
-pub use dtype::{dot_lanes, fast_erf_f32, fast_exp_f32, fast_tanh_f32, max_lanes, sum_by_lanes, sum_lanes, DType, Float};
+pub use dtype::{
+    dot_lanes, fast_erf_f32, fast_exp_f32, fast_tanh_f32, max_lanes, sum_by_lanes, sum_lanes,
+    DType, Float,
+};
 pub use storage::{CpuStorage, CudaStorage, Storage};
 
 use crate::{Error, Result};
