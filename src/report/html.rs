@@ -24,7 +24,7 @@ fn colour(a: f64) -> String {
 
 /// An SVG polyline of F(α) along the path, with the two endpoints marked.
 fn path_svg(alphas: &[f64], f: &[f64], f0: f64, f1: f64) -> String {
-    let (w, h, pad) = (520.0, 180.0, 30.0);
+    let (w, h, pad) = (520.0, 196.0, 30.0);
     let mut pts: Vec<(f64, f64)> = alphas.iter().copied().zip(f.iter().copied()).collect();
     pts.push((0.0, f0));
     pts.push((1.0, f1));
@@ -52,9 +52,9 @@ fn path_svg(alphas: &[f64], f: &[f64], f0: f64, f1: f64) -> String {
         y(f0),
         x(1.0),
         y(f1),
-        h - 8.0,
+        h - 4.0,
         w - pad,
-        h - 8.0,
+        h - 4.0,
         h - pad + 14.0
     )
 }
