@@ -113,67 +113,45 @@ impl EncoderConfig {
         labels.sort();
         let labels = labels.into_iter().map(|(_, v)| v).collect();
         let pad = cfg.get("pad_token_id").and_then(Value::as_u64).unwrap_or(0) as usize;
-        let c = if family == Family::DistilBert {
-            EncoderConfig {
-                family,
-                architecture: arch,
-                vocab_size: get_usize(cfg, "vocab_size")?,
-                d_model: get_usize(cfg, "dim")?,
-                n_layers: get_usize(cfg, "n_layers")?,
-                n_heads: get_usize(cfg, "n_heads")?,
-                d_mlp: get_usize(cfg, "hidden_dim")?,
-                act: Act::from_hf(
-                    cfg.get("activation")
-                        .and_then(Value::as_str)
-                        .unwrap_or("gelu"),
-                )?,
-                max_positions: get_usize(cfg, "max_position_embeddings")?,
-                type_vocab_size: 0,
-                ln_eps: 1e-12,
-                pad_token_id: pad,
-                positions: Positions::Absolute,
-                classifier,
-                labels,
+        let k = match family {
+            Family::DistilBert => &DISTILBERT_KEYS,
+            Family::Bert | Family::Roberta => &BERT_KEYS,
+        };
+        if let Some(p) = cfg.get("position_embedding_type").and_then(Value::as_str) {
+            if p != "absolute" {
+                return Err(Error::Model(format!(
+                    "position_embedding_type `{p}` is not supported (only `absolute`)"
+                )));
             }
-        } else {
-            if let Some(p) = cfg.get("position_embedding_type").and_then(Value::as_str) {
-                if p != "absolute" {
-                    return Err(Error::Model(format!(
-                        "position_embedding_type `{p}` is not supported (only `absolute`)"
-                    )));
-                }
-            }
-            EncoderConfig {
-                family,
-                architecture: arch,
-                vocab_size: get_usize(cfg, "vocab_size")?,
-                d_model: get_usize(cfg, "hidden_size")?,
-                n_layers: get_usize(cfg, "num_hidden_layers")?,
-                n_heads: get_usize(cfg, "num_attention_heads")?,
-                d_mlp: get_usize(cfg, "intermediate_size")?,
-                act: Act::from_hf(
-                    cfg.get("hidden_act")
-                        .and_then(Value::as_str)
-                        .unwrap_or("gelu"),
-                )?,
-                max_positions: get_usize(cfg, "max_position_embeddings")?,
-                type_vocab_size: cfg
-                    .get("type_vocab_size")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(2) as usize,
-                ln_eps: cfg
-                    .get("layer_norm_eps")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(1e-12),
-                pad_token_id: pad,
-                positions: if family == Family::Roberta {
-                    Positions::AfterPadding { pad }
-                } else {
-                    Positions::Absolute
-                },
-                classifier,
-                labels,
-            }
+        }
+        let c = EncoderConfig {
+            family,
+            architecture: arch,
+            vocab_size: get_usize(cfg, "vocab_size")?,
+            d_model: get_usize(cfg, k.d_model)?,
+            n_layers: get_usize(cfg, k.n_layers)?,
+            n_heads: get_usize(cfg, k.n_heads)?,
+            d_mlp: get_usize(cfg, k.d_mlp)?,
+            act: Act::from_hf(cfg.get(k.act).and_then(Value::as_str).unwrap_or("gelu"))?,
+            max_positions: get_usize(cfg, "max_position_embeddings")?,
+            // A family without the key has no token types (DistilBERT); BERT's default is 2.
+            type_vocab_size: match k.type_vocab {
+                Some(key) => cfg.get(key).and_then(Value::as_u64).unwrap_or(2) as usize,
+                None => 0,
+            },
+            ln_eps: k
+                .ln_eps
+                .and_then(|key| cfg.get(key))
+                .and_then(Value::as_f64)
+                .unwrap_or(1e-12),
+            pad_token_id: pad,
+            positions: if family == Family::Roberta {
+                Positions::AfterPadding { pad }
+            } else {
+                Positions::Absolute
+            },
+            classifier,
+            labels,
         };
         if c.n_heads == 0 || c.d_model % c.n_heads != 0 {
             return Err(Error::Model(format!(
@@ -196,6 +174,36 @@ impl EncoderConfig {
         }
     }
 }
+
+/// `config.json` keys of one family (the same hyper-parameters under other names).
+struct ConfigKeys {
+    d_model: &'static str,
+    n_layers: &'static str,
+    n_heads: &'static str,
+    d_mlp: &'static str,
+    act: &'static str,
+    type_vocab: Option<&'static str>,
+    ln_eps: Option<&'static str>,
+}
+
+const BERT_KEYS: ConfigKeys = ConfigKeys {
+    d_model: "hidden_size",
+    n_layers: "num_hidden_layers",
+    n_heads: "num_attention_heads",
+    d_mlp: "intermediate_size",
+    act: "hidden_act",
+    type_vocab: Some("type_vocab_size"),
+    ln_eps: Some("layer_norm_eps"),
+};
+const DISTILBERT_KEYS: ConfigKeys = ConfigKeys {
+    d_model: "dim",
+    n_layers: "n_layers",
+    n_heads: "n_heads",
+    d_mlp: "hidden_dim",
+    act: "activation",
+    type_vocab: None,
+    ln_eps: None,
+};
 
 /// Checkpoint names of one family (prefixes and module names).
 struct Names {
