@@ -18,7 +18,7 @@
 //! With a float32 model every alpha is further rounded to f32 when it multiplies the f32 input
 //! (ordinary f32 arithmetic, not a Captum quirk); the values here are what the float64 path sees.
 
-use super::{gauss, Rule};
+use super::Rule;
 use crate::{Error, Result};
 
 /// torch 2.5.1's CPU `torch.linspace(start, end, n)` in float32, bit for bit.
@@ -90,19 +90,9 @@ pub fn captum_exact(rule: Rule, n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
         });
     }
     if rule == Rule::GaussLegendre {
-        if n > gauss::MAX_GAUSS_N {
-            return Err(Error::Invalid {
-                op: OP,
-                detail: format!(
-                    "gauss-legendre supports n ≤ {}, got n = {n}",
-                    gauss::MAX_GAUSS_N
-                ),
-            });
-        }
-        let (xi, omega) = gauss::legendre(n);
-        let alphas = xi.iter().map(|&x| 0.5 * (1.0 + x)).collect();
-        let weights = omega.iter().map(|&w| f32_round(0.5 * w)).collect();
-        return Ok((alphas, weights));
+        // Captum's `gausslegendre`: our f64 nodes (numpy's within ulps), weights rounded to f32.
+        let (alphas, weights) = rule.nodes_weights(n)?;
+        return Ok((alphas, weights.into_iter().map(f32_round).collect()));
     }
     let nf = n as f64;
     let (start, end) = match rule {
