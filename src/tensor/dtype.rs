@@ -242,44 +242,17 @@ pub fn fast_tanh_f32(u: f32) -> f32 {
     }
 }
 
-/// Σ xs with 8 independent partial sums: the compiler keeps them in one SIMD register, which a
-/// single running float sum (strictly ordered) never allows. The result differs from the
-/// left-to-right sum only by rounding.
+/// Σ xs with 8 independent partial sums (see [`sum_by_lanes`]).
 #[inline]
 pub fn sum_lanes<T: Float>(xs: &[T]) -> T {
-    let mut acc = [T::zero(); 8];
-    let mut it = xs.chunks_exact(8);
-    for c in &mut it {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a += v;
-        }
-    }
-    let mut s = it.remainder().iter().fold(T::zero(), |s, &v| s + v);
-    for a in acc {
-        s += a;
-    }
-    s
+    sum_by_lanes(xs.len(), |j| xs[j])
 }
 
-/// Σ a_i·b_i with 8 independent partial sums (see [`sum_lanes`]).
+/// Σ a_i·b_i with 8 independent partial sums (see [`sum_by_lanes`]).
 #[inline]
 pub fn dot_lanes<T: Float>(a: &[T], b: &[T]) -> T {
-    let mut acc = [T::zero(); 8];
-    let (mut ia, mut ib) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (ca, cb) in (&mut ia).zip(&mut ib) {
-        for ((s, &x), &y) in acc.iter_mut().zip(ca).zip(cb) {
-            *s += x * y;
-        }
-    }
-    let mut s = ia
-        .remainder()
-        .iter()
-        .zip(ib.remainder())
-        .fold(T::zero(), |s, (&x, &y)| s + x * y);
-    for v in acc {
-        s += v;
-    }
-    s
+    let b = &b[..a.len()];
+    sum_by_lanes(a.len(), |j| a[j] * b[j])
 }
 
 /// max of xs with 8 lanes (plain comparisons; −∞ for an empty slice).
@@ -299,7 +272,9 @@ pub fn max_lanes<T: Float>(xs: &[T]) -> T {
     m
 }
 
-/// Σ_{j<n} f(j) with 8 independent partial sums (see [`sum_lanes`]).
+/// Σ_{j<n} f(j) with 8 independent partial sums: the compiler keeps them in one SIMD register,
+/// which a single running float sum (strictly ordered) never allows. The result differs from the
+/// left-to-right sum only by rounding.
 #[inline(always)]
 pub fn sum_by_lanes<T: Float>(n: usize, f: impl Fn(usize) -> T) -> T {
     let mut acc = [T::zero(); 8];
