@@ -153,7 +153,7 @@ impl EncoderConfig {
             classifier,
             labels,
         };
-        if c.n_heads == 0 || c.d_model % c.n_heads != 0 {
+        if c.n_heads == 0 || !c.d_model.is_multiple_of(c.n_heads) {
             return Err(Error::Model(format!(
                 "config.json: hidden size {} is not a multiple of {} heads",
                 c.d_model, c.n_heads
