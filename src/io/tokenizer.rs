@@ -70,6 +70,23 @@ impl Tokenizer {
         })
     }
 
+    /// Ids of `text` without special tokens.
+    pub fn encode_plain(&self, text: &str) -> Result<Vec<usize>> {
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| Error::Input(format!("cannot tokenize the text: {e}")))?;
+        Ok(enc.get_ids().iter().map(|&i| i as usize).collect())
+    }
+
+    /// Decodes ids to text (special tokens skipped).
+    pub fn decode(&self, ids: &[usize]) -> Result<String> {
+        let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
+        self.inner
+            .decode(&ids, true)
+            .map_err(|e| Error::Input(format!("cannot decode token ids: {e}")))
+    }
+
     /// Id of a token string, if it is in the vocabulary.
     pub fn token_to_id(&self, token: &str) -> Option<usize> {
         self.inner.token_to_id(token).map(|i| i as usize)

@@ -94,6 +94,17 @@ impl Hooks {
         Ok(x)
     }
 
+    /// Whether `name` is replaced or captured in this pass (models skip optional work otherwise,
+    /// e.g. decoder logits at every position).
+    pub fn wants(&self, name: &str) -> bool {
+        self.replace.contains_key(name)
+            || match &self.capture {
+                Capture::None => false,
+                Capture::All => true,
+                Capture::Some(s) => s.contains(name),
+            }
+    }
+
     /// After the forward: every requested replacement must have been used.
     pub fn finish(&self) -> Result<()> {
         if let Some(name) = self.replace.keys().next() {

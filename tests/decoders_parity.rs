@@ -1,0 +1,185 @@
+//! Tiny random GPT-2 / Llama (GQA 4→2, llama3 RoPE scaling, untied head) / Qwen2 (GQA 4→1, q/k/v
+//! biases, linear RoPE scaling, tied head), made by `tests/reference/make_decoder_goldens.py` with
+//! transformers, against PyTorch: logits at every position and every boundary activation, in f64
+//! (1e-10 of the tensor's scale) and f32 (1e-4); and next-token IG against Captum
+//! `LayerIntegratedGradients` on the token embeddings (f64, 1e-8 of the scale).
+
+use gradpath::attribution::{integrated_gradients, PathProblem, Target, TargetKind};
+use gradpath::integrate::{captum_exact, Rule};
+use gradpath::io::Weights;
+use gradpath::models::{self, Batch, Hooks};
+use gradpath::{DType, Tensor};
+use std::path::PathBuf;
+
+const MODELS: &[(&str, usize)] = &[
+    // (name, boundaries per block)
+    ("tiny-gpt2", 15),
+    ("tiny-llama", 18),
+    ("tiny-qwen2", 18),
+];
+
+fn dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name)
+}
+
+fn goldens(name: &str) -> Weights {
+    Weights::open(&dir(name).join("goldens.safetensors"), DType::F64).unwrap()
+}
+
+/// max |a − b| ≤ tol · max(1, max |b|); returns the relative diff.
+fn check(what: &str, got: &Tensor, want: &Tensor, tol: f64) -> f64 {
+    let g = got.to_vec_f64().unwrap();
+    let w = want.to_vec_f64().unwrap();
+    assert_eq!(
+        g.len(),
+        w.len(),
+        "{what}: {} values, golden has {} ({:?} vs {:?})",
+        g.len(),
+        w.len(),
+        got.shape(),
+        want.shape()
+    );
+    let scale = w.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    let diff = g
+        .iter()
+        .zip(&w)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        diff <= tol * scale,
+        "{what}: max diff {diff:.3e} > {tol:e} × scale {scale:.3e}; first values got {:?} want {:?}",
+        &g[..3.min(g.len())],
+        &w[..3.min(w.len())]
+    );
+    diff / scale
+}
+
+fn activations(name: &str, per_block: usize, dtype: DType, tol: f64) {
+    let model = models::load(&dir(name), dtype).unwrap();
+    assert!(model.is_decoder());
+    let g = goldens(name);
+    let mut worst: f64 = 0.0;
+    for s in 0..2 {
+        let ids = g.get_ids(&format!("s{s}.input_ids")).unwrap();
+        let mut hooks = Hooks::new().capture_all();
+        model
+            .forward(&Batch::repeat(&ids, &vec![0; ids.len()], 1), &mut hooks)
+            .unwrap();
+        let mut compared = 0;
+        for (hook, v) in hooks.captured() {
+            let key = format!("s{s}.{hook}");
+            assert!(g.contains(&key), "{name}: golden has no `{key}`");
+            worst = worst.max(check(
+                &format!("{name} {dtype} {key}"),
+                v.value(),
+                &g.get(&key).unwrap(),
+                tol,
+            ));
+            compared += 1;
+        }
+        // embed (+ pos) + embed.hook_out + blocks + ln_final + logits
+        let n_layers = 2;
+        let pos = usize::from(name == "tiny-gpt2");
+        assert_eq!(
+            compared,
+            4 + pos + per_block * n_layers,
+            "{name}: {compared} boundaries compared"
+        );
+    }
+    eprintln!("{name} {dtype}: worst relative diff {worst:.2e}");
+}
+
+#[test]
+fn activations_f64() {
+    for &(m, k) in MODELS {
+        activations(m, k, DType::F64, 1e-10);
+    }
+}
+
+#[test]
+fn activations_f32() {
+    for &(m, k) in MODELS {
+        activations(m, k, DType::F32, 1e-4);
+    }
+}
+
+#[test]
+fn next_token_ig_matches_captum_lig() {
+    for &(name, _) in MODELS {
+        let model = models::load(&dir(name), DType::F64).unwrap();
+        let g = goldens(name);
+        let mut worst: f64 = 0.0;
+        for s in 0..2 {
+            let ids = g.get_ids(&format!("s{s}.input_ids")).unwrap();
+            let base_ids = g.get_ids(&format!("s{s}.baseline_ids")).unwrap();
+            let token = g.get_ids(&format!("s{s}.target_token")).unwrap()[0];
+            let target = Target::Token {
+                position: ids.len() - 1,
+                token,
+                kind: TargetKind::Logit,
+            };
+            let types = vec![0; ids.len()];
+            let x = model.word_embeddings(&ids).unwrap();
+            let b = model.word_embeddings(&base_ids).unwrap();
+            let p = PathProblem {
+                model: model.as_ref(),
+                ids: &ids,
+                type_ids: &types,
+                boundary: "hook_embed",
+                input: &x,
+                baseline: &b,
+                target: &target,
+            };
+            let (fx, fb) = p.endpoints().unwrap();
+            let want_fx = g
+                .get(&format!("s{s}.lig.target_input"))
+                .unwrap()
+                .to_vec_f64()
+                .unwrap()[0];
+            let want_fb = g
+                .get(&format!("s{s}.lig.target_baseline"))
+                .unwrap()
+                .to_vec_f64()
+                .unwrap()[0];
+            assert!(
+                (fx - want_fx).abs() <= 1e-10 * (1.0 + want_fx.abs()),
+                "{name}: F(x) {fx} vs {want_fx}"
+            );
+            assert!(
+                (fb - want_fb).abs() <= 1e-10 * (1.0 + want_fb.abs()),
+                "{name}: F(x') {fb} vs {want_fb}"
+            );
+            for (tag, rule, n) in [
+                ("gausslegendre20", Rule::GaussLegendre, 20),
+                ("riemann_trapezoid20", Rule::CaptumTrapezoid, 20),
+            ] {
+                let (alphas, weights) = captum_exact(rule, n).unwrap();
+                let r = integrated_gradients(&p, &alphas, &weights, 7, &mut |_, _| {}).unwrap();
+                let got =
+                    Tensor::from_f64(r.per_coordinate.as_ref().unwrap(), x.shape(), DType::F64)
+                        .unwrap();
+                let want = g.get(&format!("s{s}.lig.{tag}.attr")).unwrap();
+                worst = worst.max(check(
+                    &format!("{name} s{s} {tag} attributions"),
+                    &got,
+                    &want.reshape(x.shape()).unwrap(),
+                    1e-8,
+                ));
+                let delta = g
+                    .get(&format!("s{s}.lig.{tag}.delta"))
+                    .unwrap()
+                    .to_vec_f64()
+                    .unwrap()[0];
+                assert!(
+                    (r.delta - delta).abs() <= 1e-8 * (1.0 + delta.abs()),
+                    "{name} s{s} {tag}: delta {} vs Captum {}",
+                    r.delta,
+                    delta
+                );
+            }
+        }
+        eprintln!("{name}: worst relative attribution diff vs Captum {worst:.2e}");
+    }
+}
