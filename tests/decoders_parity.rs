@@ -183,3 +183,83 @@ fn next_token_ig_matches_captum_lig() {
         eprintln!("{name}: worst relative attribution diff vs Captum {worst:.2e}");
     }
 }
+
+/// Greedy generation equals transformers' `generate`, and the prompt-only generation
+/// attribution equals Captum `LLMGradientAttribution`'s computation (LIG, log-prob target,
+/// earlier outputs appended to input and baseline), gausslegendre 20.
+#[test]
+fn generation_attribution_matches_captum() {
+    use gradpath::attribution::{generation_attribution, greedy, GenerationSpec};
+    for &(name, _) in MODELS {
+        let model = models::load(&dir(name), DType::F64).unwrap();
+        let g = goldens(name);
+        let ids = g.get_ids("s0.input_ids").unwrap();
+        let base_ids = g.get_ids("s0.baseline_ids").unwrap();
+        let want_tokens = g.get_ids("s0.gen.tokens").unwrap();
+        let got_tokens = greedy(model.as_ref(), &ids, want_tokens.len(), None).unwrap();
+        assert_eq!(got_tokens, want_tokens, "{name}: greedy tokens");
+        // The golden baseline is the pad id (2) with specials (BOS) kept.
+        let special: Vec<bool> = ids.iter().zip(&base_ids).map(|(a, b)| a == b).collect();
+        let (alphas, weights) = captum_exact(Rule::GaussLegendre, 20).unwrap();
+        let spec = GenerationSpec {
+            prompt: &ids,
+            special: &special,
+            generated: &got_tokens,
+            baseline_token: Some(2),
+            kind: TargetKind::LogProb,
+            prompt_only: true,
+            alphas: &alphas,
+            weights: &weights,
+            batch: 8,
+        };
+        let r =
+            generation_attribution(model.as_ref(), &spec, &mut |_, _| {}, &mut |_, _| {}).unwrap();
+        let want = g
+            .get("s0.gen.prompt_only.attr")
+            .unwrap()
+            .to_vec_f64()
+            .unwrap();
+        let want_delta = g
+            .get("s0.gen.prompt_only.delta")
+            .unwrap()
+            .to_vec_f64()
+            .unwrap();
+        let t = ids.len();
+        for (s, step) in r.steps.iter().enumerate() {
+            let got = &step.ig.per_token;
+            // Earlier generated tokens are fixed in prompt-only mode: exactly zero.
+            assert!(
+                got[t..].iter().all(|&v| v == 0.0),
+                "{name}: step {s} {:?}",
+                &got[t..]
+            );
+            let row = Tensor::from_f64(&got[..t], &[t], DType::F64).unwrap();
+            let want_row = Tensor::from_f64(&want[s * t..(s + 1) * t], &[t], DType::F64).unwrap();
+            check(
+                &format!("{name} generation step {s}"),
+                &row,
+                &want_row,
+                1e-8,
+            );
+            assert!(
+                (step.ig.delta - want_delta[s]).abs() <= 1e-8 * (1.0 + want_delta[s].abs()),
+                "{name} step {s}: delta {} vs Captum {}",
+                step.ig.delta,
+                want_delta[s]
+            );
+        }
+        // Default mode: earlier generated tokens are on the path; completeness still holds.
+        let full = GenerationSpec {
+            prompt_only: false,
+            ..spec
+        };
+        let r =
+            generation_attribution(model.as_ref(), &full, &mut |_, _| {}, &mut |_, _| {}).unwrap();
+        for (s, step) in r.steps.iter().enumerate() {
+            assert_eq!(step.ig.per_token.len(), t + s);
+            if s > 0 {
+                assert!(step.ig.per_token[t..].iter().any(|&v| v != 0.0));
+            }
+        }
+    }
+}

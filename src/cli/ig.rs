@@ -310,7 +310,7 @@ pub fn run(a: &IgArgs) -> Result<()> {
     let dtype = DType::parse(&a.dtype)?;
     let t0 = Instant::now();
     let model = models::load(&a.model, dtype)?;
-    let tok = Tokenizer::from_file(&a.model.join("tokenizer.json"))?;
+    let tok = models::load_tokenizer(&a.model)?;
     let load_s = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();
@@ -490,7 +490,7 @@ pub fn run(a: &IgArgs) -> Result<()> {
     Ok(())
 }
 
-fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
     if quiet {
         return indicatif::ProgressBar::hidden();
     }

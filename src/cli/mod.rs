@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and printing only (no numerics here).
 //! Errors are printed by `main` as one line of cause and one line of hint.
 
+pub mod generate;
 pub mod hooks;
 pub mod ig;
 
@@ -14,6 +15,8 @@ use clap::{Parser, Subcommand};
   gradpath ig --model models/all-MiniLM-L6-v2 --text \"A man plays guitar.\" --similar-to \"Someone makes music.\" --json ig.json --html ig.html
   gradpath ig --model DIR --text TEXT --target 1 --baseline pad --steps 50 --method gauss-legendre
   gradpath ig --model DIR --text TEXT --tolerance 1e-4      (adaptive steps until the relative completeness delta is below 1e-4)
+  gradpath ig --model models/SmolLM2-135M-Instruct --text \"The capital of France is\"   (next-token IG on a decoder)
+  gradpath generate-attr --model models/SmolLM2-135M-Instruct --text \"The capital of France is\" --max-new-tokens 3 --html gen.html
   gradpath hooks --model DIR                               (every boundary name with its shape)
 
 Run `gradpath <command> --help` for all options (--baseline, --tolerance, --dtype, --words, ...).")]
@@ -27,6 +30,9 @@ pub struct Cli {
 pub enum Command {
     /// Integrated Gradients on the tokens of a text (which tokens drive the prediction).
     Ig(ig::IgArgs),
+    /// Causal language models: generate greedily and explain every generated token by IG over
+    /// the prompt and the tokens before it (a generated × input matrix, JSON, HTML heatmap).
+    GenerateAttr(generate::GenerateArgs),
     /// List every boundary (hook point) of a model with its shape for an input.
     Hooks(hooks::HooksArgs),
     /// List the differentiable op catalogue (every op has a forward, a backward and an f64
@@ -40,6 +46,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Ig(a) => ig::run(&a),
+        Command::GenerateAttr(a) => generate::run(&a),
         Command::Hooks(a) => hooks::run(&a),
         Command::Ops => {
             println!("{} differentiable ops:", OpKind::ALL.len());

@@ -87,6 +87,12 @@ pub trait Model {
     fn activation_bytes_per_row(&self, pos: usize) -> usize;
 }
 
+/// The tokenizer of a model folder (or GGUF file).
+pub fn load_tokenizer(dir: &Path) -> Result<crate::io::Tokenizer> {
+    let md = ModelDir::open(dir)?;
+    crate::io::Tokenizer::from_file(&md.tokenizer)
+}
+
 /// Loads any supported model folder (encoders and decoders, chosen by the config's architecture).
 pub fn load(dir: &Path, dtype: DType) -> Result<Box<dyn Model>> {
     let md = ModelDir::open(dir)?;
