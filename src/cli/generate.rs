@@ -344,7 +344,7 @@ fn to_json(
                 "f_baseline": s.ig.f_baseline,
                 "delta": s.ig.delta,
                 "relative_delta": s.ig.relative_delta,
-                "path": {"alphas": s.ig.path_alphas, "f": s.ig.path_f, "total_variation": s.ig.path_variation()},
+                "path": {"alphas": s.ig.path_alphas, "f": s.ig.path_f, "total_variation": s.ig.path_variation(), "start_probe": {"alpha": crate::attribution::ig::START_PROBE, "f": s.ig.f_start, "jump": s.ig.start_jump()}},
                 "rough": s.ig.roughness_warning().is_some(),
             })
         })

@@ -554,7 +554,7 @@ fn to_json(
         "f_baseline": r.f_baseline,
         "delta": r.delta,
         "relative_delta": r.relative_delta,
-        "path": {"alphas": r.path_alphas, "f": r.path_f, "total_variation": r.path_variation()},
+        "path": {"alphas": r.path_alphas, "f": r.path_f, "total_variation": r.path_variation(), "start_probe": {"alpha": crate::attribution::ig::START_PROBE, "f": r.f_start, "jump": r.start_jump()}},
         "rough": warning.is_some(),
         "warnings": warning.map(|w| vec![w.to_string()]).unwrap_or_default(),
         "timing": {"load_s": load_s, "attribution_s": attribution_s},
