@@ -392,6 +392,35 @@ impl Builder {
         self.n_kv += 1;
         self
     }
+    fn kv_bool(mut self, k: &str, v: bool) -> Builder {
+        Builder::put_str(&mut self.kv, k);
+        self.kv.extend(7u32.to_le_bytes());
+        self.kv.push(v as u8);
+        self.n_kv += 1;
+        self
+    }
+    fn kv_strs(mut self, k: &str, v: &[&str]) -> Builder {
+        Builder::put_str(&mut self.kv, k);
+        self.kv.extend(9u32.to_le_bytes());
+        self.kv.extend(8u32.to_le_bytes());
+        self.kv.extend((v.len() as u64).to_le_bytes());
+        for s in v {
+            Builder::put_str(&mut self.kv, s);
+        }
+        self.n_kv += 1;
+        self
+    }
+    fn kv_i32s(mut self, k: &str, v: &[i32]) -> Builder {
+        Builder::put_str(&mut self.kv, k);
+        self.kv.extend(9u32.to_le_bytes());
+        self.kv.extend(5u32.to_le_bytes());
+        self.kv.extend((v.len() as u64).to_le_bytes());
+        for x in v {
+            self.kv.extend(x.to_le_bytes());
+        }
+        self.n_kv += 1;
+        self
+    }
     /// A tensor with `ne` (innermost first), ggml type id `ty` and raw `bytes`.
     fn tensor(mut self, name: &str, ne: &[u64], ty: u32, bytes: &[u8]) -> Builder {
         Builder::put_str(&mut self.infos, name);
@@ -626,6 +655,59 @@ fn unsupported_architecture_and_tokenizer_are_errors() {
         e.contains("`blk.0.attn_qkv.weight` has no Hugging Face name"),
         "{e}"
     );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A byte-level BPE vocabulary: specials, the bytes a..e, space (Ġ), two merges, and a
+/// user-defined token.
+fn tiny_vocab(add_bos: Option<bool>) -> Vec<u8> {
+    let tokens = [
+        "<s>", "</s>", "a", "b", "c", "d", "e", "Ġ", "ab", "Ġab", "<user>",
+    ];
+    let types = [3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 4];
+    let mut b = Builder::new()
+        .kv_str("general.architecture", "llama")
+        .kv_str("tokenizer.ggml.model", "gpt2")
+        .kv_strs("tokenizer.ggml.tokens", &tokens)
+        .kv_i32s("tokenizer.ggml.token_type", &types)
+        .kv_strs("tokenizer.ggml.merges", &["a b", "Ġ ab"])
+        .kv_u32("tokenizer.ggml.bos_token_id", 0)
+        .kv_u32("tokenizer.ggml.eos_token_id", 1);
+    if let Some(v) = add_bos {
+        b = b.kv_bool("tokenizer.ggml.add_bos_token", v);
+    }
+    b.bytes()
+}
+
+#[test]
+fn bos_follows_add_bos_token_and_token_types_set_added_tokens() {
+    let d = scratch("bos");
+    for (add_bos, want_bos) in [(Some(true), true), (Some(false), false), (None, false)] {
+        let p = write(&d, "v.gguf", &tiny_vocab(add_bos));
+        let md = ModelDir::open(&p).unwrap();
+        let tok = md.tokenizer().unwrap();
+        let e = tok.encode("ab ab<user>c</s>", None).unwrap();
+        let mut want = vec![8, 9, 10, 4, 1];
+        if want_bos {
+            want.insert(0, 0);
+        }
+        assert_eq!(e.ids, want, "add_bos_token = {add_bos:?}");
+        assert_eq!(e.special.first(), Some(&want_bos), "{add_bos:?}: {e:?}");
+        // the user-defined token is an added token but not a special one
+        let i = e.tokens.iter().position(|t| t == "<user>").unwrap();
+        assert!(!e.special[i], "{e:?}");
+        assert!(
+            md.config_json().is_err(),
+            "no hyper-parameters in this file"
+        );
+        assert_eq!(md.gguf().unwrap().add_bos_token(), want_bos);
+    }
+    // a pair gets BOS before each sequence
+    let p = write(&d, "v.gguf", &tiny_vocab(Some(true)));
+    let tok = ModelDir::open(&p).unwrap().tokenizer().unwrap();
+    let e = tok.encode("ab", Some("c")).unwrap();
+    assert_eq!(e.ids, vec![0, 8, 0, 4]);
+    assert_eq!(e.type_ids, vec![0, 0, 1, 1]);
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -298,8 +298,12 @@ impl GgufFile {
             None => vec![1; tokens.len()],
             Some(v) => v
                 .as_array()
-                .map(|a| a.iter().map(|t| t.as_u64().unwrap_or(1)).collect())
-                .filter(|t: &Vec<u64>| t.len() == tokens.len())
+                .and_then(|a| {
+                    a.iter()
+                        .map(MetaValue::as_u64)
+                        .collect::<Option<Vec<u64>>>()
+                })
+                .filter(|t| t.len() == tokens.len())
                 .ok_or_else(|| {
                     self.fail(format!(
                         "`tokenizer.ggml.token_type` is not an integer array of {} entries",
