@@ -711,6 +711,37 @@ fn bos_follows_add_bos_token_and_token_types_set_added_tokens() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+#[test]
+fn random_header_corruption_never_panics() {
+    use rand::{Rng, SeedableRng};
+    let d = scratch("fuzz");
+    let full = std::fs::read(fixture("tiny_llama.gguf")).unwrap();
+    let header_len = 8 * 1024; // metadata (vocabulary, merges) and tensor infos; data follows
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let (mut rejected, mut survived) = (0, 0);
+    for _ in 0..400 {
+        let mut b = full.clone();
+        for _ in 0..rng.gen_range(1..4) {
+            let i = rng.gen_range(0..header_len);
+            b[i] = rng.gen();
+        }
+        let p = write(&d, "f.gguf", &b);
+        // every step may fail, none may panic
+        let ok = ModelDir::open(&p).and_then(|md| {
+            md.config_json()?;
+            md.tokenizer()?;
+            md.weights(DType::F32).map(|_| ())
+        });
+        match ok {
+            Ok(()) => survived += 1,
+            Err(_) => rejected += 1,
+        }
+    }
+    println!("400 corrupted headers: {rejected} rejected, {survived} still loadable");
+    assert!(rejected > 0);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 // === the real SmolLM2-135M-Instruct (Q4_1) ===
 
 fn smollm2() -> Option<PathBuf> {

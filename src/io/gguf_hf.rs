@@ -54,7 +54,11 @@ pub fn unpermute_rows(
     rows: usize,
     n_head: usize,
 ) -> std::result::Result<Vec<f32>, String> {
-    if n_head == 0 || !rows.is_multiple_of(2 * n_head) || !w.len().is_multiple_of(rows.max(1)) {
+    if n_head == 0
+        || rows == 0
+        || !rows.is_multiple_of(2 * n_head)
+        || !w.len().is_multiple_of(rows.max(1))
+    {
         return Err(format!(
             "{rows} rows cannot be split into {n_head} heads of two rotary halves"
         ));
