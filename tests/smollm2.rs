@@ -8,7 +8,7 @@
 use gradpath::attribution::{greedy, integrated_gradients, PathProblem, Target, TargetKind};
 use gradpath::integrate::{captum_exact, Rule};
 use gradpath::io::Weights;
-use gradpath::models::{self, Batch, Hooks, Model};
+use gradpath::models::{self, Batch, Hooks};
 use gradpath::DType;
 use std::path::PathBuf;
 

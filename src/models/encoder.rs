@@ -303,7 +303,7 @@ impl Encoder {
     /// Loads a model folder in `dtype`.
     pub fn load(dir: &ModelDir, dtype: DType) -> Result<Encoder> {
         let cfg = EncoderConfig::from_hf(&dir.config_json()?)?;
-        let w = Weights::open(&dir.weights, dtype)?;
+        let w = dir.weights(dtype)?;
         Encoder::from_weights(cfg, &w)
     }
 

@@ -87,19 +87,19 @@ pub trait Model {
     fn activation_bytes_per_row(&self, pos: usize) -> usize;
 }
 
-/// The tokenizer of a model folder (or GGUF file).
+/// The tokenizer of a model folder, a `.gguf` file or a folder holding one.
 pub fn load_tokenizer(dir: &Path) -> Result<crate::io::Tokenizer> {
-    let md = ModelDir::open(dir)?;
-    crate::io::Tokenizer::from_file(&md.tokenizer)
+    ModelDir::open(dir)?.tokenizer()
 }
 
-/// Loads any supported model folder (encoders and decoders, chosen by the config's architecture).
+/// Loads any supported model (encoders and decoders, chosen by the config's architecture) from a
+/// Hugging Face folder, a `.gguf` file or a folder holding one `.gguf` file.
 pub fn load(dir: &Path, dtype: DType) -> Result<Box<dyn Model>> {
     let md = ModelDir::open(dir)?;
     let cfg = md.config_json()?;
     if decoder::architecture(&cfg).is_some() {
         let c = DecoderConfig::from_hf(&cfg)?;
-        let w = crate::io::Weights::open(&md.weights, dtype)?;
+        let w = md.weights(dtype)?;
         return Ok(Box::new(Decoder::from_weights(c, &w)?));
     }
     Ok(Box::new(Encoder::load(&md, dtype)?))
