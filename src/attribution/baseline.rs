@@ -77,7 +77,10 @@ impl Baseline {
                 )?,
             }),
             Baseline::Mask => Some(find(&["[MASK]", "<mask>"], "mask")?),
-            Baseline::Unk => Some(find(&["[UNK]", "<unk>", "<|unk|>"], "unknown-word")?),
+            Baseline::Unk => Some(match model.unk_token_id() {
+                Some(id) if tok.find_token(&["[UNK]", "<unk>", "<|unk|>"]).is_none() => id,
+                _ => find(&["[UNK]", "<unk>", "<|unk|>"], "unknown-word")?,
+            }),
             Baseline::Token(id) => Some(*id),
         })
     }

@@ -77,6 +77,7 @@ pub struct DecoderConfig {
     pub bos_token_id: Option<usize>,
     pub eos_token_id: Option<usize>,
     pub pad_token_id: Option<usize>,
+    pub unk_token_id: Option<usize>,
 }
 
 fn num(cfg: &Value, key: &str) -> Result<usize> {
@@ -170,6 +171,7 @@ impl DecoderConfig {
                 bos_token_id: opt_num(cfg, "bos_token_id"),
                 eos_token_id: opt_num(cfg, "eos_token_id"),
                 pad_token_id: opt_num(cfg, "pad_token_id"),
+                unk_token_id: opt_num(cfg, "unk_token_id"),
             }
         } else {
             let d = num(cfg, "hidden_size")?;
@@ -235,6 +237,7 @@ impl DecoderConfig {
                 bos_token_id: opt_num(cfg, "bos_token_id"),
                 eos_token_id: opt_num(cfg, "eos_token_id"),
                 pad_token_id: opt_num(cfg, "pad_token_id"),
+                unk_token_id: opt_num(cfg, "unk_token_id"),
                 architecture: arch,
             }
         };
@@ -570,6 +573,9 @@ impl Model for Decoder {
     }
     fn eos_token_id(&self) -> Option<usize> {
         self.cfg.eos_token_id
+    }
+    fn unk_token_id(&self) -> Option<usize> {
+        self.cfg.unk_token_id
     }
     fn is_decoder(&self) -> bool {
         true

@@ -72,6 +72,10 @@ pub trait Model {
     fn eos_token_id(&self) -> Option<usize> {
         None
     }
+    /// Unknown-word token from the config (decoders), used when the tokenizer has no `<unk>`.
+    fn unk_token_id(&self) -> Option<usize> {
+        None
+    }
     /// A causal language model (targets are next tokens; inputs are never padded).
     fn is_decoder(&self) -> bool {
         false
