@@ -263,3 +263,54 @@ fn generation_attribution_matches_captum() {
         }
     }
 }
+
+/// A zero baseline enters RMSNorm directly in the Llama family: F changes most of its way right at
+/// the start of the path, and the run says so; a token baseline on the same text does not jump.
+#[test]
+fn zero_baseline_jump_is_flagged() {
+    let model = models::load(&dir("tiny-llama"), DType::F64).unwrap();
+    let g = goldens("tiny-llama");
+    let ids = g.get_ids("s0.input_ids").unwrap();
+    let base_ids = g.get_ids("s0.baseline_ids").unwrap();
+    let token = g.get_ids("s0.target_token").unwrap()[0];
+    let target = Target::Token {
+        position: ids.len() - 1,
+        token,
+        kind: TargetKind::Logit,
+    };
+    let types = vec![0; ids.len()];
+    let x = model.word_embeddings(&ids).unwrap();
+    let (alphas, weights) = Rule::GaussLegendre.nodes_weights(50).unwrap();
+    let run = |b: &Tensor| {
+        let p = PathProblem {
+            model: model.as_ref(),
+            ids: &ids,
+            type_ids: &types,
+            boundary: "hook_embed",
+            input: &x,
+            baseline: b,
+            target: &target,
+        };
+        integrated_gradients(&p, &alphas, &weights, 25, &mut |_, _| {}).unwrap()
+    };
+    // zero everywhere but BOS (kept, as the CLI does)
+    let mut zv = x.to_vec_f64().unwrap();
+    let c = x.shape()[1];
+    zv[c..].iter_mut().for_each(|v| *v = 0.0);
+    let zero = run(&Tensor::from_f64(&zv, x.shape(), DType::F64).unwrap());
+    eprintln!(
+        "zero baseline: start jump {:.3}, relative delta {:.3}",
+        zero.start_jump(),
+        zero.relative_delta
+    );
+    assert!(zero.start_jump() > 0.25);
+    let w = zero.roughness_warning().expect("flagged");
+    assert!(w.contains("badly conditioned"), "{w}");
+    let pad = run(&model.word_embeddings(&base_ids).unwrap());
+    assert!(pad.start_jump() < 0.01, "{}", pad.start_jump());
+    assert!(
+        pad.roughness_warning().is_none(),
+        "{:?}",
+        pad.roughness_warning()
+    );
+}
