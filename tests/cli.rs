@@ -61,8 +61,13 @@ where
 
 /// `gradpath ig --model <model> --text <text> <extra...>`.
 fn ig(model: &Path, text: &str, extra: &[&str]) -> Output {
+    command("ig", model, text, extra)
+}
+
+/// `gradpath <cmd> --model <model> --text <text> <extra...>`.
+fn command(cmd: &str, model: &Path, text: &str, extra: &[&str]) -> Output {
     let mut args: Vec<&OsStr> = vec![
-        OsStr::new("ig"),
+        OsStr::new(cmd),
         OsStr::new("--model"),
         model.as_os_str(),
         OsStr::new("--text"),
@@ -909,15 +914,7 @@ fn help_mentions_the_main_options() {
 const DECODER_TEXT: &str = "the quick brown fox jumps over the lazy";
 
 fn generate_attr(model: &Path, text: &str, extra: &[&str]) -> Output {
-    let mut args: Vec<&OsStr> = vec![
-        OsStr::new("generate-attr"),
-        OsStr::new("--model"),
-        model.as_os_str(),
-        OsStr::new("--text"),
-        OsStr::new(text),
-    ];
-    args.extend(extra.iter().map(OsStr::new));
-    gradpath(args)
+    command("generate-attr", model, text, extra)
 }
 
 #[test]

@@ -4,7 +4,10 @@
 //! (1e-10 of the tensor's scale) and f32 (1e-4); and next-token IG against Captum
 //! `LayerIntegratedGradients` on the token embeddings (f64, 1e-8 of the scale).
 
-use gradpath::attribution::{integrated_gradients, PathProblem, Target, TargetKind};
+mod common;
+
+use common::{check_captum, check_rel as check, golden_scalar, token_ig};
+use gradpath::attribution::{Target, TargetKind};
 use gradpath::integrate::{captum_exact, Rule};
 use gradpath::io::Weights;
 use gradpath::models::{self, Batch, Hooks};
@@ -26,34 +29,6 @@ fn dir(name: &str) -> PathBuf {
 
 fn goldens(name: &str) -> Weights {
     Weights::open(&dir(name).join("goldens.safetensors"), DType::F64).unwrap()
-}
-
-/// max |a − b| ≤ tol · max(1, max |b|); returns the relative diff.
-fn check(what: &str, got: &Tensor, want: &Tensor, tol: f64) -> f64 {
-    let g = got.to_vec_f64().unwrap();
-    let w = want.to_vec_f64().unwrap();
-    assert_eq!(
-        g.len(),
-        w.len(),
-        "{what}: {} values, golden has {} ({:?} vs {:?})",
-        g.len(),
-        w.len(),
-        got.shape(),
-        want.shape()
-    );
-    let scale = w.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    let diff = g
-        .iter()
-        .zip(&w)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
-    assert!(
-        diff <= tol * scale,
-        "{what}: max diff {diff:.3e} > {tol:e} × scale {scale:.3e}; first values got {:?} want {:?}",
-        &g[..3.min(g.len())],
-        &w[..3.min(w.len())]
-    );
-    diff / scale
 }
 
 fn activations(name: &str, per_block: usize, dtype: DType, tol: f64) {
@@ -120,64 +95,26 @@ fn next_token_ig_matches_captum_lig() {
                 token,
                 kind: TargetKind::Logit,
             };
-            let types = vec![0; ids.len()];
             let x = model.word_embeddings(&ids).unwrap();
             let b = model.word_embeddings(&base_ids).unwrap();
-            let p = PathProblem {
-                model: model.as_ref(),
-                ids: &ids,
-                type_ids: &types,
-                boundary: "hook_embed",
-                input: &x,
-                baseline: &b,
-                target: &target,
-            };
-            let (fx, fb) = p.endpoints().unwrap();
-            let want_fx = g
-                .get(&format!("s{s}.lig.target_input"))
-                .unwrap()
-                .to_vec_f64()
-                .unwrap()[0];
-            let want_fb = g
-                .get(&format!("s{s}.lig.target_baseline"))
-                .unwrap()
-                .to_vec_f64()
-                .unwrap()[0];
-            assert!(
-                (fx - want_fx).abs() <= 1e-10 * (1.0 + want_fx.abs()),
-                "{name}: F(x) {fx} vs {want_fx}"
-            );
-            assert!(
-                (fb - want_fb).abs() <= 1e-10 * (1.0 + want_fb.abs()),
-                "{name}: F(x') {fb} vs {want_fb}"
-            );
             for (tag, rule, n) in [
                 ("gausslegendre20", Rule::GaussLegendre, 20),
                 ("riemann_trapezoid20", Rule::CaptumTrapezoid, 20),
             ] {
                 let (alphas, weights) = captum_exact(rule, n).unwrap();
-                let r = integrated_gradients(&p, &alphas, &weights, 7, &mut |_, _| {}).unwrap();
-                let got =
-                    Tensor::from_f64(r.per_coordinate.as_ref().unwrap(), x.shape(), DType::F64)
-                        .unwrap();
-                let want = g.get(&format!("s{s}.lig.{tag}.attr")).unwrap();
-                worst = worst.max(check(
-                    &format!("{name} s{s} {tag} attributions"),
-                    &got,
-                    &want.reshape(x.shape()).unwrap(),
-                    1e-8,
-                ));
-                let delta = g
-                    .get(&format!("s{s}.lig.{tag}.delta"))
-                    .unwrap()
-                    .to_vec_f64()
-                    .unwrap()[0];
-                assert!(
-                    (r.delta - delta).abs() <= 1e-8 * (1.0 + delta.abs()),
-                    "{name} s{s} {tag}: delta {} vs Captum {}",
-                    r.delta,
-                    delta
-                );
+                let r = token_ig(model.as_ref(), &ids, &b, &target, &alphas, &weights, 7);
+                for (got, key) in [
+                    (r.f_input, "target_input"),
+                    (r.f_baseline, "target_baseline"),
+                ] {
+                    let want = golden_scalar(&g, &format!("s{s}.lig.{key}"));
+                    assert!(
+                        (got - want).abs() <= 1e-10 * (1.0 + want.abs()),
+                        "{name}: {key} {got} vs {want}"
+                    );
+                }
+                let key = format!("s{s}.lig.{tag}");
+                worst = worst.max(check_captum(name, &r, &g, &key, x.shape(), 1e-8));
             }
         }
         eprintln!("{name}: worst relative attribution diff vs Captum {worst:.2e}");
@@ -278,21 +215,9 @@ fn zero_baseline_jump_is_flagged() {
         token,
         kind: TargetKind::Logit,
     };
-    let types = vec![0; ids.len()];
     let x = model.word_embeddings(&ids).unwrap();
     let (alphas, weights) = Rule::GaussLegendre.nodes_weights(50).unwrap();
-    let run = |b: &Tensor| {
-        let p = PathProblem {
-            model: model.as_ref(),
-            ids: &ids,
-            type_ids: &types,
-            boundary: "hook_embed",
-            input: &x,
-            baseline: b,
-            target: &target,
-        };
-        integrated_gradients(&p, &alphas, &weights, 25, &mut |_, _| {}).unwrap()
-    };
+    let run = |b: &Tensor| token_ig(model.as_ref(), &ids, b, &target, &alphas, &weights, 25);
     // zero everywhere but BOS (kept, as the CLI does)
     let mut zv = x.to_vec_f64().unwrap();
     let c = x.shape()[1];

@@ -332,16 +332,7 @@ impl<'a> Cursor<'a> {
 impl GgufFile {
     /// Maps `path` and parses the header, metadata and tensor infos (tensor data is read lazily).
     pub fn open(path: &Path) -> Result<GgufFile> {
-        let file = std::fs::File::open(path).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
-        // SAFETY: the file is opened read-only and the map is never written; as with any mmap, a
-        // concurrent truncation by another process would fault, which we accept for weight files.
-        let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
+        let mmap = super::mmap_read_only(path)?;
         let (version, metadata, tensors, data_start) =
             parse(&mmap).map_err(|d| bad(path, format!("not a valid GGUF file: {d}")))?;
         Ok(GgufFile {

@@ -162,3 +162,15 @@ fn gguf_files(dir: &Path) -> Result<Vec<PathBuf>> {
     v.sort();
     Ok(v)
 }
+
+/// Memory-maps a weight file read-only.
+pub(crate) fn mmap_read_only(path: &Path) -> Result<memmap2::Mmap> {
+    let io = |e| Error::Io {
+        path: path.display().to_string(),
+        source: e,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    // SAFETY: the file is opened read-only and the map is never written; as with any mmap, a
+    // concurrent truncation by another process would fault, which we accept for weight files.
+    unsafe { memmap2::Mmap::map(&file) }.map_err(io)
+}

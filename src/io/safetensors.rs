@@ -38,16 +38,7 @@ fn bad(path: &Path, detail: impl std::fmt::Display) -> Error {
 impl Weights {
     /// Maps `path` and reads its header; tensors are converted to `dtype` when read.
     pub fn open(path: &Path, dtype: DType) -> Result<Weights> {
-        let file = std::fs::File::open(path).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
-        // SAFETY: the file is opened read-only and the map is never written; as with any mmap, a
-        // concurrent truncation by another process would fault, which we accept for weight files.
-        let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
+        let mmap = super::mmap_read_only(path)?;
         let (n, meta) = safetensors::SafeTensors::read_metadata(&mmap)
             .map_err(|e| bad(path, format!("not a valid safetensors file ({e})")))?;
         let infos = meta
