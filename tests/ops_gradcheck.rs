@@ -332,6 +332,12 @@ fn cases_for(kind: OpKind, r: &mut StdRng) -> Vec<Case> {
                 vec![uniform(r, &[2, 3, 5], -1.0, 1.0)],
                 |v| v[0].transpose(0, 2),
             ),
+            // 2-D takes the tiled, banded path: more than one 32-wide tile and band, ragged edges.
+            case(
+                "transpose 2-D [37, 70]",
+                vec![uniform(r, &[37, 70], -1.0, 1.0)],
+                |v| v[0].permute(&[1, 0]),
+            ),
         ],
         OpKind::Narrow => vec![
             case(

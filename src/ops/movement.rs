@@ -37,6 +37,9 @@ pub fn permute(x: &Tensor, perm: &[usize]) -> Result<Tensor> {
     if perm.iter().enumerate().all(|(i, &p)| i == p) {
         return Ok(x.clone());
     }
+    if perm == [1, 0] {
+        return with_dtype!(x.dtype(), T => transpose2::<T>(x));
+    }
     with_dtype!(x.dtype(), T => {
         let v = x.view::<T>()?.permuted_axes(perm.to_vec());
         let mut out = pool::take::<T>(v.len());
@@ -45,6 +48,31 @@ pub fn permute(x: &Tensor, perm: &[usize]) -> Result<Tensor> {
         }
         Tensor::from_vec(out, v.shape())
     })
+}
+
+/// A `[rows, cols]` matrix transposed in 32 × 32 tiles (both sides stay in cache), in parallel
+/// over bands of 32 output rows.
+fn transpose2<T: crate::tensor::Float>(x: &Tensor) -> Result<Tensor> {
+    use rayon::prelude::*;
+    let (r, c) = (x.shape()[0], x.shape()[1]);
+    let a = x.as_slice::<T>()?;
+    let mut out = pool::take::<T>(r * c);
+    const B: usize = 32;
+    if r > 0 {
+        out.par_chunks_mut(B * r).enumerate().for_each(|(band, o)| {
+            let j0 = band * B;
+            let nj = o.len() / r;
+            for i0 in (0..r).step_by(B) {
+                for i in i0..(i0 + B).min(r) {
+                    let row = &a[i * c + j0..i * c + j0 + nj];
+                    for (dj, &v) in row.iter().enumerate() {
+                        o[dj * r + i] = v;
+                    }
+                }
+            }
+        });
+    }
+    Tensor::from_vec(out, &[c, r])
 }
 
 /// `len` elements of `axis` from `start`.
