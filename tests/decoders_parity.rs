@@ -1,5 +1,5 @@
-//! Tiny random GPT-2 / Llama (GQA 4→2, llama3 RoPE scaling, untied head) / Qwen2 (GQA 4→1, q/k/v
-//! biases, linear RoPE scaling, tied head), made by `tests/reference/make_decoder_goldens.py` with
+//! Tiny random GPT-2 / Llama (GQA 4→2, llama3 RoPE scaling, untied head) / Mistral (GQA 4→2,
+//! head_dim 12 with hidden size 32) / Qwen2 (GQA 4→1, q/k/v biases, linear RoPE scaling, tied head), made by `tests/reference/make_decoder_goldens.py` with
 //! transformers, against PyTorch: logits at every position and every boundary activation, in f64
 //! (1e-10 of the tensor's scale) and f32 (1e-4); and next-token IG against Captum
 //! `LayerIntegratedGradients` on the token embeddings (f64, 1e-8 of the scale).
@@ -18,6 +18,7 @@ const MODELS: &[(&str, usize)] = &[
     // (name, boundaries per block)
     ("tiny-gpt2", 15),
     ("tiny-llama", 18),
+    ("tiny-mistral", 18),
     ("tiny-qwen2", 18),
 ];
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Tiny random decoder models (GPT-2, Llama with GQA + llama3 RoPE scaling, Qwen2 with q/k/v biases +
-linear RoPE scaling) + golden activations and Captum IG values for gradpath; and, with --smollm2,
+"""Tiny random decoder models (GPT-2, Llama with GQA + llama3 RoPE scaling, Mistral with an explicit
+head_dim (12 heads·dims ≠ hidden size 32), Qwen2 with q/k/v biases + linear RoPE scaling) + golden activations and Captum IG values for gradpath; and, with --smollm2,
 logits and IG goldens of the real SmolLM2-135M-Instruct Q4_1 GGUF as transformers loads it.
 
 Run from the repository root with the reference environment (see make_model_goldens.py for why
@@ -148,6 +148,17 @@ def specs(tf, vocab):
             ),
         ),
         dict(
+            name="tiny-mistral",
+            cls=tf.MistralForCausalLM,
+            bos=True,
+            config=tf.MistralConfig(
+                hidden_size=32, intermediate_size=40, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, head_dim=12, max_position_embeddings=64, rms_norm_eps=1e-5,
+                rope_theta=10000.0, sliding_window=None, tie_word_embeddings=False, hidden_act="silu",
+                **common,
+            ),
+        ),
+        dict(
             name="tiny-qwen2",
             cls=tf.Qwen2ForCausalLM,
             bos=False,
@@ -184,7 +195,7 @@ def reinit_(model, gen):
 def inv_freq_f64(cfg):
     d = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, d, 2, dtype=DT) / d))
-    rs = cfg.rope_scaling or {}
+    rs = getattr(cfg, "rope_scaling", None) or {}
     kind = rs.get("rope_type", rs.get("type", "default"))
     if kind == "linear":
         inv = inv / rs["factor"]
@@ -221,6 +232,7 @@ def f64_eager_attention():
     """transformers' Llama/Qwen2 eager attention runs its softmax in float32 even for a float64 model;
     the same function with the softmax in the query dtype (float64 here)."""
     from transformers.models.llama import modeling_llama
+    from transformers.models.mistral import modeling_mistral
     from transformers.models.qwen2 import modeling_qwen2
 
     def eager(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
@@ -233,6 +245,7 @@ def f64_eager_attention():
         return torch.matmul(w, v).transpose(1, 2).contiguous(), w
 
     modeling_llama.eager_attention_forward = eager
+    modeling_mistral.eager_attention_forward = eager
     modeling_qwen2.eager_attention_forward = eager
 
     # LlamaRMSNorm / Qwen2RMSNorm cast their input to float32; the same formula in the input dtype.
@@ -240,6 +253,7 @@ def f64_eager_attention():
         return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.variance_epsilon))
 
     modeling_llama.LlamaRMSNorm.forward = rms
+    modeling_mistral.MistralRMSNorm.forward = rms
     modeling_qwen2.Qwen2RMSNorm.forward = rms
 
 
