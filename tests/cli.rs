@@ -1154,3 +1154,36 @@ fn generate_attr_bad_input() {
         &["unknown target token"],
     );
 }
+
+#[test]
+fn generate_attr_adaptive_reaches_the_tolerance() {
+    let tmp = TempDir::new("generate_attr_adaptive");
+    let json = tmp.join("g.json");
+    let out = generate_attr(
+        &fixture("tiny-qwen2"),
+        DECODER_TEXT,
+        &[
+            "--max-new-tokens",
+            "2",
+            "--tolerance",
+            "1e-6",
+            "--adaptive",
+            "panels",
+            "--dtype",
+            "f64",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    let stdout = expect_success(&out);
+    assert!(stdout.contains("adaptive"), "{stdout}");
+    let j = read_json(&json);
+    for r in f64_vec(&j["relative_deltas"]) {
+        assert!(r <= 1e-6, "{r}");
+    }
+    assert_eq!(j["tolerance"], 1e-6);
+    expect_failure(
+        &generate_attr(&fixture("tiny-qwen2"), DECODER_TEXT, &["--tolerance", "0"]),
+        &["--tolerance"],
+    );
+}

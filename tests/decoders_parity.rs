@@ -148,6 +148,7 @@ fn generation_attribution_matches_captum() {
             prompt_only: true,
             alphas: &alphas,
             weights: &weights,
+            adaptive: None,
             batch: 8,
         };
         let r =

@@ -12,7 +12,9 @@
 //!
 //! Every step reports its own completeness delta and roughness warning.
 
-use super::ig::{integrated_gradients, IgResult, PathProblem, Progress};
+use super::ig::{
+    integrated_gradients, integrated_gradients_adaptive, Adaptive, IgResult, PathProblem, Progress,
+};
 use super::target::{Target, TargetKind};
 use crate::models::{Batch, Hooks, Model};
 use crate::{Error, Result, Tape, Tensor};
@@ -102,6 +104,8 @@ pub struct GenerationSpec<'a> {
     pub prompt_only: bool,
     pub alphas: &'a [f64],
     pub weights: &'a [f64],
+    /// Adaptive refinement instead of the fixed rule: (scheme, relative tolerance, point budget).
+    pub adaptive: Option<(Adaptive, f64, usize)>,
     pub batch: usize,
 }
 
@@ -170,7 +174,19 @@ pub fn generation_attribution(
             baseline: &b,
             target: &target,
         };
-        let ig = integrated_gradients(&p, spec.alphas, spec.weights, spec.batch, &mut *progress)?;
+        let ig = match spec.adaptive {
+            Some((scheme, tol, max_points)) => integrated_gradients_adaptive(
+                &p,
+                scheme,
+                tol,
+                max_points,
+                spec.batch,
+                &mut *progress,
+            )?,
+            None => {
+                integrated_gradients(&p, spec.alphas, spec.weights, spec.batch, &mut *progress)?
+            }
+        };
         steps.push(GenerationStep { token, ig });
     }
     Ok(Generation {

@@ -216,7 +216,7 @@ impl IgResult {
             why.push(format!("F varies by {tv:.4} along the path (total variation) but only by {df:.4} between its ends"));
         }
         let advice = if unconverged {
-            "raise --steps or use --tolerance 1e-3 (adaptive refinement); if the delta stays large, the path crosses a region where F jumps: try another --baseline"
+            "raise --steps or use --tolerance 1e-3 (adaptive refinement; `--adaptive panels` resolves paths where F swings); if the delta stays large, the path crosses a region where F jumps: try another --baseline"
         } else {
             "the quadrature is resolved, but the attributions are small differences of large contributions of both signs and depend strongly on the baseline: compare --baseline pad/mask/unk/zero before reading them"
         };

@@ -3,7 +3,7 @@
 
 use super::ig::{encode, parse_token, progress_bar, write};
 use crate::attribution::{
-    generation_attribution, greedy, Baseline, Generation, GenerationSpec, TargetKind,
+    generation_attribution, greedy, Adaptive, Baseline, Generation, GenerationSpec, TargetKind,
 };
 use crate::integrate::{captum_exact, Rule};
 use crate::io::Tokenizer;
@@ -50,6 +50,17 @@ pub struct GenerateArgs {
     /// Quadrature rule (see `gradpath ig --help`).
     #[arg(long, default_value = "gauss-legendre")]
     pub method: String,
+    /// Refine each step's quadrature adaptively until its relative completeness delta is ≤ T.
+    #[arg(long)]
+    pub tolerance: Option<f64>,
+    /// How --tolerance refines gauss-legendre: `doubling` or `panels` (Gauss–Kronrod panels
+    /// bisected where F bends; on SmolLM2 it resolved paths that 2000 doubling points did not,
+    /// docs/DECODERS.md).
+    #[arg(long, default_value = "doubling", value_parser = ["panels", "doubling"])]
+    pub adaptive: String,
+    /// Point budget per step for --tolerance.
+    #[arg(long, default_value_t = 1024)]
+    pub max_points: usize,
     /// Path points per forward/backward batch (default: sized to ~512 MB of activations).
     #[arg(long)]
     pub batch: Option<usize>,
@@ -104,6 +115,25 @@ pub fn run(a: &GenerateArgs) -> Result<()> {
             rule.min_points()
         )));
     }
+    let adaptive = match a.tolerance {
+        None => None,
+        Some(tol) if !(tol.is_finite() && tol > 0.0) => {
+            return Err(Error::Input(format!(
+                "--tolerance must be a finite number > 0, got {tol}"
+            )))
+        }
+        Some(tol) => {
+            let start = a.steps.min(16).max(rule.min_points());
+            let scheme = match (rule, a.adaptive.as_str()) {
+                (Rule::GaussLegendre, "panels") => Adaptive::Panels(1),
+                _ => Adaptive::Rule(rule, start),
+            };
+            if a.max_points < start {
+                return Err(Error::Input(format!("--max-points {} is below the {start} points of the first adaptive pass; raise --max-points or lower --steps", a.max_points)));
+            }
+            Some((scheme, tol, a.max_points))
+        }
+    };
     let baseline = Baseline::parse(&a.baseline)?;
     let kind = TargetKind::parse(&a.target_kind)?;
     let dtype = DType::parse(&a.dtype)?;
@@ -172,6 +202,7 @@ pub fn run(a: &GenerateArgs) -> Result<()> {
         prompt_only: a.prompt_only,
         alphas: &alphas,
         weights: &weights,
+        adaptive,
         batch,
     };
     let bar = progress_bar(a.quiet);
@@ -187,6 +218,19 @@ pub fn run(a: &GenerateArgs) -> Result<()> {
     bar.finish_and_clear();
     let attribution_s = t1.elapsed().as_secs_f64();
 
+    let points = match a.tolerance {
+        Some(tol) => format!(
+            "{} adaptive to relative delta ≤ {tol:e} ({}; points per step: {})",
+            rule.name(),
+            a.adaptive,
+            g.steps
+                .iter()
+                .map(|s| s.ig.points_used.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => format!("{} × {} points", rule.name(), a.steps),
+    };
     let mut inputs: Vec<String> = e.ids.iter().map(|&i| show(&tok, i)).collect();
     inputs.extend(generated[..n_gen - 1].iter().map(|&i| show(&tok, i)));
     let outputs: Vec<String> = generated.iter().map(|&i| show(&tok, i)).collect();
@@ -204,12 +248,10 @@ pub fn run(a: &GenerateArgs) -> Result<()> {
             tok.decode(&generated).unwrap_or_default()
         );
         println!(
-            "target: {} of each generated token   baseline: {}{}   {} × {} points",
+            "target: {} of each generated token   baseline: {}{}   {points}",
             kind.name(),
             baseline.name(),
             if a.prompt_only { " (prompt only)" } else { "" },
-            rule.name(),
-            a.steps
         );
         print!("{}", table(&inputs, &outputs, &g));
         println!("time: load {load_s:.2} s, generation + attribution {attribution_s:.2} s");
@@ -245,12 +287,10 @@ pub fn run(a: &GenerateArgs) -> Result<()> {
                 tok.decode(&generated).unwrap_or_default()
             ),
             format!(
-                "target: {} of each generated token; baseline {}{}; {} × {} points; {}",
+                "target: {} of each generated token; baseline {}{}; {points}; {}",
                 kind.name(),
                 baseline.name(),
                 if a.prompt_only { " (prompt only)" } else { "" },
-                rule.name(),
-                a.steps,
                 a.dtype
             ),
         ];
@@ -368,6 +408,9 @@ fn to_json(
         "baseline": a.baseline,
         "quadrature": rule.name(),
         "n_steps": a.steps,
+        "tolerance": a.tolerance,
+        "adaptive": a.tolerance.map(|_| a.adaptive.clone()),
+        "points_used": g.steps.iter().map(|s| s.ig.points_used).collect::<Vec<_>>(),
         "batch": batch,
         "dtype": a.dtype,
         "boundary": "hook_embed",
