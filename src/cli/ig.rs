@@ -137,7 +137,7 @@ fn forward_once(model: &dyn Model, e: &Encoded) -> Result<crate::models::ModelOu
 }
 
 /// Resolves the target: a class (given or predicted) or the similarity to `--similar-to`.
-fn resolve_target(
+pub(crate) fn resolve_target(
     a: &IgArgs,
     model: &dyn Model,
     tok: &Tokenizer,
@@ -376,7 +376,7 @@ pub fn run(a: &IgArgs) -> Result<()> {
     Ok(())
 }
 
-fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
     if quiet {
         return indicatif::ProgressBar::hidden();
     }
