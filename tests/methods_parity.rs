@@ -217,7 +217,7 @@ fn neuron_conductance_and_internal_influence_match_captum() {
                     .map(|l| format!("blocks.{l}.hook_resid_post"))
                     .collect();
                 let ii = internal_influence(p, &names, &a, &w, 8, &mut |_, _| {}).unwrap();
-                for l in 0..2 {
+                for (l, name) in names.iter().enumerate() {
                     let key = format!("{pre}ii.{tag}.l{l}");
                     wi = wi.max(check(
                         &format!("{m} {key}"),
@@ -225,8 +225,8 @@ fn neuron_conductance_and_internal_influence_match_captum() {
                         &c.g.get(&format!("{key}.attr")).unwrap(),
                         TOL,
                     ));
-                    let r = neuron_conductance(p, &names[l], &[0, 5], &a, &w, 8, &mut |_, _| {})
-                        .unwrap();
+                    let r =
+                        neuron_conductance(p, name, &[0, 5], &a, &w, 8, &mut |_, _| {}).unwrap();
                     let key = format!("{pre}nc.{tag}.l{l}");
                     wn = wn.max(check(
                         &format!("{m} {key}"),
@@ -305,4 +305,166 @@ fn embedding_ablation_matches_captum_feature_ablation() {
         });
     }
     eprintln!("feature ablation: worst relative max diff {worst:.2e}");
+}
+
+// ----------------------------------------------------------------------------------------------
+// Boundary API and method properties (no Captum counterpart)
+// ----------------------------------------------------------------------------------------------
+
+fn logits(model: &Encoder, ids: &[usize], hooks: &mut Hooks) -> Vec<f64> {
+    let out = model
+        .forward(&Batch::repeat(ids, &vec![0; ids.len()], 1), hooks)
+        .unwrap();
+    out.logits.unwrap().value().to_vec_f64().unwrap()
+}
+
+#[test]
+fn patch_and_head_mask_act_where_they_should() {
+    let c = case("tiny-bert");
+    let ids = c.g.get_ids("s0.input_ids").unwrap();
+    let t = ids.len();
+    let plain = logits(&c.model, &ids, &mut Hooks::new());
+    // keep everything: identical output
+    let keep = Tensor::ones(&[1, t, 32], DType::F64);
+    let zero = Tensor::zeros(&[1, t, 32], DType::F64);
+    let same = logits(
+        &c.model,
+        &ids,
+        &mut Hooks::new().patch("blocks.0.hook_resid_post", keep, zero.clone()),
+    );
+    assert_eq!(plain, same);
+    // patching one token's row with the value of a full replacement gives the same output
+    let mut hooks = Hooks::new().capture(&["blocks.0.hook_resid_post"]);
+    c.model
+        .forward(&Batch::repeat(&ids, &vec![0; t], 1), &mut hooks)
+        .unwrap();
+    let mut y = hooks
+        .get("blocks.0.hook_resid_post")
+        .unwrap()
+        .value()
+        .to_vec_f64()
+        .unwrap();
+    let mut k = vec![1.0; t * 32];
+    let mut v = vec![0.0; t * 32];
+    for d in 0..32 {
+        k[2 * 32 + d] = 0.0;
+        v[2 * 32 + d] = 0.5;
+        y[2 * 32 + d] = 0.5;
+    }
+    let patched = logits(
+        &c.model,
+        &ids,
+        &mut Hooks::new().patch(
+            "blocks.0.hook_resid_post",
+            Tensor::from_f64(&k, &[1, t, 32], DType::F64).unwrap(),
+            Tensor::from_f64(&v, &[1, t, 32], DType::F64).unwrap(),
+        ),
+    );
+    let replaced = logits(
+        &c.model,
+        &ids,
+        &mut Hooks::new().replace(
+            "blocks.0.hook_resid_post",
+            gradpath::Var::constant(Tensor::from_f64(&y, &[1, t, 32], DType::F64).unwrap()),
+        ),
+    );
+    assert_ne!(patched, plain);
+    for (a, b) in patched.iter().zip(&replaced) {
+        assert!((a - b).abs() < 1e-12, "{patched:?} vs {replaced:?}");
+    }
+    // head mask: the masked head's pattern is zero, the others unchanged, the output changes
+    let mut hooks = Hooks::new()
+        .mask_heads(1, vec![1.0, 0.0, 1.0, 1.0])
+        .capture(&["blocks.1.attn.hook_pattern"]);
+    let masked = logits(&c.model, &ids, &mut hooks);
+    let pat = hooks
+        .get("blocks.1.attn.hook_pattern")
+        .unwrap()
+        .value()
+        .to_vec_f64()
+        .unwrap();
+    let mg = Weights::open(
+        &model_dir("tiny-bert").join("goldens.safetensors"),
+        DType::F64,
+    )
+    .unwrap();
+    let gold = mg
+        .get("s0.blocks.1.attn.hook_pattern")
+        .unwrap()
+        .to_vec_f64()
+        .unwrap();
+    let tt = t * t;
+    for h in 0..4 {
+        for i in 0..tt {
+            let (got, w) = (pat[h * tt + i], gold[h * tt + i]);
+            if h == 1 {
+                assert_eq!(got, 0.0);
+            } else {
+                assert!((got - w).abs() < 1e-12);
+            }
+        }
+    }
+    assert_ne!(masked, plain);
+    // errors: head mask of a missing layer, wrong number of factors, unknown patch name
+    for mut h in [
+        Hooks::new().mask_heads(7, vec![1.0; 4]),
+        Hooks::new().mask_heads(0, vec![1.0; 3]),
+        Hooks::new().patch("blocks.0.nope", zero.clone(), zero.clone()),
+    ] {
+        let e = c
+            .model
+            .forward(&Batch::repeat(&ids, &vec![0; t], 1), &mut h)
+            .err()
+            .expect("an error");
+        eprintln!("expected error: {e}");
+    }
+}
+
+#[test]
+fn perturbation_properties() {
+    let c = case("tiny-bert");
+    each_sentence(&c, |p, _| {
+        // replacing a token by itself changes nothing
+        let r = ablation(p, p.input, 5, &mut |_, _| {}).unwrap();
+        assert!(
+            r.per_token.iter().all(|v| v.abs() < 1e-12),
+            "{:?}",
+            r.per_token
+        );
+        // σ = 0: every draw is F(x)
+        let s = gradpath::attribution::noise_sensitivity(p, 0.0, 3, 1, 4, &mut |_, _| {}).unwrap();
+        assert!(s.std.iter().all(|v| v.abs() < 1e-12));
+        assert!(s.mean.iter().all(|m| (m - s.f_input).abs() < 1e-12));
+        // σ > 0: noise on a token moves F, reproducibly with the same seed
+        let a = gradpath::attribution::noise_sensitivity(p, 0.5, 4, 7, 4, &mut |_, _| {}).unwrap();
+        let b = gradpath::attribution::noise_sensitivity(p, 0.5, 4, 7, 8, &mut |_, _| {}).unwrap();
+        assert!(a.std.iter().all(|v| *v > 0.0));
+        assert_eq!(a.f.len(), p.ids.len() * 4);
+        for (x, y) in a.f.iter().zip(&b.f) {
+            assert!((x - y).abs() < 1e-12);
+        }
+        assert!(gradpath::attribution::noise_sensitivity(p, 0.5, 0, 7, 4, &mut |_, _| {}).is_err());
+    });
+}
+
+#[test]
+fn conductance_converges_to_completeness_with_trapezoid_nodes() {
+    // With nodes 0..1 (ends included) the layer differences telescope to y(x) − y(x′), so the
+    // delta is the discretisation error of Σ g·Δy alone and falls as the steps grow.
+    let c = case("tiny-bert-embed");
+    each_sentence(&c, |p, _| {
+        let all = boundaries(p.model, p.ids, p.type_ids).unwrap();
+        let names = layer_boundaries(&all, "hook_resid_post", None).unwrap();
+        let rel = |n: usize| {
+            let (a, _) = captum_exact(Rule::CaptumTrapezoid, n + 1).unwrap();
+            let r = layer_conductance(p, &names, &a, 64, &mut |_, _| {}).unwrap();
+            r.layers
+                .iter()
+                .map(|l| l.relative_delta.unwrap())
+                .fold(0.0, f64::max)
+        };
+        let (r20, r200) = (rel(20), rel(200));
+        eprintln!("conductance relative delta: 20 steps {r20:.2e}, 200 steps {r200:.2e}");
+        assert!(r200 < r20 / 5.0, "{r20} -> {r200}");
+    });
 }
