@@ -595,7 +595,24 @@ pub fn run_conductance(args: &ConductanceArgs) -> Result<()> {
             }
         }
     }
+    let worst = r
+        .layers
+        .iter()
+        .filter_map(|l| l.relative_delta)
+        .fold(0.0f64, f64::max);
+    let warning = (worst > 0.01).then(|| {
+        format!(
+            "the largest per-layer relative completeness delta is {worst:.3} (above 1 %): conductance \
+             uses the gradient at the left point of each step (first order, as Captum), so its delta \
+             falls only like 1/steps; raise --steps (e.g. 200), or use --method captum-trapezoid, \
+             whose nodes include both path ends"
+        )
+    });
+    if let Some(w) = &warning {
+        eprintln!("warning: {w}");
+    }
     let mut j = base_json(a, &s, method);
+    j["warnings"] = json!(warning.iter().collect::<Vec<_>>());
     j["at"] = json!(args.at);
     j["path_boundary"] = json!(args.path_boundary);
     j["quadrature"] = json!(rule.name());
