@@ -138,6 +138,8 @@ pub fn boundary_ends(p: &PathProblem, name: &str) -> Result<(Tensor, Tensor, f64
 pub struct PointObs<'v> {
     /// Index of the point in the `alphas` given.
     pub k: usize,
+    /// Per-row shape of each requested boundary.
+    pub shapes: &'v [Vec<usize>],
     pub f: f64,
     pub values: Vec<&'v [f64]>,
     pub grads: Vec<&'v [f64]>,
@@ -161,6 +163,9 @@ pub fn observe_path(
     visit: ObsVisit,
 ) -> Result<()> {
     p.check()?;
+    if names.is_empty() {
+        return Err(Error::Input("no boundaries to observe".into()));
+    }
     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
     for r in chunks(alphas.len(), batch)? {
         let rows = r.len();
@@ -177,13 +182,17 @@ pub fn observe_path(
         let vars: Vec<Var> = names
             .iter()
             .map(|n| {
-                hooks
-                    .get(n)
-                    .cloned()
-                    .ok_or_else(|| Error::Input(format!("unknown boundary `{n}`")))
+                hooks.get(n).cloned().ok_or_else(|| {
+                    let all: Vec<(String, Vec<usize>)> = hooks.seen().to_vec();
+                    match boundary_shape(&all, n) {
+                        Err(e) => e,
+                        Ok(_) => Error::Msg(format!("internal: boundary `{n}` was not captured")),
+                    }
+                })
             })
             .collect::<Result<_>>()?;
         drop(hooks);
+        let shapes: Vec<Vec<usize>> = vars.iter().map(|v| v.shape()[1..].to_vec()).collect();
         let fv = f.value().to_vec_f64()?;
         let mut wrt: Vec<&Var> = vars.iter().collect();
         if input_grad {
@@ -231,6 +240,7 @@ pub fn observe_path(
             };
             visit(PointObs {
                 k,
+                shapes: &shapes,
                 f: fv[i],
                 values: vals,
                 grads: gs,
@@ -382,15 +392,16 @@ pub fn layer_conductance(
             "conductance needs at least 2 path points (n_steps ≥ 1)".into(),
         ));
     }
-    let shapes = shapes_of(p, names)?;
     let (fx, fb) = ends(p)?;
-    let mut acc: Vec<Vec<f64>> = shapes
-        .iter()
-        .map(|s| vec![0.0; s.iter().product()])
-        .collect();
+    let mut shapes: Vec<Vec<usize>> = Vec::new();
+    let mut acc: Vec<Vec<f64>> = Vec::new();
     let mut prev: Vec<Option<(Vec<f64>, Vec<f64>)>> = vec![None; names.len()];
     let mut path = Vec::with_capacity(alphas.len());
     observe_path(p, alphas, names, false, batch, progress, &mut |o| {
+        if acc.is_empty() {
+            shapes = o.shapes.to_vec();
+            acc = o.values.iter().map(|v| vec![0.0; v.len()]).collect();
+        }
         for (i, (y, g)) in o.values.iter().zip(&o.grads).enumerate() {
             match &mut prev[i] {
                 Some((py, pg)) => {
@@ -430,14 +441,15 @@ pub fn internal_influence(
     progress: Progress,
 ) -> Result<LayerResult> {
     check_rule(alphas, weights)?;
-    let shapes = shapes_of(p, names)?;
     let (fx, fb) = ends(p)?;
-    let mut acc: Vec<Vec<f64>> = shapes
-        .iter()
-        .map(|s| vec![0.0; s.iter().product()])
-        .collect();
+    let mut shapes: Vec<Vec<usize>> = Vec::new();
+    let mut acc: Vec<Vec<f64>> = Vec::new();
     let mut path = Vec::with_capacity(alphas.len());
     observe_path(p, alphas, names, false, batch, progress, &mut |o| {
+        if acc.is_empty() {
+            shapes = o.shapes.to_vec();
+            acc = o.values.iter().map(|v| vec![0.0; v.len()]).collect();
+        }
         let w = weights[o.k];
         for (a, g) in acc.iter_mut().zip(&o.grads) {
             a.iter_mut().zip(g.iter()).for_each(|(a, g)| *a += w * g);
