@@ -61,8 +61,13 @@ where
 
 /// `gradpath ig --model <model> --text <text> <extra...>`.
 fn ig(model: &Path, text: &str, extra: &[&str]) -> Output {
+    command("ig", model, text, extra)
+}
+
+/// `gradpath <cmd> --model <model> --text <text> <extra...>`.
+fn command(cmd: &str, model: &Path, text: &str, extra: &[&str]) -> Output {
     let mut args: Vec<&OsStr> = vec![
-        OsStr::new("ig"),
+        OsStr::new(cmd),
         OsStr::new("--model"),
         model.as_os_str(),
         OsStr::new("--text"),
@@ -900,4 +905,252 @@ fn help_mentions_the_main_options() {
     }
     let hooks_help = expect_success(&gradpath(["hooks", "--help"]));
     assert!(hooks_help.contains("--model"), "{hooks_help}");
+}
+
+// ----------------------------------------------------------------------------------------------
+// Decoders (tiny GPT-2 / Llama): next-token IG, generation attribution, their errors
+// ----------------------------------------------------------------------------------------------
+
+const DECODER_TEXT: &str = "the quick brown fox jumps over the lazy";
+
+fn generate_attr(model: &Path, text: &str, extra: &[&str]) -> Output {
+    command("generate-attr", model, text, extra)
+}
+
+#[test]
+fn ig_decoder_next_token_json() {
+    let tmp = TempDir::new("ig_decoder_json");
+    let json = tmp.join("ig.json");
+    for name in ["tiny-gpt2", "tiny-llama"] {
+        let out = ig(
+            &fixture(name),
+            DECODER_TEXT,
+            &["--dtype", "f64", "--json", json.to_str().unwrap()],
+        );
+        let stdout = expect_success(&out);
+        assert!(stdout.contains("next token"), "{stdout}");
+        let j = read_json(&json);
+        let ids = j["ids"].as_array().unwrap().len();
+        assert_eq!(j["target"]["type"], "token");
+        assert_eq!(j["target"]["kind"], "logit");
+        assert_eq!(j["target"]["position"].as_u64().unwrap() as usize, ids - 1);
+        let attr = f64_vec(&j["attributions"]);
+        assert_eq!(attr.len(), ids);
+        let df = j["f_input"].as_f64().unwrap() - j["f_baseline"].as_f64().unwrap();
+        let sum: f64 = attr.iter().sum();
+        assert!((sum - df - j["delta"].as_f64().unwrap()).abs() < 1e-9);
+        assert!(
+            j["relative_delta"].as_f64().unwrap() < 0.05,
+            "{name}: {}",
+            j["relative_delta"]
+        );
+        if name == "tiny-llama" {
+            // BOS is special: kept in the baseline, so its attribution is exactly zero.
+            assert_eq!(j["special"][0], true);
+            assert_eq!(attr[0], 0.0);
+        }
+    }
+}
+
+#[test]
+fn ig_decoder_target_token_as_string_and_id() {
+    let tmp = TempDir::new("ig_decoder_token");
+    let json = tmp.join("ig.json");
+    let m = fixture("tiny-gpt2");
+    expect_success(&ig(
+        &m,
+        DECODER_TEXT,
+        &[
+            "--target-token",
+            "the",
+            "--target-kind",
+            "log-prob",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    ));
+    let j = read_json(&json);
+    let the = j["ids"][0].as_u64().unwrap(); // "the" is the first token of the text
+    assert_eq!(j["target"]["token"].as_u64().unwrap(), the);
+    assert_eq!(j["target"]["kind"], "log-prob");
+    expect_success(&ig(
+        &m,
+        DECODER_TEXT,
+        &[
+            "--target-token",
+            "5",
+            "--position",
+            "2",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    ));
+    let j = read_json(&json);
+    assert_eq!(j["target"]["token"], 5);
+    assert_eq!(j["target"]["position"], 2);
+}
+
+#[test]
+fn ig_decoder_unknown_target_token() {
+    let m = fixture("tiny-gpt2");
+    expect_failure(
+        &ig(&m, DECODER_TEXT, &["--target-token", "zq xw"]),
+        &["unknown target token", "tokens"],
+    );
+    expect_failure(
+        &ig(&m, DECODER_TEXT, &["--target-token", "99999"]),
+        &["target token id 99999", "out of range"],
+    );
+    expect_failure(
+        &ig(&m, DECODER_TEXT, &["--position", "500"]),
+        &["--position 500", "out of range"],
+    );
+    expect_failure(
+        &ig(&m, DECODER_TEXT, &["--target", "1"]),
+        &["causal language model", "--target-token"],
+    );
+    // and the decoder flags on an encoder
+    expect_failure(
+        &ig(
+            &fixture("tiny-bert"),
+            "hello world",
+            &["--target-token", "5"],
+        ),
+        &["--target-token", "causal language models"],
+    );
+}
+
+#[test]
+fn ig_decoder_prompt_longer_than_the_context() {
+    let f = expect_failure(
+        &ig(&fixture("tiny-llama"), &long_text(), &[]),
+        &["tokens", "at most 64"],
+    );
+    assert!(f.hint.contains("--truncate"), "{}", f.hint);
+}
+
+#[test]
+fn ig_decoder_without_lm_head() {
+    let tmp = TempDir::new("decoder_no_lm_head");
+    let m = tmp.join("m");
+    copy_model("tiny-llama", &m, None); // untied: the head is its own tensor
+    let (header, data) = read_safetensors(&fixture("tiny-llama").join("model.safetensors"));
+    assert!(
+        header.contains_key("lm_head.weight"),
+        "tiny-llama has an lm_head"
+    );
+    // Rebuild the data section without the head (safetensors wants it without gaps).
+    let (mut out_header, mut out_data) = (serde_json::Map::new(), Vec::new());
+    for (k, v) in header {
+        if k == "lm_head.weight" || k == "__metadata__" {
+            continue;
+        }
+        let off = f64_vec(&v["data_offsets"]);
+        let bytes = &data[off[0] as usize..off[1] as usize];
+        let mut v = v.clone();
+        v["data_offsets"] = serde_json::json!([out_data.len(), out_data.len() + bytes.len()]);
+        out_data.extend_from_slice(bytes);
+        out_header.insert(k, v);
+    }
+    write_safetensors(&m.join("model.safetensors"), &out_header, &out_data);
+    let f = expect_failure(&ig(&m, DECODER_TEXT, &[]), &["lm_head.weight", "missing"]);
+    assert!(f.hint.len() > 10);
+}
+
+#[test]
+fn ig_decoder_gpt2_has_no_pad_in_config_but_eos_works() {
+    let tmp = TempDir::new("ig_decoder_eos");
+    let json = tmp.join("ig.json");
+    expect_success(&ig(
+        &fixture("tiny-gpt2"),
+        DECODER_TEXT,
+        &["--baseline", "eos", "--json", json.to_str().unwrap()],
+    ));
+    let j = read_json(&json);
+    let eos = 0; // <|endoftext|>
+    assert!(j["baseline_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v == eos));
+}
+
+#[test]
+fn generate_attr_json_and_html() {
+    let tmp = TempDir::new("generate_attr");
+    let (json, html) = (tmp.join("g.json"), tmp.join("g.html"));
+    let out = generate_attr(
+        &fixture("tiny-llama"),
+        DECODER_TEXT,
+        &[
+            "--max-new-tokens",
+            "3",
+            "--steps",
+            "16",
+            "--dtype",
+            "f64",
+            "--json",
+            json.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ],
+    );
+    let stdout = expect_success(&out);
+    assert!(stdout.contains("relative ="), "{stdout}");
+    let j = read_json(&json);
+    assert_eq!(j["method"], "generation_attribution");
+    let prompt = j["prompt_ids"].as_array().unwrap().len();
+    let n_gen = j["generated_ids"].as_array().unwrap().len();
+    assert_eq!(n_gen, 3);
+    let m = j["matrix"].as_array().unwrap();
+    assert_eq!(m.len(), n_gen);
+    for (s, row) in m.iter().enumerate() {
+        let row = row.as_array().unwrap();
+        assert_eq!(row.len(), prompt + n_gen - 1);
+        // step s sees the prompt and s earlier generated tokens; later cells are null
+        assert!(
+            row[..prompt + s].iter().all(|v| v.is_f64()),
+            "step {s}: {row:?}"
+        );
+        assert!(
+            row[prompt + s..].iter().all(|v| v.is_null()),
+            "step {s}: {row:?}"
+        );
+        let step = &j["steps"][s];
+        let sum: f64 = f64_vec(&step["attributions"]).iter().sum();
+        let df = step["f_input"].as_f64().unwrap() - step["f_baseline"].as_f64().unwrap();
+        assert!((sum - df - step["delta"].as_f64().unwrap()).abs() < 1e-9);
+        assert!(step["f_input"].as_f64().unwrap() <= 0.0, "log-prob target");
+    }
+    assert_eq!(f64_vec(&j["deltas"]).len(), n_gen);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<table") && page.contains("generation attribution"));
+}
+
+#[test]
+fn generate_attr_bad_input() {
+    expect_failure(
+        &generate_attr(&fixture("tiny-bert"), "hello world", &[]),
+        &["causal language model"],
+    );
+    expect_failure(
+        &generate_attr(
+            &fixture("tiny-gpt2"),
+            DECODER_TEXT,
+            &["--max-new-tokens", "0"],
+        ),
+        &["--max-new-tokens"],
+    );
+    expect_failure(
+        &generate_attr(&fixture("tiny-gpt2"), &long_text(), &[]),
+        &["tokens", "at most 64"],
+    );
+    expect_failure(
+        &generate_attr(
+            &fixture("tiny-gpt2"),
+            DECODER_TEXT,
+            &["--continuation", "zq xw"],
+        ),
+        &["unknown target token"],
+    );
 }

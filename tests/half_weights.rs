@@ -8,18 +8,33 @@ use gradpath::DType;
 use safetensors::tensor::{Dtype, TensorView};
 use std::path::PathBuf;
 
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name)
+}
+
 fn src() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/tiny-bert")
+    fixture("tiny-bert")
 }
 
 /// Copies tiny-bert with weights stored as `dt` (F16 or BF16); returns the folder.
 fn half_copy(dt: Dtype) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gradpath-half-{}-{dt:?}", std::process::id()));
+    half_copy_of(&src(), dt)
+}
+
+/// Copies the model folder `src` with weights stored as `dt`; returns the folder.
+fn half_copy_of(src: &std::path::Path, dt: Dtype) -> PathBuf {
+    let name = src.file_name().unwrap().to_string_lossy();
+    let dir = std::env::temp_dir().join(format!(
+        "gradpath-half-{}-{name}-{dt:?}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     for f in ["config.json", "tokenizer.json"] {
-        std::fs::copy(src().join(f), dir.join(f)).unwrap();
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
     }
-    let w = Weights::open(&src().join("model.safetensors"), DType::F32).unwrap();
+    let w = Weights::open(&src.join("model.safetensors"), DType::F32).unwrap();
     let mut bufs: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for name in w.names() {
         let t = w.get(name).unwrap();
@@ -90,4 +105,41 @@ fn f16_checkpoint_loads_exactly() {
 fn bf16_checkpoint_loads_exactly() {
     // bf16 keeps 8 significant bits: ~1e-2 relative per weight.
     check(Dtype::BF16, 1e-1);
+}
+
+/// A BF16 Llama checkpoint (how Llama-3.2-1B ships) loads through the decoder path and predicts
+/// next-token logits close to the f32 checkpoint's.
+#[test]
+fn bf16_llama_checkpoint_loads() {
+    let src = fixture("tiny-llama");
+    let dir = half_copy_of(&src, Dtype::BF16);
+    let ids = [1usize, 261, 224, 84, 88, 271];
+    let logits = |d: &PathBuf| {
+        let m = gradpath::models::load(d, DType::F64).unwrap();
+        assert!(m.is_decoder());
+        m.forward(&Batch::repeat(&ids, &[0; 6], 1), &mut Hooks::new())
+            .unwrap()
+            .token_logits(5)
+            .unwrap()
+            .value()
+            .to_vec_f64()
+            .unwrap()
+    };
+    let (a, b) = (logits(&src), logits(&dir));
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
+    let scale = a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    eprintln!("BF16 tiny-llama: last-position logits max diff {diff:.2e} (scale {scale:.2})");
+    assert!(
+        diff > 0.0,
+        "the BF16 copy should differ from the f32 weights"
+    );
+    assert!(
+        diff < 0.1 * scale,
+        "BF16 logits differ by {diff} (scale {scale})"
+    );
+    std::fs::remove_dir_all(dir).ok();
 }

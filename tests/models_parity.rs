@@ -3,11 +3,14 @@
 //! activation, in f64 (relative 1e-10 of the tensor's scale) and f32 (1e-4); and token IG against
 //! Captum `LayerIntegratedGradients` on the word embeddings (f64, 1e-8 of the scale).
 
-use gradpath::attribution::{integrated_gradients, PathProblem, Target, TargetKind};
+mod common;
+
+use common::{check_captum, check_rel as check, token_ig};
+use gradpath::attribution::{Target, TargetKind};
 use gradpath::integrate::{captum_exact, Rule};
 use gradpath::io::{ModelDir, Weights};
 use gradpath::models::{Batch, Encoder, Hooks, Model};
-use gradpath::{DType, Tensor};
+use gradpath::DType;
 use std::path::PathBuf;
 
 const MODELS: &[&str] = &[
@@ -25,29 +28,6 @@ fn dir(name: &str) -> PathBuf {
 
 fn goldens(name: &str) -> Weights {
     Weights::open(&dir(name).join("goldens.safetensors"), DType::F64).unwrap()
-}
-
-/// max |a − b| ≤ tol · max(1, max |b|).
-fn check(what: &str, got: &Tensor, want: &Tensor, tol: f64) -> f64 {
-    let g = got.to_vec_f64().unwrap();
-    let w = want.to_vec_f64().unwrap();
-    assert_eq!(
-        g.len(),
-        w.len(),
-        "{what}: {} values, golden has {} ({:?} vs {:?})",
-        g.len(),
-        w.len(),
-        got.shape(),
-        want.shape()
-    );
-    let scale = w.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    let diff = g
-        .iter()
-        .zip(&w)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
-    assert!(diff <= tol * scale, "{what}: max diff {diff:.3e} > {tol:e} × scale {scale:.3e}; first values got {:?} want {:?}\nHINT: regenerate goldens with /opt/refenv/bin/python tests/reference/make_model_goldens.py", &g[..3.min(g.len())], &w[..3.min(w.len())]);
-    diff / scale
 }
 
 fn n_sentences(g: &Weights) -> usize {
@@ -150,47 +130,17 @@ fn captum_parity(name: &str) {
     for s in 0..n_sentences(&g) {
         let ids = g.get_ids(&format!("s{s}.input_ids")).unwrap();
         let base_ids = g.get_ids(&format!("s{s}.baseline_ids")).unwrap();
-        let types = vec![0; ids.len()];
         let x = model.word_embeddings(&ids).unwrap();
         let b = model.word_embeddings(&base_ids).unwrap();
-        let p = PathProblem {
-            model: &model,
-            ids: &ids,
-            type_ids: &types,
-            boundary: "hook_embed",
-            input: &x,
-            baseline: &b,
-            target: &target,
-        };
         for (tag, rule, n) in [
             ("gausslegendre20", Rule::GaussLegendre, 20),
             ("riemann_trapezoid20", Rule::CaptumTrapezoid, 20),
             ("gausslegendre50", Rule::GaussLegendre, 50),
         ] {
             let (alphas, weights) = captum_exact(rule, n).unwrap();
-            let r = integrated_gradients(&p, &alphas, &weights, 16, &mut |_, _| {}).unwrap();
-            let got = Tensor::from_f64(r.per_coordinate.as_ref().unwrap(), x.shape(), DType::F64)
-                .unwrap();
-            let want = g.get(&format!("s{s}.lig.{tag}.attr")).unwrap();
-            let want = want.reshape(x.shape()).unwrap();
-            check(
-                &format!("{name} s{s} {tag} attributions"),
-                &got,
-                &want,
-                1e-8,
-            );
-            let delta = g
-                .get(&format!("s{s}.lig.{tag}.delta"))
-                .unwrap()
-                .to_vec_f64()
-                .unwrap()[0];
             // Captum's delta uses its own F(x), F(x′) (same model, f64): equal to ours up to rounding.
-            assert!(
-                (r.delta - delta).abs() <= 1e-8 * (1.0 + delta.abs()),
-                "{name} s{s} {tag}: delta {} vs Captum {}",
-                r.delta,
-                delta
-            );
+            let r = token_ig(&model, &ids, &b, &target, &alphas, &weights, 16);
+            check_captum(name, &r, &g, &format!("s{s}.lig.{tag}"), x.shape(), 1e-8);
         }
     }
 }

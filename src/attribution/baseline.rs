@@ -11,6 +11,8 @@ use crate::{Error, Result, Tensor};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Baseline {
     Pad,
+    /// The end-of-sequence token (decoders).
+    Eos,
     Zero,
     Mask,
     Unk,
@@ -22,13 +24,14 @@ impl Baseline {
     pub fn parse(s: &str) -> Result<Baseline> {
         match s {
             "pad" => Ok(Baseline::Pad),
+            "eos" => Ok(Baseline::Eos),
             "zero" => Ok(Baseline::Zero),
             "mask" => Ok(Baseline::Mask),
             "unk" => Ok(Baseline::Unk),
             _ => match s.strip_prefix("id:").map(str::parse) {
                 Some(Ok(id)) => Ok(Baseline::Token(id)),
                 _ => Err(Error::Input(format!(
-                    "unknown baseline `{s}` (expected pad, zero, mask, unk or id:N)"
+                    "unknown baseline `{s}` (expected pad, eos, zero, mask, unk or id:N)"
                 ))),
             },
         }
@@ -37,6 +40,7 @@ impl Baseline {
     pub fn name(&self) -> String {
         match self {
             Baseline::Pad => "pad".into(),
+            Baseline::Eos => "eos".into(),
             Baseline::Zero => "zero".into(),
             Baseline::Mask => "mask".into(),
             Baseline::Unk => "unk".into(),
@@ -60,13 +64,23 @@ impl Baseline {
                     Some((_, id)) => id,
                     None => model.pad_token_id().ok_or_else(|| {
                         Error::Input(
-                            "this model has no pad token; use --baseline zero or unk".into(),
+                            "this model has no pad token; use --baseline zero, eos or unk".into(),
                         )
                     })?,
                 },
             ),
+            Baseline::Eos => Some(match model.eos_token_id() {
+                Some(id) => id,
+                None => find(
+                    &["</s>", "<|endoftext|>", "<|im_end|>", "<|eot_id|>"],
+                    "end-of-sequence",
+                )?,
+            }),
             Baseline::Mask => Some(find(&["[MASK]", "<mask>"], "mask")?),
-            Baseline::Unk => Some(find(&["[UNK]", "<unk>", "<|unk|>"], "unknown-word")?),
+            Baseline::Unk => Some(match model.unk_token_id() {
+                Some(id) if tok.find_token(&["[UNK]", "<unk>", "<|unk|>"]).is_none() => id,
+                _ => find(&["[UNK]", "<unk>", "<|unk|>"], "unknown-word")?,
+            }),
             Baseline::Token(id) => Some(*id),
         })
     }

@@ -78,6 +78,15 @@ impl PathProblem<'_> {
         Ok((f[0], f[1]))
     }
 
+    /// (F(x), F(x′), F at α = [`START_PROBE`]) in one batch: the third value shows a path that
+    /// jumps right after its start (a zero vector through a norm layer), which quadrature rules
+    /// sample with few or no points.
+    pub fn endpoints_and_start(&self) -> Result<(f64, f64, f64)> {
+        self.check()?;
+        let f = self.values_at(&self.points(&[1.0, 0.0, START_PROBE])?)?;
+        Ok((f[0], f[1], f[2]))
+    }
+
     /// For every α: F and ∇F at the path point, given to `visit(k, F, grad)` (grad in f64,
     /// row-major over the boundary shape). Points are run `batch` rows at a time.
     pub fn gradients(
@@ -124,6 +133,9 @@ impl PathProblem<'_> {
     }
 }
 
+/// α at which [`PathProblem::endpoints_and_start`] probes the start of the path.
+pub const START_PROBE: f64 = 1e-3;
+
 /// The result of one IG run.
 #[derive(Debug, Clone)]
 pub struct IgResult {
@@ -134,6 +146,8 @@ pub struct IgResult {
     pub per_token: Vec<f64>,
     pub f_input: f64,
     pub f_baseline: f64,
+    /// F at α = [`START_PROBE`], just after the baseline.
+    pub f_start: f64,
     /// Σ attributions − (F(x) − F(x′)).
     pub delta: f64,
     /// |delta| / |F(x) − F(x′)|.
@@ -150,6 +164,13 @@ pub struct IgResult {
 }
 
 impl IgResult {
+    /// |F(α = START_PROBE) − F(x′)| / |F(x) − F(x′)|: how much of the change happens right at the
+    /// start of the path.
+    pub fn start_jump(&self) -> f64 {
+        let df = (self.f_input - self.f_baseline).abs();
+        (self.f_start - self.f_baseline).abs() / df.max(1e-300)
+    }
+
     /// Total variation of F along the evaluated path (endpoints included).
     pub fn path_variation(&self) -> f64 {
         let mut pts: Vec<(f64, f64)> = self
@@ -173,10 +194,18 @@ impl IgResult {
         let tv = self.path_variation();
         let unconverged = self.relative_delta > 0.01;
         let swinging = tv > 2.0 * df.max(1e-12);
-        if !unconverged && !swinging {
+        let jump = self.start_jump();
+        let jumping = jump > 0.25;
+        if !unconverged && !swinging && !jumping {
             return None;
         }
         let mut why = Vec::new();
+        if jumping {
+            why.push(format!(
+                "F moves by {:.0}% of F(x) − F(x′) within α ≤ {START_PROBE} (the baseline end): the path is badly conditioned there, as when a zero baseline enters a LayerNorm/RMSNorm, and quadrature nodes barely sample it (use a token baseline such as pad/eos/unk instead of zero)",
+                100.0 * jump
+            ));
+        }
         if unconverged {
             why.push(format!(
                 "the relative completeness delta is {:.3} (|Σattr − ΔF| / |ΔF|, above 1 %)",
@@ -200,11 +229,13 @@ fn sorted_path(mut p: Vec<(f64, f64)>) -> (Vec<f64>, Vec<f64>) {
     p.into_iter().unzip()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn finish(
     per_coordinate: Option<Vec<f64>>,
     per_token: Vec<f64>,
     f_input: f64,
     f_baseline: f64,
+    f_start: f64,
     path: Vec<(f64, f64)>,
     steps: usize,
     refinement: Option<Refined>,
@@ -224,6 +255,7 @@ fn finish(
         per_token,
         f_input,
         f_baseline,
+        f_start,
         delta,
         relative_delta,
         path_alphas,
@@ -248,7 +280,7 @@ pub fn integrated_gradients(
             detail: format!("{} alphas and {} weights", alphas.len(), weights.len()),
         });
     }
-    let (f_input, f_baseline) = p.endpoints()?;
+    let (f_input, f_baseline, f_start) = p.endpoints_and_start()?;
     let x = p.input.to_vec_f64()?;
     let b = p.baseline.to_vec_f64()?;
     let mut acc = vec![0.0f64; x.len()];
@@ -271,6 +303,7 @@ pub fn integrated_gradients(
         per_token,
         f_input,
         f_baseline,
+        f_start,
         path,
         alphas.len(),
         None,
@@ -298,7 +331,7 @@ pub fn integrated_gradients_adaptive(
     batch: usize,
     progress: Progress,
 ) -> Result<IgResult> {
-    let (f_input, f_baseline) = p.endpoints()?;
+    let (f_input, f_baseline, f_start) = p.endpoints_and_start()?;
     let x = p.input.to_vec_f64()?;
     let b = p.baseline.to_vec_f64()?;
     let c = (*p.input.shape().last().unwrap_or(&1)).max(1);
@@ -348,6 +381,7 @@ pub fn integrated_gradients_adaptive(
         per_token,
         f_input,
         f_baseline,
+        f_start,
         path,
         steps,
         Some(refined),

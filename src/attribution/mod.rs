@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod baseline;
+pub mod generate;
 pub mod gradients;
 pub mod ig;
 pub mod layer;
@@ -11,6 +12,7 @@ pub mod target;
 
 pub use attention::{attention_maps, AttentionMaps};
 pub use baseline::Baseline;
+pub use generate::{generation_attribution, greedy, Generation, GenerationSpec, GenerationStep};
 pub use gradients::{gradient_attribution, noise_tunnel, GradMethod, NoiseKind};
 pub use ig::{
     integrated_gradients, integrated_gradients_adaptive, Adaptive, IgResult, PathProblem,

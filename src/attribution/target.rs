@@ -38,6 +38,24 @@ pub enum Target {
     Class { class: usize, kind: TargetKind },
     /// Cosine similarity of the sentence embedding to a fixed reference embedding `[d_model]`.
     Similarity { reference: Tensor },
+    /// A token of a causal language model: the logit / probability / log-probability of `token`
+    /// as the next token after `position` (the logits read at `position`).
+    Token {
+        position: usize,
+        token: usize,
+        kind: TargetKind,
+    },
+}
+
+/// `kind` of the logits `[batch, n]`, column `index` → `[batch]`.
+fn pick(logits: &Var, index: usize, kind: TargetKind) -> Result<Var> {
+    let b = logits.shape()[0];
+    let v = match kind {
+        TargetKind::Logit => logits.clone(),
+        TargetKind::Prob => logits.softmax(None)?,
+        TargetKind::LogProb => logits.log_softmax(None)?,
+    };
+    v.narrow(1, index, 1)?.reshape(&[b])
 }
 
 impl Target {
@@ -46,19 +64,28 @@ impl Target {
         match self {
             Target::Class { class, kind } => {
                 let logits = out.logits.as_ref().ok_or_else(|| Error::Input("a class target needs a classification model (this one has no classifier head); use --similar-to for sentence-embedding models".into()))?;
-                let (b, n) = (logits.shape()[0], logits.shape()[1]);
+                let n = logits.shape()[1];
                 if *class >= n {
                     return Err(Error::Input(format!(
                         "class {class} is out of range: the model has {n} classes (0..{})",
                         n - 1
                     )));
                 }
-                let v = match kind {
-                    TargetKind::Logit => logits.clone(),
-                    TargetKind::Prob => logits.softmax(None)?,
-                    TargetKind::LogProb => logits.log_softmax(None)?,
-                };
-                v.narrow(1, *class, 1)?.reshape(&[b])
+                pick(logits, *class, *kind)
+            }
+            Target::Token {
+                position,
+                token,
+                kind,
+            } => {
+                let logits = out.token_logits(*position)?;
+                let n = logits.shape()[1];
+                if *token >= n {
+                    return Err(Error::Input(format!(
+                        "target token id {token} is out of range: the vocabulary has {n} tokens"
+                    )));
+                }
+                pick(&logits, *token, *kind)
             }
             Target::Similarity { reference } => {
                 let p = out.pooled.as_ref().ok_or_else(|| Error::Input("a similarity target needs a sentence-embedding model (this one is a classifier); use --target instead".into()))?;
@@ -93,6 +120,13 @@ impl Target {
                 serde_json::json!({"type": "class", "kind": kind.name(), "class": class, "label": label})
             }
             Target::Similarity { .. } => serde_json::json!({"type": "cosine_similarity"}),
+            Target::Token {
+                position,
+                token,
+                kind,
+            } => {
+                serde_json::json!({"type": "token", "kind": kind.name(), "position": position, "token": token, "token_str": label})
+            }
         }
     }
 }

@@ -1,7 +1,6 @@
 //! `gradpath hooks`: every boundary of a model with its shape for a given input.
 
 use super::ig::{encode, DEFAULT_MODEL};
-use crate::io::Tokenizer;
 use crate::models::{self, Batch, Hooks};
 use crate::{DType, Result, Tape};
 use clap::Args;
@@ -19,7 +18,7 @@ pub struct HooksArgs {
 
 pub fn run(a: &HooksArgs) -> Result<()> {
     let model = models::load(&a.model, DType::F32)?;
-    let tok = Tokenizer::from_file(&a.model.join("tokenizer.json"))?;
+    let tok = crate::models::load_tokenizer(&a.model)?;
     let e = encode(&tok, &a.text, None, model.max_tokens(), false)?;
     let tape = Tape::new();
     let _g = tape.no_grad();

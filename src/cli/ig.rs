@@ -32,10 +32,19 @@ pub struct IgArgs {
     /// Classifiers: the class to explain, as an index or a label name (default: predicted class).
     #[arg(long)]
     pub target: Option<String>,
-    /// Classifiers: explain the class logit, probability or log-probability.
+    /// Causal language models: the next token to explain, as an id or a token string (e.g.
+    /// " Paris"; it must be a single token). Default: the predicted token.
+    #[arg(long)]
+    pub target_token: Option<String>,
+    /// Causal language models: the position whose next-token logits are explained (0-based;
+    /// default: the last token).
+    #[arg(long)]
+    pub position: Option<usize>,
+    /// Explain the class (or next-token) logit, probability or log-probability.
     #[arg(long, default_value = "logit", value_parser = ["logit", "prob", "log-prob"])]
     pub target_kind: String,
-    /// Path start: [PAD] / [MASK] / [UNK] for every non-special token, the zero embedding, or id:N.
+    /// Path start: [PAD] / [MASK] / [UNK] / EOS for every non-special token (BOS/[CLS]/[SEP] kept),
+    /// the zero embedding, or id:N. Values: pad, eos, mask, unk, zero, id:N.
     #[arg(long, default_value = "pad")]
     pub baseline: String,
     /// Quadrature points along the path.
@@ -136,13 +145,106 @@ fn forward_once(model: &dyn Model, e: &Encoded) -> Result<crate::models::ModelOu
     model.forward(&Batch::repeat(&e.ids, &e.type_ids, 1), &mut Hooks::new())
 }
 
-/// Resolves the target: a class (given or predicted) or the similarity to `--similar-to`.
+/// A next-token target given as an id or a token string.
+pub fn parse_token(s: &str, tok: &Tokenizer, vocab: usize) -> Result<usize> {
+    if let Ok(id) = s.parse::<usize>() {
+        if id >= vocab {
+            return Err(Error::Input(format!(
+                "target token id {id} is out of range: the vocabulary has {vocab} tokens"
+            )));
+        }
+        return Ok(id);
+    }
+    if let Some(id) = tok.token_to_id(s) {
+        return Ok(id);
+    }
+    let e = tok.encode_plain(s)?;
+    match e.as_slice() {
+        [id] => Ok(*id),
+        [] => Err(Error::Input(format!("unknown target token {s:?}: it encodes to no token"))),
+        ids => Err(Error::Input(format!(
+            "unknown target token {s:?}: it encodes to {} tokens {ids:?}, not one; give a single token or an id",
+            ids.len()
+        ))),
+    }
+}
+
+/// Resolves a decoder target: `kind` of the next token (given or predicted) after `position`.
+pub fn resolve_token_target(
+    model: &dyn Model,
+    tok: &Tokenizer,
+    e: &Encoded,
+    token: Option<&str>,
+    position: Option<usize>,
+    kind: &str,
+) -> Result<(Target, Option<String>)> {
+    let position = position.unwrap_or(e.len() - 1);
+    if position >= e.len() {
+        return Err(Error::Input(format!(
+            "--position {position} is out of range: the text has {} tokens (0..{})",
+            e.len(),
+            e.len() - 1
+        )));
+    }
+    let token = match token {
+        Some(t) => parse_token(t, tok, model.vocab_size())?,
+        None => {
+            let out = forward_once(model, e)?;
+            let l = out.token_logits(position)?.value().to_vec_f64()?;
+            argmax(&l)
+        }
+    };
+    let kind = TargetKind::parse(kind)?;
+    Ok((
+        Target::Token {
+            position,
+            token,
+            kind,
+        },
+        tok.id_to_token(token),
+    ))
+}
+
+/// Index of the largest value (the first one on ties).
+pub fn argmax(v: &[f64]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold((0, f64::NEG_INFINITY), |best, (i, &x)| {
+            if x > best.1 {
+                (i, x)
+            } else {
+                best
+            }
+        })
+        .0
+}
+
+/// Resolves the target: a class (given or predicted), the similarity to `--similar-to`, or a
+/// next token for causal language models.
 pub(crate) fn resolve_target(
     a: &IgArgs,
     model: &dyn Model,
     tok: &Tokenizer,
     e: &Encoded,
 ) -> Result<(Target, Option<String>)> {
+    if model.is_decoder() {
+        if a.similar_to.is_some() || a.target.is_some() {
+            return Err(Error::Input("this is a causal language model: choose the explained token with --target-token (and --position), not --target / --similar-to".into()));
+        }
+        return resolve_token_target(
+            model,
+            tok,
+            e,
+            a.target_token.as_deref(),
+            a.position,
+            &a.target_kind,
+        );
+    }
+    if a.target_token.is_some() || a.position.is_some() {
+        return Err(Error::Input(
+            "--target-token and --position are for causal language models; for this model use --target (classifiers) or --similar-to (sentence embeddings)".into(),
+        ));
+    }
     let out = forward_once(model, e)?;
     match (&out.logits, &a.similar_to) {
         (Some(_), Some(_)) => Err(Error::Input("--similar-to needs a sentence-embedding model, but this one is a classifier".into())),
@@ -208,7 +310,7 @@ pub fn run(a: &IgArgs) -> Result<()> {
     let dtype = DType::parse(&a.dtype)?;
     let t0 = Instant::now();
     let model = models::load(&a.model, dtype)?;
-    let tok = Tokenizer::from_file(&a.model.join("tokenizer.json"))?;
+    let tok = models::load_tokenizer(&a.model)?;
     let load_s = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();
@@ -297,6 +399,18 @@ pub fn run(a: &IgArgs) -> Result<()> {
         (Target::Similarity { .. }, _) => format!(
             "cosine similarity to {:?}",
             a.similar_to.as_deref().unwrap_or("")
+        ),
+        (
+            Target::Token {
+                position,
+                token,
+                kind,
+            },
+            l,
+        ) => format!(
+            "next token {token} {:?} after position {position}, {}",
+            l.as_deref().unwrap_or("?"),
+            kind.name()
         ),
     };
     let warning = r.roughness_warning();
@@ -440,7 +554,7 @@ fn to_json(
         "f_baseline": r.f_baseline,
         "delta": r.delta,
         "relative_delta": r.relative_delta,
-        "path": {"alphas": r.path_alphas, "f": r.path_f, "total_variation": r.path_variation()},
+        "path": {"alphas": r.path_alphas, "f": r.path_f, "total_variation": r.path_variation(), "start_probe": {"alpha": crate::attribution::ig::START_PROBE, "f": r.f_start, "jump": r.start_jump()}},
         "rough": warning.is_some(),
         "warnings": warning.map(|w| vec![w.to_string()]).unwrap_or_default(),
         "timing": {"load_s": load_s, "attribution_s": attribution_s},

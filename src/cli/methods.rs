@@ -11,7 +11,7 @@ use crate::attribution::{
     GradMethod, LayerResult, NoiseKind, PathProblem, Target,
 };
 use crate::integrate::{captum_exact, Rule};
-use crate::io::{Encoded, Tokenizer};
+use crate::io::Encoded;
 use crate::models::{self, Model};
 use crate::report::{self, aggregate_words, attention_html as ah, Aggregate, TokenScores};
 use crate::{DType, Error, Result, Tensor};
@@ -192,7 +192,7 @@ fn setup(a: &IgArgs, cmd: &str, need_target: bool) -> Result<Setup> {
     let dtype = DType::parse(&a.dtype)?;
     let t0 = Instant::now();
     let model = models::load(&a.model, dtype)?;
-    let tok = Tokenizer::from_file(&a.model.join("tokenizer.json"))?;
+    let tok = models::load_tokenizer(&a.model)?;
     let load_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let e = encode(&tok, &a.text, None, model.max_tokens(), a.truncate)?;
@@ -254,6 +254,18 @@ fn target_desc(a: &IgArgs, s: &Setup) -> String {
         Some((Target::Similarity { .. }, _)) => format!(
             "cosine similarity to {:?}",
             a.similar_to.as_deref().unwrap_or("")
+        ),
+        Some((
+            Target::Token {
+                position,
+                token,
+                kind,
+            },
+            l,
+        )) => format!(
+            "next token {token} {:?} after position {position}, {}",
+            l.as_deref().unwrap_or("?"),
+            kind.name()
         ),
         None => "none".into(),
     }

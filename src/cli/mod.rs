@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and printing only (no numerics here).
 //! Errors are printed by `main` as one line of cause and one line of hint.
 
+pub mod generate;
 pub mod hooks;
 pub mod ig;
 pub mod methods;
@@ -15,6 +16,8 @@ use clap::{Parser, Subcommand};
   gradpath ig --model models/all-MiniLM-L6-v2 --text \"A man plays guitar.\" --similar-to \"Someone makes music.\" --json ig.json --html ig.html
   gradpath ig --model DIR --text TEXT --target 1 --baseline pad --steps 50 --method gauss-legendre
   gradpath ig --model DIR --text TEXT --tolerance 1e-4      (adaptive steps until the relative completeness delta is below 1e-4)
+  gradpath ig --model models/SmolLM2-135M-Instruct --text \"The capital of France is\"   (next-token IG on a decoder)
+  gradpath generate-attr --model models/SmolLM2-135M-Instruct --text \"The capital of France is\" --max-new-tokens 3 --html gen.html
   gradpath hooks --model DIR                               (every boundary name with its shape)
 
 Run `gradpath <command> --help` for all options (--baseline, --tolerance, --dtype, --words, ...).")]
@@ -42,6 +45,9 @@ pub enum Command {
     Ablate(methods::AblateArgs),
     /// Noise sensitivity: standard deviation of F under Gaussian noise on one token at a time.
     Sensitivity(methods::SensitivityArgs),
+    /// Causal language models: generate greedily and explain every generated token by IG over
+    /// the prompt and the tokens before it (a generated × input matrix, JSON, HTML heatmap).
+    GenerateAttr(generate::GenerateArgs),
     /// List every boundary (hook point) of a model with its shape for an input.
     Hooks(hooks::HooksArgs),
     /// List the differentiable op catalogue (every op has a forward, a backward and an f64
@@ -62,6 +68,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Attention(a) => methods::run_attention(&a),
         Command::Ablate(a) => methods::run_ablate(&a),
         Command::Sensitivity(a) => methods::run_sensitivity(&a),
+        Command::GenerateAttr(a) => generate::run(&a),
         Command::Hooks(a) => hooks::run(&a),
         Command::Ops => {
             println!("{} differentiable ops:", OpKind::ALL.len());

@@ -1,31 +1,74 @@
-//! Reading model folders: safetensors weights (memory-mapped), `config.json`, `tokenizer.json`.
+//! Reading models: Hugging Face folders (safetensors weights, memory-mapped; `config.json`;
+//! `tokenizer.json`) and single GGUF files (`gguf.rs`, served under HF names by `gguf_hf.rs`).
 
+pub mod gguf;
+pub mod gguf_hf;
 pub mod safetensors;
 pub mod tokenizer;
 
-pub use self::safetensors::{VarPath, Weights};
+pub use self::gguf::{GgmlType, GgufFile, GgufTensorInfo, MetaValue};
+pub use self::safetensors::{NamedF32, VarPath, Weights};
 pub use tokenizer::{Encoded, Tokenizer};
 
-use crate::{Error, Result};
+use crate::{DType, Error, Result};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// The files of a Hugging Face model folder.
+/// The files of a model: a Hugging Face folder, or one GGUF file (then `config`, `weights` and
+/// `tokenizer` all name the `.gguf` file and `dir` is its folder). Model loaders read through
+/// [`ModelDir::config_json`], [`ModelDir::weights`] and [`ModelDir::tokenizer`], which work for both.
 #[derive(Debug, Clone)]
 pub struct ModelDir {
     pub dir: PathBuf,
     pub config: PathBuf,
     pub weights: PathBuf,
     pub tokenizer: PathBuf,
+    /// The parsed GGUF header (parsed once, in `open`), for GGUF models.
+    gguf: Option<Arc<GgufFile>>,
+}
+
+fn is_gguf_path(p: &Path) -> bool {
+    p.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
 }
 
 impl ModelDir {
-    /// Checks that `dir` holds `config.json`, `model.safetensors` and `tokenizer.json`.
+    /// Opens a model: a `.gguf` file; a folder holding `config.json`, `model.safetensors` and
+    /// `tokenizer.json`; or a folder without `config.json` holding exactly one `*.gguf` file.
     pub fn open(dir: &Path) -> Result<ModelDir> {
+        if dir.is_file() {
+            if is_gguf_path(dir) {
+                return ModelDir::open_gguf(dir);
+            }
+            return Err(Error::Model(format!(
+                "{}: not a model folder or a .gguf file",
+                dir.display()
+            )));
+        }
         if !dir.is_dir() {
             return Err(Error::Model(format!(
                 "model folder {} not found",
                 dir.display()
             )));
+        }
+        if !dir.join("config.json").is_file() {
+            let ggufs = gguf_files(dir)?;
+            match ggufs.len() {
+                0 => {}
+                1 => return ModelDir::open_gguf(&ggufs[0]),
+                _ => {
+                    let names: Vec<String> = ggufs
+                        .iter()
+                        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                        .collect();
+                    return Err(Error::Model(format!(
+                        "{}: {} .gguf files ({}); pass the path of the one to use",
+                        dir.display(),
+                        names.len(),
+                        names.join(", ")
+                    )));
+                }
+            }
         }
         let need = |name: &str| -> Result<PathBuf> {
             let p = dir.join(name);
@@ -43,11 +86,43 @@ impl ModelDir {
             config: need("config.json")?,
             weights: need("model.safetensors")?,
             tokenizer: need("tokenizer.json")?,
+            gguf: None,
         })
     }
 
-    /// Parses `config.json` as JSON.
+    fn open_gguf(path: &Path) -> Result<ModelDir> {
+        let g = GgufFile::open(path)?;
+        // fail early on an architecture we cannot map
+        g.architecture()?;
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(ModelDir {
+            dir,
+            config: path.to_path_buf(),
+            weights: path.to_path_buf(),
+            tokenizer: path.to_path_buf(),
+            gguf: Some(Arc::new(g)),
+        })
+    }
+
+    /// True for a model read from a GGUF file.
+    pub fn is_gguf(&self) -> bool {
+        self.gguf.is_some()
+    }
+
+    /// The parsed GGUF file, for GGUF models.
+    pub fn gguf(&self) -> Option<&GgufFile> {
+        self.gguf.as_deref()
+    }
+
+    /// The model config as JSON: `config.json`, or for GGUF the config derived from the metadata
+    /// ([`GgufFile::hf_config`]).
     pub fn config_json(&self) -> Result<serde_json::Value> {
+        if let Some(g) = &self.gguf {
+            return g.hf_config();
+        }
         let text = std::fs::read_to_string(&self.config).map_err(|e| Error::Io {
             path: self.config.display().to_string(),
             source: e,
@@ -55,4 +130,47 @@ impl ModelDir {
         serde_json::from_str(&text)
             .map_err(|e| Error::Model(format!("{}: malformed JSON ({e})", self.config.display())))
     }
+
+    /// The weights under Hugging Face names, converted to `dtype` when read (GGUF tensors are
+    /// dequantised here, once).
+    pub fn weights(&self, dtype: DType) -> Result<Weights> {
+        match &self.gguf {
+            Some(g) => g.weights(dtype),
+            None => Weights::open(&self.weights, dtype),
+        }
+    }
+
+    /// The tokenizer: `tokenizer.json`, or the one described by the GGUF metadata.
+    pub fn tokenizer(&self) -> Result<Tokenizer> {
+        match &self.gguf {
+            Some(g) => g.tokenizer(),
+            None => Tokenizer::from_file(&self.tokenizer),
+        }
+    }
+}
+
+/// The `*.gguf` files directly inside `dir`, sorted.
+fn gguf_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::Io {
+        path: dir.display().to_string(),
+        source: e,
+    })?;
+    let mut v: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && is_gguf_path(p))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Memory-maps a weight file read-only.
+pub(crate) fn mmap_read_only(path: &Path) -> Result<memmap2::Mmap> {
+    let io = |e| Error::Io {
+        path: path.display().to_string(),
+        source: e,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    // SAFETY: the file is opened read-only and the map is never written; as with any mmap, a
+    // concurrent truncation by another process would fault, which we accept for weight files.
+    unsafe { memmap2::Mmap::map(&file) }.map_err(io)
 }

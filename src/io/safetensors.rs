@@ -1,7 +1,8 @@
-//! Memory-mapped `.safetensors` weights. Tensors are read lazily by name and converted from the
-//! stored dtype (F32, F16, BF16, F64) to the compute dtype (f32 or f64). Every failure names the file
-//! and the tensor: a missing name, a shape that differs from the config, an unsupported dtype, a
-//! non-finite value.
+//! Model weights by name: memory-mapped `.safetensors` files, or f32 tensors held in memory (GGUF
+//! files, dequantised when opened; see `gguf_hf.rs`). Safetensors tensors are read lazily by name
+//! and converted from the stored dtype (F32, F16, BF16, F64) to the compute dtype (f32 or f64); the
+//! in-memory ones are converted the same way. Every failure names the file and the tensor: a
+//! missing name, a shape that differs from the config, an unsupported dtype, a non-finite value.
 
 use crate::tensor::{pool, Float};
 use crate::{with_dtype, DType, Error, Result, Tensor};
@@ -10,13 +11,24 @@ use safetensors::tensor::{Dtype as StDtype, TensorInfo};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// One memory-mapped safetensors file.
+/// One in-memory tensor: name, row-major shape, f32 values.
+pub type NamedF32 = (String, Vec<usize>, Vec<f32>);
+
+/// The tensors of one weight file: a memory-mapped safetensors file, or f32 tensors in memory.
 pub struct Weights {
     path: PathBuf,
-    mmap: Mmap,
-    data_start: usize,
-    infos: HashMap<String, TensorInfo>,
+    source: Source,
     dtype: DType,
+}
+
+enum Source {
+    Safetensors {
+        mmap: Mmap,
+        data_start: usize,
+        infos: HashMap<String, TensorInfo>,
+    },
+    /// Row-major f32 tensors by name, each with its shape.
+    F32(HashMap<String, (Vec<usize>, Vec<f32>)>),
 }
 
 fn bad(path: &Path, detail: impl std::fmt::Display) -> Error {
@@ -26,16 +38,7 @@ fn bad(path: &Path, detail: impl std::fmt::Display) -> Error {
 impl Weights {
     /// Maps `path` and reads its header; tensors are converted to `dtype` when read.
     pub fn open(path: &Path, dtype: DType) -> Result<Weights> {
-        let file = std::fs::File::open(path).map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
-        // SAFETY: the file is opened read-only and the map is never written; as with any mmap, a
-        // concurrent truncation by another process would fault, which we accept for weight files.
-        let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
+        let mmap = super::mmap_read_only(path)?;
         let (n, meta) = safetensors::SafeTensors::read_metadata(&mmap)
             .map_err(|e| bad(path, format!("not a valid safetensors file ({e})")))?;
         let infos = meta
@@ -45,9 +48,39 @@ impl Weights {
             .collect();
         Ok(Weights {
             path: path.to_path_buf(),
-            mmap,
-            data_start: 8 + n,
-            infos,
+            source: Source::Safetensors {
+                mmap,
+                data_start: 8 + n,
+                infos,
+            },
+            dtype,
+        })
+    }
+
+    /// Weights held in memory as `(name, row-major shape, f32 values)`, converted to `dtype` when
+    /// read, like a safetensors F32 tensor; `path` is the file they came from (for messages).
+    /// Errors on a repeated name or a value count that does not match the shape.
+    pub fn from_f32_tensors(path: &Path, tensors: Vec<NamedF32>, dtype: DType) -> Result<Weights> {
+        let mut map = HashMap::with_capacity(tensors.len());
+        for (name, shape, data) in tensors {
+            let n: usize = shape.iter().product();
+            if n != data.len() {
+                return Err(bad(
+                    path,
+                    format!(
+                        "tensor `{name}` has {} values for shape {shape:?}",
+                        data.len()
+                    ),
+                ));
+            }
+            if map.contains_key(&name) {
+                return Err(bad(path, format!("tensor `{name}` appears twice")));
+            }
+            map.insert(name, (shape, data));
+        }
+        Ok(Weights {
+            path: path.to_path_buf(),
+            source: Source::F32(map),
             dtype,
         })
     }
@@ -61,37 +94,62 @@ impl Weights {
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.infos.contains_key(name)
+        match &self.source {
+            Source::Safetensors { infos, .. } => infos.contains_key(name),
+            Source::F32(map) => map.contains_key(name),
+        }
     }
 
     /// All tensor names, sorted.
     pub fn names(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.infos.keys().map(String::as_str).collect();
+        let mut v: Vec<&str> = match &self.source {
+            Source::Safetensors { infos, .. } => infos.keys().map(String::as_str).collect(),
+            Source::F32(map) => map.keys().map(String::as_str).collect(),
+        };
         v.sort_unstable();
         v
     }
 
     /// Stored shape of `name`, if present.
     pub fn shape_of(&self, name: &str) -> Option<&[usize]> {
-        self.infos.get(name).map(|i| i.shape.as_slice())
+        match &self.source {
+            Source::Safetensors { infos, .. } => infos.get(name).map(|i| i.shape.as_slice()),
+            Source::F32(map) => map.get(name).map(|(s, _)| s.as_slice()),
+        }
     }
 
-    /// Header entry and raw bytes of `name`.
+    /// Header entry and raw bytes of `name` in a safetensors file.
     fn raw(&self, name: &str) -> Result<(&TensorInfo, &[u8])> {
-        let info = self
-            .infos
+        let Source::Safetensors {
+            mmap,
+            data_start,
+            infos,
+        } = &self.source
+        else {
+            return Err(bad(
+                &self.path,
+                format!("tensor `{name}`: raw bytes exist only for safetensors files"),
+            ));
+        };
+        let info = infos
             .get(name)
             .ok_or_else(|| bad(&self.path, format!("missing tensor `{name}`")))?;
         let (s, e) = info.data_offsets;
-        let bytes = self
-            .mmap
-            .get(self.data_start + s..self.data_start + e)
+        let bytes = mmap
+            .get(data_start + s..data_start + e)
             .ok_or_else(|| bad(&self.path, format!("tensor `{name}` lies outside the file")))?;
         Ok((info, bytes))
     }
 
     /// Reads `name` converted to the compute dtype.
     pub fn get(&self, name: &str) -> Result<Tensor> {
+        if let Source::F32(map) = &self.source {
+            let (shape, data) = map
+                .get(name)
+                .ok_or_else(|| bad(&self.path, format!("missing tensor `{name}`")))?;
+            let t = with_dtype!(self.dtype, T => Tensor::from_vec(convert_f32::<T>(data).map_err(|d| bad(&self.path, format!("tensor `{name}`: {d}")))?, shape)?);
+            return Ok(t);
+        }
         let (info, bytes) = self.raw(name)?;
         let n: usize = info.shape.iter().product();
         let t = with_dtype!(self.dtype, T => Tensor::from_vec(convert::<T>(bytes, info.dtype, n).map_err(|d| bad(&self.path, format!("tensor `{name}`: {d}")))?, &info.shape)?);
@@ -100,6 +158,14 @@ impl Weights {
 
     /// Reads an integer tensor (I64, I32, U32, U8) as `usize` values, e.g. token ids in golden files.
     pub fn get_ids(&self, name: &str) -> Result<Vec<usize>> {
+        if let Source::F32(map) = &self.source {
+            if map.contains_key(name) {
+                return Err(bad(
+                    &self.path,
+                    format!("tensor `{name}` is F32, not an integer tensor"),
+                ));
+            }
+        }
         let (info, bytes) = self.raw(name)?;
         let conv = |c: &[u8]| -> i64 {
             match c.len() {
@@ -171,6 +237,21 @@ fn convert<T: Float>(bytes: &[u8], dt: StDtype, n: usize) -> std::result::Result
             _ => f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
         };
         *o = T::from_f64(v);
+    }
+    if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+        return Err(format!(
+            "non-finite value at element {i} (the weights are corrupt or overflowed)"
+        ));
+    }
+    Ok(out)
+}
+
+/// In-memory f32 values converted to the compute dtype, with the same non-finite check as
+/// [`convert`].
+fn convert_f32<T: Float>(data: &[f32]) -> std::result::Result<Vec<T>, String> {
+    let mut out = pool::take::<T>(data.len());
+    for (o, &v) in out.iter_mut().zip(data) {
+        *o = T::from_f64(v as f64);
     }
     if let Some(i) = out.iter().position(|v| !v.is_finite()) {
         return Err(format!(

@@ -37,15 +37,22 @@ impl Tokenizer {
         if !path.exists() {
             return Err(Error::Model(format!("{}: file not found", path.display())));
         }
-        let mut inner = tokenizers::Tokenizer::from_file(path).map_err(|e| {
+        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| {
             Error::Model(format!("{}: cannot read tokenizer ({e})", path.display()))
         })?;
+        Tokenizer::from_tokenizers(inner)
+            .map_err(|e| Error::Model(format!("{}: {e}", path.display())))
+    }
+
+    /// Wraps a tokenizer built in code (e.g. from GGUF metadata), with the same settings as
+    /// [`Tokenizer::from_file`].
+    pub fn from_tokenizers(mut inner: tokenizers::Tokenizer) -> Result<Tokenizer> {
         // One text at a time: no padding to a fixed length, and no silent truncation (too-long
         // input is an error, or `--truncate`).
         inner.with_padding(None);
         inner
             .with_truncation(None)
-            .map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::Model(format!("cannot disable truncation: {e}")))?;
         Ok(Tokenizer { inner })
     }
 
@@ -68,6 +75,23 @@ impl Tokenizer {
                 .collect(),
             words: enc.get_word_ids().to_vec(),
         })
+    }
+
+    /// Ids of `text` without special tokens.
+    pub fn encode_plain(&self, text: &str) -> Result<Vec<usize>> {
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| Error::Input(format!("cannot tokenize the text: {e}")))?;
+        Ok(enc.get_ids().iter().map(|&i| i as usize).collect())
+    }
+
+    /// Decodes ids to text (special tokens skipped).
+    pub fn decode(&self, ids: &[usize]) -> Result<String> {
+        let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
+        self.inner
+            .decode(&ids, true)
+            .map_err(|e| Error::Input(format!("cannot decode token ids: {e}")))
     }
 
     /// Id of a token string, if it is in the vocabulary.

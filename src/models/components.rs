@@ -85,14 +85,33 @@ impl Act {
     }
 }
 
-/// Multi-head self-attention with q/k/v/output projections.
+/// Rotary position tables `[max_pos, d_head]` (HF `rotate_half` layout), applied to q and k.
+pub struct Rotary {
+    pub cos: Tensor,
+    pub sin: Tensor,
+}
+
+impl Rotary {
+    /// `x` `[batch, pos, heads, d_head]` rotated for positions `0..pos`.
+    fn apply(&self, x: &Var) -> Result<Var> {
+        let t = x.shape()[1];
+        let cos = crate::ops::movement::narrow(&self.cos, 0, 0, t)?;
+        let sin = crate::ops::movement::narrow(&self.sin, 0, 0, t)?;
+        x.rope(&cos, &sin)
+    }
+}
+
+/// Multi-head self-attention with q/k/v/output projections; grouped-query when
+/// `n_kv_heads < n_heads`; rotary positions on q and k when `rotary` is set.
 pub struct SelfAttention {
     pub q: Linear,
     pub k: Linear,
     pub v: Linear,
     pub o: Linear,
     pub n_heads: usize,
+    pub n_kv_heads: usize,
     pub d_head: usize,
+    pub rotary: Option<Rotary>,
 }
 
 impl SelfAttention {
@@ -106,10 +125,26 @@ impl SelfAttention {
         l: usize,
     ) -> Result<Var> {
         let (b, t) = (x.shape()[0], x.shape()[1]);
-        let heads = |y: Var| y.reshape(&[b, t, self.n_heads, self.d_head]);
-        let q = hooks.point(block(l, "attn.hook_q"), heads(self.q.forward(x)?)?)?;
-        let k = hooks.point(block(l, "attn.hook_k"), heads(self.k.forward(x)?)?)?;
-        let v = hooks.point(block(l, "attn.hook_v"), heads(self.v.forward(x)?)?)?;
+        let heads = |y: Var, h: usize| y.reshape(&[b, t, h, self.d_head]);
+        let q = hooks.point(
+            block(l, "attn.hook_q"),
+            heads(self.q.forward(x)?, self.n_heads)?,
+        )?;
+        let k = hooks.point(
+            block(l, "attn.hook_k"),
+            heads(self.k.forward(x)?, self.n_kv_heads)?,
+        )?;
+        let v = hooks.point(
+            block(l, "attn.hook_v"),
+            heads(self.v.forward(x)?, self.n_kv_heads)?,
+        )?;
+        let (q, k) = match &self.rotary {
+            Some(r) => (
+                hooks.point(block(l, "attn.hook_rot_q"), r.apply(&q)?)?,
+                hooks.point(block(l, "attn.hook_rot_k"), r.apply(&k)?)?,
+            ),
+            None => (q, k),
+        };
         let scores = hooks.point(
             block(l, "attn.hook_attn_scores"),
             q.attn_scores(&k, 1.0 / (self.d_head as f64).sqrt())?,
@@ -164,6 +199,92 @@ impl PostLnBlock {
             block(l, "hook_resid_post"),
             self.ln_mlp.forward(&u.add(&m)?)?,
         )
+    }
+}
+
+/// RMSNorm over the last axis (Llama family): `x / sqrt(mean(x²) + eps) · w`.
+pub struct RmsNorm {
+    pub w: Var,
+    pub eps: f64,
+}
+
+/// A normalisation layer; which one is data, chosen at load time.
+pub enum Norm {
+    Layer(LayerNorm),
+    Rms(RmsNorm),
+}
+
+impl Norm {
+    pub fn rms(vp: &VarPath, d: usize, eps: f64) -> Result<Norm> {
+        Ok(Norm::Rms(RmsNorm {
+            w: Var::constant(vp.get("weight", &[d])?),
+            eps,
+        }))
+    }
+    pub fn layer(vp: &VarPath, d: usize, eps: f64) -> Result<Norm> {
+        Ok(Norm::Layer(LayerNorm::load(vp, d, eps)?))
+    }
+    pub fn forward(&self, x: &Var) -> Result<Var> {
+        match self {
+            Norm::Layer(n) => n.forward(x),
+            Norm::Rms(n) => x.rms_norm(&n.w, n.eps),
+        }
+    }
+}
+
+/// Gated MLP (SwiGLU in Llama): `down(act(gate(x)) ⊙ up(x))`.
+pub struct GatedMlp {
+    pub gate: Linear,
+    pub up: Linear,
+    pub down: Linear,
+    pub act: Act,
+}
+
+/// The feed-forward part of a block.
+pub enum FeedForward {
+    Plain(Mlp),
+    Gated(GatedMlp),
+}
+
+impl FeedForward {
+    pub fn forward(&self, x: &Var, hooks: &mut Hooks, l: usize) -> Result<Var> {
+        match self {
+            FeedForward::Plain(m) => m.forward(x, hooks, l),
+            FeedForward::Gated(m) => {
+                let pre = hooks.point(block(l, "mlp.hook_pre"), m.gate.forward(x)?)?;
+                let lin = hooks.point(block(l, "mlp.hook_pre_linear"), m.up.forward(x)?)?;
+                let post =
+                    hooks.point(block(l, "mlp.hook_post"), m.act.forward(&pre)?.mul(&lin)?)?;
+                hooks.point(block(l, "hook_mlp_out"), m.down.forward(&post)?)
+            }
+        }
+    }
+}
+
+/// A pre-LN decoder block (GPT-2, Llama family):
+/// `u = z + Attn(N₁(z))`, `z' = u + MLP(N₂(u))`.
+pub struct PreLnBlock {
+    pub ln1: Norm,
+    pub attn: SelfAttention,
+    pub ln2: Norm,
+    pub mlp: FeedForward,
+}
+
+impl PreLnBlock {
+    pub fn forward(
+        &self,
+        x: &Var,
+        mask: Option<&Tensor>,
+        hooks: &mut Hooks,
+        l: usize,
+    ) -> Result<Var> {
+        let z = hooks.point(block(l, "hook_resid_pre"), x.clone())?;
+        let n1 = hooks.point(block(l, "ln1.hook_normalized"), self.ln1.forward(&z)?)?;
+        let a = self.attn.forward(&n1, mask, hooks, l)?;
+        let u = hooks.point(block(l, "hook_resid_mid"), z.add(&a)?)?;
+        let n2 = hooks.point(block(l, "ln2.hook_normalized"), self.ln2.forward(&u)?)?;
+        let m = self.mlp.forward(&n2, hooks, l)?;
+        hooks.point(block(l, "hook_resid_post"), u.add(&m)?)
     }
 }
 

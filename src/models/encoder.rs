@@ -82,15 +82,17 @@ impl EncoderConfig {
             (None, "distilbert") => "DistilBertModel".into(),
             (None, t) => {
                 return Err(Error::Model(format!(
-                    "config.json names no architecture (model_type `{t}`); supported: {}",
-                    SUPPORTED.join(", ")
+                    "config.json names no architecture (model_type `{t}`); supported: {}, {}",
+                    SUPPORTED.join(", "),
+                    super::decoder::SUPPORTED.join(", ")
                 )))
             }
         };
         if !SUPPORTED.contains(&arch.as_str()) {
             return Err(Error::Model(format!(
-                "unsupported architecture `{arch}`; supported: {}",
-                SUPPORTED.join(", ")
+                "unsupported architecture `{arch}`; supported: {}, {}",
+                SUPPORTED.join(", "),
+                super::decoder::SUPPORTED.join(", ")
             )));
         }
         let family = if arch.starts_with("DistilBert") {
@@ -301,7 +303,7 @@ impl Encoder {
     /// Loads a model folder in `dtype`.
     pub fn load(dir: &ModelDir, dtype: DType) -> Result<Encoder> {
         let cfg = EncoderConfig::from_hf(&dir.config_json()?)?;
-        let w = Weights::open(&dir.weights, dtype)?;
+        let w = dir.weights(dtype)?;
         Encoder::from_weights(cfg, &w)
     }
 
@@ -348,7 +350,9 @@ impl Encoder {
                     v: lin(n.v, c, c)?,
                     o: lin(n.o, c, c)?,
                     n_heads: cfg.n_heads,
+                    n_kv_heads: cfg.n_heads,
                     d_head: cfg.d_head(),
+                    rotary: None,
                 },
                 ln_attn: LayerNorm::load(&b.pp(n.ln_attn), c, cfg.ln_eps)?,
                 mlp: Mlp {
@@ -459,6 +463,7 @@ impl Encoder {
             hidden: h,
             logits,
             pooled,
+            unembed: None,
         })
     }
 

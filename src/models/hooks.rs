@@ -154,6 +154,18 @@ impl Hooks {
         self.head_masks.remove(&l).map(|f| (l, f))
     }
 
+    /// Whether `name` is replaced or captured in this pass (models skip optional work otherwise,
+    /// e.g. decoder logits at every position).
+    pub fn wants(&self, name: &str) -> bool {
+        self.replace.contains_key(name)
+            || self.patches.contains_key(name)
+            || match &self.capture {
+                Capture::None => false,
+                Capture::All => true,
+                Capture::Some(s) => s.contains(name),
+            }
+    }
+
     /// After the forward: every requested replacement must have been used.
     pub fn finish(&self) -> Result<()> {
         if let Some(l) = self.head_masks.keys().next() {

@@ -2,9 +2,11 @@
 //! Attribution methods see a model only through the [`Model`] trait and its boundaries.
 
 pub mod components;
+pub mod decoder;
 pub mod encoder;
 pub mod hooks;
 
+pub use decoder::{Decoder, DecoderConfig, DecoderFamily};
 pub use encoder::{Batch, Encoder, EncoderConfig, Family};
 pub use hooks::Hooks;
 
@@ -20,6 +22,36 @@ pub struct ModelOutput {
     pub logits: Option<Var>,
     /// Sentence embedding `[batch, d_model]` (mean pooling) for plain encoders.
     pub pooled: Option<Var>,
+    /// Decoders: the unembedding `[vocab, d_model]`; `hidden` is then the final-normed hidden
+    /// state that it reads.
+    pub unembed: Option<Var>,
+}
+
+impl ModelOutput {
+    /// Next-token logits `[batch, vocab]` read at `position` (decoders): only that position is
+    /// unembedded.
+    pub fn token_logits(&self, position: usize) -> Result<Var> {
+        let w = self.unembed.as_ref().ok_or_else(|| {
+            crate::Error::Input(
+                "a token target needs a causal language model (this model has no lm_head)".into(),
+            )
+        })?;
+        let (b, t, c) = (
+            self.hidden.shape()[0],
+            self.hidden.shape()[1],
+            self.hidden.shape()[2],
+        );
+        if position >= t {
+            return Err(crate::Error::Input(format!(
+                "position {position} is out of range: the input has {t} tokens (0..{})",
+                t - 1
+            )));
+        }
+        self.hidden
+            .narrow(1, position, 1)?
+            .reshape(&[b, c])?
+            .matmul_t(w, false, true)
+    }
 }
 
 /// The interface attribution methods use.
@@ -36,6 +68,22 @@ pub trait Model {
     /// Class names, if the config has them.
     fn labels(&self) -> &[String];
     fn pad_token_id(&self) -> Option<usize>;
+    /// End-of-sequence token (decoders).
+    fn eos_token_id(&self) -> Option<usize> {
+        None
+    }
+    /// Unknown-word token from the config (decoders), used when the tokenizer has no `<unk>`.
+    fn unk_token_id(&self) -> Option<usize> {
+        None
+    }
+    /// A causal language model (targets are next tokens; inputs are never padded).
+    fn is_decoder(&self) -> bool {
+        false
+    }
+    /// Size of the output vocabulary (decoders; 0 for encoders).
+    fn vocab_size(&self) -> usize {
+        0
+    }
     /// One line for reports.
     fn describe(&self) -> String;
     /// Rough bytes of saved activations per batch row for a forward+backward at `pos` tokens
@@ -43,8 +91,20 @@ pub trait Model {
     fn activation_bytes_per_row(&self, pos: usize) -> usize;
 }
 
-/// Loads any supported model folder.
+/// The tokenizer of a model folder, a `.gguf` file or a folder holding one.
+pub fn load_tokenizer(dir: &Path) -> Result<crate::io::Tokenizer> {
+    ModelDir::open(dir)?.tokenizer()
+}
+
+/// Loads any supported model (encoders and decoders, chosen by the config's architecture) from a
+/// Hugging Face folder, a `.gguf` file or a folder holding one `.gguf` file.
 pub fn load(dir: &Path, dtype: DType) -> Result<Box<dyn Model>> {
     let md = ModelDir::open(dir)?;
+    let cfg = md.config_json()?;
+    if decoder::architecture(&cfg).is_some() {
+        let c = DecoderConfig::from_hf(&cfg)?;
+        let w = md.weights(dtype)?;
+        return Ok(Box::new(Decoder::from_weights(c, &w)?));
+    }
     Ok(Box::new(Encoder::load(&md, dtype)?))
 }

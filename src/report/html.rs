@@ -4,7 +4,7 @@
 
 use super::TokenScores;
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -13,7 +13,7 @@ fn esc(s: &str) -> String {
 
 /// Captum's `visualize_text` colours: hsl(120, 75%, 100 − 50a%) for a > 0, hsl(0, 75%, 100 − 40|a|%)
 /// for a < 0, with a = value / max|value| clipped to [−1, 1].
-fn colour(a: f64) -> String {
+pub(crate) fn colour(a: f64) -> String {
     let a = a.clamp(-1.0, 1.0);
     if a >= 0.0 {
         format!("hsl(120,75%,{:.0}%)", 100.0 - 50.0 * a)

@@ -57,3 +57,88 @@ pub fn assert_close(what: &str, a: &Tensor, b: &Tensor, atol: f64, rtol: f64) {
         panic!("{what}: {} of {} elements differ (atol {atol:e}, rtol {rtol:e}); max diff {max_diff:.3e}\n  {}", bad.len(), av.len(), first.join("\n  "));
     }
 }
+
+/// Asserts max |got − want| ≤ tol · max(1, max |want|); returns that max diff over the scale.
+#[track_caller]
+pub fn check_rel(what: &str, got: &Tensor, want: &Tensor, tol: f64) -> f64 {
+    let g = got.to_vec_f64().unwrap();
+    let w = want.to_vec_f64().unwrap();
+    assert_eq!(
+        g.len(),
+        w.len(),
+        "{what}: {} values, golden has {} ({:?} vs {:?})",
+        g.len(),
+        w.len(),
+        got.shape(),
+        want.shape()
+    );
+    let scale = w.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    let diff = g
+        .iter()
+        .zip(&w)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        diff <= tol * scale,
+        "{what}: max diff {diff:.3e} > {tol:e} × scale {scale:.3e}; first values got {:?} want {:?}\nHINT: the goldens come from tests/reference/*.py",
+        &g[..3.min(g.len())],
+        &w[..3.min(w.len())]
+    );
+    diff / scale
+}
+
+/// Token IG at `hook_embed` from the embeddings of `base_ids` to those of `ids`.
+pub fn token_ig(
+    model: &dyn gradpath::models::Model,
+    ids: &[usize],
+    base: &Tensor,
+    target: &gradpath::attribution::Target,
+    alphas: &[f64],
+    weights: &[f64],
+    batch: usize,
+) -> gradpath::attribution::IgResult {
+    let types = vec![0; ids.len()];
+    let x = model.word_embeddings(ids).unwrap();
+    let p = gradpath::attribution::PathProblem {
+        model,
+        ids,
+        type_ids: &types,
+        boundary: "hook_embed",
+        input: &x,
+        baseline: base,
+        target,
+    };
+    gradpath::attribution::integrated_gradients(&p, alphas, weights, batch, &mut |_, _| {}).unwrap()
+}
+
+/// First value of golden tensor `key`.
+pub fn golden_scalar(g: &gradpath::io::Weights, key: &str) -> f64 {
+    g.get(key).unwrap().to_vec_f64().unwrap()[0]
+}
+
+/// An IG run against Captum's `{key}.attr` (per coordinate, `tol` of the scale) and `{key}.delta`
+/// (1e-8 relative); returns the relative attribution diff.
+#[track_caller]
+pub fn check_captum(
+    what: &str,
+    r: &gradpath::attribution::IgResult,
+    g: &gradpath::io::Weights,
+    key: &str,
+    shape: &[usize],
+    tol: f64,
+) -> f64 {
+    let got = Tensor::from_f64(r.per_coordinate.as_ref().unwrap(), shape, DType::F64).unwrap();
+    let want = g
+        .get(&format!("{key}.attr"))
+        .unwrap()
+        .reshape(shape)
+        .unwrap();
+    let d = check_rel(&format!("{what} {key} attributions"), &got, &want, tol);
+    let delta = golden_scalar(g, &format!("{key}.delta"));
+    assert!(
+        (r.delta - delta).abs() <= 1e-8 * (1.0 + delta.abs()),
+        "{what} {key}: delta {} vs Captum {delta}",
+        r.delta
+    );
+    d
+}
