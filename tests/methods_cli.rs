@@ -410,3 +410,52 @@ fn bad_input_errors() {
         &["--similar-to"],
     );
 }
+
+#[test]
+fn methods_run_on_decoders() {
+    // The methods use only the boundary API and `Model`, so they work for decoders unchanged.
+    let d = TempDir::new("dec");
+    for m in ["tiny-gpt2", "tiny-llama"] {
+        let j = d.join(&format!("{m}-c.json"));
+        expect_success(&run(
+            "conductance",
+            m,
+            &[
+                "--steps", "10", "--dtype", "f64", "--token", "1", "-q", "--json", &j,
+            ],
+        ));
+        let v = json(&j);
+        assert_eq!(v["target"]["type"], "token", "{m}: next-token target");
+        assert_eq!(v["points"], 11);
+        assert_eq!(v["layers"].as_array().unwrap().len(), 2);
+        let j = d.join(&format!("{m}-l.json"));
+        expect_success(&run(
+            "layer-ig",
+            m,
+            &[
+                "--boundary",
+                "blocks.0.hook_resid_post",
+                "--dtype",
+                "f64",
+                "-q",
+                "--json",
+                &j,
+            ],
+        ));
+        assert!(json(&j)["relative_delta"].as_f64().unwrap() < 1e-6, "{m}");
+        for cmd in ["saliency", "ablate", "sensitivity", "attention"] {
+            expect_success(&run(cmd, m, &["-q"]));
+        }
+        expect_success(&run(
+            "neuron",
+            m,
+            &[
+                "--boundary",
+                "blocks.1.hook_resid_post",
+                "--neuron",
+                "3,1",
+                "-q",
+            ],
+        ));
+    }
+}
