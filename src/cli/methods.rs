@@ -612,12 +612,16 @@ pub fn run_conductance(args: &ConductanceArgs) -> Result<()> {
         .iter()
         .filter_map(|l| l.relative_delta)
         .fold(0.0f64, f64::max);
+    let ends_hint = if rule == Rule::GaussLegendre && !args.influence {
+        ", or use --method captum-trapezoid, whose nodes include both path ends"
+    } else {
+        ""
+    };
     let warning = (worst > 0.01).then(|| {
         format!(
             "the largest per-layer relative completeness delta is {worst:.3} (above 1 %): conductance \
              uses the gradient at the left point of each step (first order, as Captum), so its delta \
-             falls only like 1/steps; raise --steps (e.g. 200), or use --method captum-trapezoid, \
-             whose nodes include both path ends"
+             falls only like 1/steps; raise --steps (e.g. 200){ends_hint}"
         )
     });
     if let Some(w) = &warning {
