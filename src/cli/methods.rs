@@ -621,7 +621,9 @@ pub fn run_conductance(args: &ConductanceArgs) -> Result<()> {
         format!(
             "the largest per-layer relative completeness delta is {worst:.3} (above 1 %): conductance \
              uses the gradient at the left point of each step (first order, as Captum), so its delta \
-             falls only like 1/steps; raise --steps (e.g. 200){ends_hint}"
+             falls only like 1/steps; raise --steps (e.g. 200){ends_hint}. A boundary that the residual \
+             stream bypasses (attention patterns, attn/mlp outputs) carries only part of F(x) − F(x′), \
+             and its delta stays large at any number of steps"
         )
     });
     if let Some(w) = &warning {
