@@ -33,7 +33,7 @@ pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 pub type Visit<'a> = &'a mut dyn FnMut(usize, f64, &[f64]) -> Result<()>;
 
 impl PathProblem<'_> {
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         self.input.same_shape("path", self.baseline)?;
         self.input.same_dtype("path", self.baseline)?;
         if self.input.dtype() != self.model.dtype() {
@@ -47,7 +47,7 @@ impl PathProblem<'_> {
     }
 
     /// Rows `x′ + α_k(x − x′)` for `alphas`, shape `[rows, ...]`.
-    fn points(&self, alphas: &[f64]) -> Result<Tensor> {
+    pub(crate) fn points(&self, alphas: &[f64]) -> Result<Tensor> {
         let x = self.input.to_vec_f64()?;
         let b = self.baseline.to_vec_f64()?;
         let mut v = Vec::with_capacity(x.len() * alphas.len());

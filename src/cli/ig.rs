@@ -221,7 +221,7 @@ pub fn argmax(v: &[f64]) -> usize {
 
 /// Resolves the target: a class (given or predicted), the similarity to `--similar-to`, or a
 /// next token for causal language models.
-fn resolve_target(
+pub(crate) fn resolve_target(
     a: &IgArgs,
     model: &dyn Model,
     tok: &Tokenizer,

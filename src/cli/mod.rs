@@ -4,6 +4,7 @@
 pub mod generate;
 pub mod hooks;
 pub mod ig;
+pub mod methods;
 
 use crate::autodiff::OpKind;
 use crate::{Error, Result};
@@ -30,6 +31,20 @@ pub struct Cli {
 pub enum Command {
     /// Integrated Gradients on the tokens of a text (which tokens drive the prediction).
     Ig(ig::IgArgs),
+    /// Layer Integrated Gradients at any boundary (Captum LayerIntegratedGradients).
+    LayerIg(methods::LayerIgArgs),
+    /// Layer conductance of every layer in one sweep of path points (or --influence).
+    Conductance(methods::ConductanceArgs),
+    /// Neuron conductance of one neuron of a boundary, attributed to the input tokens.
+    Neuron(methods::NeuronArgs),
+    /// Saliency |∂F/∂x| or input × gradient, optionally SmoothGrad / SmoothGrad² / VarGrad.
+    Saliency(methods::SaliencyArgs),
+    /// Attention maps of every layer and head (JSON, HTML grid and heatmap).
+    Attention(methods::AttentionArgs),
+    /// Embedding ablation: F(input) − F(token's embedding replaced), per token.
+    Ablate(methods::AblateArgs),
+    /// Noise sensitivity: standard deviation of F under Gaussian noise on one token at a time.
+    Sensitivity(methods::SensitivityArgs),
     /// Causal language models: generate greedily and explain every generated token by IG over
     /// the prompt and the tokens before it (a generated × input matrix, JSON, HTML heatmap).
     GenerateAttr(generate::GenerateArgs),
@@ -46,6 +61,13 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Ig(a) => ig::run(&a),
+        Command::LayerIg(a) => methods::run_layer_ig(&a),
+        Command::Conductance(a) => methods::run_conductance(&a),
+        Command::Neuron(a) => methods::run_neuron(&a),
+        Command::Saliency(a) => methods::run_saliency(&a),
+        Command::Attention(a) => methods::run_attention(&a),
+        Command::Ablate(a) => methods::run_ablate(&a),
+        Command::Sensitivity(a) => methods::run_sensitivity(&a),
         Command::GenerateAttr(a) => generate::run(&a),
         Command::Hooks(a) => hooks::run(&a),
         Command::Ops => {
@@ -83,6 +105,10 @@ pub fn hint(e: &Error) -> String {
         }
         Error::Model(m) if m.contains("unsupported") || m.contains("names no architecture") => "gradpath loads the architectures listed above; convert the model or open an issue".into(),
         Error::Model(_) => "the model files look damaged or incompatible; re-download or re-export the folder".into(),
+        Error::Input(m) if m.contains("unknown boundary") => "run `gradpath hooks --model DIR --text TEXT` to list every boundary with its shape".into(),
+        Error::Input(m) if m.contains("layers (0..") || m.contains("heads (0..") => "layers and heads are numbered from 0; `gradpath hooks --model DIR` lists them".into(),
+        Error::Input(m) if m.contains("--token") => "pass a token exactly as printed in the token list (e.g. [SEP]) or its index".into(),
+        Error::Input(m) if m.contains("--draws") || m.contains("--samples") || m.contains("--sigma") || m.contains("--stdev") => "use at least one draw/sample and a finite, non-negative noise level".into(),
         Error::Input(m) if m.contains("tokens but the model takes") => "shorten the text, or pass --truncate (gradpath ig) to cut it at the model's limit".into(),
         Error::Input(m) if m.contains("--similar-to needs") => "drop --similar-to for a classifier (choose the class with --target), or point --model at a sentence-embedding model".into(),
         Error::Input(m) if m.contains("give --similar-to") => "add --similar-to \"another text\" to explain the similarity of the two texts".into(),

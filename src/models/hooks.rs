@@ -4,8 +4,8 @@
 //! **capture** it (value and, through the tape, gradient). Names follow TransformerLens; see
 //! `docs/HOOKS.md`.
 
-use crate::{Error, Result, Var};
-use std::collections::{HashMap, HashSet};
+use crate::{Error, Result, Tensor, Var};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// `blocks.{l}.{name}`.
 pub fn block(l: usize, name: &str) -> String {
@@ -28,6 +28,10 @@ pub struct Hooks {
     capture: Capture,
     captured: Vec<(String, Var)>,
     seen: Vec<(String, Vec<usize>)>,
+    /// Per-layer head masks (one factor per head), applied to `blocks.{l}.attn.hook_pattern`.
+    head_masks: BTreeMap<usize, Vec<f64>>,
+    /// Partial replacements: `x ⊙ keep + values` (see [`Hooks::patch`]).
+    patches: HashMap<String, (Tensor, Tensor)>,
 }
 
 impl Hooks {
@@ -38,6 +42,22 @@ impl Hooks {
     /// Replace boundary `name` by `value` (same shape) in the coming forward.
     pub fn replace(mut self, name: &str, value: Var) -> Hooks {
         self.replace.insert(name.to_string(), value);
+        self
+    }
+
+    /// Patch boundary `name`: the model continues with `x ⊙ keep + values` (both the boundary's
+    /// full shape, batch rows included). `keep` is 1 where the computed value stays and 0 where
+    /// `values` is patched in, so gradients still flow to the kept entries (per batch row, per
+    /// token, per coordinate: any pattern).
+    pub fn patch(mut self, name: &str, keep: Tensor, values: Tensor) -> Hooks {
+        self.patches.insert(name.to_string(), (keep, values));
+        self
+    }
+
+    /// Multiply the attention probabilities of layer `l` by one factor per head (HF `head_mask`
+    /// semantics: 0 removes a head, 1 keeps it), at `blocks.{l}.attn.hook_pattern`.
+    pub fn mask_heads(mut self, l: usize, factors: Vec<f64>) -> Hooks {
+        self.head_masks.insert(l, factors);
         self
     }
 
@@ -81,6 +101,36 @@ impl Hooks {
             }
             None => x,
         };
+        let x = match self.patches.remove(&name) {
+            Some((keep, values)) => {
+                if keep.shape() != x.shape() || values.shape() != x.shape() {
+                    return Err(Error::Input(format!(
+                        "patch for `{name}` has shapes {:?} / {:?}, the boundary has {:?}",
+                        keep.shape(),
+                        values.shape(),
+                        x.shape()
+                    )));
+                }
+                let keep = keep.to_dtype(x.dtype())?;
+                let values = values.to_dtype(x.dtype())?;
+                x.mul(&Var::constant(keep))?.add(&Var::constant(values))?
+            }
+            None => x,
+        };
+        let x = match self.head_mask_for(&name) {
+            Some((l, f)) => {
+                let h = x.shape().get(1).copied().unwrap_or(0);
+                if f.len() != h {
+                    return Err(Error::Input(format!(
+                        "head mask for layer {l} has {} factors, the layer has {h} heads",
+                        f.len()
+                    )));
+                }
+                let m = Tensor::from_f64(&f, &[1, h, 1, 1], x.dtype())?;
+                x.mul(&Var::constant(m))?
+            }
+            None => x,
+        };
         let x = x.hook(&name)?;
         self.seen.push((name.clone(), x.shape().to_vec()));
         let keep = match &self.capture {
@@ -94,10 +144,21 @@ impl Hooks {
         Ok(x)
     }
 
+    /// The head mask for `name` if it is the pattern of a masked layer (removed once used).
+    fn head_mask_for(&mut self, name: &str) -> Option<(usize, Vec<f64>)> {
+        let l = name
+            .strip_prefix("blocks.")?
+            .strip_suffix(".attn.hook_pattern")?
+            .parse::<usize>()
+            .ok()?;
+        self.head_masks.remove(&l).map(|f| (l, f))
+    }
+
     /// Whether `name` is replaced or captured in this pass (models skip optional work otherwise,
     /// e.g. decoder logits at every position).
     pub fn wants(&self, name: &str) -> bool {
         self.replace.contains_key(name)
+            || self.patches.contains_key(name)
             || match &self.capture {
                 Capture::None => false,
                 Capture::All => true,
@@ -107,7 +168,18 @@ impl Hooks {
 
     /// After the forward: every requested replacement must have been used.
     pub fn finish(&self) -> Result<()> {
-        if let Some(name) = self.replace.keys().next() {
+        if let Some(l) = self.head_masks.keys().next() {
+            let n = self
+                .seen
+                .iter()
+                .filter(|(n, _)| n.ends_with(".attn.hook_pattern"))
+                .count();
+            return Err(Error::Input(format!(
+                "layer {l} is out of range for a head mask: this model has {n} attention layers (0..{})",
+                n.saturating_sub(1)
+            )));
+        }
+        if let Some(name) = self.replace.keys().chain(self.patches.keys()).next() {
             let valid: Vec<&str> = self.seen.iter().map(|(n, _)| n.as_str()).collect();
             return Err(Error::Input(format!(
                 "unknown boundary `{name}`; this model has: {}",

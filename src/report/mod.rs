@@ -1,5 +1,6 @@
 //! Reports: terminal table, JSON (schema in `docs/JSON.md`), self-contained HTML.
 
+pub mod attention_html;
 pub mod heatmap;
 pub mod html;
 pub mod table;
