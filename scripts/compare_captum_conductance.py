@@ -163,12 +163,17 @@ def main():
         sys.exit(f"error: {TOKENIZER} missing\nhint: run scripts/fetch-models.sh")
     if not os.path.isfile(args.gradpath):
         sys.exit(f"error: {args.gradpath} missing\nhint: cargo build --release")
-    with tempfile.TemporaryDirectory(prefix="gradpath-bench-") as folder:
+    # The random model is cached (it is deterministic in the config and seed).
+    folder = os.path.join(REPO, "target", "bench-models",
+                          f"bert-l{args.layers}-h{args.hidden}-a{args.heads}-i{args.intermediate}-s{args.seed}")
+    if not os.path.isfile(os.path.join(folder, "model.safetensors")):
+        os.makedirs(folder, exist_ok=True)
         build_model(args, folder)
+    with tempfile.TemporaryDirectory(prefix="gradpath-bench-") as tmp:
         text = sentence(args.tokens)
         print(f"model: random BERT, {args.layers} layers, hidden {args.hidden}, {args.heads} heads, "
               f"{args.tokens} tokens, {args.steps} steps, {args.threads} threads")
-        out_json = os.path.join(folder, "gradpath.json")
+        out_json = os.path.join(tmp, "gradpath.json")
         env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
         _, g_wall, g_rss = timed(
             [args.gradpath, "conductance", "--model", folder, "--text", text, "--target", "1",

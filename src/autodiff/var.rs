@@ -241,6 +241,39 @@ impl Var {
         })
     }
 
+    /// A Linear layer `self · wᵀ` with an HF `[out, in]` weight `w`, computed with `wt`, the same
+    /// matrix stored transposed (`[in, out]`, row-major): both the forward (`x · wt`) and the
+    /// input gradient (`dy · w`) then run on row-major operands, which the GEMM packs far faster
+    /// than a transposed one (measured: 128 × 3072 × 768 at 57 GFLOP/s transposed vs 180 plain).
+    /// The tape records exactly what `self.matmul_t(w, false, true)` records; `wt` must equal `wᵀ`
+    /// (only its shape is checked).
+    pub fn linear(&self, w: &Var, wt: &Tensor) -> Result<Var> {
+        let ws = w.shape();
+        if ws.len() != 2 || wt.shape() != [ws[1], ws[0]] {
+            return Err(Error::Shape {
+                op: "linear",
+                detail: format!(
+                    "the transposed weight has shape {:?}, expected the transpose of {ws:?}",
+                    wt.shape()
+                ),
+            });
+        }
+        let y = matmul::forward(&self.value, wt, false, false)?;
+        let sa = w.is_tracked().then(|| self.value.clone());
+        let sb = self.is_tracked().then(|| w.value.clone());
+        let (a_shape, b_shape) = (self.shape().to_vec(), ws.to_vec());
+        Var::record("matmul", &[self, w], y, |ids| Op::MatMul {
+            a: ids[0],
+            b: ids[1],
+            ta: false,
+            tb: true,
+            sa,
+            sb,
+            a_shape,
+            b_shape,
+        })
+    }
+
     // === Reductions ===
 
     fn reduce(&self, axes: &[usize], keepdim: bool, kind: ReduceKind) -> Result<Var> {

@@ -10,22 +10,43 @@ use crate::{Error, Result, Tensor, Var};
 pub struct Linear {
     /// `[d_out, d_in]`
     pub w: Var,
+    /// The same weight transposed, `[d_in, d_out]` row-major: the forward GEMM reads it
+    /// ([`Var::linear`]); the backward reads `w`. Weights are held twice for speed.
+    pub wt: Tensor,
     /// `[d_out]`
     pub b: Option<Var>,
 }
 
 impl Linear {
+    /// From an `[out, in]` weight and an optional `[out]` bias.
+    pub fn new(w: Tensor, b: Option<Tensor>) -> Result<Linear> {
+        let wt = crate::ops::movement::permute(&w, &[1, 0])?;
+        Ok(Linear {
+            w: Var::constant(w),
+            wt,
+            b: b.map(Var::constant),
+        })
+    }
+    /// From an `[in, out]` weight (GPT-2's `Conv1D` layout: `y = x·W + b`) and an `[out]` bias.
+    pub fn from_in_out(wt: Tensor, b: Option<Tensor>) -> Result<Linear> {
+        let w = crate::ops::movement::permute(&wt, &[1, 0])?;
+        Ok(Linear {
+            w: Var::constant(w),
+            wt,
+            b: b.map(Var::constant),
+        })
+    }
     pub fn load(vp: &VarPath, d_in: usize, d_out: usize, bias: bool) -> Result<Linear> {
-        let w = Var::constant(vp.get("weight", &[d_out, d_in])?);
+        let w = vp.get("weight", &[d_out, d_in])?;
         let b = if bias {
-            Some(Var::constant(vp.get("bias", &[d_out])?))
+            Some(vp.get("bias", &[d_out])?)
         } else {
             None
         };
-        Ok(Linear { w, b })
+        Linear::new(w, b)
     }
     pub fn forward(&self, x: &Var) -> Result<Var> {
-        let y = x.matmul_t(&self.w, false, true)?;
+        let y = x.linear(&self.w, &self.wt)?;
         match &self.b {
             Some(b) => y.add(b),
             None => Ok(y),

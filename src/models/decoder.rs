@@ -324,11 +324,6 @@ pub struct Decoder {
     pub unembed: Var,
 }
 
-/// `[rows, cols]` → `[cols, rows]` (GPT-2 `Conv1D` weights are stored `[in, out]`).
-fn transposed(t: &Tensor) -> Result<Tensor> {
-    movement::permute(t, &[1, 0])
-}
-
 impl Decoder {
     pub fn from_weights(cfg: DecoderConfig, w: &Weights) -> Result<Decoder> {
         match cfg.family {
@@ -364,26 +359,21 @@ impl Decoder {
         let (c, m) = (cfg.d_model, cfg.d_mlp);
         let word = Var::constant(root.pp("wte").get("weight", &[cfg.vocab_size, c])?);
         let pos = Var::constant(root.pp("wpe").get("weight", &[cfg.max_positions, c])?);
-        // Conv1D: y = x·W + b with W [in, out]; ours are [out, in].
+        // Conv1D: y = x·W + b with W [in, out] (`Linear` keeps that layout for its forward and
+        // the [out, in] transpose for its backward).
         let conv = |vp: &VarPath, d_in: usize, d_out: usize| -> Result<(Tensor, Tensor)> {
-            Ok((
-                transposed(&vp.get("weight", &[d_in, d_out])?)?,
-                vp.get("bias", &[d_out])?,
-            ))
+            Ok((vp.get("weight", &[d_in, d_out])?, vp.get("bias", &[d_out])?))
         };
-        let lin = |(w, b): (Tensor, Tensor)| Linear {
-            w: Var::constant(w),
-            b: Some(Var::constant(b)),
-        };
+        let lin = |(w, b): (Tensor, Tensor)| Linear::from_in_out(w, Some(b));
         let mut blocks = Vec::with_capacity(cfg.n_layers);
         for l in 0..cfg.n_layers {
             let b = root.pp("h").pp(l);
             let (qkv_w, qkv_b) = conv(&b.pp("attn.c_attn"), c, 3 * c)?;
             let part = |i: usize| -> Result<Linear> {
-                Ok(lin((
-                    movement::narrow(&qkv_w, 0, i * c, c)?,
+                lin((
+                    movement::narrow(&qkv_w, 1, i * c, c)?,
                     movement::narrow(&qkv_b, 0, i * c, c)?,
-                )))
+                ))
             };
             blocks.push(PreLnBlock {
                 ln1: Norm::layer(&b.pp("ln_1"), c, cfg.norm_eps)?,
@@ -391,7 +381,7 @@ impl Decoder {
                     q: part(0)?,
                     k: part(1)?,
                     v: part(2)?,
-                    o: lin(conv(&b.pp("attn.c_proj"), c, c)?),
+                    o: lin(conv(&b.pp("attn.c_proj"), c, c)?)?,
                     n_heads: cfg.n_heads,
                     n_kv_heads: cfg.n_heads,
                     d_head: cfg.d_head,
@@ -399,8 +389,8 @@ impl Decoder {
                 },
                 ln2: Norm::layer(&b.pp("ln_2"), c, cfg.norm_eps)?,
                 mlp: FeedForward::Plain(Mlp {
-                    up: lin(conv(&b.pp("mlp.c_fc"), c, m)?),
-                    down: lin(conv(&b.pp("mlp.c_proj"), m, c)?),
+                    up: lin(conv(&b.pp("mlp.c_fc"), c, m)?)?,
+                    down: lin(conv(&b.pp("mlp.c_proj"), m, c)?)?,
                     act: cfg.act,
                 }),
             });
