@@ -78,6 +78,9 @@ impl Target {
                 token,
                 kind,
             } => {
+                if *kind == TargetKind::Logit {
+                    return out.token_logit(*position, *token);
+                }
                 let logits = out.token_logits(*position)?;
                 let n = logits.shape()[1];
                 if *token >= n {

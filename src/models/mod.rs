@@ -31,6 +31,27 @@ impl ModelOutput {
     /// Next-token logits `[batch, vocab]` read at `position` (decoders): only that position is
     /// unembedded.
     pub fn token_logits(&self, position: usize) -> Result<Var> {
+        let (w, h) = self.hidden_at(position)?;
+        h.matmul_t(w, false, true)
+    }
+
+    /// The logit of one `token` after `position`, `[batch]`: only that row of the unembedding is
+    /// read (a dot product per row instead of a `[batch, d_model]·[d_model, vocab]` GEMM).
+    pub fn token_logit(&self, position: usize, token: usize) -> Result<Var> {
+        let (w, h) = self.hidden_at(position)?;
+        let vocab = w.shape()[0];
+        if token >= vocab {
+            return Err(crate::Error::Input(format!(
+                "target token id {token} is out of range: the vocabulary has {vocab} tokens"
+            )));
+        }
+        let b = h.shape()[0];
+        h.matmul_t(&w.narrow(0, token, 1)?, false, true)?
+            .reshape(&[b])
+    }
+
+    /// The unembedding and the hidden state `[batch, d_model]` at `position`.
+    fn hidden_at(&self, position: usize) -> Result<(&Var, Var)> {
         let w = self.unembed.as_ref().ok_or_else(|| {
             crate::Error::Input(
                 "a token target needs a causal language model (this model has no lm_head)".into(),
@@ -47,10 +68,7 @@ impl ModelOutput {
                 t - 1
             )));
         }
-        self.hidden
-            .narrow(1, position, 1)?
-            .reshape(&[b, c])?
-            .matmul_t(w, false, true)
+        Ok((w, self.hidden.narrow(1, position, 1)?.reshape(&[b, c])?))
     }
 }
 

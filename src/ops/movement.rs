@@ -87,14 +87,23 @@ pub fn narrow(x: &Tensor, axis: usize, start: usize, len: usize) -> Result<Tenso
             x.shape()
         );
     }
+    // Row-major: for every index of the axes before `axis`, one contiguous run of
+    // `len · inner` elements is copied.
+    let shape = x.shape();
+    let outer: usize = shape[..axis].iter().product();
+    let inner: usize = shape[axis + 1..].iter().product();
+    let (run, stride) = (len * inner, shape[axis] * inner);
+    let mut out_shape = shape.to_vec();
+    out_shape[axis] = len;
     with_dtype!(x.dtype(), T => {
-        let v = x.view::<T>()?;
-        let s = v.slice_axis(Axis(axis), Slice::from(start..start + len));
-        let mut out = pool::take::<T>(s.len());
-        for (o, &e) in out.iter_mut().zip(s.iter()) {
-            *o = e;
+        let a = x.as_slice::<T>()?;
+        let mut out = pool::take::<T>(outer * run);
+        if run > 0 {
+            for (o, chunk) in out.chunks_mut(run).zip(a.chunks(stride)) {
+                o.copy_from_slice(&chunk[start * inner..start * inner + run]);
+            }
         }
-        Tensor::from_vec(out, s.shape())
+        Tensor::from_vec(out, &out_shape)
     })
 }
 
