@@ -952,6 +952,48 @@ fn ig_decoder_next_token_json() {
     }
 }
 
+/// Without transposed weight copies (`GRADPATH_WEIGHT_COPIES_MB=0`, as for a model larger than
+/// the copy budget) every Linear layer runs the transposed GEMM instead of `x·wt`; the results
+/// must not depend on it (f64: the two GEMM paths differ only in summation rounding).
+#[test]
+fn ig_does_not_depend_on_the_weight_copies() {
+    let tmp = TempDir::new("ig_weight_copies");
+    for (name, text) in [
+        ("tiny-bert", "the quick brown fox"),
+        ("tiny-gpt2", DECODER_TEXT),
+        ("tiny-llama", DECODER_TEXT),
+    ] {
+        let mut runs = Vec::new();
+        for mb in [None, Some("0")] {
+            let json = tmp.join(&format!("{name}-{}.json", mb.unwrap_or("default")));
+            let mut cmd = Command::new(BIN);
+            cmd.args(["ig", "--model"])
+                .arg(fixture(name))
+                .args(["--text", text, "--dtype", "f64", "--json"])
+                .arg(&json)
+                .env("RAYON_NUM_THREADS", "1");
+            if let Some(mb) = mb {
+                cmd.env("GRADPATH_WEIGHT_COPIES_MB", mb);
+            }
+            expect_success(&cmd.output().expect("cannot start the gradpath binary"));
+            runs.push(read_json(&json));
+        }
+        let (a, b) = (&runs[0], &runs[1]);
+        let (xa, xb) = (f64_vec(&a["attributions"]), f64_vec(&b["attributions"]));
+        let scale = xa.iter().fold(1e-3f64, |m, v| m.max(v.abs()));
+        for (x, y) in xa.iter().zip(&xb) {
+            assert!((x - y).abs() <= 1e-12 * scale, "{name}: {x} vs {y}");
+        }
+        for key in ["f_input", "f_baseline"] {
+            let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-12 * (1.0 + x.abs()),
+                "{name} {key}: {x} vs {y}"
+            );
+        }
+    }
+}
+
 #[test]
 fn ig_decoder_target_token_as_string_and_id() {
     let tmp = TempDir::new("ig_decoder_token");

@@ -9,7 +9,7 @@
 //! alone (for a 50k vocabulary this is most of the work of a forward otherwise).
 
 use super::components::{
-    Act, FeedForward, GatedMlp, Linear, Mlp, Norm, PreLnBlock, Rotary, SelfAttention,
+    Act, CopyBudget, FeedForward, GatedMlp, Linear, Mlp, Norm, PreLnBlock, Rotary, SelfAttention,
 };
 use super::hooks::Hooks;
 use super::{Batch, Model, ModelOutput};
@@ -364,7 +364,8 @@ impl Decoder {
         let conv = |vp: &VarPath, d_in: usize, d_out: usize| -> Result<(Tensor, Tensor)> {
             Ok((vp.get("weight", &[d_in, d_out])?, vp.get("bias", &[d_out])?))
         };
-        let lin = |(w, b): (Tensor, Tensor)| Linear::from_in_out(w, Some(b));
+        let budget = CopyBudget::from_env();
+        let lin = |(w, b): (Tensor, Tensor)| Linear::from_in_out(w, Some(b), &budget);
         let mut blocks = Vec::with_capacity(cfg.n_layers);
         for l in 0..cfg.n_layers {
             let b = root.pp("h").pp(l);
@@ -415,6 +416,7 @@ impl Decoder {
             ""
         };
         let root = VarPath::root(w, base);
+        let budget = CopyBudget::from_env();
         let (c, m, dh) = (cfg.d_model, cfg.d_mlp, cfg.d_head);
         let (nq, nkv) = (cfg.n_heads * dh, cfg.n_kv_heads * dh);
         let word = Var::constant(
@@ -436,10 +438,10 @@ impl Decoder {
             blocks.push(PreLnBlock {
                 ln1: Norm::rms(&b.pp("input_layernorm"), c, cfg.norm_eps)?,
                 attn: SelfAttention {
-                    q: Linear::load(&a.pp("q_proj"), c, nq, cfg.qkv_bias)?,
-                    k: Linear::load(&a.pp("k_proj"), c, nkv, cfg.qkv_bias)?,
-                    v: Linear::load(&a.pp("v_proj"), c, nkv, cfg.qkv_bias)?,
-                    o: Linear::load(&a.pp("o_proj"), nq, c, cfg.o_bias)?,
+                    q: Linear::load(&a.pp("q_proj"), c, nq, cfg.qkv_bias, &budget)?,
+                    k: Linear::load(&a.pp("k_proj"), c, nkv, cfg.qkv_bias, &budget)?,
+                    v: Linear::load(&a.pp("v_proj"), c, nkv, cfg.qkv_bias, &budget)?,
+                    o: Linear::load(&a.pp("o_proj"), nq, c, cfg.o_bias, &budget)?,
                     n_heads: cfg.n_heads,
                     n_kv_heads: cfg.n_kv_heads,
                     d_head: dh,
@@ -450,9 +452,9 @@ impl Decoder {
                 },
                 ln2: Norm::rms(&b.pp("post_attention_layernorm"), c, cfg.norm_eps)?,
                 mlp: FeedForward::Gated(GatedMlp {
-                    gate: Linear::load(&f.pp("gate_proj"), c, m, cfg.mlp_bias)?,
-                    up: Linear::load(&f.pp("up_proj"), c, m, cfg.mlp_bias)?,
-                    down: Linear::load(&f.pp("down_proj"), m, c, cfg.mlp_bias)?,
+                    gate: Linear::load(&f.pp("gate_proj"), c, m, cfg.mlp_bias, &budget)?,
+                    up: Linear::load(&f.pp("up_proj"), c, m, cfg.mlp_bias, &budget)?,
+                    down: Linear::load(&f.pp("down_proj"), m, c, cfg.mlp_bias, &budget)?,
                     act: cfg.act,
                 }),
             });

@@ -3,7 +3,9 @@
 //! only in data: their weight-name table ([`Names`]), their position-id scheme and whether they
 //! have token types — decided once at load time.
 
-use super::components::{Act, ClassifierHead, LayerNorm, Linear, Mlp, PostLnBlock, SelfAttention};
+use super::components::{
+    Act, ClassifierHead, CopyBudget, LayerNorm, Linear, Mlp, PostLnBlock, SelfAttention,
+};
 use super::hooks::Hooks;
 use super::{Model, ModelOutput};
 use crate::io::{ModelDir, VarPath, Weights};
@@ -339,10 +341,12 @@ impl Encoder {
             None
         };
         let ln_embed = LayerNorm::load(&e.pp("LayerNorm"), c, cfg.ln_eps)?;
+        let budget = CopyBudget::from_env();
         let mut blocks = Vec::with_capacity(cfg.n_layers);
         for l in 0..cfg.n_layers {
             let b = root.pp(n.layer).pp(l);
-            let lin = |name: &str, i: usize, o: usize| Linear::load(&b.pp(name), i, o, true);
+            let lin =
+                |name: &str, i: usize, o: usize| Linear::load(&b.pp(name), i, o, true, &budget);
             blocks.push(PostLnBlock {
                 attn: SelfAttention {
                     q: lin(n.q, c, c)?,
@@ -374,9 +378,9 @@ impl Encoder {
                 ))
             })?;
             Some(ClassifierHead {
-                dense: Linear::load(&top.pp(n.head_dense), c, c, true)?,
+                dense: Linear::load(&top.pp(n.head_dense), c, c, true, &budget)?,
                 act: n.head_act,
-                out: Linear::load(&top.pp(n.head_out), c, n_labels, true)?,
+                out: Linear::load(&top.pp(n.head_out), c, n_labels, true, &budget)?,
             })
         } else {
             None
