@@ -81,14 +81,8 @@ impl Target {
                 if *kind == TargetKind::Logit {
                     return out.token_logit(*position, *token);
                 }
-                let logits = out.token_logits(*position)?;
-                let n = logits.shape()[1];
-                if *token >= n {
-                    return Err(Error::Input(format!(
-                        "target token id {token} is out of range: the vocabulary has {n} tokens"
-                    )));
-                }
-                pick(&logits, *token, *kind)
+                out.check_token(*token)?;
+                pick(&out.token_logits(*position)?, *token, *kind)
             }
             Target::Similarity { reference } => {
                 let p = out.pooled.as_ref().ok_or_else(|| Error::Input("a similarity target needs a sentence-embedding model (this one is a classifier); use --target instead".into()))?;

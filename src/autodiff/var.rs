@@ -226,6 +226,11 @@ impl Var {
     /// `x.matmul_t(&w, false, true)` is a Linear layer with an HF `[out, in]` weight.
     pub fn matmul_t(&self, rhs: &Var, ta: bool, tb: bool) -> Result<Var> {
         let y = matmul::forward(&self.value, &rhs.value, ta, tb)?;
+        self.record_matmul(rhs, ta, tb, y)
+    }
+
+    /// Records `y = op(self)·op(rhs)` (already computed) as a `MatMul` node.
+    fn record_matmul(&self, rhs: &Var, ta: bool, tb: bool, y: Tensor) -> Result<Var> {
         let sa = rhs.is_tracked().then(|| self.value.clone());
         let sb = self.is_tracked().then(|| rhs.value.clone());
         let (a_shape, b_shape) = (self.shape().to_vec(), rhs.shape().to_vec());
@@ -259,19 +264,7 @@ impl Var {
             });
         }
         let y = matmul::forward(&self.value, wt, false, false)?;
-        let sa = w.is_tracked().then(|| self.value.clone());
-        let sb = self.is_tracked().then(|| w.value.clone());
-        let (a_shape, b_shape) = (self.shape().to_vec(), ws.to_vec());
-        Var::record("matmul", &[self, w], y, |ids| Op::MatMul {
-            a: ids[0],
-            b: ids[1],
-            ta: false,
-            tb: true,
-            sa,
-            sb,
-            a_shape,
-            b_shape,
-        })
+        self.record_matmul(w, false, true, y)
     }
 
     // === Reductions ===

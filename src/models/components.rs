@@ -57,20 +57,20 @@ impl Linear {
         } else {
             None
         };
-        Ok(Linear {
-            w: Var::constant(w),
-            wt,
-            b: b.map(Var::constant),
-        })
+        Ok(Linear::from_parts(w, wt, b))
     }
     /// From an `[in, out]` weight (GPT-2's `Conv1D` layout: `y = x·W + b`) and an `[out]` bias.
     pub fn from_in_out(wt: Tensor, b: Option<Tensor>, budget: &CopyBudget) -> Result<Linear> {
         let w = crate::ops::movement::permute(&wt, &[1, 0])?;
-        Ok(Linear {
+        let wt = budget.take(bytes_of(&wt)).then_some(wt);
+        Ok(Linear::from_parts(w, wt, b))
+    }
+    fn from_parts(w: Tensor, wt: Option<Tensor>, b: Option<Tensor>) -> Linear {
+        Linear {
             w: Var::constant(w),
-            wt: budget.take(bytes_of(&wt)).then_some(wt),
+            wt,
             b: b.map(Var::constant),
-        })
+        }
     }
     pub fn load(
         vp: &VarPath,

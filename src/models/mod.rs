@@ -38,16 +38,22 @@ impl ModelOutput {
     /// The logit of one `token` after `position`, `[batch]`: only that row of the unembedding is
     /// read (a dot product per row instead of a `[batch, d_model]·[d_model, vocab]` GEMM).
     pub fn token_logit(&self, position: usize, token: usize) -> Result<Var> {
+        self.check_token(token)?;
         let (w, h) = self.hidden_at(position)?;
-        let vocab = w.shape()[0];
-        if token >= vocab {
-            return Err(crate::Error::Input(format!(
-                "target token id {token} is out of range: the vocabulary has {vocab} tokens"
-            )));
-        }
         let b = h.shape()[0];
         h.matmul_t(&w.narrow(0, token, 1)?, false, true)?
             .reshape(&[b])
+    }
+
+    /// An error unless `token` is an id of the unembedding's vocabulary.
+    pub fn check_token(&self, token: usize) -> Result<()> {
+        match &self.unembed {
+            Some(w) if token >= w.shape()[0] => Err(crate::Error::Input(format!(
+                "target token id {token} is out of range: the vocabulary has {} tokens",
+                w.shape()[0]
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The unembedding and the hidden state `[batch, d_model]` at `position`.

@@ -187,56 +187,39 @@ fn avx2() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
-/// The same loop compiled for AVX2 (8 f32 lanes instead of SSE2's 4). The closure inlines into it;
-/// Rust never contracts `a·b + c` into an FMA, so every element is computed exactly as in the
-/// baseline build.
+/// Runs `body` compiled for AVX2 (8 f32 lanes instead of the baseline build's 4): the closure
+/// inlines into this function and takes its target features. Rust never contracts `a·b + c` into
+/// an FMA, so every element is computed exactly as in the baseline build.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA ([`avx2`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn zip_loop_avx2<T: Float>(o: &mut [T], a: &[T], b: &[T], f: &impl Fn(T, T) -> T) {
-    zip_loop(o, a, b, f)
+unsafe fn in_avx2(body: impl FnOnce()) {
+    body()
 }
 
+/// Runs `body`, with AVX2 code when the CPU has it.
 #[inline(always)]
-fn zip_loop<T: Float>(o: &mut [T], a: &[T], b: &[T], f: &impl Fn(T, T) -> T) {
-    o.iter_mut()
-        .zip(a.iter().zip(b))
-        .for_each(|(o, (&a, &b))| *o = f(a, b))
+fn simd(body: impl FnOnce()) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: AVX2 and FMA were detected at run time.
+        return unsafe { in_avx2(body) };
+    }
+    body()
 }
 
 fn zip_chunk<T: Float>(o: &mut [T], a: &[T], b: &[T], f: &impl Fn(T, T) -> T) {
-    #[cfg(target_arch = "x86_64")]
-    if avx2() {
-        // SAFETY: AVX2 and FMA were detected at run time.
-        return unsafe { zip_loop_avx2(o, a, b, f) };
-    }
-    zip_loop(o, a, b, f)
-}
-
-/// See [`zip_loop_avx2`].
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA ([`avx2`]).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn map_loop_avx2<T: Float>(o: &mut [T], a: &[T], f: &impl Fn(T) -> T) {
-    map_loop(o, a, f)
-}
-
-#[inline(always)]
-fn map_loop<T: Float>(o: &mut [T], a: &[T], f: &impl Fn(T) -> T) {
-    o.iter_mut().zip(a).for_each(|(o, &a)| *o = f(a))
+    simd(|| {
+        o.iter_mut()
+            .zip(a.iter().zip(b))
+            .for_each(|(o, (&a, &b))| *o = f(a, b))
+    })
 }
 
 fn map_chunk<T: Float>(o: &mut [T], a: &[T], f: &impl Fn(T) -> T) {
-    #[cfg(target_arch = "x86_64")]
-    if avx2() {
-        // SAFETY: AVX2 and FMA were detected at run time.
-        return unsafe { map_loop_avx2(o, a, f) };
-    }
-    map_loop(o, a, f)
+    simd(|| o.iter_mut().zip(a).for_each(|(o, &a)| *o = f(a)))
 }
 
 /// Applies `f` to every element pair of two equal-length slices into `out`, in parallel when big.
