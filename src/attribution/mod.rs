@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod baseline;
+pub mod boundary;
 pub mod generate;
 pub mod gradients;
 pub mod ig;
