@@ -70,23 +70,15 @@ pub fn run_saliency(args: &SaliencyArgs) -> Result<()> {
     };
     j["attributions"] = json!(per_token);
     j["f_input"] = json!(f);
-    words_json(a, &mut j, &sc);
-    finish_json(a, &s, j)?;
-    if let Some(path) = &a.html {
-        write(
-            path,
-            &ah::page(
-                &format!("gradpath · {}", method.name()),
-                &info_rows(a, &s, what),
-                &[ah::token_marks(
-                    "Attribution per token (sum over the embedding)",
-                    &sc.labels,
-                    &sc.scores,
-                )],
-            ),
-        )?;
-    }
-    Ok(())
+    finish_token_scores(
+        a,
+        &s,
+        j,
+        &sc,
+        &format!("gradpath · {}", method.name()),
+        &info_rows(a, &s, what),
+        "Attribution per token (sum over the embedding)",
+    )
 }
 
 fn parse_mask(specs: &[String]) -> Result<Vec<(usize, usize)>> {
@@ -261,23 +253,15 @@ pub fn run_ablate(args: &AblateArgs) -> Result<()> {
     j["attributions"] = json!(r.per_token);
     j["f_input"] = json!(r.f_input);
     j["f_ablated"] = json!(r.f_ablated);
-    words_json(a, &mut j, &sc);
-    finish_json(a, &s, j)?;
-    if let Some(path) = &a.html {
-        write(
-            path,
-            &ah::page(
-                "gradpath · embedding ablation",
-                &info_rows(a, &s, what),
-                &[ah::token_marks(
-                    "F(input) − F(token ablated)",
-                    &sc.labels,
-                    &sc.scores,
-                )],
-            ),
-        )?;
-    }
-    Ok(())
+    finish_token_scores(
+        a,
+        &s,
+        j,
+        &sc,
+        "gradpath · embedding ablation",
+        &info_rows(a, &s, what),
+        "F(input) − F(token ablated)",
+    )
 }
 
 /// `gradpath sensitivity`.
@@ -323,21 +307,13 @@ pub fn run_sensitivity(args: &SensitivityArgs) -> Result<()> {
     j["std"] = json!(r.std);
     j["mean"] = json!(r.mean);
     j["f_input"] = json!(r.f_input);
-    words_json(a, &mut j, &sc);
-    finish_json(a, &s, j)?;
-    if let Some(path) = &a.html {
-        write(
-            path,
-            &ah::page(
-                "gradpath · noise sensitivity",
-                &info_rows(a, &s, what),
-                &[ah::token_marks(
-                    "Standard deviation of F per noised token",
-                    &sc.labels,
-                    &sc.scores,
-                )],
-            ),
-        )?;
-    }
-    Ok(())
+    finish_token_scores(
+        a,
+        &s,
+        j,
+        &sc,
+        "gradpath · noise sensitivity",
+        &info_rows(a, &s, what),
+        "Standard deviation of F per noised token",
+    )
 }

@@ -20,11 +20,8 @@ pub fn run_layer_ig(args: &LayerIgArgs) -> Result<()> {
     let r = layer_integrated_gradients(&p, &args.boundary, &al, &w, batch, &mut prog)?;
     bar.finish_and_clear();
     let l = &r.layers[0];
-    header(
-        a,
-        &s,
-        &format!("layer IG at {}, {} × {}", l.boundary, rule.name(), a.steps),
-    );
+    let what = format!("layer IG at {}, {} × {}", l.boundary, rule.name(), a.steps);
+    header(a, &s, &what);
     let sc = scores(a, &s, &l.per_token)?;
     if !a.quiet {
         if l.per_token.is_empty() {
@@ -47,36 +44,24 @@ pub fn run_layer_ig(args: &LayerIgArgs) -> Result<()> {
     j["delta"] = json!(l.delta);
     j["relative_delta"] = json!(l.relative_delta);
     j["path"] = json!({"alphas": r.path_alphas, "f": r.path_f});
-    words_json(a, &mut j, &sc);
-    finish_json(a, &s, j)?;
-    if let Some(path) = &a.html {
-        let mut rows = info_rows(
-            a,
-            &s,
-            format!("layer IG at {}, {} × {}", l.boundary, rule.name(), a.steps),
-        );
-        rows.push((
-            "F(input) / F(baseline)",
-            format!("{:.6} / {:.6}", r.f_input, r.f_baseline),
-        ));
-        rows.push((
-            "completeness delta",
-            format!("{:+.3e}", l.delta.unwrap_or(f64::NAN)),
-        ));
-        write(
-            path,
-            &ah::page(
-                "gradpath · layer integrated gradients",
-                &rows,
-                &[ah::token_marks(
-                    "Attributions per token",
-                    &sc.labels,
-                    &sc.scores,
-                )],
-            ),
-        )?;
-    }
-    Ok(())
+    let mut rows = info_rows(a, &s, what);
+    rows.push((
+        "F(input) / F(baseline)",
+        format!("{:.6} / {:.6}", r.f_input, r.f_baseline),
+    ));
+    rows.push((
+        "completeness delta",
+        format!("{:+.3e}", l.delta.unwrap_or(f64::NAN)),
+    ));
+    finish_token_scores(
+        a,
+        &s,
+        j,
+        &sc,
+        "gradpath · layer integrated gradients",
+        &rows,
+        "Attributions per token",
+    )
 }
 
 fn print_delta(r: &LayerResult, i: usize) {
@@ -352,22 +337,13 @@ pub fn run_neuron(args: &NeuronArgs) -> Result<()> {
     j["total"] = json!(l.total);
     j["f_input"] = json!(r.f_input);
     j["f_baseline"] = json!(r.f_baseline);
-    words_json(a, &mut j, &sc);
-    finish_json(a, &s, j)?;
-    if let Some(path) = &a.html {
-        let rows = info_rows(a, &s, what);
-        write(
-            path,
-            &ah::page(
-                "gradpath · neuron conductance",
-                &rows,
-                &[ah::token_marks(
-                    "Attributions per token",
-                    &sc.labels,
-                    &sc.scores,
-                )],
-            ),
-        )?;
-    }
-    Ok(())
+    finish_token_scores(
+        a,
+        &s,
+        j,
+        &sc,
+        "gradpath · neuron conductance",
+        &info_rows(a, &s, what),
+        "Attributions per token",
+    )
 }

@@ -317,6 +317,33 @@ fn finish_json(a: &IgArgs, s: &Setup, mut j: Value) -> Result<()> {
     Ok(())
 }
 
+/// How a command with one score per input token ends: the JSON document `j` (with `words` under
+/// --words) and, with --html, a page of the `rows` and the tokens coloured by their score
+/// (`label` names the score).
+fn finish_token_scores(
+    a: &IgArgs,
+    s: &Setup,
+    mut j: Value,
+    sc: &TokenScores,
+    title: &str,
+    rows: &[(&'static str, String)],
+    label: &str,
+) -> Result<()> {
+    words_json(a, &mut j, sc);
+    finish_json(a, s, j)?;
+    if let Some(path) = &a.html {
+        write(
+            path,
+            &ah::page(
+                title,
+                rows,
+                &[ah::token_marks(label, &sc.labels, &sc.scores)],
+            ),
+        )?;
+    }
+    Ok(())
+}
+
 /// Token scores, aggregated to words with --words.
 fn scores(a: &IgArgs, s: &Setup, per_token: &[f64]) -> Result<TokenScores> {
     Ok(if a.words {
