@@ -34,12 +34,78 @@ pub enum Error {
     #[error("autodiff: {0}")]
     Autodiff(String),
 
-    // === Model and input errors ===
-    /// A model folder or file that cannot be used: missing or malformed files, missing tensors,
-    /// unsupported architecture, non-finite weights.
+    // === Model files ===
+    /// A file or folder a model needs is not there.
+    #[error("{path}: {what} not found")]
+    NotFound { path: String, what: String },
+    /// A config value is missing, of the wrong type or out of its valid range.
+    #[error("{file}: `{key}` {detail}")]
+    Config {
+        file: String,
+        key: String,
+        detail: String,
+    },
+    /// The architecture is not one gradpath implements.
+    #[error("unsupported architecture `{found}`; supported: {}", .supported.join(", "))]
+    UnsupportedArchitecture {
+        found: String,
+        supported: Vec<String>,
+    },
+    /// A weight the architecture needs is not in the checkpoint.
+    #[error("{file}: tensor `{name}` missing{}", if .detail.is_empty() { String::new() } else { format!(" ({})", .detail) })]
+    MissingTensor {
+        file: String,
+        name: String,
+        detail: String,
+    },
+    /// A weight file that cannot be read: malformed header, wrong shape or dtype, non-finite
+    /// values, an unsupported quantisation.
+    #[error("{file}: {detail}")]
+    BadWeights { file: String, detail: String },
+    /// The tokenizer could not be loaded or failed on the text.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    // === Inputs and requests ===
+    /// An input that is empty where something is needed (a text, a list of layers, ...).
+    #[error("{0} is empty")]
+    Empty(&'static str),
+    /// The text has more tokens than the model takes.
+    #[error("{tokens} tokens exceed the model's {max} positions")]
+    TooLong { tokens: usize, max: usize },
+    /// A boundary name the model does not have.
+    #[error("unknown boundary `{name}`{}", if .valid.is_empty() { String::new() } else { format!("; this model has: {}", .valid.join(", ")) })]
+    UnknownBoundary { name: String, valid: Vec<String> },
+    /// An index outside its range: a layer, head, class, token id, position, neuron axis.
+    #[error("{what} {index} is out of range: {len} {what}s (0..{})", .len.saturating_sub(1))]
+    OutOfRange {
+        what: &'static str,
+        index: usize,
+        len: usize,
+    },
+    /// A name that does not resolve: a class label, a token string, a baseline or rule name.
+    #[error("unknown {what} `{value}`{}", if .valid.is_empty() { String::new() } else { format!(" (expected one of: {})", .valid.join(", ")) })]
+    Unknown {
+        what: &'static str,
+        value: String,
+        valid: Vec<String>,
+    },
+    /// A target that this model cannot produce (a class target on a sentence-embedding model, a
+    /// next-token target on an encoder, ...).
+    #[error("{0}")]
+    TargetMismatch(String),
+    /// A parameter value outside what the method accepts (zero draws, a negative σ, ...).
+    #[error("{name}: {detail}")]
+    BadValue { name: &'static str, detail: String },
+    /// A tensor given to the library does not fit the boundary or model it is meant for.
+    #[error("{what}: {detail}")]
+    Mismatch { what: String, detail: String },
+
+    // === Transitional catch-alls (being replaced by the variants above) ===
+    /// A model folder or file that cannot be used (prefer a specific variant).
     #[error("{0}")]
     Model(String),
-    /// User input that the model cannot take: empty text, too many tokens, a class out of range.
+    /// User input that the model cannot take (prefer a specific variant).
     #[error("{0}")]
     Input(String),
 
@@ -54,7 +120,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// Free-form message.
+    /// A broken invariant inside gradpath: a bug, never the caller's input.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// Free-form message (transitional).
     #[error("{0}")]
     Msg(String),
 }

@@ -12,7 +12,8 @@ use super::components::{
     Act, CopyBudget, FeedForward, GatedMlp, Linear, Mlp, Norm, PreLnBlock, Rotary, SelfAttention,
 };
 use super::hooks::Hooks;
-use super::{Batch, Model, ModelOutput};
+use super::components::points;
+use super::{Batch, HookName, HookPoint, Model, ModelOutput};
 use crate::io::{VarPath, Weights};
 use crate::ops::movement;
 use crate::{DType, Error, Result, Tensor, Var};
@@ -550,6 +551,33 @@ impl Model for Decoder {
     }
     fn d_model(&self) -> usize {
         self.cfg.d_model
+    }
+    fn n_layers(&self) -> usize {
+        self.cfg.n_layers
+    }
+    fn n_heads(&self) -> usize {
+        self.cfg.n_heads
+    }
+    fn d_head(&self) -> usize {
+        self.cfg.d_head
+    }
+    fn hook_points(&self, pos: usize) -> Vec<HookPoint> {
+        let d = self.cfg.d_model;
+        let mut out = Vec::new();
+        points::embed(&mut out, HookName::Embed, pos, d);
+        if self.pos.is_some() {
+            points::embed(&mut out, HookName::PosEmbed, pos, d);
+        }
+        points::embed(&mut out, HookName::EmbedOut, pos, d);
+        for (l, b) in self.blocks.iter().enumerate() {
+            b.hook_points(l, pos, d, &mut out);
+        }
+        points::embed(&mut out, HookName::FinalNorm, pos, d);
+        out.push(HookPoint {
+            name: HookName::Logits,
+            shape: vec![pos, self.cfg.vocab_size],
+        });
+        out
     }
     fn word_embeddings(&self, ids: &[usize]) -> Result<Tensor> {
         crate::ops::embedding::forward(self.word.value(), ids, &[ids.len()])

@@ -6,8 +6,9 @@
 use super::components::{
     Act, ClassifierHead, CopyBudget, LayerNorm, Linear, Mlp, PostLnBlock, SelfAttention,
 };
+use super::components::points;
 use super::hooks::Hooks;
-use super::{Model, ModelOutput};
+use super::{HookName, HookPoint, Model, ModelOutput};
 use crate::io::{ModelDir, VarPath, Weights};
 use crate::{DType, Error, Result, Tensor, Var};
 use serde_json::Value;
@@ -512,6 +513,36 @@ impl Model for Encoder {
     }
     fn d_model(&self) -> usize {
         self.cfg.d_model
+    }
+    fn n_layers(&self) -> usize {
+        self.cfg.n_layers
+    }
+    fn n_heads(&self) -> usize {
+        self.cfg.n_heads
+    }
+    fn d_head(&self) -> usize {
+        self.cfg.d_head()
+    }
+    fn hook_points(&self, pos: usize) -> Vec<HookPoint> {
+        let d = self.cfg.d_model;
+        let mut out = Vec::new();
+        points::embed(&mut out, HookName::Embed, pos, d);
+        points::embed(&mut out, HookName::PosEmbed, pos, d);
+        if self.types.is_some() {
+            points::embed(&mut out, HookName::TypeEmbed, pos, d);
+        }
+        points::embed(&mut out, HookName::EmbedOut, pos, d);
+        for (l, b) in self.blocks.iter().enumerate() {
+            b.hook_points(l, pos, d, &mut out);
+        }
+        match &self.head {
+            Some(h) => h.hook_points(d, &mut out),
+            None => out.push(HookPoint {
+                name: HookName::Pooled,
+                shape: vec![d],
+            }),
+        }
+        out
     }
     fn word_embeddings(&self, ids: &[usize]) -> Result<Tensor> {
         crate::ops::embedding::forward(self.word.value(), ids, &[ids.len()])

@@ -4,10 +4,12 @@
 pub mod components;
 pub mod decoder;
 pub mod encoder;
+pub mod hook_name;
 pub mod hooks;
 
 pub use decoder::{Decoder, DecoderConfig, DecoderFamily};
 pub use encoder::{Batch, Encoder, EncoderConfig, Family};
+pub use hook_name::{HookName, HookPoint, Site};
 pub use hooks::Hooks;
 
 use crate::io::ModelDir;
@@ -85,6 +87,16 @@ pub trait Model {
     /// Longest input in tokens.
     fn max_tokens(&self) -> usize;
     fn d_model(&self) -> usize;
+    /// Number of transformer blocks.
+    fn n_layers(&self) -> usize;
+    /// Attention (query) heads per block.
+    fn n_heads(&self) -> usize;
+    /// Width of one head.
+    fn d_head(&self) -> usize;
+    /// Every boundary of this model for an input of `pos` tokens, with its per-row shape (batch
+    /// axis dropped), in forward order — without running the model. `hook_logits` of decoders
+    /// is listed although a forward computes it only on request.
+    fn hook_points(&self, pos: usize) -> Vec<HookPoint>;
     /// Word embeddings `[pos, d_model]` of `ids` (what `hook_embed` carries for one row).
     fn word_embeddings(&self, ids: &[usize]) -> Result<Tensor>;
     /// Forward with boundaries (replace `hook_embed` to interpolate).
