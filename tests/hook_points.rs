@@ -3,7 +3,7 @@
 //! through `HookName`.
 
 use gradpath::models::{self, Batch, HookName, Hooks};
-use gradpath::{DType, Tape};
+use gradpath::DType;
 use std::path::Path;
 
 #[test]
@@ -23,8 +23,6 @@ fn hook_points_match_the_forward() {
         for pos in [1usize, 5] {
             let ids: Vec<usize> = (0..pos).map(|i| 3 + i).collect();
             let types = vec![0; pos];
-            let tape = Tape::new();
-            let _g = tape.no_grad();
             let mut hooks = Hooks::new().capture_all();
             m.forward(&Batch::repeat(&ids, &types, 2), &mut hooks)
                 .unwrap();

@@ -1,8 +1,9 @@
 //! Attention maps: the softmax probabilities of every layer and head for one input, read at
 //! `blocks.{l}.attn.hook_pattern` (optionally with head masks applied).
 
-use crate::models::{Batch, Hooks, Model};
-use crate::{Result, Tape};
+use super::probe::{self, Capture, Objective, Request, RowSpec, Rows, Subject};
+use crate::models::{HookName, Model, Site};
+use crate::{Error, Result};
 
 /// `maps[l][h][q][k]` flattened: `[layers, heads, pos, pos]`, row-major.
 #[derive(Debug, Clone)]
@@ -23,29 +24,53 @@ impl AttentionMaps {
 }
 
 /// Attention probabilities of every layer and head for `ids`; `head_masks` as in
-/// [`Hooks::mask_heads`].
+/// [`crate::models::Hooks::mask_heads`]. One probe row without gradients; the forward stops
+/// after the last layer's pattern.
 pub fn attention_maps(
     model: &dyn Model,
     ids: &[usize],
     type_ids: &[usize],
     head_masks: &[(usize, Vec<f64>)],
 ) -> Result<AttentionMaps> {
-    let tape = Tape::new();
-    let _g = tape.no_grad();
-    let mut hooks = Hooks::new().capture_all();
-    for (l, m) in head_masks {
-        hooks = hooks.mask_heads(*l, m.clone());
-    }
-    model.forward(&Batch::repeat(ids, type_ids, 1), &mut hooks)?;
-    let mut maps = Vec::new();
-    let (mut n_layers, mut n_heads) = (0, 0);
-    for (name, v) in hooks.captured() {
-        if name.ends_with(".attn.hook_pattern") {
-            n_layers += 1;
-            n_heads = v.shape()[1];
-            maps.extend(v.value().to_vec_f64()?);
+    let s = Subject::new(model, ids, type_ids);
+    let n_layers = model.n_layers();
+    for (l, f) in head_masks {
+        if *l >= n_layers {
+            return Err(Error::OutOfRange {
+                what: "layer",
+                index: *l,
+                len: n_layers,
+            });
+        }
+        if f.len() != model.n_heads() {
+            return Err(Error::Mismatch {
+                what: format!("head mask for layer {l}"),
+                detail: format!(
+                    "has {} factors, the layer has {} heads",
+                    f.len(),
+                    model.n_heads()
+                ),
+            });
         }
     }
+    let mut spec = RowSpec::new();
+    for (l, f) in head_masks {
+        spec = spec.mask_heads(*l, f.clone());
+    }
+    let specs = [spec];
+    let mut req = Request::new(Rows::Specs(&specs), Objective::None);
+    for l in 0..n_layers {
+        req = req.capture(Capture::value(HookName::block(l, Site::Pattern)));
+    }
+    let mut maps = Vec::new();
+    let mut n_heads = 0;
+    probe::run(&s, &req, &mut |_, _| {}, &mut |c| {
+        for v in c.values.iter().flatten() {
+            n_heads = v.shape()[1];
+            maps.extend(v.to_vec_f64()?);
+        }
+        Ok(())
+    })?;
     Ok(AttentionMaps {
         n_layers,
         n_heads,

@@ -15,9 +15,10 @@
 use super::ig::{
     integrated_gradients, integrated_gradients_adaptive, Adaptive, IgResult, PathProblem, Progress,
 };
+use super::probe::{self, Objective, Request, Rows, Subject};
 use super::target::{Target, TargetKind};
-use crate::models::{Batch, Hooks, Model};
-use crate::{Error, Result, Tape, Tensor};
+use crate::models::Model;
+use crate::{Error, Result, Tensor};
 
 /// One explained generated token.
 #[derive(Debug, Clone)]
@@ -57,7 +58,7 @@ pub fn greedy(
     stop: Option<usize>,
 ) -> Result<Vec<usize>> {
     if !model.is_decoder() {
-        return Err(Error::Input(
+        return Err(Error::TargetMismatch(
             "generation needs a causal language model (GPT-2, Llama, Mistral, Qwen2)".into(),
         ));
     }
@@ -67,13 +68,31 @@ pub fn greedy(
         if seq.len() >= model.max_tokens() {
             break;
         }
-        let tape = Tape::new();
-        let _g = tape.no_grad();
-        let o = model.forward(
-            &Batch::repeat(&seq, &vec![0; seq.len()], 1),
-            &mut Hooks::new(),
+        let types = vec![0; seq.len()];
+        let position = seq.len() - 1;
+        let logits = |fw: &probe::Forward| -> Result<crate::Var> {
+            fw.output()
+                .ok_or_else(|| Error::Internal("greedy step without a model output".into()))?
+                .token_logits(position)
+        };
+        let req = Request::new(
+            Rows::Count(1),
+            Objective::Custom {
+                reads: &[],
+                model_output: true,
+                eval: &logits,
+            },
+        );
+        let mut l = Vec::new();
+        probe::run(
+            &Subject::new(model, &seq, &types),
+            &req,
+            &mut |_, _| {},
+            &mut |c| {
+                l = c.objective.to_vec_f64()?;
+                Ok(())
+            },
         )?;
-        let l = o.token_logits(seq.len() - 1)?.value().to_vec_f64()?;
         let next = l
             .iter()
             .enumerate()
@@ -118,7 +137,7 @@ pub fn generation_attribution(
     progress: Progress,
 ) -> Result<Generation> {
     if spec.prompt.is_empty() {
-        return Err(Error::Input("the prompt has no tokens".into()));
+        return Err(Error::Empty("prompt"));
     }
     if spec.special.len() != spec.prompt.len() {
         return Err(Error::Invalid {

@@ -5,9 +5,10 @@
 //! vargrad = mean_s A² − (mean_s A)².
 
 use super::ig::{PathProblem, Progress};
-use crate::integrate::chunks;
-use crate::models::{Batch, Hooks};
-use crate::{Error, Result, Tape, Tensor};
+use super::probe::{self, Capture, Chunking, Objective, Request, Rows};
+use crate::ops::elementwise::{binary_forward, unary_forward, Binary, Unary};
+use crate::ops::reduce::{sum_forward, ReduceKind};
+use crate::{DType, Error, Result, Tensor};
 
 /// The attribution a noise tunnel averages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,9 +48,15 @@ impl NoiseKind {
             "smoothgrad" => Ok(NoiseKind::SmoothGrad),
             "smoothgrad_sq" | "smoothgrad-sq" => Ok(NoiseKind::SmoothGradSq),
             "vargrad" => Ok(NoiseKind::VarGrad),
-            _ => Err(Error::Input(format!(
-                "unknown noise tunnel `{s}` (expected smoothgrad, smoothgrad-sq or vargrad)"
-            ))),
+            _ => Err(Error::Unknown {
+                what: "noise tunnel",
+                value: s.to_string(),
+                valid: vec![
+                    "smoothgrad".into(),
+                    "smoothgrad-sq".into(),
+                    "vargrad".into(),
+                ],
+            }),
         }
     }
     pub fn name(self) -> &'static str {
@@ -61,65 +68,33 @@ impl NoiseKind {
     }
 }
 
-/// F and ∂F/∂x at the given rows `[n, ...]` of the path boundary, `batch` rows per pass.
-pub fn gradients_at(
-    p: &PathProblem,
-    rows: &Tensor,
-    batch: usize,
-    progress: Progress,
-) -> Result<Vec<(f64, Vec<f64>)>> {
-    p.check()?;
-    let n = rows.shape()[0];
-    let per = p.input.numel();
-    if rows.numel() != n * per {
-        return Err(Error::Input(format!(
-            "rows have shape {:?}, the path boundary has {:?} per row",
-            rows.shape(),
-            p.input.shape()
-        )));
-    }
-    let all = rows.to_vec_f64()?;
-    let mut out = Vec::with_capacity(n);
-    for r in chunks(n, batch)? {
-        let tape = Tape::new();
-        let mut shape = vec![r.len()];
-        shape.extend_from_slice(p.input.shape());
-        let pts = tape.var(Tensor::from_f64(
-            &all[r.start * per..r.end * per],
-            &shape,
-            p.input.dtype(),
-        )?);
-        let mut hooks = Hooks::new().replace(p.boundary, pts.clone());
-        let o = p
-            .model
-            .forward(&Batch::repeat(p.ids, p.type_ids, r.len()), &mut hooks)?;
-        drop(hooks);
-        let f = p.target.eval(&o)?;
-        drop(o);
-        let fv = f.value().to_vec_f64()?;
-        let seed = Tensor::ones(f.shape(), f.dtype());
-        let g = match tape.grad(&[&f], &[seed], &[&pts])?.remove(0) {
-            Some(g) => g.to_vec_f64()?,
-            None => vec![0.0; r.len() * per],
-        };
-        for (i, fi) in fv.into_iter().enumerate() {
-            out.push((fi, g[i * per..(i + 1) * per].to_vec()));
-        }
-        progress(r.end, n);
-    }
-    Ok(out)
-}
-
 /// Gradient attribution at the input x (row-major over the path boundary's shape) and F(x).
 pub fn gradient_attribution(p: &PathProblem, method: GradMethod) -> Result<(f64, Vec<f64>)> {
-    let rows = p.input.reshape(&[&[1], p.input.shape()].concat())?;
-    let (f, g) = gradients_at(p, &rows, 1, &mut |_, _| {})?.remove(0);
+    let path = p.path()?;
+    let at = path.segments[0].at;
+    let req = Request::new(
+        Rows::Path {
+            path: &path,
+            alphas: &[1.0],
+        },
+        Objective::Target(p.target),
+    )
+    .capture(Capture::grad(at))
+    .chunking(Chunking::Rows(1));
+    let mut g: Option<Tensor> = None;
+    let f = probe::run(&p.subject(), &req, &mut |_, _| {}, &mut |c| {
+        g = c.grads[0].clone();
+        Ok(())
+    })?;
+    let g = g
+        .ok_or_else(|| Error::Internal("gradient not captured".into()))?
+        .to_vec_f64()?;
     let x = p.input.to_vec_f64()?;
-    Ok((f, method.apply(&x, &g)))
+    Ok((f[0], method.apply(&x, &g)))
 }
 
 /// Noise-tunnel attribution with the noise given: `noise` is `[samples, ...]` (the path
-/// boundary's shape per sample), added to x.
+/// boundary's shape per sample), added to x. The sums over samples stay on the model's device.
 pub fn noise_tunnel(
     p: &PathProblem,
     method: GradMethod,
@@ -131,32 +106,80 @@ pub fn noise_tunnel(
     let per = p.input.numel();
     let s = noise.shape().first().copied().unwrap_or(0);
     if s == 0 || noise.numel() != s * per {
-        return Err(Error::Input(format!(
-            "noise has shape {:?}; expected [samples ≥ 1, {:?}]",
-            noise.shape(),
-            p.input.shape()
-        )));
+        return Err(Error::Mismatch {
+            what: "noise".into(),
+            detail: format!(
+                "has shape {:?}; expected [samples ≥ 1, {:?}]",
+                noise.shape(),
+                p.input.shape()
+            ),
+        });
     }
+    let path = p.path()?;
+    let at = path.segments[0].at;
     let x = p.input.to_vec_f64()?;
     let eps = noise.to_vec_f64()?;
-    let mut rows = Vec::with_capacity(s * per);
-    for e in eps.chunks(per) {
-        rows.extend(x.iter().zip(e).map(|(x, e)| x + e));
-    }
-    let mut shape = vec![s];
-    shape.extend_from_slice(p.input.shape());
-    let rows = Tensor::from_f64(&rows, &shape, p.input.dtype())?;
-    let xs = rows.to_vec_f64()?;
-    let grads = gradients_at(p, &rows, batch, progress)?;
-    let mut sum = vec![0.0; per];
-    let mut sq = vec![0.0; per];
-    for (i, (_, g)) in grads.iter().enumerate() {
-        let a = method.apply(&xs[i * per..(i + 1) * per], g);
-        for ((s1, s2), a) in sum.iter_mut().zip(sq.iter_mut()).zip(&a) {
-            *s1 += a;
-            *s2 += a * a;
+    let fill = |k: usize, row: &mut [f64]| -> Result<()> {
+        for ((o, x), e) in row.iter_mut().zip(&x).zip(&eps[k * per..(k + 1) * per]) {
+            *o = x + e;
         }
-    }
+        Ok(())
+    };
+    let req = Request::new(
+        Rows::Fill {
+            n: s,
+            at,
+            fill: &fill,
+        },
+        Objective::Target(p.target),
+    )
+    .capture(Capture::both(at))
+    .chunking(Chunking::Rows(batch));
+    let (mut sum, mut sq): (Option<Tensor>, Option<Tensor>) = (None, None);
+    probe::run(&p.subject(), &req, progress, &mut |c| {
+        let missing = || Error::Internal("capture missing".into());
+        let g = c.grads[0]
+            .as_ref()
+            .ok_or_else(missing)?
+            .to_dtype(DType::F64)?;
+        let a = match method {
+            // |g| = relu(g) + relu(−g), exactly.
+            GradMethod::Saliency => binary_forward(
+                &unary_forward(&g, Unary::Relu)?,
+                &unary_forward(
+                    &unary_forward(
+                        &g,
+                        Unary::Affine {
+                            mul: -1.0,
+                            add: 0.0,
+                        },
+                    )?,
+                    Unary::Relu,
+                )?,
+                Binary::Add,
+            )?,
+            GradMethod::InputXGradient => {
+                let xs = c.values[0]
+                    .as_ref()
+                    .ok_or_else(missing)?
+                    .to_dtype(DType::F64)?;
+                binary_forward(&xs, &g, Binary::Mul)?
+            }
+        };
+        let a2 = binary_forward(&a, &a, Binary::Mul)?;
+        sum = Some(probe::accumulate(
+            sum.take(),
+            sum_forward(&a, &[0], false, ReduceKind::Sum)?,
+        )?);
+        sq = Some(probe::accumulate(
+            sq.take(),
+            sum_forward(&a2, &[0], false, ReduceKind::Sum)?,
+        )?);
+        Ok(())
+    })?;
+    let missing = || Error::Internal("no samples".into());
+    let sum = sum.ok_or_else(missing)?.to_vec_f64()?;
+    let sq = sq.ok_or_else(missing)?.to_vec_f64()?;
     let n = s as f64;
     Ok(match kind {
         NoiseKind::SmoothGrad => sum.iter().map(|v| v / n).collect(),
@@ -210,12 +233,16 @@ impl Gaussian {
 /// `samples` noise tensors N(0, σ²) of the path boundary's shape, `[samples, ...]`.
 pub fn gaussian_noise(p: &PathProblem, samples: usize, stdev: f64, seed: u64) -> Result<Tensor> {
     if samples == 0 {
-        return Err(Error::Input("--samples must be at least 1".into()));
+        return Err(Error::BadValue {
+            name: "samples",
+            detail: "must be at least 1".into(),
+        });
     }
     if !(stdev.is_finite() && stdev >= 0.0) {
-        return Err(Error::Input(format!(
-            "--stdev must be a finite number ≥ 0, got {stdev}"
-        )));
+        return Err(Error::BadValue {
+            name: "stdev",
+            detail: format!("must be a finite number ≥ 0, got {stdev}"),
+        });
     }
     let mut g = Gaussian::new(seed);
     let per = p.input.numel();

@@ -5,14 +5,14 @@
 //! Sums are accumulated in f64 whatever the compute dtype. The completeness delta is measured
 //! against F at the real path ends (x, and the input with the baseline at the boundary).
 
-use crate::integrate::{chunks, refine, refine_panels, Refined, Rule, Stop};
-use crate::models::{Batch, Hooks, Model};
-use crate::tensor::Float;
-use crate::{with_dtype, Error, Result, Tape, Tensor, Var};
+use super::probe::{self, Capture, Chunking, Objective, Path, Request, Rows, Subject};
+use crate::integrate::{refine, refine_panels, Refined, Rule, Stop};
+use crate::models::Model;
+use crate::{Error, Result, Tensor};
 
 use super::target::Target;
 
-/// One straight path at a boundary.
+/// One straight path at a boundary, and the target explained along it.
 pub struct PathProblem<'a> {
     pub model: &'a dyn Model,
     pub ids: &'a [usize],
@@ -29,52 +29,42 @@ pub struct PathProblem<'a> {
 /// Progress callback: (points done, points planned).
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
 
-/// Per-point consumer: (point index, F, ∇F in f64).
-pub type Visit<'a> = &'a mut dyn FnMut(usize, f64, &[f64]) -> Result<()>;
-
 impl PathProblem<'_> {
+    /// The model and tokens the probe runs on.
+    pub fn subject(&self) -> Subject<'_> {
+        Subject::new(self.model, self.ids, self.type_ids)
+    }
+
+    /// The path as a probe [`Path`] (boundary checked against the model, no forward).
+    pub fn path(&self) -> Result<Path> {
+        let at = self.subject().boundary(self.boundary)?;
+        let path = Path::straight(at, self.input.clone(), self.baseline.clone());
+        path.check(&self.subject())?;
+        Ok(path)
+    }
+
     pub(crate) fn check(&self) -> Result<()> {
-        self.input.same_shape("path", self.baseline)?;
-        self.input.same_dtype("path", self.baseline)?;
-        if self.input.dtype() != self.model.dtype() {
-            return Err(Error::Input(format!(
-                "path tensors are {} but the model computes in {}",
-                self.input.dtype(),
-                self.model.dtype()
-            )));
-        }
-        Ok(())
+        self.path().map(|_| ())
     }
 
-    /// Rows `x′ + α_k(x − x′)` for `alphas`, shape `[rows, ...]`.
-    pub(crate) fn points(&self, alphas: &[f64]) -> Result<Tensor> {
-        let x = self.input.to_vec_f64()?;
-        let b = self.baseline.to_vec_f64()?;
-        let mut v = Vec::with_capacity(x.len() * alphas.len());
-        for &a in alphas {
-            v.extend(x.iter().zip(&b).map(|(x, b)| b + a * (x - b)));
-        }
-        let mut shape = vec![alphas.len()];
-        shape.extend_from_slice(self.input.shape());
-        Tensor::from_f64(&v, &shape, self.input.dtype())
-    }
-
-    /// F at the given boundary values (rows), no gradients.
-    pub fn values_at(&self, rows: &Tensor) -> Result<Vec<f64>> {
-        let n = rows.shape()[0];
-        let tape = Tape::new();
-        let _g = tape.no_grad();
-        let mut hooks = Hooks::new().replace(self.boundary, Var::constant(rows.clone()));
-        let out = self
-            .model
-            .forward(&Batch::repeat(self.ids, self.type_ids, n), &mut hooks)?;
-        self.target.eval(&out)?.value().to_vec_f64()
+    /// F at path points α (α = 1: the input x, α = 0: the baseline x′, exactly), one forward
+    /// without gradients.
+    pub fn f_along(&self, alphas: &[f64]) -> Result<Vec<f64>> {
+        let path = self.path()?;
+        probe::values(
+            &self.subject(),
+            Rows::Path {
+                path: &path,
+                alphas,
+            },
+            Objective::Target(self.target),
+            Chunking::default(),
+        )
     }
 
     /// (F(x), F(x′)).
     pub fn endpoints(&self) -> Result<(f64, f64)> {
-        self.check()?;
-        let f = self.values_at(&self.points(&[1.0, 0.0])?)?;
+        let f = self.f_along(&[1.0, 0.0])?;
         Ok((f[0], f[1]))
     }
 
@@ -82,54 +72,19 @@ impl PathProblem<'_> {
     /// jumps right after its start (a zero vector through a norm layer), which quadrature rules
     /// sample with few or no points.
     pub fn endpoints_and_start(&self) -> Result<(f64, f64, f64)> {
-        self.check()?;
-        let f = self.values_at(&self.points(&[1.0, 0.0, START_PROBE])?)?;
+        let f = self.f_along(&[1.0, 0.0, START_PROBE])?;
         Ok((f[0], f[1], f[2]))
     }
 
-    /// For every α: F and ∇F at the path point, given to `visit(k, F, grad)` (grad in f64,
-    /// row-major over the boundary shape). Points are run `batch` rows at a time.
-    pub fn gradients(
-        &self,
-        alphas: &[f64],
-        batch: usize,
-        progress: Progress,
-        visit: Visit,
-    ) -> Result<()> {
-        self.check()?;
-        let per = self.input.numel();
-        for r in chunks(alphas.len(), batch)? {
-            let tape = Tape::new();
-            let pts = tape.var(self.points(&alphas[r.clone()])?);
-            let mut hooks = Hooks::new().replace(self.boundary, pts.clone());
-            let out = self
-                .model
-                .forward(&Batch::repeat(self.ids, self.type_ids, r.len()), &mut hooks)?;
-            drop(hooks);
-            let f = self.target.eval(&out)?;
-            drop(out);
-            let fv = f.value().to_vec_f64()?;
-            let seed = Tensor::ones(f.shape(), f.dtype());
-            let g = tape
-                .grad(&[&f], &[seed], &[&pts])?
-                .pop()
-                .flatten()
-                .ok_or_else(|| {
-                    Error::Autodiff("the target does not depend on the boundary".into())
-                })?;
-            with_dtype!(g.dtype(), T => {
-                let gs = g.as_slice::<T>()?;
-                let mut row = vec![0.0f64; per];
-                for (i, k) in r.clone().enumerate() {
-                    for (o, v) in row.iter_mut().zip(&gs[i * per..(i + 1) * per]) {
-                        *o = Float::to_f64(*v);
-                    }
-                    visit(k, fv[i], &row)?;
-                }
-            });
-            progress(r.end, alphas.len());
-        }
-        Ok(())
+    /// The probe request of the path points `alphas`: ∂F at the path boundary, `batch` rows per
+    /// forward.
+    fn gradient_request<'r>(&self, path: &'r Path, alphas: &'r [f64], batch: usize) -> Request<'r>
+    where
+        Self: 'r,
+    {
+        Request::new(Rows::Path { path, alphas }, Objective::Target(self.target))
+            .capture(Capture::grad(path.segments[0].at))
+            .chunking(Chunking::Rows(batch))
     }
 }
 
@@ -280,17 +235,58 @@ pub fn integrated_gradients(
             detail: format!("{} alphas and {} weights", alphas.len(), weights.len()),
         });
     }
-    let (f_input, f_baseline, f_start) = p.endpoints_and_start()?;
+    let (f_input, f_baseline) = p.endpoints()?;
+    ig_with_endpoints(p, alphas, weights, batch, progress, f_input, f_baseline)
+}
+
+/// IG when F(x) and F(x′) are already known (layer IG reads them off the forward that gives the
+/// layer's path ends). The start probe (α = [`START_PROBE`]) rides along as one more row of the
+/// first chunk, with weight 0: no forward of its own.
+pub(crate) fn ig_with_endpoints(
+    p: &PathProblem,
+    alphas: &[f64],
+    weights: &[f64],
+    batch: usize,
+    progress: Progress,
+    f_input: f64,
+    f_baseline: f64,
+) -> Result<IgResult> {
+    let path = p.path()?;
+    let rows: Vec<f64> = std::iter::once(START_PROBE)
+        .chain(alphas.iter().copied())
+        .collect();
+    let w: Vec<f64> = std::iter::once(0.0)
+        .chain(weights.iter().copied())
+        .collect();
+    // Σ_k w_k ∇F(x_k), accumulated on the model's device chunk by chunk.
+    let mut acc: Option<Tensor> = None;
+    // One more row per chunk when the extra row would otherwise open a chunk of its own.
+    let per_chunk = if batch > 0 && alphas.len() % batch == 0 {
+        batch + 1
+    } else {
+        batch
+    };
+    let mut f = probe::run(
+        &p.subject(),
+        &p.gradient_request(&path, &rows, per_chunk),
+        &mut |d, t| progress(d.saturating_sub(1), t - 1),
+        &mut |c| {
+            let g = c.grads[0]
+                .as_ref()
+                .ok_or_else(|| Error::Internal("gradient not captured".into()))?;
+            acc = Some(probe::accumulate(
+                acc.take(),
+                probe::weighted_row_sum(g, &w[c.rows.clone()])?,
+            )?);
+            Ok(())
+        },
+    )?;
+    let f_start = f.remove(0);
+    let acc = acc
+        .ok_or_else(|| Error::Internal("no path points".into()))?
+        .to_vec_f64()?;
     let x = p.input.to_vec_f64()?;
     let b = p.baseline.to_vec_f64()?;
-    let mut acc = vec![0.0f64; x.len()];
-    let mut path = Vec::with_capacity(alphas.len());
-    p.gradients(alphas, batch, progress, &mut |k, f, g| {
-        let w = weights[k];
-        acc.iter_mut().zip(g).for_each(|(a, g)| *a += w * g);
-        path.push((alphas[k], f));
-        Ok(())
-    })?;
     let per: Vec<f64> = acc
         .iter()
         .zip(x.iter().zip(&b))
@@ -298,13 +294,14 @@ pub fn integrated_gradients(
         .collect();
     let c = *p.input.shape().last().unwrap_or(&1);
     let per_token = per.chunks(c.max(1)).map(|r| r.iter().sum()).collect();
+    let path_f = alphas.iter().copied().zip(f).collect();
     Ok(finish(
         Some(per),
         per_token,
         f_input,
         f_baseline,
         f_start,
-        path,
+        path_f,
         alphas.len(),
         None,
     ))
@@ -332,11 +329,16 @@ pub fn integrated_gradients_adaptive(
     progress: Progress,
 ) -> Result<IgResult> {
     let (f_input, f_baseline, f_start) = p.endpoints_and_start()?;
-    let x = p.input.to_vec_f64()?;
-    let b = p.baseline.to_vec_f64()?;
+    let path = p.path()?;
+    let diff = {
+        let x = p.input.to_vec_f64()?;
+        let b = p.baseline.to_vec_f64()?;
+        let d: Vec<f64> = x.iter().zip(&b).map(|(x, b)| x - b).collect();
+        Tensor::from_f64(&d, p.input.shape(), crate::DType::F64)?
+    };
     let c = (*p.input.shape().last().unwrap_or(&1)).max(1);
-    let diff: Vec<f64> = x.iter().zip(&b).map(|(x, b)| x - b).collect();
-    // Per α: F and the per-token contributions Σ_c (x − x′)·∂F/∂x.
+    let n_tok = p.input.numel() / c;
+    // Per α: F and the per-token contributions Σ_c (x − x′)·∂F/∂x (reduced on the device).
     let mut stash: std::collections::HashMap<u64, (f64, Vec<f64>)> =
         std::collections::HashMap::new();
     let mut done = 0usize;
@@ -346,16 +348,24 @@ pub fn integrated_gradients_adaptive(
     let mut eval = |alphas: &[f64]| -> Result<Vec<f64>> {
         let mut vals = vec![0.0; alphas.len()];
         let mut prog = |d: usize, _t: usize| progress(done + d, max_points);
-        p.gradients(alphas, batch, &mut prog, &mut |k, f, g| {
-            let tok: Vec<f64> = g
-                .chunks(c)
-                .zip(diff.chunks(c))
-                .map(|(g, d)| g.iter().zip(d).map(|(g, d)| g * d).sum())
-                .collect();
+        let mut toks: Vec<Vec<f64>> = Vec::with_capacity(alphas.len());
+        let f = probe::run(
+            &p.subject(),
+            &p.gradient_request(&path, alphas, batch),
+            &mut prog,
+            &mut |ch| {
+                let g = ch.grads[0]
+                    .as_ref()
+                    .ok_or_else(|| Error::Internal("gradient not captured".into()))?;
+                let t = probe::row_dot_last(g, &diff)?.to_vec_f64()?;
+                toks.extend(t.chunks(n_tok.max(1)).map(<[f64]>::to_vec));
+                Ok(())
+            },
+        )?;
+        for (k, (tok, f)) in toks.into_iter().zip(f).enumerate() {
             vals[k] = tok.iter().sum();
             stash.insert(alphas[k].to_bits(), (f, tok));
-            Ok(())
-        })?;
+        }
         done += alphas.len();
         Ok(vals)
     };
@@ -363,12 +373,11 @@ pub fn integrated_gradients_adaptive(
         Adaptive::Panels(start) => refine_panels(start, max_points, tol, stop, &mut eval)?,
         Adaptive::Rule(rule, start_n) => refine(rule, start_n, max_points, tol, stop, &mut eval)?,
     };
-    let n_tok = x.len() / c;
     let mut per_token = vec![0.0; n_tok];
     for (a, w) in refined.alphas.iter().zip(&refined.weights) {
-        let (_, tok) = stash.get(&a.to_bits()).ok_or_else(|| {
-            Error::Msg("internal: refined node without a stashed gradient".into())
-        })?;
+        let (_, tok) = stash
+            .get(&a.to_bits())
+            .ok_or_else(|| Error::Internal("refined node without a stashed gradient".into()))?;
         per_token.iter_mut().zip(tok).for_each(|(s, t)| *s += w * t);
     }
     let path: Vec<(f64, f64)> = stash

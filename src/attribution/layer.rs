@@ -7,13 +7,15 @@
 //! the input x and baseline x′ given there; "F(x′)" is F with the baseline at the path boundary.
 
 pub use super::boundary::{
-    boundaries, boundary_ends, boundary_shape, ends, layer_boundaries, n_layers, observe_path,
-    path_at, per_position, ObsVisit, PointObs,
+    boundaries, boundary_shape, layer_boundaries, n_layers, per_position, AtEndpoints,
 };
-use super::ig::{integrated_gradients, PathProblem, Progress};
-use crate::integrate::chunks;
-use crate::models::{Batch, Hooks};
-use crate::{Error, Result, Tape, Tensor};
+use super::ig::{ig_with_endpoints, PathProblem, Progress};
+use super::probe::{self, Capture, Chunking, Objective, Request, Rows};
+use crate::models::HookName;
+use crate::ops::elementwise::{binary_forward, Binary};
+use crate::ops::movement::{concat, narrow};
+use crate::ops::reduce::{sum_forward, ReduceKind};
+use crate::{DType, Error, Result, Tensor};
 
 /// Attributions at one boundary.
 #[derive(Debug, Clone)]
@@ -77,11 +79,6 @@ pub struct LayerResult {
     pub points_used: usize,
 }
 
-fn shapes_of(p: &PathProblem, names: &[String]) -> Result<Vec<Vec<usize>>> {
-    let all = boundaries(p.model, p.ids, p.type_ids)?;
-    names.iter().map(|n| boundary_shape(&all, n)).collect()
-}
-
 /// Layer Integrated Gradients at boundary `name` (Captum `LayerIntegratedGradients`): the
 /// boundary is interpolated between its value on the baseline input, y(x′), and on the input,
 /// y(x); `Attr = (y − y′) ⊙ Σ_k w_k ∂F/∂y(y′ + α_k(y − y′))`. The completeness delta uses F at the
@@ -94,21 +91,23 @@ pub fn layer_integrated_gradients(
     batch: usize,
     progress: Progress,
 ) -> Result<LayerResult> {
-    let shape = shapes_of(p, &[name.to_string()])?.remove(0);
-    let (y, y0, fx, fb) = boundary_ends(p, name)?;
+    let shape = p.subject().shape_of(p.subject().boundary(name)?)?;
+    check_rule(alphas, weights)?;
+    let ends = p.boundary_at_endpoints(name)?;
+    let (fx, fb) = (ends.f_input, ends.f_baseline);
     let q = PathProblem {
         model: p.model,
         ids: p.ids,
         type_ids: p.type_ids,
         boundary: name,
-        input: &y,
-        baseline: &y0,
+        input: &ends.input,
+        baseline: &ends.baseline,
         target: p.target,
     };
-    let r = integrated_gradients(&q, alphas, weights, batch, progress)?;
+    let r = ig_with_endpoints(&q, alphas, weights, batch, progress, fx, fb)?;
     let per = r
         .per_coordinate
-        .ok_or_else(|| Error::Msg("internal: layer IG without per-coordinate values".into()))?;
+        .ok_or_else(|| Error::Internal("layer IG without per-coordinate values".into()))?;
     let layer = LayerAttribution::new(name, shape, p.ids.len(), per, Some(fx - fb));
     Ok(LayerResult {
         layers: vec![layer],
@@ -133,46 +132,108 @@ pub fn layer_conductance(
     progress: Progress,
 ) -> Result<LayerResult> {
     if alphas.len() < 2 {
-        return Err(Error::Input(
-            "conductance needs at least 2 path points (n_steps ≥ 1)".into(),
-        ));
+        return Err(Error::BadValue {
+            name: "steps",
+            detail: "conductance needs at least 2 path points (n_steps ≥ 1)".into(),
+        });
     }
-    let (fx, fb) = ends(p)?;
-    let mut shapes: Vec<Vec<usize>> = Vec::new();
-    let mut acc: Vec<Vec<f64>> = Vec::new();
-    let mut prev: Vec<Option<(Vec<f64>, Vec<f64>)>> = vec![None; names.len()];
-    let mut path = Vec::with_capacity(alphas.len());
-    observe_path(p, alphas, names, false, batch, progress, &mut |o| {
-        if acc.is_empty() {
-            shapes = o.shapes.to_vec();
-            acc = o.values.iter().map(|v| vec![0.0; v.len()]).collect();
-        }
-        for (i, (y, g)) in o.values.iter().zip(&o.grads).enumerate() {
-            match &mut prev[i] {
-                Some((py, pg)) => {
-                    for ((a, (yn, yp)), gp) in acc[i]
-                        .iter_mut()
-                        .zip(y.iter().zip(py.iter()))
-                        .zip(pg.iter())
-                    {
-                        *a += gp * (yn - yp);
-                    }
-                    py.copy_from_slice(y);
-                    pg.copy_from_slice(g);
-                }
-                None => prev[i] = Some((y.to_vec(), g.to_vec())),
+    let (ats, shapes) = resolve(p, names)?;
+    let (fx, fb) = p.endpoints()?;
+    let path = p.path()?;
+    let mut req = Request::new(
+        Rows::Path {
+            path: &path,
+            alphas,
+        },
+        Objective::Target(p.target),
+    )
+    .chunking(Chunking::Rows(batch));
+    for at in &ats {
+        req = req.capture(Capture::both(*at));
+    }
+    // Per boundary: Σ_k ∂F/∂y(x_k) ⊙ (y(x_{k+1}) − y(x_k)) on the device, and the last row of
+    // the previous chunk (its value and gradient) to continue the differences across chunks.
+    let mut acc: Vec<Option<Tensor>> = vec![None; ats.len()];
+    let mut carry: Vec<Option<(Tensor, Tensor)>> = vec![None; ats.len()];
+    let f = probe::run(&p.subject(), &req, progress, &mut |c| {
+        for i in 0..ats.len() {
+            let (y, g) = value_and_grad(&c, i)?;
+            let (y, g) = match carry[i].take() {
+                Some((py, pg)) => (concat(&[&py, &y], 0)?, concat(&[&pg, &g], 0)?),
+                None => (y, g),
+            };
+            let m = y.shape()[0];
+            if m >= 2 {
+                let dy = binary_forward(
+                    &narrow(&y, 0, 1, m - 1)?,
+                    &narrow(&y, 0, 0, m - 1)?,
+                    Binary::Sub,
+                )?;
+                let t = binary_forward(&narrow(&g, 0, 0, m - 1)?, &dy, Binary::Mul)?;
+                acc[i] = Some(probe::accumulate(
+                    acc[i].take(),
+                    sum_forward(&t, &[0], false, ReduceKind::Sum)?,
+                )?);
             }
+            carry[i] = Some((narrow(&y, 0, m - 1, 1)?, narrow(&g, 0, m - 1, 1)?));
         }
-        path.push((alphas[o.k], o.f));
         Ok(())
     })?;
-    let layers = names
+    let layers = layers_of(names, shapes, acc, p.ids.len(), Some(fx - fb))?;
+    Ok(finish(
+        layers,
+        fx,
+        fb,
+        alphas.iter().copied().zip(f).collect(),
+    ))
+}
+
+/// Parses and checks boundary names; their per-row shapes.
+fn resolve(p: &PathProblem, names: &[String]) -> Result<(Vec<HookName>, Vec<Vec<usize>>)> {
+    if names.is_empty() {
+        return Err(Error::Empty("boundary list"));
+    }
+    let s = p.subject();
+    let ats: Vec<HookName> = names.iter().map(|n| s.boundary(n)).collect::<Result<_>>()?;
+    let shapes = ats.iter().map(|a| s.shape_of(*a)).collect::<Result<_>>()?;
+    Ok((ats, shapes))
+}
+
+/// Capture `i` of a chunk as f64 (value, gradient).
+fn value_and_grad(c: &probe::ChunkOut, i: usize) -> Result<(Tensor, Tensor)> {
+    let missing = || Error::Internal("capture missing".into());
+    Ok((
+        c.values[i]
+            .as_ref()
+            .ok_or_else(missing)?
+            .to_dtype(DType::F64)?,
+        c.grads[i]
+            .as_ref()
+            .ok_or_else(missing)?
+            .to_dtype(DType::F64)?,
+    ))
+}
+
+/// One [`LayerAttribution`] per boundary from the device accumulators.
+fn layers_of(
+    names: &[String],
+    shapes: Vec<Vec<usize>>,
+    acc: Vec<Option<Tensor>>,
+    pos: usize,
+    df: Option<f64>,
+) -> Result<Vec<LayerAttribution>> {
+    names
         .iter()
         .zip(shapes)
         .zip(acc)
-        .map(|((n, s), a)| LayerAttribution::new(n, s, p.ids.len(), a, Some(fx - fb)))
-        .collect();
-    Ok(finish(layers, fx, fb, path))
+        .map(|((n, s), a)| {
+            let v = match a {
+                Some(a) => a.to_vec_f64()?,
+                None => vec![0.0; s.iter().product()],
+            };
+            Ok(LayerAttribution::new(n, s, pos, v, df))
+        })
+        .collect()
 }
 
 /// Internal influence (Captum `InternalInfluence`) at every boundary of `names` from one sweep:
@@ -186,29 +247,40 @@ pub fn internal_influence(
     progress: Progress,
 ) -> Result<LayerResult> {
     check_rule(alphas, weights)?;
-    let (fx, fb) = ends(p)?;
-    let mut shapes: Vec<Vec<usize>> = Vec::new();
-    let mut acc: Vec<Vec<f64>> = Vec::new();
-    let mut path = Vec::with_capacity(alphas.len());
-    observe_path(p, alphas, names, false, batch, progress, &mut |o| {
-        if acc.is_empty() {
-            shapes = o.shapes.to_vec();
-            acc = o.values.iter().map(|v| vec![0.0; v.len()]).collect();
+    let (ats, shapes) = resolve(p, names)?;
+    let (fx, fb) = p.endpoints()?;
+    let path = p.path()?;
+    let mut req = Request::new(
+        Rows::Path {
+            path: &path,
+            alphas,
+        },
+        Objective::Target(p.target),
+    )
+    .chunking(Chunking::Rows(batch));
+    for at in &ats {
+        req = req.capture(Capture::grad(*at));
+    }
+    let mut acc: Vec<Option<Tensor>> = vec![None; ats.len()];
+    let f = probe::run(&p.subject(), &req, progress, &mut |c| {
+        for (i, a) in acc.iter_mut().enumerate() {
+            let g = c.grads[i]
+                .as_ref()
+                .ok_or_else(|| Error::Internal("gradient not captured".into()))?;
+            *a = Some(probe::accumulate(
+                a.take(),
+                probe::weighted_row_sum(g, &weights[c.rows.clone()])?,
+            )?);
         }
-        let w = weights[o.k];
-        for (a, g) in acc.iter_mut().zip(&o.grads) {
-            a.iter_mut().zip(g.iter()).for_each(|(a, g)| *a += w * g);
-        }
-        path.push((alphas[o.k], o.f));
         Ok(())
     })?;
-    let layers = names
-        .iter()
-        .zip(shapes)
-        .zip(acc)
-        .map(|((n, s), a)| LayerAttribution::new(n, s, p.ids.len(), a, None))
-        .collect();
-    Ok(finish(layers, fx, fb, path))
+    let layers = layers_of(names, shapes, acc, p.ids.len(), None)?;
+    Ok(finish(
+        layers,
+        fx,
+        fb,
+        alphas.iter().copied().zip(f).collect(),
+    ))
 }
 
 /// Neuron conductance (Captum `NeuronConductance`) of the neuron at multi-index `neuron` (per
@@ -226,81 +298,105 @@ pub fn neuron_conductance(
     progress: Progress,
 ) -> Result<LayerResult> {
     check_rule(alphas, weights)?;
-    let shape = shapes_of(p, &[name.to_string()])?.remove(0);
+    let s = p.subject();
+    let at = s.boundary(name)?;
+    let shape = s.shape_of(at)?;
     let j = flat_index(&shape, neuron, name)?;
-    let (fx, fb) = ends(p)?;
+    let per_y: usize = shape.iter().product();
+    let (fx, fb) = p.endpoints()?;
+    let path = p.path()?;
+    let rows = Rows::Path {
+        path: &path,
+        alphas,
+    };
+    // Pass 1: F and ∂F/∂y_j at every path point.
+    let mut dfdy = Vec::with_capacity(alphas.len());
+    let req = Request::new(rows, Objective::Target(p.target))
+        .capture(Capture::grad(at))
+        .chunking(Chunking::Rows(batch));
+    let f = probe::run(&s, &req, &mut |_, _| {}, &mut |c| {
+        let g = c.grads[0]
+            .as_ref()
+            .ok_or_else(|| Error::Internal("gradient not captured".into()))?;
+        let n = c.rows.len();
+        dfdy.extend(narrow(&g.reshape(&[n, per_y])?, 1, j, 1)?.to_vec_f64()?);
+        Ok(())
+    })?;
+    // Pass 2 (the forward stops at `name`): Σ_k w_k ∂F/∂y_j(x_k) · ∂y_j/∂x(x_k), as the
+    // gradient of y scalarised by the cotangent ∂F/∂y_j e_j per row.
+    let reads = [at];
+    let eval = |fw: &probe::Forward| -> Result<crate::Var> {
+        let y = fw.boundary(at)?;
+        y.reshape(&[y.shape()[0], per_y])
+    };
+    let seeds = |r: std::ops::Range<usize>, shape: &[usize]| -> Result<Tensor> {
+        let mut v = vec![0.0; r.len() * per_y];
+        for (i, k) in r.enumerate() {
+            v[i * per_y + j] = dfdy[k];
+        }
+        Tensor::from_f64(&v, shape, p.model.dtype())
+    };
+    let req = Request::new(
+        rows,
+        Objective::Custom {
+            reads: &reads,
+            model_output: false,
+            eval: &eval,
+        },
+    )
+    .cotangent(&seeds)
+    .capture(Capture::grad(path.segments[0].at))
+    .chunking(Chunking::Rows(batch));
+    let mut acc: Option<Tensor> = None;
+    probe::run(&s, &req, progress, &mut |c| {
+        let g = c.grads[0]
+            .as_ref()
+            .ok_or_else(|| Error::Internal("gradient not captured".into()))?;
+        acc = Some(probe::accumulate(
+            acc.take(),
+            probe::weighted_row_sum(g, &weights[c.rows.clone()])?,
+        )?);
+        Ok(())
+    })?;
+    let acc = acc
+        .ok_or_else(|| Error::Internal("no path points".into()))?
+        .to_vec_f64()?;
     let x = p.input.to_vec_f64()?;
     let b = p.baseline.to_vec_f64()?;
-    let mut acc = vec![0.0; x.len()];
-    let mut path = Vec::with_capacity(alphas.len());
-    let per_y: usize = shape.iter().product();
-    for r in chunks(alphas.len(), batch)? {
-        let rows = r.len();
-        let tape = Tape::new();
-        let pts = tape.var(p.points(&alphas[r.clone()])?);
-        let mut hooks = Hooks::new()
-            .replace(p.boundary, pts.clone())
-            .capture(&[name]);
-        let out = p
-            .model
-            .forward(&Batch::repeat(p.ids, p.type_ids, rows), &mut hooks)?;
-        let f = p.target.eval(&out)?;
-        drop(out);
-        let y = hooks
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::Input(format!("unknown boundary `{name}`")))?;
-        drop(hooks);
-        let fv = f.value().to_vec_f64()?;
-        let seed = Tensor::ones(f.shape(), f.dtype());
-        let g1 = tape.grad_retained(&[&f], &[seed], &[&y])?.remove(0);
-        let g1 = match g1 {
-            Some(g) => g.to_vec_f64()?,
-            None => vec![0.0; y.value().numel()],
-        };
-        let mut s2 = vec![0.0; y.value().numel()];
-        for i in 0..rows {
-            s2[i * per_y + j] = g1[i * per_y + j];
-        }
-        let seed2 = Tensor::from_f64(&s2, y.shape(), y.dtype())?;
-        let g2 = tape.grad(&[&y], &[seed2], &[&pts])?.remove(0);
-        let g2 = match g2 {
-            Some(g) => g.to_vec_f64()?,
-            None => vec![0.0; pts.value().numel()],
-        };
-        let per_x = x.len();
-        for (i, k) in r.clone().enumerate() {
-            let w = weights[k];
-            acc.iter_mut()
-                .zip(&g2[i * per_x..(i + 1) * per_x])
-                .for_each(|(a, g)| *a += w * g);
-            path.push((alphas[k], fv[i]));
-        }
-        progress(r.end, alphas.len());
-    }
     let per: Vec<f64> = acc
         .iter()
         .zip(x.iter().zip(&b))
         .map(|(g, (x, b))| g * (x - b))
         .collect();
     let layer = LayerAttribution::new(p.boundary, p.input.shape().to_vec(), p.ids.len(), per, None);
-    Ok(finish(vec![layer], fx, fb, path))
+    Ok(finish(
+        vec![layer],
+        fx,
+        fb,
+        alphas.iter().copied().zip(f).collect(),
+    ))
 }
 
 /// Flat row-major index of `idx` in `shape`, with a clear error.
 pub fn flat_index(shape: &[usize], idx: &[usize], name: &str) -> Result<usize> {
     if idx.len() != shape.len() {
-        return Err(Error::Input(format!(
-            "neuron index {idx:?} has {} components but `{name}` has shape {shape:?} per row",
-            idx.len()
-        )));
+        return Err(Error::Mismatch {
+            what: format!("neuron index {idx:?}"),
+            detail: format!(
+                "has {} components but `{name}` has shape {shape:?} per row",
+                idx.len()
+            ),
+        });
     }
     let mut j = 0;
     for (a, (&i, &n)) in idx.iter().zip(shape).enumerate() {
         if i >= n {
-            return Err(Error::Input(format!(
-                "neuron index {idx:?} is out of range in axis {a} of `{name}` (shape {shape:?})"
-            )));
+            let _ = a;
+            return Err(Error::OutOfRange {
+                what: "neuron index",
+                index: i,
+                len: n,
+            });
         }
         j = j * n + i;
     }

@@ -9,6 +9,7 @@ pub mod gradients;
 pub mod ig;
 pub mod layer;
 pub mod perturb;
+pub mod probe;
 pub mod target;
 
 pub use attention::{attention_maps, AttentionMaps};

@@ -9,7 +9,7 @@
 
 use super::gradients::Gaussian;
 use super::ig::{PathProblem, Progress};
-use crate::integrate::chunks;
+use super::probe::{self, Chunking, Objective, Request, Rows};
 use crate::{Error, Result, Tensor};
 
 /// The result of an ablation.
@@ -22,7 +22,8 @@ pub struct AblationResult {
     pub per_token: Vec<f64>,
 }
 
-/// F at `rows` built by `make(token, row)` for every token and `per_token` rows each.
+/// F at `n_rows` rows of the path boundary, row k written by `make(k, row)` (built chunk by
+/// chunk: memory does not grow with the number of rows). Forwards only.
 fn eval_rows(
     p: &PathProblem,
     n_rows: usize,
@@ -30,19 +31,22 @@ fn eval_rows(
     batch: usize,
     progress: Progress,
 ) -> Result<Vec<f64>> {
-    let per = p.input.numel();
-    let mut out = Vec::with_capacity(n_rows);
-    for r in chunks(n_rows, batch)? {
-        let mut v = vec![0.0; r.len() * per];
-        for (i, k) in r.clone().enumerate() {
-            make(k, &mut v[i * per..(i + 1) * per]);
-        }
-        let mut shape = vec![r.len()];
-        shape.extend_from_slice(p.input.shape());
-        out.extend(p.values_at(&Tensor::from_f64(&v, &shape, p.input.dtype())?)?);
-        progress(r.end, n_rows);
-    }
-    Ok(out)
+    let path = p.path()?;
+    let make = std::cell::RefCell::new(make);
+    let fill = |k: usize, row: &mut [f64]| -> Result<()> {
+        (make.borrow_mut())(k, row);
+        Ok(())
+    };
+    let req = Request::new(
+        Rows::Fill {
+            n: n_rows,
+            at: path.segments[0].at,
+            fill: &fill,
+        },
+        Objective::Target(p.target),
+    )
+    .chunking(Chunking::Rows(batch));
+    probe::run(&p.subject(), &req, progress, &mut |_| Ok(()))
 }
 
 /// Ablates each position (first axis of the path boundary) in turn, replacing its row by the
@@ -108,12 +112,16 @@ pub fn noise_sensitivity(
 ) -> Result<SensitivityResult> {
     p.check()?;
     if draws == 0 {
-        return Err(Error::Input("--draws must be at least 1".into()));
+        return Err(Error::BadValue {
+            name: "draws",
+            detail: "must be at least 1".into(),
+        });
     }
     if !(sigma.is_finite() && sigma >= 0.0) {
-        return Err(Error::Input(format!(
-            "--sigma must be a finite number ≥ 0, got {sigma}"
-        )));
+        return Err(Error::BadValue {
+            name: "sigma",
+            detail: format!("must be a finite number ≥ 0, got {sigma}"),
+        });
     }
     let x = p.input.to_vec_f64()?;
     let t = p.input.shape()[0];

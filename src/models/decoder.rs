@@ -8,11 +8,11 @@
 //! targets read one position through [`ModelOutput::token_logits`], which unembeds that position
 //! alone (for a 50k vocabulary this is most of the work of a forward otherwise).
 
+use super::components::points;
 use super::components::{
     Act, CopyBudget, FeedForward, GatedMlp, Linear, Mlp, Norm, PreLnBlock, Rotary, SelfAttention,
 };
 use super::hooks::Hooks;
-use super::components::points;
 use super::{Batch, HookName, HookPoint, Model, ModelOutput};
 use crate::io::{VarPath, Weights};
 use crate::ops::movement;

@@ -3,10 +3,10 @@
 //! only in data: their weight-name table ([`Names`]), their position-id scheme and whether they
 //! have token types — decided once at load time.
 
+use super::components::points;
 use super::components::{
     Act, ClassifierHead, CopyBudget, LayerNorm, Linear, Mlp, PostLnBlock, SelfAttention,
 };
-use super::components::points;
 use super::hooks::Hooks;
 use super::{HookName, HookPoint, Model, ModelOutput};
 use crate::io::{ModelDir, VarPath, Weights};

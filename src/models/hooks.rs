@@ -28,10 +28,14 @@ pub struct Hooks {
     capture: Capture,
     captured: Vec<(String, Var)>,
     seen: Vec<(String, Vec<usize>)>,
-    /// Per-layer head masks (one factor per head), applied to `blocks.{l}.attn.hook_pattern`.
-    head_masks: BTreeMap<usize, Vec<f64>>,
+    /// Per-layer head masks, applied to `blocks.{l}.attn.hook_pattern`: (rows, one factor per
+    /// row and head); rows = 1 applies the same factors to every row.
+    head_masks: BTreeMap<usize, (usize, Vec<f64>)>,
     /// Partial replacements: `x ⊙ keep + values` (see [`Hooks::patch`]).
-    patches: HashMap<String, (Tensor, Tensor)>,
+    patches: HashMap<String, (Tensor, Var)>,
+    /// The forward stops right after this boundary (see [`Hooks::stop_after`]).
+    stop_after: Option<String>,
+    stopped: bool,
 }
 
 impl Hooks {
@@ -49,15 +53,40 @@ impl Hooks {
     /// full shape, batch rows included). `keep` is 1 where the computed value stays and 0 where
     /// `values` is patched in, so gradients still flow to the kept entries (per batch row, per
     /// token, per coordinate: any pattern).
-    pub fn patch(mut self, name: &str, keep: Tensor, values: Tensor) -> Hooks {
+    pub fn patch(self, name: &str, keep: Tensor, values: Tensor) -> Hooks {
+        self.patch_var(name, keep, Var::constant(values))
+    }
+
+    /// As [`Hooks::patch`], with the patched-in values a variable (a tape leaf gets the gradient
+    /// of the patched entries).
+    pub fn patch_var(mut self, name: &str, keep: Tensor, values: Var) -> Hooks {
         self.patches.insert(name.to_string(), (keep, values));
         self
+    }
+
+    /// Stop the forward right after boundary `name` (once it is recorded and captured): the
+    /// model's `forward` then returns an error and [`Hooks::stopped`] is true. Captured
+    /// boundaries stay valid on the tape, so a map across one block costs one block.
+    pub fn stop_after(mut self, name: &str) -> Hooks {
+        self.stop_after = Some(name.to_string());
+        self
+    }
+
+    /// Whether the forward was stopped by [`Hooks::stop_after`].
+    pub fn stopped(&self) -> bool {
+        self.stopped
     }
 
     /// Multiply the attention probabilities of layer `l` by one factor per head (HF `head_mask`
     /// semantics: 0 removes a head, 1 keeps it), at `blocks.{l}.attn.hook_pattern`.
     pub fn mask_heads(mut self, l: usize, factors: Vec<f64>) -> Hooks {
-        self.head_masks.insert(l, factors);
+        self.head_masks.insert(l, (1, factors));
+        self
+    }
+
+    /// Per-row head masks of layer `l`: `factors` holds `rows × n_heads` factors, row-major.
+    pub fn mask_heads_rows(mut self, l: usize, rows: usize, factors: Vec<f64>) -> Hooks {
+        self.head_masks.insert(l, (rows, factors));
         self
     }
 
@@ -84,18 +113,20 @@ impl Hooks {
         let x = match self.replace.remove(&name) {
             Some(r) => {
                 if r.shape() != x.shape() {
-                    return Err(Error::Input(format!(
-                        "replacement for `{name}` has shape {:?}, the boundary has {:?}",
-                        r.shape(),
-                        x.shape()
-                    )));
+                    return Err(Error::Mismatch {
+                        what: format!("replacement for `{name}`"),
+                        detail: format!(
+                            "has shape {:?}, the boundary has {:?}",
+                            r.shape(),
+                            x.shape()
+                        ),
+                    });
                 }
                 if r.dtype() != x.dtype() {
-                    return Err(Error::Input(format!(
-                        "replacement for `{name}` is {}, the model computes in {}",
-                        r.dtype(),
-                        x.dtype()
-                    )));
+                    return Err(Error::Mismatch {
+                        what: format!("replacement for `{name}`"),
+                        detail: format!("is {}, the model computes in {}", r.dtype(), x.dtype()),
+                    });
                 }
                 r
             }
@@ -104,29 +135,45 @@ impl Hooks {
         let x = match self.patches.remove(&name) {
             Some((keep, values)) => {
                 if keep.shape() != x.shape() || values.shape() != x.shape() {
-                    return Err(Error::Input(format!(
-                        "patch for `{name}` has shapes {:?} / {:?}, the boundary has {:?}",
-                        keep.shape(),
-                        values.shape(),
-                        x.shape()
-                    )));
+                    return Err(Error::Mismatch {
+                        what: format!("patch for `{name}`"),
+                        detail: format!(
+                            "has shapes {:?} / {:?}, the boundary has {:?}",
+                            keep.shape(),
+                            values.shape(),
+                            x.shape()
+                        ),
+                    });
+                }
+                if values.dtype() != x.dtype() {
+                    return Err(Error::Mismatch {
+                        what: format!("patch for `{name}`"),
+                        detail: format!(
+                            "is {}, the model computes in {}",
+                            values.dtype(),
+                            x.dtype()
+                        ),
+                    });
                 }
                 let keep = keep.to_dtype(x.dtype())?;
-                let values = values.to_dtype(x.dtype())?;
-                x.mul(&Var::constant(keep))?.add(&Var::constant(values))?
+                x.mul(&Var::constant(keep))?.add(&values)?
             }
             None => x,
         };
         let x = match self.head_mask_for(&name) {
-            Some((l, f)) => {
+            Some((l, rows, f)) => {
                 let h = x.shape().get(1).copied().unwrap_or(0);
-                if f.len() != h {
-                    return Err(Error::Input(format!(
-                        "head mask for layer {l} has {} factors, the layer has {h} heads",
-                        f.len()
-                    )));
+                let b = x.shape().first().copied().unwrap_or(0);
+                if f.len() != rows * h || (rows != 1 && rows != b) {
+                    return Err(Error::Mismatch {
+                        what: format!("head mask for layer {l}"),
+                        detail: format!(
+                            "has {} factors for {rows} row(s); the layer has {h} heads and the batch {b} rows",
+                            f.len()
+                        ),
+                    });
                 }
-                let m = Tensor::from_f64(&f, &[1, h, 1, 1], x.dtype())?;
+                let m = Tensor::from_f64(&f, &[rows, h, 1, 1], x.dtype())?;
                 x.mul(&Var::constant(m))?
             }
             None => x,
@@ -139,19 +186,25 @@ impl Hooks {
             Capture::Some(s) => s.contains(&name),
         };
         if keep {
-            self.captured.push((name, x.clone()));
+            self.captured.push((name.clone(), x.clone()));
+        }
+        if self.stop_after.as_deref() == Some(name.as_str()) {
+            self.stopped = true;
+            return Err(Error::Internal(format!(
+                "forward stopped after `{name}` as requested"
+            )));
         }
         Ok(x)
     }
 
     /// The head mask for `name` if it is the pattern of a masked layer (removed once used).
-    fn head_mask_for(&mut self, name: &str) -> Option<(usize, Vec<f64>)> {
+    fn head_mask_for(&mut self, name: &str) -> Option<(usize, usize, Vec<f64>)> {
         let l = name
             .strip_prefix("blocks.")?
             .strip_suffix(".attn.hook_pattern")?
             .parse::<usize>()
             .ok()?;
-        self.head_masks.remove(&l).map(|f| (l, f))
+        self.head_masks.remove(&l).map(|(rows, f)| (l, rows, f))
     }
 
     /// Whether `name` is replaced or captured in this pass (models skip optional work otherwise,
@@ -174,17 +227,17 @@ impl Hooks {
                 .iter()
                 .filter(|(n, _)| n.ends_with(".attn.hook_pattern"))
                 .count();
-            return Err(Error::Input(format!(
-                "layer {l} is out of range for a head mask: this model has {n} attention layers (0..{})",
-                n.saturating_sub(1)
-            )));
+            return Err(Error::OutOfRange {
+                what: "layer",
+                index: *l,
+                len: n,
+            });
         }
         if let Some(name) = self.replace.keys().chain(self.patches.keys()).next() {
-            let valid: Vec<&str> = self.seen.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(Error::Input(format!(
-                "unknown boundary `{name}`; this model has: {}",
-                valid.join(", ")
-            )));
+            return Err(Error::UnknownBoundary {
+                name: name.clone(),
+                valid: self.seen.iter().map(|(n, _)| n.clone()).collect(),
+            });
         }
         Ok(())
     }

@@ -38,7 +38,7 @@ pub fn run_saliency(args: &SaliencyArgs) -> Result<()> {
             };
             let v = noise_tunnel(&p, method, k, &noise, batch, &mut prog)?;
             bar.finish_and_clear();
-            (crate::attribution::layer::ends(&p)?.0, v)
+            (p.endpoints()?.0, v)
         }
     };
     let c = s.x.shape()[1];

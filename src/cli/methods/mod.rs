@@ -15,7 +15,7 @@ pub use input::{run_ablate, run_attention, run_saliency, run_sensitivity};
 pub use layer::{run_conductance, run_layer_ig, run_neuron};
 
 use super::ig::{encode, progress_bar, resolve_target, write, IgArgs};
-use crate::attribution::layer::{boundaries, boundary_shape, layer_boundaries, path_at};
+use crate::attribution::layer::{boundaries, boundary_shape, layer_boundaries};
 use crate::attribution::{
     ablation, attention_maps, gradient_attribution, internal_influence, layer_conductance,
     layer_integrated_gradients, neuron_conductance, noise_sensitivity, noise_tunnel, Baseline,
@@ -393,7 +393,8 @@ fn path_tensors(s: &Setup, target: &Target, path_boundary: &str) -> Result<(Tens
     }
     let all = boundaries(p.model, p.ids, p.type_ids)?;
     boundary_shape(&all, path_boundary)?;
-    path_at(&p, path_boundary)
+    let e = p.boundary_at_endpoints(path_boundary)?;
+    Ok((e.input, e.baseline))
 }
 
 fn layer_json(r: &LayerResult) -> Value {
