@@ -83,5 +83,9 @@ fn main() -> gradpath::Result<()> {
     }
     assert_eq!(table.len(), model.n_layers());
     assert!(table.iter().flatten().all(|v| v.is_finite()));
+    assert!(
+        table.iter().all(|row| row.iter().any(|v| *v != 0.0)),
+        "every layer carries gradient"
+    );
     Ok(())
 }

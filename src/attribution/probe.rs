@@ -645,14 +645,20 @@ fn chunk_hooks(
             }
         }
     }
-    if req.backward {
-        // Gradients at replaced boundaries come from their identity nodes.
-        for c in &req.captures {
-            names.push(c.at.to_string());
-        }
-    }
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     hooks = hooks.capture(&refs);
+    if req.backward {
+        // A boundary whose gradient is asked for starts the tape when nothing upstream of it is
+        // recorded (the first replaced boundary, or the first captured one).
+        let grads: Vec<String> = req
+            .captures
+            .iter()
+            .filter(|c| c.grad)
+            .map(|c| c.at.to_string())
+            .collect();
+        let refs: Vec<&str> = grads.iter().map(String::as_str).collect();
+        hooks = hooks.track(tape, &refs);
+    }
     if let Some(h) = stop {
         hooks = hooks.stop_after(&h.to_string());
     }

@@ -33,6 +33,8 @@ pub struct Hooks {
     head_masks: BTreeMap<usize, (usize, Vec<f64>)>,
     /// Partial replacements: `x ⊙ keep + values` (see [`Hooks::patch`]).
     patches: HashMap<String, (Tensor, Var)>,
+    /// Boundaries that start the tape when nothing upstream is recorded (see [`Hooks::track`]).
+    track: Option<(crate::Tape, HashSet<String>)>,
     /// The forward stops right after this boundary (see [`Hooks::stop_after`]).
     stop_after: Option<String>,
     stopped: bool,
@@ -69,6 +71,14 @@ impl Hooks {
     /// boundaries stay valid on the tape, so a map across one block costs one block.
     pub fn stop_after(mut self, name: &str) -> Hooks {
         self.stop_after = Some(name.to_string());
+        self
+    }
+
+    /// Make the named boundaries leaves of `tape` when nothing upstream of them is recorded
+    /// (weights and token lookups are constants), so their gradients can be asked for.
+    pub fn track(mut self, tape: &crate::Tape, names: &[&str]) -> Hooks {
+        let set = names.iter().map(|s| s.to_string()).collect();
+        self.track = Some((tape.clone(), set));
         self
     }
 
@@ -177,6 +187,12 @@ impl Hooks {
                 x.mul(&Var::constant(m))?
             }
             None => x,
+        };
+        let x = match &self.track {
+            Some((tape, set)) if !x.is_tracked() && set.contains(&name) => {
+                tape.var(x.value().clone())
+            }
+            _ => x,
         };
         let x = x.hook(&name)?;
         self.seen.push((name.clone(), x.shape().to_vec()));
