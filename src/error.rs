@@ -35,11 +35,19 @@ pub enum Error {
     Autodiff(String),
 
     // === Model files ===
-    /// A file or folder a model needs is not there.
+    /// A file or folder a model needs is not there (`what`: "model folder", "config.json",
+    /// "tokenizer file", ...; `path`: where it was looked for).
     #[error("{path}: {what} not found")]
     NotFound { path: String, what: String },
-    /// A config value is missing, of the wrong type or out of its valid range.
-    #[error("{file}: `{key}` {detail}")]
+    /// A model path that names several models (a folder with more than one `.gguf` file).
+    #[error("{dir}: {} .gguf files ({}); pass the path of the one to use", .candidates.len(), .candidates.join(", "))]
+    AmbiguousModel {
+        dir: String,
+        candidates: Vec<String>,
+    },
+    /// A config value (`config.json` key or GGUF metadata key) is missing, of the wrong type or
+    /// out of its valid range. An empty `key` means the file as a whole (malformed JSON).
+    #[error("{file}: {}{detail}", if .key.is_empty() { String::new() } else { format!("`{}` ", .key) })]
     Config {
         file: String,
         key: String,
@@ -51,8 +59,9 @@ pub enum Error {
         found: String,
         supported: Vec<String>,
     },
-    /// A weight the architecture needs is not in the checkpoint.
-    #[error("{file}: tensor `{name}` missing{}", if .detail.is_empty() { String::new() } else { format!(" ({})", .detail) })]
+    /// A weight the architecture needs is not in the checkpoint (`detail` may say why it is
+    /// needed; empty for none).
+    #[error("{file}: missing tensor `{name}`{}", if .detail.is_empty() { String::new() } else { format!(" ({})", .detail) })]
     MissingTensor {
         file: String,
         name: String,
@@ -62,28 +71,33 @@ pub enum Error {
     /// values, an unsupported quantisation.
     #[error("{file}: {detail}")]
     BadWeights { file: String, detail: String },
-    /// The tokenizer could not be loaded or failed on the text.
+    /// The tokenizer could not be loaded or built, or failed on the text (the message names the
+    /// file when there is one).
     #[error("tokenizer: {0}")]
     Tokenizer(String),
 
     // === Inputs and requests ===
-    /// An input that is empty where something is needed (a text, a list of layers, ...).
+    /// An input that is empty where something is needed. The field names it: "the text",
+    /// "the text after tokenization", "the reference text", "the list of layers", ... (a name
+    /// with "text" in it gets the CLI's text hint).
     #[error("{0} is empty")]
     Empty(&'static str),
-    /// The text has more tokens than the model takes.
-    #[error("{tokens} tokens exceed the model's {max} positions")]
+    /// The input has more tokens than the model has positions.
+    #[error("the input has {tokens} tokens but the model takes at most {max}")]
     TooLong { tokens: usize, max: usize },
     /// A boundary name the model does not have.
     #[error("unknown boundary `{name}`{}", if .valid.is_empty() { String::new() } else { format!("; this model has: {}", .valid.join(", ")) })]
     UnknownBoundary { name: String, valid: Vec<String> },
-    /// An index outside its range: a layer, head, class, token id, position, neuron axis.
-    #[error("{what} {index} is out of range: {len} {what}s (0..{})", .len.saturating_sub(1))]
+    /// An index outside its range. `what` is a singular noun the CLI hint is chosen by: "layer",
+    /// "head", "class", "token" (a position in the input), "position", "token id", "neuron", ...
+    #[error("{what} {index} is out of range: {}", range_text(what, *.len))]
     OutOfRange {
         what: &'static str,
         index: usize,
         len: usize,
     },
-    /// A name that does not resolve: a class label, a token string, a baseline or rule name.
+    /// A name that does not resolve. `what` is what the CLI hint is chosen by: "class label",
+    /// "token" (in the input), "target token", "baseline", "quadrature rule", "aggregation", ...
     #[error("unknown {what} `{value}`{}", if .valid.is_empty() { String::new() } else { format!(" (expected one of: {})", .valid.join(", ")) })]
     Unknown {
         what: &'static str,
@@ -94,7 +108,9 @@ pub enum Error {
     /// next-token target on an encoder, ...).
     #[error("{0}")]
     TargetMismatch(String),
-    /// A parameter value outside what the method accepts (zero draws, a negative σ, ...).
+    /// A parameter value outside what the method accepts (zero draws, a negative σ, ...). `name`
+    /// is the parameter as the library calls it ("draws", "samples", "sigma", "stdev", "steps",
+    /// "batch", "tolerance", ...), never a CLI flag.
     #[error("{name}: {detail}")]
     BadValue { name: &'static str, detail: String },
     /// A tensor given to the library does not fit the boundary or model it is meant for.
@@ -128,6 +144,26 @@ pub enum Error {
     Msg(String),
 }
 
+/// "3 classes (0..2)" for [`Error::OutOfRange`]: the count with the plural of `what`, and the
+/// valid indices.
+fn range_text(what: &str, len: usize) -> String {
+    let plural = if len == 1 {
+        what.to_string()
+    } else if what.ends_with('s')
+        || what.ends_with('x')
+        || what.ends_with("sh")
+        || what.ends_with("ch")
+    {
+        format!("{what}es")
+    } else {
+        format!("{what}s")
+    };
+    match len {
+        0 => format!("there are no {plural}"),
+        _ => format!("{len} {plural} (0..{})", len - 1),
+    }
+}
+
 /// Crate-wide result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -145,4 +181,143 @@ macro_rules! invalid_bail {
     ($op:expr, $($arg:tt)*) => {
         return Err($crate::Error::Invalid { op: $op, detail: format!($($arg)*) })
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn model_file_messages() {
+        let e = Error::NotFound {
+            path: "models/m".into(),
+            what: "config.json".into(),
+        };
+        assert_eq!(e.to_string(), "models/m: config.json not found");
+        let e = Error::AmbiguousModel {
+            dir: "d".into(),
+            candidates: s(&["a.gguf", "b.gguf"]),
+        };
+        assert_eq!(
+            e.to_string(),
+            "d: 2 .gguf files (a.gguf, b.gguf); pass the path of the one to use"
+        );
+        let e = Error::Config {
+            file: "m/config.json".into(),
+            key: "hidden_size".into(),
+            detail: "is missing or not a number".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "m/config.json: `hidden_size` is missing or not a number"
+        );
+        let e = Error::Config {
+            file: "m/config.json".into(),
+            key: String::new(),
+            detail: "malformed JSON (EOF)".into(),
+        };
+        assert_eq!(e.to_string(), "m/config.json: malformed JSON (EOF)");
+        let e = Error::UnsupportedArchitecture {
+            found: "gpt2".into(),
+            supported: s(&["llama", "qwen2"]),
+        };
+        assert_eq!(
+            e.to_string(),
+            "unsupported architecture `gpt2`; supported: llama, qwen2"
+        );
+        let mut e = Error::MissingTensor {
+            file: "w.safetensors".into(),
+            name: "lm_head.weight".into(),
+            detail: String::new(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "w.safetensors: missing tensor `lm_head.weight`"
+        );
+        if let Error::MissingTensor { detail, .. } = &mut e {
+            *detail = "the embeddings are not tied".into();
+        }
+        assert_eq!(
+            e.to_string(),
+            "w.safetensors: missing tensor `lm_head.weight` (the embeddings are not tied)"
+        );
+    }
+
+    #[test]
+    fn input_messages() {
+        assert_eq!(Error::Empty("the text").to_string(), "the text is empty");
+        assert_eq!(
+            Error::TooLong {
+                tokens: 100,
+                max: 64
+            }
+            .to_string(),
+            "the input has 100 tokens but the model takes at most 64"
+        );
+        let oor = |what, index, len| Error::OutOfRange { what, index, len }.to_string();
+        assert_eq!(
+            oor("class", 7, 3),
+            "class 7 is out of range: 3 classes (0..2)"
+        );
+        assert_eq!(
+            oor("layer", 2, 2),
+            "layer 2 is out of range: 2 layers (0..1)"
+        );
+        assert_eq!(oor("head", 4, 1), "head 4 is out of range: 1 head (0..0)");
+        assert_eq!(
+            oor("neuron", 0, 0),
+            "neuron 0 is out of range: there are no neurons"
+        );
+        let e = Error::Unknown {
+            what: "class label",
+            value: "POSITIVE".into(),
+            valid: s(&["LABEL_0", "LABEL_1"]),
+        };
+        assert_eq!(
+            e.to_string(),
+            "unknown class label `POSITIVE` (expected one of: LABEL_0, LABEL_1)"
+        );
+        let e = Error::UnknownBoundary {
+            name: "blocks.0.hook_nope".into(),
+            valid: s(&["hook_embed", "blocks.0.hook_resid_post"]),
+        };
+        assert_eq!(
+            e.to_string(),
+            "unknown boundary `blocks.0.hook_nope`; this model has: hook_embed, blocks.0.hook_resid_post"
+        );
+        let e = Error::BadValue {
+            name: "draws",
+            detail: "must be at least 1".into(),
+        };
+        assert_eq!(e.to_string(), "draws: must be at least 1");
+        assert_eq!(
+            Error::Internal("no target".into()).to_string(),
+            "internal error: no target"
+        );
+    }
+
+    /// Library messages do not name CLI flags.
+    #[test]
+    fn library_messages_name_no_flags() {
+        let all = [
+            Error::NotFound {
+                path: "p".into(),
+                what: "model folder".into(),
+            },
+            Error::TooLong { tokens: 9, max: 8 },
+            Error::Empty("the text"),
+            Error::OutOfRange {
+                what: "token",
+                index: 9,
+                len: 3,
+            },
+        ];
+        for e in all {
+            assert!(!e.to_string().contains("--"), "{e}");
+        }
+    }
 }

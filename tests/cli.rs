@@ -212,7 +212,7 @@ fn ig_folder_without_config_json() {
     let tmp = TempDir::new("without_config");
     let m = tmp.join("m");
     copy_model("tiny-bert", &m, Some("config.json"));
-    let f = expect_failure(&ig(&m, "hello", &[]), &["missing", "config.json"]);
+    let f = expect_failure(&ig(&m, "hello", &[]), &["not found", "config.json"]);
     assert!(f.hint.contains("config.json"), "{}", f.hint);
 }
 
@@ -221,7 +221,7 @@ fn ig_folder_without_model_safetensors() {
     let tmp = TempDir::new("without_safetensors");
     let m = tmp.join("m");
     copy_model("tiny-bert", &m, Some("model.safetensors"));
-    let f = expect_failure(&ig(&m, "hello", &[]), &["missing", "model.safetensors"]);
+    let f = expect_failure(&ig(&m, "hello", &[]), &["not found", "model.safetensors"]);
     assert!(f.hint.contains("model.safetensors"), "{}", f.hint);
 }
 
@@ -230,7 +230,7 @@ fn ig_folder_without_tokenizer_json() {
     let tmp = TempDir::new("without_tokenizer");
     let m = tmp.join("m");
     copy_model("tiny-bert", &m, Some("tokenizer.json"));
-    let f = expect_failure(&ig(&m, "hello", &[]), &["missing", "tokenizer.json"]);
+    let f = expect_failure(&ig(&m, "hello", &[]), &["not found", "tokenizer.json"]);
     assert!(f.hint.contains("tokenizer.json"), "{}", f.hint);
 }
 

@@ -94,27 +94,77 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// A one-line suggestion of what to do about `e`.
+/// A one-line suggestion of what to do about `e`, chosen by the error's variant (and, for
+/// [`Error::OutOfRange`], [`Error::Unknown`], [`Error::BadValue`], [`Error::Empty`] and
+/// [`Error::Config`], by the field that says what the value is), never by its message.
 pub fn hint(e: &Error) -> String {
+    const BUG: &str =
+        "this is a bug in the caller or the model definition; please report it with the command you ran";
+    const HELP: &str = "see `gradpath <command> --help` for valid values";
+    const TEXT: &str = "pass a non-empty --text (and --similar-to, if given)";
+    const LAYERS: &str =
+        "layers and heads are numbered from 0; `gradpath hooks --model DIR` lists them";
+    const TOKEN: &str =
+        "pass a token exactly as printed in the token list (e.g. [SEP]) or its index";
+    const CLASS: &str = "pick a class index in range or a label from config.json's id2label";
+    const NOISE: &str = "use at least one draw/sample and a finite, non-negative noise level";
+    const FOLDER: &str = "point --model at a Hugging Face folder with config.json, model.safetensors and tokenizer.json (run scripts/fetch-models.sh for the default model)";
+    const ARCH: &str =
+        "gradpath loads the architectures listed above; convert the model or open an issue";
+    const DAMAGED: &str =
+        "the model files look damaged or incompatible; re-download or re-export the folder";
     match e {
-        Error::NotCompiledWithCuda(_) => "rebuild with `cargo build --release --features cuda` on a machine with CUDA, or use --device cpu".into(),
-        Error::Shape { .. } | Error::DType { .. } => "this is a bug in the caller or the model definition; please report it with the command you ran".into(),
+        Error::NotCompiledWithCuda(_) => "rebuild with `cargo build --release --features cuda` on a machine with CUDA, or run on the CPU".into(),
+        Error::DeviceUnsupported { .. } => "run on the CPU: this op has no kernel on that device yet".into(),
+        Error::Shape { .. } | Error::DType { .. } | Error::Autodiff(_) | Error::Internal(_) => BUG.into(),
         Error::Io { .. } => "check that the path exists and is readable".into(),
-        Error::Model(m) if m.contains("not found") || m.contains("missing config") || m.contains("missing model") || m.contains("missing tokenizer") => {
-            "point --model at a Hugging Face folder with config.json, model.safetensors and tokenizer.json (run scripts/fetch-models.sh for the default model)".into()
-        }
-        Error::Model(m) if m.contains("unsupported") || m.contains("names no architecture") => "gradpath loads the architectures listed above; convert the model or open an issue".into(),
-        Error::Model(_) => "the model files look damaged or incompatible; re-download or re-export the folder".into(),
+        // model files
+        Error::NotFound { .. } => FOLDER.into(),
+        Error::AmbiguousModel { .. } => "pass --model the path of the .gguf file to use".into(),
+        Error::UnsupportedArchitecture { .. } => ARCH.into(),
+        Error::Config { key, .. } if key == "architectures" || key == "model_type" => ARCH.into(),
+        Error::Config { .. } | Error::MissingTensor { .. } | Error::BadWeights { .. } => DAMAGED.into(),
+        Error::Tokenizer(_) => "check the model's tokenizer (tokenizer.json or the GGUF tokenizer metadata); re-download the model if it is damaged".into(),
+        // inputs and requests
+        Error::Empty(what) if what.contains("text") || what.contains("input") || what.contains("prompt") => TEXT.into(),
+        Error::Empty(_) => HELP.into(),
+        Error::TooLong { .. } => "shorten the text, or pass --truncate (gradpath ig) to cut it at the model's limit".into(),
+        Error::UnknownBoundary { .. } => "run `gradpath hooks --model DIR --text TEXT` to list every boundary with its shape".into(),
+        Error::OutOfRange { what, .. } => match what.rsplit(' ').next().unwrap_or(what) {
+            "layer" | "head" => LAYERS.into(),
+            "token" | "position" => TOKEN.into(),
+            "class" => CLASS.into(),
+            "id" => "pass a token id below the vocabulary size, or the token itself as text".into(),
+            _ => HELP.into(),
+        },
+        Error::Unknown { what, .. } => match *what {
+            "class" | "class label" | "label" => CLASS.into(),
+            "token" => TOKEN.into(),
+            "target token" => "pass a text that encodes to exactly one token, or a token id".into(),
+            _ => HELP.into(),
+        },
+        Error::BadValue { name, .. } => match *name {
+            "draws" | "samples" | "sigma" | "stdev" => NOISE.into(),
+            _ => HELP.into(),
+        },
+        Error::TargetMismatch(_) => "choose a target this model produces: --target (a class) for a classifier, --similar-to \"another text\" for a sentence-embedding model, --target-token for a causal language model".into(),
+        Error::Mismatch { .. } => "check the shapes and dtypes of the values you pass; `gradpath hooks --model DIR` lists every boundary with its shape".into(),
+        Error::Invalid { .. } => "run with --help to see the expected arguments".into(),
+        // Transitional: the catch-alls are being replaced by the typed variants above; these arms
+        // (the only ones that read a message) go when the catch-alls do.
+        Error::Model(m) if m.contains("not found") || m.contains("missing config") || m.contains("missing model") || m.contains("missing tokenizer") => FOLDER.into(),
+        Error::Model(m) if m.contains("unsupported") || m.contains("names no architecture") => ARCH.into(),
+        Error::Model(_) => DAMAGED.into(),
         Error::Input(m) if m.contains("unknown boundary") => "run `gradpath hooks --model DIR --text TEXT` to list every boundary with its shape".into(),
-        Error::Input(m) if m.contains("layers (0..") || m.contains("heads (0..") => "layers and heads are numbered from 0; `gradpath hooks --model DIR` lists them".into(),
-        Error::Input(m) if m.contains("--token") => "pass a token exactly as printed in the token list (e.g. [SEP]) or its index".into(),
-        Error::Input(m) if m.contains("--draws") || m.contains("--samples") || m.contains("--sigma") || m.contains("--stdev") => "use at least one draw/sample and a finite, non-negative noise level".into(),
+        Error::Input(m) if m.contains("layers (0..") || m.contains("heads (0..") => LAYERS.into(),
+        Error::Input(m) if m.contains("--token") => TOKEN.into(),
+        Error::Input(m) if m.contains("--draws") || m.contains("--samples") || m.contains("--sigma") || m.contains("--stdev") => NOISE.into(),
         Error::Input(m) if m.contains("tokens but the model takes") => "shorten the text, or pass --truncate (gradpath ig) to cut it at the model's limit".into(),
         Error::Input(m) if m.contains("--similar-to needs") => "drop --similar-to for a classifier (choose the class with --target), or point --model at a sentence-embedding model".into(),
         Error::Input(m) if m.contains("give --similar-to") => "add --similar-to \"another text\" to explain the similarity of the two texts".into(),
-        Error::Input(m) if m.contains("class") => "pick a class index in range or a label from config.json's id2label".into(),
-        Error::Input(m) if m.contains("empty") => "pass a non-empty --text (and --similar-to, if given)".into(),
-        Error::Input(_) => "see `gradpath <command> --help` for valid values".into(),
-        _ => "run with --help to see the expected arguments".into(),
+        Error::Input(m) if m.contains("class") => CLASS.into(),
+        Error::Input(m) if m.contains("empty") => TEXT.into(),
+        Error::Input(_) => HELP.into(),
+        Error::Msg(_) => "run with --help to see the expected arguments".into(),
     }
 }

@@ -71,18 +71,16 @@ impl Rule {
         }
     }
 
-    /// Parses a CLI name (exact, lower case). Unknown names give an [`Error::Invalid`] that lists
-    /// the valid ones.
+    /// Parses a rule name (exact, lower case, as [`Rule::name`] spells it). Unknown names give an
+    /// [`Error::Unknown`] that lists the valid ones.
     pub fn parse(s: &str) -> Result<Rule> {
         Rule::ALL
             .into_iter()
             .find(|r| r.name() == s)
-            .ok_or_else(|| Error::Invalid {
-                op: "integrate::Rule::parse",
-                detail: format!(
-                    "unknown quadrature rule {s:?}; valid rules: {}",
-                    Rule::ALL.map(Rule::name).join(", ")
-                ),
+            .ok_or_else(|| Error::Unknown {
+                what: "quadrature rule",
+                value: s.to_string(),
+                valid: Rule::ALL.map(|r| r.name().to_string()).to_vec(),
             })
     }
 

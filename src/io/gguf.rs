@@ -232,8 +232,13 @@ impl std::fmt::Debug for GgufFile {
     }
 }
 
+/// A GGUF file or tensor that cannot be read (malformed header, unsupported type, truncated or
+/// non-finite data).
 fn bad(path: &Path, detail: impl std::fmt::Display) -> Error {
-    Error::Model(format!("{}: {detail}", path.display()))
+    Error::BadWeights {
+        file: path.display().to_string(),
+        detail: detail.to_string(),
+    }
 }
 
 /// A bounds-checked little-endian reader over the header bytes.
@@ -370,9 +375,11 @@ impl GgufFile {
     /// The tensor `name` dequantised to f32, in row-major order of [`GgufTensorInfo::shape`].
     /// Unsupported types and non-finite values are errors naming the tensor.
     pub fn dequantize(&self, name: &str) -> Result<Vec<f32>> {
-        let info = self
-            .tensor_info(name)
-            .ok_or_else(|| bad(&self.path, format!("missing tensor `{name}`")))?;
+        let info = self.tensor_info(name).ok_or_else(|| Error::MissingTensor {
+            file: self.path.display().to_string(),
+            name: name.to_string(),
+            detail: String::new(),
+        })?;
         self.dequantize_info(info)
     }
 

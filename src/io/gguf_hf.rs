@@ -79,8 +79,27 @@ pub fn unpermute_rows(
 }
 
 impl GgufFile {
-    fn fail(&self, detail: impl std::fmt::Display) -> Error {
-        Error::Model(format!("{}: {detail}", self.path().display()))
+    fn file(&self) -> String {
+        self.path().display().to_string()
+    }
+    /// A metadata key that is missing, of the wrong type or out of range.
+    fn config_err(&self, key: impl Into<String>, detail: impl std::fmt::Display) -> Error {
+        Error::Config {
+            file: self.file(),
+            key: key.into(),
+            detail: detail.to_string(),
+        }
+    }
+    /// Tensors that cannot be served under HF names.
+    fn weights_err(&self, detail: impl std::fmt::Display) -> Error {
+        Error::BadWeights {
+            file: self.file(),
+            detail: detail.to_string(),
+        }
+    }
+    /// A tokenizer that cannot be built from the metadata.
+    fn tokenizer_err(&self, detail: impl std::fmt::Display) -> Error {
+        Error::Tokenizer(format!("{}: {detail}", self.file()))
     }
 
     /// `general.architecture`, checked against [`SUPPORTED_ARCHITECTURES`].
@@ -88,12 +107,20 @@ impl GgufFile {
         let arch = self
             .meta("general.architecture")
             .and_then(MetaValue::as_str)
-            .ok_or_else(|| self.fail("no string `general.architecture` in the metadata"))?;
+            .ok_or_else(|| {
+                self.config_err(
+                    "general.architecture",
+                    "is not in the metadata (a string is needed)",
+                )
+            })?;
         if !SUPPORTED_ARCHITECTURES.contains(&arch) {
-            return Err(self.fail(format!(
-                "GGUF architecture `{arch}` is not supported (supported: {})",
-                SUPPORTED_ARCHITECTURES.join(", ")
-            )));
+            return Err(Error::UnsupportedArchitecture {
+                found: arch.to_string(),
+                supported: SUPPORTED_ARCHITECTURES
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect(),
+            });
         }
         Ok(arch)
     }
@@ -105,12 +132,12 @@ impl GgufFile {
             Some(v) => v
                 .as_u64()
                 .map(Some)
-                .ok_or_else(|| self.fail(format!("metadata `{full}` is {v:?}, not an integer"))),
+                .ok_or_else(|| self.config_err(&full, format!("is {v:?}, not an integer"))),
         }
     }
     fn arch_req(&self, arch: &str, key: &str) -> Result<u64> {
         self.arch_u64(arch, key)?
-            .ok_or_else(|| self.fail(format!("missing metadata `{arch}.{key}`")))
+            .ok_or_else(|| self.config_err(format!("{arch}.{key}"), "is not in the metadata"))
     }
     fn tok_id(&self, key: &str) -> Option<u64> {
         self.meta(&format!("tokenizer.ggml.{key}"))
@@ -142,9 +169,10 @@ impl GgufFile {
             .arch_u64(arch, "attention.head_count_kv")?
             .unwrap_or(heads);
         if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 {
-            return Err(self.fail(format!(
-                "{heads} attention heads cannot share {kv_heads} key/value heads"
-            )));
+            return Err(self.config_err(
+                format!("{arch}.attention.head_count_kv"),
+                format!("{heads} attention heads cannot share {kv_heads} key/value heads"),
+            ));
         }
         let head_dim = match arch {
             // transformers reads head_dim from rope.dimension_count for llama and mistral only
@@ -158,14 +186,16 @@ impl GgufFile {
                 None => Ok(default),
                 Some(v) => v
                     .as_f64()
-                    .ok_or_else(|| self.fail(format!("metadata `{full}` is {v:?}, not a number"))),
+                    .ok_or_else(|| self.config_err(&full, format!("is {v:?}, not a number"))),
             }
         };
         let eps_key = format!("{arch}.attention.layer_norm_rms_epsilon");
         let eps = self
             .meta(&eps_key)
             .and_then(MetaValue::as_f64)
-            .ok_or_else(|| self.fail(format!("missing number `{eps_key}`")))?;
+            .ok_or_else(|| {
+                self.config_err(&eps_key, "is not in the metadata (a number is needed)")
+            })?;
         let vocab = match self.arch_u64(arch, "vocab_size")? {
             Some(v) => v,
             None => self
@@ -173,9 +203,10 @@ impl GgufFile {
                 .and_then(MetaValue::as_array)
                 .map(|a| a.len() as u64)
                 .ok_or_else(|| {
-                    self.fail(format!(
-                        "no `{arch}.vocab_size` and no `tokenizer.ggml.tokens`"
-                    ))
+                    self.config_err(
+                        format!("{arch}.vocab_size"),
+                        "is not in the metadata, and there is no `tokenizer.ggml.tokens` to count",
+                    )
                 })?,
         };
         let rope_scaling = match self
@@ -241,7 +272,7 @@ impl GgufFile {
                 continue;
             }
             let hf = hf_tensor_name(&info.name).ok_or_else(|| {
-                self.fail(format!(
+                self.weights_err(format!(
                     "tensor `{}` has no Hugging Face name for architecture `{arch}`",
                     info.name
                 ))
@@ -258,7 +289,7 @@ impl GgufFile {
                 };
                 if let Some(n) = n_head {
                     data = unpermute(info, &data, n)
-                        .map_err(|d| self.fail(format!("tensor `{}`: {d}", info.name)))?;
+                        .map_err(|d| self.weights_err(format!("tensor `{}`: {d}", info.name)))?;
                 }
             }
             out.push((hf, shape, data));
@@ -277,9 +308,14 @@ impl GgufFile {
         let model = self
             .meta("tokenizer.ggml.model")
             .and_then(MetaValue::as_str)
-            .ok_or_else(|| self.fail("no `tokenizer.ggml.model` in the metadata"))?;
+            .ok_or_else(|| {
+                self.config_err(
+                    "tokenizer.ggml.model",
+                    "is not in the metadata (a string is needed)",
+                )
+            })?;
         if model != "gpt2" {
-            return Err(self.fail(format!(
+            return Err(self.tokenizer_err(format!(
                 "tokenizer model `{model}` is not supported yet (only `gpt2` byte-level BPE is)"
             )));
         }
@@ -288,11 +324,13 @@ impl GgufFile {
             let arr = self
                 .meta(&full)
                 .and_then(MetaValue::as_array)
-                .ok_or_else(|| self.fail(format!("no array `{full}` in the metadata")))?;
+                .ok_or_else(|| {
+                    self.config_err(&full, "is not in the metadata (an array is needed)")
+                })?;
             arr.iter()
                 .map(|v| {
                     v.as_str()
-                        .ok_or_else(|| self.fail(format!("`{full}` holds a non-string {v:?}")))
+                        .ok_or_else(|| self.config_err(&full, format!("holds a non-string {v:?}")))
                 })
                 .collect()
         };
@@ -309,20 +347,20 @@ impl GgufFile {
                 })
                 .filter(|t| t.len() == tokens.len())
                 .ok_or_else(|| {
-                    self.fail(format!(
-                        "`tokenizer.ggml.token_type` is not an integer array of {} entries",
-                        tokens.len()
-                    ))
+                    self.config_err(
+                        "tokenizer.ggml.token_type",
+                        format!("is not an integer array of {} entries", tokens.len()),
+                    )
                 })?,
         };
         let token = |key: &str| -> Result<Option<&str>> {
             match self.tok_id(key) {
                 None => Ok(None),
                 Some(id) => tokens.get(id as usize).copied().map(Some).ok_or_else(|| {
-                    self.fail(format!(
-                        "tokenizer.ggml.{key} = {id} is outside the vocabulary of {}",
-                        tokens.len()
-                    ))
+                    self.config_err(
+                        format!("tokenizer.ggml.{key}"),
+                        format!("= {id} is outside the vocabulary of {}", tokens.len()),
+                    )
                 }),
             }
         };
@@ -346,7 +384,7 @@ impl GgufFile {
                 None
             },
         };
-        build_bpe(&spec).map_err(|d| self.fail(format!("cannot build the tokenizer: {d}")))
+        build_bpe(&spec).map_err(|d| self.tokenizer_err(format!("cannot build the tokenizer: {d}")))
     }
 }
 

@@ -40,16 +40,16 @@ impl ModelDir {
             if is_gguf_path(dir) {
                 return ModelDir::open_gguf(dir);
             }
-            return Err(Error::Model(format!(
-                "{}: not a model folder or a .gguf file",
-                dir.display()
-            )));
+            return Err(Error::NotFound {
+                path: dir.display().to_string(),
+                what: "model folder or .gguf file".into(),
+            });
         }
         if !dir.is_dir() {
-            return Err(Error::Model(format!(
-                "model folder {} not found",
-                dir.display()
-            )));
+            return Err(Error::NotFound {
+                path: dir.display().to_string(),
+                what: "model folder".into(),
+            });
         }
         if !dir.join("config.json").is_file() {
             let ggufs = gguf_files(dir)?;
@@ -57,16 +57,13 @@ impl ModelDir {
                 0 => {}
                 1 => return ModelDir::open_gguf(&ggufs[0]),
                 _ => {
-                    let names: Vec<String> = ggufs
-                        .iter()
-                        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                        .collect();
-                    return Err(Error::Model(format!(
-                        "{}: {} .gguf files ({}); pass the path of the one to use",
-                        dir.display(),
-                        names.len(),
-                        names.join(", ")
-                    )));
+                    return Err(Error::AmbiguousModel {
+                        dir: dir.display().to_string(),
+                        candidates: ggufs
+                            .iter()
+                            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                            .collect(),
+                    });
                 }
             }
         }
@@ -75,10 +72,10 @@ impl ModelDir {
             if p.is_file() {
                 Ok(p)
             } else {
-                Err(Error::Model(format!(
-                    "{}: missing {name} in the model folder",
-                    dir.display()
-                )))
+                Err(Error::NotFound {
+                    path: dir.display().to_string(),
+                    what: name.to_string(),
+                })
             }
         };
         Ok(ModelDir {
@@ -127,8 +124,11 @@ impl ModelDir {
             path: self.config.display().to_string(),
             source: e,
         })?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::Model(format!("{}: malformed JSON ({e})", self.config.display())))
+        serde_json::from_str(&text).map_err(|e| Error::Config {
+            file: self.config.display().to_string(),
+            key: String::new(),
+            detail: format!("malformed JSON ({e})"),
+        })
     }
 
     /// The weights under Hugging Face names, converted to `dtype` when read (GGUF tensors are

@@ -32,8 +32,20 @@ enum Source {
     F32(HashMap<String, (Vec<usize>, Vec<f32>)>),
 }
 
+/// A weight file that cannot be used as it is (malformed, wrong shape or dtype, non-finite).
 fn bad(path: &Path, detail: impl std::fmt::Display) -> Error {
-    Error::Model(format!("{}: {detail}", path.display()))
+    Error::BadWeights {
+        file: path.display().to_string(),
+        detail: detail.to_string(),
+    }
+}
+
+fn missing(path: &Path, name: &str) -> Error {
+    Error::MissingTensor {
+        file: path.display().to_string(),
+        name: name.to_string(),
+        detail: String::new(),
+    }
 }
 
 impl Weights {
@@ -127,14 +139,12 @@ impl Weights {
             infos,
         } = &self.source
         else {
-            return Err(bad(
-                &self.path,
-                format!("tensor `{name}`: raw bytes exist only for safetensors files"),
-            ));
+            return Err(Error::Internal(format!(
+                "{}: raw bytes of tensor `{name}` asked of an in-memory weight set",
+                self.path.display()
+            )));
         };
-        let info = infos
-            .get(name)
-            .ok_or_else(|| bad(&self.path, format!("missing tensor `{name}`")))?;
+        let info = infos.get(name).ok_or_else(|| missing(&self.path, name))?;
         let (s, e) = info.data_offsets;
         let bytes = mmap
             .get(data_start + s..data_start + e)
@@ -145,9 +155,7 @@ impl Weights {
     /// Reads `name` converted to the compute dtype.
     pub fn get(&self, name: &str) -> Result<Tensor> {
         if let Source::F32(map) = &self.source {
-            let (shape, data) = map
-                .get(name)
-                .ok_or_else(|| bad(&self.path, format!("missing tensor `{name}`")))?;
+            let (shape, data) = map.get(name).ok_or_else(|| missing(&self.path, name))?;
             let t = with_dtype!(self.dtype, T => Tensor::from_vec(convert_f32::<T>(data).map_err(|d| bad(&self.path, format!("tensor `{name}`: {d}")))?, shape)?);
             return Ok(t);
         }
@@ -166,6 +174,7 @@ impl Weights {
                     format!("tensor `{name}` is F32, not an integer tensor"),
                 ));
             }
+            return Err(missing(&self.path, name));
         }
         let (info, bytes) = self.raw(name)?;
         let conv = |c: &[u8]| -> i64 {

@@ -35,13 +35,21 @@ impl Encoded {
 impl Tokenizer {
     pub fn from_file(path: &Path) -> Result<Tokenizer> {
         if !path.exists() {
-            return Err(Error::Model(format!("{}: file not found", path.display())));
+            return Err(Error::NotFound {
+                path: path.display().to_string(),
+                what: "tokenizer file".into(),
+            });
         }
         let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| {
-            Error::Model(format!("{}: cannot read tokenizer ({e})", path.display()))
+            Error::Tokenizer(format!(
+                "{}: cannot read the tokenizer ({e})",
+                path.display()
+            ))
         })?;
-        Tokenizer::from_tokenizers(inner)
-            .map_err(|e| Error::Model(format!("{}: {e}", path.display())))
+        Tokenizer::from_tokenizers(inner).map_err(|e| match e {
+            Error::Tokenizer(m) => Error::Tokenizer(format!("{}: {m}", path.display())),
+            other => other,
+        })
     }
 
     /// Wraps a tokenizer built in code (e.g. from GGUF metadata), with the same settings as
@@ -52,7 +60,7 @@ impl Tokenizer {
         inner.with_padding(None);
         inner
             .with_truncation(None)
-            .map_err(|e| Error::Model(format!("cannot disable truncation: {e}")))?;
+            .map_err(|e| Error::Tokenizer(format!("cannot disable truncation: {e}")))?;
         Ok(Tokenizer { inner })
     }
 
@@ -62,7 +70,7 @@ impl Tokenizer {
             None => self.inner.encode(text, true),
             Some(p) => self.inner.encode((text, p), true),
         }
-        .map_err(|e| Error::Input(format!("cannot tokenize the text: {e}")))?;
+        .map_err(|e| Error::Tokenizer(format!("cannot tokenize the text: {e}")))?;
         Ok(Encoded {
             ids: enc.get_ids().iter().map(|&i| i as usize).collect(),
             tokens: enc.get_tokens().to_vec(),
@@ -82,7 +90,7 @@ impl Tokenizer {
         let enc = self
             .inner
             .encode(text, false)
-            .map_err(|e| Error::Input(format!("cannot tokenize the text: {e}")))?;
+            .map_err(|e| Error::Tokenizer(format!("cannot tokenize the text: {e}")))?;
         Ok(enc.get_ids().iter().map(|&i| i as usize).collect())
     }
 
@@ -91,7 +99,7 @@ impl Tokenizer {
         let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
         self.inner
             .decode(&ids, true)
-            .map_err(|e| Error::Input(format!("cannot decode token ids: {e}")))
+            .map_err(|e| Error::Tokenizer(format!("cannot decode token ids: {e}")))
     }
 
     /// Id of a token string, if it is in the vocabulary.

@@ -28,9 +28,11 @@ impl Aggregate {
             "mean" => Ok(Aggregate::Mean),
             "max" => Ok(Aggregate::Max),
             "absmax" => Ok(Aggregate::AbsMax),
-            _ => Err(crate::Error::Input(format!(
-                "unknown aggregation `{s}` (expected sum, mean, max or absmax)"
-            ))),
+            _ => Err(crate::Error::Unknown {
+                what: "aggregation",
+                value: s.to_string(),
+                valid: ["sum", "mean", "max", "absmax"].map(String::from).to_vec(),
+            }),
         }
     }
 }
