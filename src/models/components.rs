@@ -4,7 +4,7 @@
 
 use super::hooks::{block, Hooks};
 use crate::io::VarPath;
-use crate::{Error, Result, Tensor, Var};
+use crate::{Result, Tensor, Var};
 
 /// How many bytes of transposed weight copies one model may hold ([`Linear::wt`]): set from
 /// `GRADPATH_WEIGHT_COPIES_MB` (default 2048 MiB) when a model is loaded, and spent layer by layer
@@ -134,14 +134,20 @@ pub enum Act {
 }
 
 impl Act {
-    pub fn from_hf(name: &str) -> Result<Act> {
+    /// The activation named `name` by config key `key` (named in the error).
+    pub fn from_hf(key: &str, name: &str) -> Result<Act> {
         Ok(match name {
             "gelu" => Act::GeluErf,
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Act::GeluTanh,
             "relu" => Act::Relu,
             "silu" | "swish" => Act::Silu,
             "tanh" => Act::Tanh,
-            _ => return Err(Error::Model(format!("unsupported activation `{name}` (supported: gelu, gelu_new, gelu_pytorch_tanh, relu, silu, tanh)"))),
+            _ => {
+                return Err(super::config::error(
+                    key,
+                    format!("`{name}` is not a supported activation (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu, swish, tanh)"),
+                ))
+            }
         })
     }
     pub fn forward(&self, x: &Var) -> Result<Var> {

@@ -1,14 +1,19 @@
 //! Models built from shared components, with TransformerLens-style boundaries (`docs/HOOKS.md`).
 //! Attribution methods see a model only through the [`Model`] trait and its boundaries.
 
+pub mod batch;
 pub mod components;
+pub mod config;
 pub mod decoder;
 pub mod encoder;
+pub mod gpt2;
 pub mod hook_name;
 pub mod hooks;
+pub mod llama;
 
+pub use batch::Batch;
 pub use decoder::{Decoder, DecoderConfig, DecoderFamily};
-pub use encoder::{Batch, Encoder, EncoderConfig, Family};
+pub use encoder::{Encoder, EncoderConfig, Family};
 pub use hook_name::{HookName, HookPoint, Site};
 pub use hooks::Hooks;
 
@@ -50,10 +55,11 @@ impl ModelOutput {
     /// An error unless `token` is an id of the unembedding's vocabulary.
     pub fn check_token(&self, token: usize) -> Result<()> {
         match &self.unembed {
-            Some(w) if token >= w.shape()[0] => Err(crate::Error::Input(format!(
-                "target token id {token} is out of range: the vocabulary has {} tokens",
-                w.shape()[0]
-            ))),
+            Some(w) if token >= w.shape()[0] => Err(crate::Error::OutOfRange {
+                what: "target token id",
+                index: token,
+                len: w.shape()[0],
+            }),
             _ => Ok(()),
         }
     }
@@ -61,7 +67,7 @@ impl ModelOutput {
     /// The unembedding and the hidden state `[batch, d_model]` at `position`.
     fn hidden_at(&self, position: usize) -> Result<(&Var, Var)> {
         let w = self.unembed.as_ref().ok_or_else(|| {
-            crate::Error::Input(
+            crate::Error::TargetMismatch(
                 "a token target needs a causal language model (this model has no lm_head)".into(),
             )
         })?;
@@ -71,10 +77,11 @@ impl ModelOutput {
             self.hidden.shape()[2],
         );
         if position >= t {
-            return Err(crate::Error::Input(format!(
-                "position {position} is out of range: the input has {t} tokens (0..{})",
-                t - 1
-            )));
+            return Err(crate::Error::OutOfRange {
+                what: "position",
+                index: position,
+                len: t,
+            });
         }
         Ok((w, self.hidden.narrow(1, position, 1)?.reshape(&[b, c])?))
     }
