@@ -10,10 +10,12 @@
 //! alone (for a 50k vocabulary this is most of the work of a forward otherwise).
 
 use super::components::points;
+use super::components::CopyBudget;
 use super::components::{Act, Norm, PreLnBlock};
 use super::hooks::Hooks;
+use super::params::{Leaves, Param, Params, Source};
 use super::{config, gpt2, llama, Batch, HookName, HookPoint, Model, ModelOutput};
-use crate::io::{VarPath, Weights};
+use crate::io::Weights;
 use crate::{DType, Error, Result, Tensor, Var};
 use serde_json::Value;
 
@@ -152,27 +154,47 @@ pub struct Decoder {
     pub ln_final: Norm,
     /// Unembedding `[vocab, d_model]` (the word embeddings when tied).
     pub unembed: Var,
+    /// Every weight under its HF name (the source the components are built from).
+    pub params: Params,
 }
 
 impl Decoder {
+    /// Loads from a checkpoint; every tensor read becomes a parameter of [`Decoder::params`].
     pub fn from_weights(cfg: DecoderConfig, w: &Weights) -> Result<Decoder> {
+        let src = Source::weights(w);
+        let mut d = Self::build(cfg, &src, &CopyBudget::from_env())?;
+        d.params = src.into_params();
+        Ok(d)
+    }
+
+    /// The family's loader on `src` (a checkpoint or the registry; see [`super::params`]).
+    fn build(cfg: DecoderConfig, src: &Source, budget: &CopyBudget) -> Result<Decoder> {
         match cfg.family {
-            DecoderFamily::Gpt2 => gpt2::load(cfg, w),
-            DecoderFamily::Llama => llama::load(cfg, w),
+            DecoderFamily::Gpt2 => gpt2::load(cfg, src, budget),
+            DecoderFamily::Llama => llama::load(cfg, src, budget),
         }
     }
 
+    /// Rebuilds the components from the registry (after its values changed): the transposed
+    /// copies are made again from the new values.
+    fn rebuild(&mut self) -> Result<()> {
+        let src = Source::params(&self.params, None);
+        let mut d = Self::build(self.cfg.clone(), &src, &CopyBudget::from_env())?;
+        d.params = src.into_params();
+        *self = d;
+        Ok(())
+    }
+
     /// The unembedding: `lm_head.weight`, or the word embeddings when the config ties them.
-    pub(super) fn lm_head(cfg: &DecoderConfig, w: &Weights, word: &Var) -> Result<Var> {
-        if w.contains("lm_head.weight") {
-            Ok(Var::constant(
-                VarPath::root(w, "lm_head").get("weight", &[cfg.vocab_size, cfg.d_model])?,
-            ))
+    pub(super) fn lm_head(cfg: &DecoderConfig, src: &Source, word: &Var) -> Result<Var> {
+        if src.contains("lm_head.weight") {
+            src.root("lm_head")
+                .get("weight", &[cfg.vocab_size, cfg.d_model])
         } else if cfg.tie_embeddings {
             Ok(word.clone())
         } else {
             Err(Error::MissingTensor {
-                file: w.path().display().to_string(),
+                file: src.origin(),
                 name: "lm_head.weight".into(),
                 detail: format!(
                     "the config does not tie the embeddings; a causal-LM checkpoint ({}) is needed",
@@ -295,6 +317,27 @@ impl Model for Decoder {
     }
     fn forward(&self, x: &Batch, hooks: &mut Hooks) -> Result<ModelOutput> {
         Decoder::forward(self, x, hooks)
+    }
+    fn parameters(&self) -> Vec<Param> {
+        self.params.iter().cloned().collect()
+    }
+    fn set_parameters(&mut self, values: Vec<(String, Tensor)>) -> Result<()> {
+        self.params.set(values)?;
+        self.rebuild()
+    }
+    fn forward_with_params(
+        &self,
+        x: &Batch,
+        hooks: &mut Hooks,
+        leaves: &Leaves,
+    ) -> Result<ModelOutput> {
+        if leaves.is_empty() {
+            return Decoder::forward(self, x, hooks);
+        }
+        self.params.check_leaves(leaves)?;
+        let src = Source::params(&self.params, Some(leaves));
+        let view = Self::build(self.cfg.clone(), &src, &CopyBudget::none())?;
+        view.forward(x, hooks)
     }
     fn labels(&self) -> &[String] {
         &[]

@@ -8,8 +8,9 @@ use super::components::{
     Act, ClassifierHead, CopyBudget, LayerNorm, Linear, Mlp, PostLnBlock, SelfAttention,
 };
 use super::hooks::Hooks;
+use super::params::{Leaves, Param, Params, Source};
 use super::{config, HookName, HookPoint, Model, ModelOutput};
-use crate::io::{ModelDir, VarPath, Weights};
+use crate::io::{ModelDir, Weights};
 use crate::{DType, Error, Result, Tensor, Var};
 use serde::Deserialize;
 use serde_json::Value;
@@ -321,6 +322,8 @@ pub struct Encoder {
     pub ln_embed: LayerNorm,
     pub blocks: Vec<PostLnBlock>,
     pub head: Option<ClassifierHead>,
+    /// Every weight under its HF name (the source the components are built from).
+    pub params: Params,
 }
 
 impl Encoder {
@@ -331,44 +334,60 @@ impl Encoder {
         Encoder::from_weights(cfg, &w)
     }
 
+    /// Loads from a checkpoint; every tensor read becomes a parameter of [`Encoder::params`].
     pub fn from_weights(cfg: EncoderConfig, w: &Weights) -> Result<Encoder> {
+        let src = Source::weights(w);
+        let mut m = Self::build(cfg, &src, &CopyBudget::from_env())?;
+        m.params = src.into_params();
+        Ok(m)
+    }
+
+    /// Rebuilds the components from the registry (after its values changed): the transposed
+    /// copies are made again from the new values.
+    fn rebuild(&mut self) -> Result<()> {
+        let src = Source::params(&self.params, None);
+        let mut m = Self::build(self.cfg.clone(), &src, &CopyBudget::from_env())?;
+        m.params = src.into_params();
+        *self = m;
+        Ok(())
+    }
+
+    /// The family's weight names on `src` (a checkpoint or the registry; see [`super::params`]).
+    fn build(cfg: EncoderConfig, src: &Source, budget: &CopyBudget) -> Result<Encoder> {
         let n = match cfg.family {
             Family::Bert => &BERT,
             Family::Roberta => &ROBERTA,
             Family::DistilBert => &DISTILBERT,
         };
         // Checkpoints of a bare model are saved without the `bert.` / `roberta.` prefix.
-        let base = if w.contains(&format!("{}.embeddings.word_embeddings.weight", n.base)) {
+        let base = if src.contains(&format!("{}.embeddings.word_embeddings.weight", n.base)) {
             n.base
         } else {
             ""
         };
-        let root = VarPath::root(w, base);
+        let root = src.root(base);
         let (c, m) = (cfg.d_model, cfg.d_mlp);
         let e = root.pp("embeddings");
-        let word = Var::constant(
-            e.pp("word_embeddings")
-                .get("weight", &[cfg.vocab_size, c])?,
-        );
-        let pos = Var::constant(
-            e.pp("position_embeddings")
-                .get("weight", &[cfg.max_positions, c])?,
-        );
+        let word = e
+            .pp("word_embeddings")
+            .get("weight", &[cfg.vocab_size, c])?;
+        let pos = e
+            .pp("position_embeddings")
+            .get("weight", &[cfg.max_positions, c])?;
         let types = if cfg.type_vocab_size > 0 {
-            Some(Var::constant(
+            Some(
                 e.pp("token_type_embeddings")
                     .get("weight", &[cfg.type_vocab_size, c])?,
-            ))
+            )
         } else {
             None
         };
         let ln_embed = LayerNorm::load(&e.pp("LayerNorm"), c, cfg.ln_eps)?;
-        let budget = CopyBudget::from_env();
         let mut blocks = Vec::with_capacity(cfg.n_layers);
         for l in 0..cfg.n_layers {
             let b = root.pp(n.layer).pp(l);
             let lin =
-                |name: &str, i: usize, o: usize| Linear::load(&b.pp(name), i, o, true, &budget);
+                |name: &str, i: usize, o: usize| Linear::load(&b.pp(name), i, o, true, budget);
             blocks.push(PostLnBlock {
                 attn: SelfAttention {
                     q: lin(n.q, c, c)?,
@@ -390,26 +409,27 @@ impl Encoder {
             });
         }
         let head = if cfg.classifier {
-            let top = VarPath::root(w, "");
+            let top = src.root("");
             let out_name = format!("{}.weight", n.head_out);
             let n_labels =
-                w.shape_of(&out_name)
+                src.shape_of(&out_name)
                     .map(|s| s[0])
                     .ok_or_else(|| Error::MissingTensor {
-                        file: w.path().display().to_string(),
+                        file: src.origin(),
                         name: out_name.clone(),
                         detail: format!("the classifier weight of {}", cfg.architecture),
                     })?;
             Some(ClassifierHead {
-                dense: Linear::load(&top.pp(n.head_dense), c, c, true, &budget)?,
+                dense: Linear::load(&top.pp(n.head_dense), c, c, true, budget)?,
                 act: n.head_act,
-                out: Linear::load(&top.pp(n.head_out), c, n_labels, true, &budget)?,
+                out: Linear::load(&top.pp(n.head_out), c, n_labels, true, budget)?,
             })
         } else {
             None
         };
         Ok(Encoder {
-            dtype: w.dtype(),
+            dtype: src.dtype(),
+            params: src.empty_params(),
             cfg,
             word,
             pos,
@@ -571,6 +591,27 @@ impl Model for Encoder {
     }
     fn forward(&self, x: &Batch, hooks: &mut Hooks) -> Result<ModelOutput> {
         Encoder::forward(self, x, hooks)
+    }
+    fn parameters(&self) -> Vec<Param> {
+        self.params.iter().cloned().collect()
+    }
+    fn set_parameters(&mut self, values: Vec<(String, Tensor)>) -> Result<()> {
+        self.params.set(values)?;
+        self.rebuild()
+    }
+    fn forward_with_params(
+        &self,
+        x: &Batch,
+        hooks: &mut Hooks,
+        leaves: &Leaves,
+    ) -> Result<ModelOutput> {
+        if leaves.is_empty() {
+            return Encoder::forward(self, x, hooks);
+        }
+        self.params.check_leaves(leaves)?;
+        let src = Source::params(&self.params, Some(leaves));
+        let view = Self::build(self.cfg.clone(), &src, &CopyBudget::none())?;
+        view.forward(x, hooks)
     }
     fn labels(&self) -> &[String] {
         &self.cfg.labels

@@ -6,9 +6,8 @@ use super::components::Act;
 use super::components::{CopyBudget, FeedForward, Linear, Mlp, Norm, PreLnBlock, SelfAttention};
 use super::config::{self, TokenId};
 use super::decoder::{Decoder, DecoderConfig, DecoderFamily, RopeScaling};
-use crate::io::{VarPath, Weights};
-use crate::ops::movement;
-use crate::{Result, Tensor, Var};
+use super::params::{ParamPath, Source};
+use crate::{Result, Var};
 use serde::Deserialize;
 
 /// HF `GPT2Config` keys gradpath reads. Sizes are required; optional settings take HF's defaults.
@@ -88,33 +87,30 @@ impl Gpt2Config {
     }
 }
 
-/// Builds a GPT-2 from HF weights (`transformer.` prefix optional).
-pub(super) fn load(cfg: DecoderConfig, w: &Weights) -> Result<Decoder> {
-    let base = if w.contains("transformer.wte.weight") {
+/// Builds a GPT-2 from HF weights (`transformer.` prefix optional). The packed `c_attn` is one
+/// parameter; q/k/v are recorded `narrow`s of it, so a leaf `c_attn` gets their gradients.
+pub(super) fn load(cfg: DecoderConfig, src: &Source, budget: &CopyBudget) -> Result<Decoder> {
+    let base = if src.contains("transformer.wte.weight") {
         "transformer"
     } else {
         ""
     };
-    let root = VarPath::root(w, base);
+    let root = src.root(base);
     let (c, m) = (cfg.d_model, cfg.d_mlp);
-    let word = Var::constant(root.pp("wte").get("weight", &[cfg.vocab_size, c])?);
-    let pos = Var::constant(root.pp("wpe").get("weight", &[cfg.max_positions, c])?);
+    let word = root.pp("wte").get("weight", &[cfg.vocab_size, c])?;
+    let pos = root.pp("wpe").get("weight", &[cfg.max_positions, c])?;
     // Conv1D: y = x·W + b with W [in, out] (`Linear` keeps that layout for its forward and
     // the [out, in] transpose for its backward).
-    let conv = |vp: &VarPath, d_in: usize, d_out: usize| -> Result<(Tensor, Tensor)> {
+    let conv = |vp: &ParamPath, d_in: usize, d_out: usize| -> Result<(Var, Var)> {
         Ok((vp.get("weight", &[d_in, d_out])?, vp.get("bias", &[d_out])?))
     };
-    let budget = CopyBudget::from_env();
-    let lin = |(w, b): (Tensor, Tensor)| Linear::from_in_out(w, Some(b), &budget);
+    let lin = |(w, b): (Var, Var)| Linear::from_in_out(w, Some(b), budget);
     let mut blocks = Vec::with_capacity(cfg.n_layers);
     for l in 0..cfg.n_layers {
         let b = root.pp("h").pp(l);
         let (qkv_w, qkv_b) = conv(&b.pp("attn.c_attn"), c, 3 * c)?;
         let part = |i: usize| -> Result<Linear> {
-            lin((
-                movement::narrow(&qkv_w, 1, i * c, c)?,
-                movement::narrow(&qkv_b, 0, i * c, c)?,
-            ))
+            lin((qkv_w.narrow(1, i * c, c)?, qkv_b.narrow(0, i * c, c)?))
         };
         blocks.push(PreLnBlock {
             ln1: Norm::layer(&b.pp("ln_1"), c, cfg.norm_eps)?,
@@ -137,9 +133,10 @@ pub(super) fn load(cfg: DecoderConfig, w: &Weights) -> Result<Decoder> {
         });
     }
     let ln_final = Norm::layer(&root.pp("ln_f"), c, cfg.norm_eps)?;
-    let unembed = Decoder::lm_head(&cfg, w, &word)?;
+    let unembed = Decoder::lm_head(&cfg, src, &word)?;
     Ok(Decoder {
-        dtype: w.dtype(),
+        dtype: src.dtype(),
+        params: src.empty_params(),
         cfg,
         word,
         pos: Some(pos),

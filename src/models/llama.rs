@@ -8,8 +8,8 @@ use super::components::{
 };
 use super::config::{self, TokenId};
 use super::decoder::{Decoder, DecoderConfig, DecoderFamily, RopeScaling};
-use crate::io::{VarPath, Weights};
-use crate::{Result, Var};
+use super::params::Source;
+use crate::Result;
 use serde::Deserialize;
 
 /// HF `LlamaConfig` / `MistralConfig` / `Qwen2Config` keys gradpath reads. Sizes are required;
@@ -174,26 +174,24 @@ impl LlamaConfig {
 }
 
 /// Builds a Llama-family decoder from HF weights (`model.` prefix optional).
-pub(super) fn load(cfg: DecoderConfig, w: &Weights) -> Result<Decoder> {
-    let base = if w.contains("model.embed_tokens.weight") {
+pub(super) fn load(cfg: DecoderConfig, src: &Source, budget: &CopyBudget) -> Result<Decoder> {
+    let base = if src.contains("model.embed_tokens.weight") {
         "model"
     } else {
         ""
     };
-    let root = VarPath::root(w, base);
-    let budget = CopyBudget::from_env();
+    let root = src.root(base);
     let (c, m, dh) = (cfg.d_model, cfg.d_mlp, cfg.d_head);
     let (nq, nkv) = (cfg.n_heads * dh, cfg.n_kv_heads * dh);
-    let word = Var::constant(
-        root.pp("embed_tokens")
-            .get("weight", &[cfg.vocab_size, c])?,
-    );
+    let word = root
+        .pp("embed_tokens")
+        .get("weight", &[cfg.vocab_size, c])?;
     let (cos, sin) = crate::ops::rope::cos_sin_tables(
         cfg.max_positions,
         dh,
         cfg.rope_theta,
         Some(&cfg.inv_freq()),
-        w.dtype(),
+        src.dtype(),
     )?;
     let mut blocks = Vec::with_capacity(cfg.n_layers);
     for l in 0..cfg.n_layers {
@@ -203,10 +201,10 @@ pub(super) fn load(cfg: DecoderConfig, w: &Weights) -> Result<Decoder> {
         blocks.push(PreLnBlock {
             ln1: Norm::rms(&b.pp("input_layernorm"), c, cfg.norm_eps)?,
             attn: SelfAttention {
-                q: Linear::load(&a.pp("q_proj"), c, nq, cfg.qkv_bias, &budget)?,
-                k: Linear::load(&a.pp("k_proj"), c, nkv, cfg.qkv_bias, &budget)?,
-                v: Linear::load(&a.pp("v_proj"), c, nkv, cfg.qkv_bias, &budget)?,
-                o: Linear::load(&a.pp("o_proj"), nq, c, cfg.o_bias, &budget)?,
+                q: Linear::load(&a.pp("q_proj"), c, nq, cfg.qkv_bias, budget)?,
+                k: Linear::load(&a.pp("k_proj"), c, nkv, cfg.qkv_bias, budget)?,
+                v: Linear::load(&a.pp("v_proj"), c, nkv, cfg.qkv_bias, budget)?,
+                o: Linear::load(&a.pp("o_proj"), nq, c, cfg.o_bias, budget)?,
                 n_heads: cfg.n_heads,
                 n_kv_heads: cfg.n_kv_heads,
                 d_head: dh,
@@ -217,17 +215,18 @@ pub(super) fn load(cfg: DecoderConfig, w: &Weights) -> Result<Decoder> {
             },
             ln2: Norm::rms(&b.pp("post_attention_layernorm"), c, cfg.norm_eps)?,
             mlp: FeedForward::Gated(GatedMlp {
-                gate: Linear::load(&f.pp("gate_proj"), c, m, cfg.mlp_bias, &budget)?,
-                up: Linear::load(&f.pp("up_proj"), c, m, cfg.mlp_bias, &budget)?,
-                down: Linear::load(&f.pp("down_proj"), m, c, cfg.mlp_bias, &budget)?,
+                gate: Linear::load(&f.pp("gate_proj"), c, m, cfg.mlp_bias, budget)?,
+                up: Linear::load(&f.pp("up_proj"), c, m, cfg.mlp_bias, budget)?,
+                down: Linear::load(&f.pp("down_proj"), m, c, cfg.mlp_bias, budget)?,
                 act: cfg.act,
             }),
         });
     }
     let ln_final = Norm::rms(&root.pp("norm"), c, cfg.norm_eps)?;
-    let unembed = Decoder::lm_head(&cfg, w, &word)?;
+    let unembed = Decoder::lm_head(&cfg, src, &word)?;
     Ok(Decoder {
-        dtype: w.dtype(),
+        dtype: src.dtype(),
+        params: src.empty_params(),
         cfg,
         word,
         pos: None,
