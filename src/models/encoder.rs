@@ -1,6 +1,6 @@
 //! Encoder models of the BERT family (BERT, RoBERTa, DistilBERT), read top-down like the paper:
 //! config → embeddings → post-LN blocks → head. The forward is shared; the three families differ
-//! only in data: their weight-name table ([`Names`]), their position-id scheme and whether they
+//! only in data: their weight-name table (`Names`), their position-id scheme and whether they
 //! have token types — decided once at load time.
 
 use super::components::points;

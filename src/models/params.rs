@@ -2,7 +2,7 @@
 //! caller can iterate, and a way to make any subset of them tape leaves for one forward.
 //!
 //! **The registry is the source of truth; the components are a view built from it.** A loader
-//! reads every weight through a [`Source`]: from a checkpoint it records each tensor it reads into
+//! reads every weight through a `Source`: from a checkpoint it records each tensor it reads into
 //! the model's [`Params`] (under the checkpoint's name; GGUF files under the HF names the GGUF
 //! loader maps to; a tied unembedding is the one embedding parameter). The same loader, run on the
 //! registry, builds
