@@ -1,10 +1,11 @@
 //! Shared building blocks. They hold weights as constants (no weight gradients: attribution
-//! differentiates with respect to activations) and call [`Hooks::point`] at their boundaries.
-//! No component knows which architecture it is part of.
+//! differentiates with respect to activations), or as tape leaves in the view that
+//! [`super::Model::forward_with_params`] builds (see [`super::params`]), and call
+//! [`Hooks::point`] at their boundaries. No component knows which architecture it is part of.
 
 use super::hooks::{block, Hooks};
-use crate::io::VarPath;
-use crate::{Error, Result, Tensor, Var};
+use super::params::ParamPath;
+use crate::{Result, Tensor, Var};
 
 /// How many bytes of transposed weight copies one model may hold ([`Linear::wt`]): set from
 /// `GRADPATH_WEIGHT_COPIES_MB` (default 2048 MiB) when a model is loaded, and spent layer by layer
@@ -20,6 +21,11 @@ impl CopyBudget {
             .and_then(|s| s.parse::<usize>().ok())
             .unwrap_or(2048);
         CopyBudget(std::cell::Cell::new(mb << 20))
+    }
+    /// No copies: every Linear layer reads its weight itself (the view built for
+    /// [`super::Model::forward_with_params`], where weights may be tape leaves).
+    pub fn none() -> CopyBudget {
+        CopyBudget(std::cell::Cell::new(0))
     }
     /// Reserves `bytes` if that many are left.
     fn take(&self, bytes: usize) -> bool {
@@ -54,30 +60,27 @@ impl Linear {
     pub fn d_out(&self) -> usize {
         self.w.shape()[0]
     }
-    /// From an `[out, in]` weight and an optional `[out]` bias.
-    pub fn new(w: Tensor, b: Option<Tensor>, budget: &CopyBudget) -> Result<Linear> {
-        let wt = if budget.take(bytes_of(&w)) {
-            Some(crate::ops::movement::permute(&w, &[1, 0])?)
+    /// From an `[out, in]` weight and an optional `[out]` bias. The transposed copy is made
+    /// from the weight's value while the budget lasts.
+    pub fn new(w: Var, b: Option<Var>, budget: &CopyBudget) -> Result<Linear> {
+        let wt = if budget.take(bytes_of(w.value())) {
+            Some(crate::ops::movement::permute(w.value(), &[1, 0])?)
         } else {
             None
         };
-        Ok(Linear::from_parts(w, wt, b))
+        Ok(Linear { w, wt, b })
     }
     /// From an `[in, out]` weight (GPT-2's `Conv1D` layout: `y = x·W + b`) and an `[out]` bias.
-    pub fn from_in_out(wt: Tensor, b: Option<Tensor>, budget: &CopyBudget) -> Result<Linear> {
-        let w = crate::ops::movement::permute(&wt, &[1, 0])?;
-        let wt = budget.take(bytes_of(&wt)).then_some(wt);
-        Ok(Linear::from_parts(w, wt, b))
+    /// `w` is its transpose, recorded on the tape when `wt` is a leaf.
+    pub fn from_in_out(wt: Var, b: Option<Var>, budget: &CopyBudget) -> Result<Linear> {
+        let w = wt.permute(&[1, 0])?;
+        let wt = budget
+            .take(bytes_of(wt.value()))
+            .then(|| wt.value().clone());
+        Ok(Linear { w, wt, b })
     }
-    fn from_parts(w: Tensor, wt: Option<Tensor>, b: Option<Tensor>) -> Linear {
-        Linear {
-            w: Var::constant(w),
-            wt,
-            b: b.map(Var::constant),
-        }
-    }
-    pub fn load(
-        vp: &VarPath,
+    pub(crate) fn load(
+        vp: &ParamPath,
         d_in: usize,
         d_out: usize,
         bias: bool,
@@ -111,10 +114,10 @@ pub struct LayerNorm {
 }
 
 impl LayerNorm {
-    pub fn load(vp: &VarPath, d: usize, eps: f64) -> Result<LayerNorm> {
+    pub(crate) fn load(vp: &ParamPath, d: usize, eps: f64) -> Result<LayerNorm> {
         Ok(LayerNorm {
-            w: Var::constant(vp.get("weight", &[d])?),
-            b: Var::constant(vp.get("bias", &[d])?),
+            w: vp.get("weight", &[d])?,
+            b: vp.get("bias", &[d])?,
             eps,
         })
     }
@@ -134,14 +137,20 @@ pub enum Act {
 }
 
 impl Act {
-    pub fn from_hf(name: &str) -> Result<Act> {
+    /// The activation named `name` by config key `key` (named in the error).
+    pub fn from_hf(key: &str, name: &str) -> Result<Act> {
         Ok(match name {
             "gelu" => Act::GeluErf,
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Act::GeluTanh,
             "relu" => Act::Relu,
             "silu" | "swish" => Act::Silu,
             "tanh" => Act::Tanh,
-            _ => return Err(Error::Model(format!("unsupported activation `{name}` (supported: gelu, gelu_new, gelu_pytorch_tanh, relu, silu, tanh)"))),
+            _ => {
+                return Err(super::config::error(
+                    key,
+                    format!("`{name}` is not a supported activation (supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu, swish, tanh)"),
+                ))
+            }
         })
     }
     pub fn forward(&self, x: &Var) -> Result<Var> {
@@ -285,13 +294,13 @@ pub enum Norm {
 }
 
 impl Norm {
-    pub fn rms(vp: &VarPath, d: usize, eps: f64) -> Result<Norm> {
+    pub(crate) fn rms(vp: &ParamPath, d: usize, eps: f64) -> Result<Norm> {
         Ok(Norm::Rms(RmsNorm {
-            w: Var::constant(vp.get("weight", &[d])?),
+            w: vp.get("weight", &[d])?,
             eps,
         }))
     }
-    pub fn layer(vp: &VarPath, d: usize, eps: f64) -> Result<Norm> {
+    pub(crate) fn layer(vp: &ParamPath, d: usize, eps: f64) -> Result<Norm> {
         Ok(Norm::Layer(LayerNorm::load(vp, d, eps)?))
     }
     pub fn forward(&self, x: &Var) -> Result<Var> {

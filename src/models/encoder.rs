@@ -1,6 +1,6 @@
 //! Encoder models of the BERT family (BERT, RoBERTa, DistilBERT), read top-down like the paper:
 //! config → embeddings → post-LN blocks → head. The forward is shared; the three families differ
-//! only in data: their weight-name table ([`Names`]), their position-id scheme and whether they
+//! only in data: their weight-name table (`Names`), their position-id scheme and whether they
 //! have token types — decided once at load time.
 
 use super::components::points;
@@ -8,10 +8,16 @@ use super::components::{
     Act, ClassifierHead, CopyBudget, LayerNorm, Linear, Mlp, PostLnBlock, SelfAttention,
 };
 use super::hooks::Hooks;
-use super::{HookName, HookPoint, Model, ModelOutput};
-use crate::io::{ModelDir, VarPath, Weights};
+use super::params::{Leaves, Param, Params, Source};
+use super::{config, HookName, HookPoint, Model, ModelOutput};
+use crate::io::{ModelDir, Weights};
 use crate::{DType, Error, Result, Tensor, Var};
+use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Kept here too so that `models::encoder::Batch` still resolves.
+pub use super::batch::Batch;
 
 /// The architectures this module loads.
 pub const SUPPORTED: &[&str] = &[
@@ -40,7 +46,8 @@ pub enum Positions {
     AfterPadding { pad: usize },
 }
 
-/// Hyper-parameters, mirroring HF `config.json` (names differ per family; see [`EncoderConfig::from_hf`]).
+/// Hyper-parameters resolved from the family's config struct (the keys differ per family; see
+/// [`EncoderConfig::from_hf`]).
 #[derive(Debug, Clone)]
 pub struct EncoderConfig {
     pub family: Family,
@@ -62,41 +69,103 @@ pub struct EncoderConfig {
     pub labels: Vec<String>,
 }
 
-fn get_usize(cfg: &Value, key: &str) -> Result<usize> {
-    cfg.get(key)
-        .and_then(Value::as_u64)
-        .map(|v| v as usize)
-        .ok_or_else(|| Error::Model(format!("config.json: missing or invalid `{key}`")))
+/// HF `BertConfig` / `RobertaConfig` keys gradpath reads. Sizes are required; optional
+/// settings take HF's defaults.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub max_position_embeddings: usize,
+    #[serde(default = "gelu")]
+    pub hidden_act: String,
+    #[serde(default = "two")]
+    pub type_vocab_size: usize,
+    #[serde(default = "eps_1e12")]
+    pub layer_norm_eps: f64,
+    pub pad_token_id: Option<usize>,
+    pub position_embedding_type: Option<String>,
+    pub id2label: Option<BTreeMap<String, String>>,
+}
+
+/// HF `DistilBertConfig` keys gradpath reads (the same hyper-parameters under other names; no
+/// token types; LayerNorm ε fixed at 1e-12).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DistilBertConfig {
+    pub vocab_size: usize,
+    pub dim: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub hidden_dim: usize,
+    pub max_position_embeddings: usize,
+    #[serde(default = "gelu")]
+    pub activation: String,
+    pub pad_token_id: Option<usize>,
+    pub id2label: Option<BTreeMap<String, String>>,
+}
+
+fn gelu() -> String {
+    "gelu".into()
+}
+fn two() -> usize {
+    2
+}
+fn eps_1e12() -> f64 {
+    1e-12
+}
+
+/// Class names in id order from `id2label` (keys are class indices written as strings).
+fn labels(id2label: Option<BTreeMap<String, String>>) -> Result<Vec<String>> {
+    let mut labels = Vec::new();
+    for (k, v) in id2label.unwrap_or_default() {
+        let i: usize = k.parse().map_err(|_| {
+            config::error(
+                "id2label",
+                format!("has the key `{k}`, which is not a class index"),
+            )
+        })?;
+        labels.push((i, v));
+    }
+    labels.sort();
+    Ok(labels.into_iter().map(|(_, v)| v).collect())
+}
+
+/// Every architecture gradpath loads (for errors).
+fn all_supported() -> Vec<String> {
+    SUPPORTED
+        .iter()
+        .chain(super::decoder::SUPPORTED)
+        .map(|s| s.to_string())
+        .collect()
 }
 
 impl EncoderConfig {
-    /// Reads a HF config; errors name the missing key or the unsupported architecture.
+    /// Reads a HF config with the family's serde struct ([`BertConfig`] for BERT and RoBERTa,
+    /// [`DistilBertConfig`]); errors name the key or the unsupported architecture.
     pub fn from_hf(cfg: &Value) -> Result<EncoderConfig> {
-        let arch = cfg
-            .get("architectures")
-            .and_then(|a| a.get(0))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let model_type = cfg.get("model_type").and_then(Value::as_str).unwrap_or("");
-        let arch = match (arch, model_type) {
+        let (arch, model_type) = config::names(cfg);
+        let arch = match (arch, model_type.as_deref()) {
             (Some(a), _) => a,
-            (None, "bert") => "BertModel".into(),
-            (None, "roberta") => "RobertaModel".into(),
-            (None, "distilbert") => "DistilBertModel".into(),
+            (None, Some("bert")) => "BertModel".into(),
+            (None, Some("roberta")) => "RobertaModel".into(),
+            (None, Some("distilbert")) => "DistilBertModel".into(),
             (None, t) => {
-                return Err(Error::Model(format!(
-                    "config.json names no architecture (model_type `{t}`); supported: {}, {}",
-                    SUPPORTED.join(", "),
-                    super::decoder::SUPPORTED.join(", ")
-                )))
+                return Err(Error::UnsupportedArchitecture {
+                    found: format!(
+                        "(none: config.json names no architecture; model_type {})",
+                        t.unwrap_or("(none)")
+                    ),
+                    supported: all_supported(),
+                })
             }
         };
         if !SUPPORTED.contains(&arch.as_str()) {
-            return Err(Error::Model(format!(
-                "unsupported architecture `{arch}`; supported: {}, {}",
-                SUPPORTED.join(", "),
-                super::decoder::SUPPORTED.join(", ")
-            )));
+            return Err(Error::UnsupportedArchitecture {
+                found: arch,
+                supported: all_supported(),
+            });
         }
         let family = if arch.starts_with("DistilBert") {
             Family::DistilBert
@@ -106,63 +175,69 @@ impl EncoderConfig {
             Family::Bert
         };
         let classifier = arch.ends_with("ForSequenceClassification");
-        let mut labels: Vec<(usize, String)> = cfg
-            .get("id2label")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        labels.sort();
-        let labels = labels.into_iter().map(|(_, v)| v).collect();
-        let pad = cfg.get("pad_token_id").and_then(Value::as_u64).unwrap_or(0) as usize;
-        let k = match family {
-            Family::DistilBert => &DISTILBERT_KEYS,
-            Family::Bert | Family::Roberta => &BERT_KEYS,
-        };
-        if let Some(p) = cfg.get("position_embedding_type").and_then(Value::as_str) {
-            if p != "absolute" {
-                return Err(Error::Model(format!(
-                    "position_embedding_type `{p}` is not supported (only `absolute`)"
-                )));
+        let c = match family {
+            Family::Bert | Family::Roberta => {
+                let k: BertConfig = config::parse(cfg)?;
+                if let Some(p) = k.position_embedding_type.as_deref() {
+                    if p != "absolute" {
+                        return Err(config::error(
+                            "position_embedding_type",
+                            format!("`{p}` is not supported (only `absolute`)"),
+                        ));
+                    }
+                }
+                let pad = k.pad_token_id.unwrap_or(0);
+                EncoderConfig {
+                    family,
+                    architecture: arch,
+                    vocab_size: k.vocab_size,
+                    d_model: k.hidden_size,
+                    n_layers: k.num_hidden_layers,
+                    n_heads: k.num_attention_heads,
+                    d_mlp: k.intermediate_size,
+                    act: Act::from_hf("hidden_act", &k.hidden_act)?,
+                    max_positions: k.max_position_embeddings,
+                    type_vocab_size: k.type_vocab_size,
+                    ln_eps: k.layer_norm_eps,
+                    pad_token_id: pad,
+                    positions: if family == Family::Roberta {
+                        Positions::AfterPadding { pad }
+                    } else {
+                        Positions::Absolute
+                    },
+                    classifier,
+                    labels: labels(k.id2label)?,
+                }
             }
-        }
-        let c = EncoderConfig {
-            family,
-            architecture: arch,
-            vocab_size: get_usize(cfg, "vocab_size")?,
-            d_model: get_usize(cfg, k.d_model)?,
-            n_layers: get_usize(cfg, k.n_layers)?,
-            n_heads: get_usize(cfg, k.n_heads)?,
-            d_mlp: get_usize(cfg, k.d_mlp)?,
-            act: Act::from_hf(cfg.get(k.act).and_then(Value::as_str).unwrap_or("gelu"))?,
-            max_positions: get_usize(cfg, "max_position_embeddings")?,
-            // A family without the key has no token types (DistilBERT); BERT's default is 2.
-            type_vocab_size: match k.type_vocab {
-                Some(key) => cfg.get(key).and_then(Value::as_u64).unwrap_or(2) as usize,
-                None => 0,
-            },
-            ln_eps: k
-                .ln_eps
-                .and_then(|key| cfg.get(key))
-                .and_then(Value::as_f64)
-                .unwrap_or(1e-12),
-            pad_token_id: pad,
-            positions: if family == Family::Roberta {
-                Positions::AfterPadding { pad }
-            } else {
-                Positions::Absolute
-            },
-            classifier,
-            labels,
+            Family::DistilBert => {
+                let k: DistilBertConfig = config::parse(cfg)?;
+                EncoderConfig {
+                    family,
+                    architecture: arch,
+                    vocab_size: k.vocab_size,
+                    d_model: k.dim,
+                    n_layers: k.n_layers,
+                    n_heads: k.n_heads,
+                    d_mlp: k.hidden_dim,
+                    act: Act::from_hf("activation", &k.activation)?,
+                    max_positions: k.max_position_embeddings,
+                    type_vocab_size: 0,
+                    ln_eps: 1e-12,
+                    pad_token_id: k.pad_token_id.unwrap_or(0),
+                    positions: Positions::Absolute,
+                    classifier,
+                    labels: labels(k.id2label)?,
+                }
+            }
         };
         if c.n_heads == 0 || !c.d_model.is_multiple_of(c.n_heads) {
-            return Err(Error::Model(format!(
-                "config.json: hidden size {} is not a multiple of {} heads",
-                c.d_model, c.n_heads
-            )));
+            return Err(config::error(
+                "num_attention_heads",
+                format!(
+                    "{} does not divide the hidden size {}",
+                    c.n_heads, c.d_model
+                ),
+            ));
         }
         Ok(c)
     }
@@ -179,36 +254,6 @@ impl EncoderConfig {
         }
     }
 }
-
-/// `config.json` keys of one family (the same hyper-parameters under other names).
-struct ConfigKeys {
-    d_model: &'static str,
-    n_layers: &'static str,
-    n_heads: &'static str,
-    d_mlp: &'static str,
-    act: &'static str,
-    type_vocab: Option<&'static str>,
-    ln_eps: Option<&'static str>,
-}
-
-const BERT_KEYS: ConfigKeys = ConfigKeys {
-    d_model: "hidden_size",
-    n_layers: "num_hidden_layers",
-    n_heads: "num_attention_heads",
-    d_mlp: "intermediate_size",
-    act: "hidden_act",
-    type_vocab: Some("type_vocab_size"),
-    ln_eps: Some("layer_norm_eps"),
-};
-const DISTILBERT_KEYS: ConfigKeys = ConfigKeys {
-    d_model: "dim",
-    n_layers: "n_layers",
-    n_heads: "n_heads",
-    d_mlp: "hidden_dim",
-    act: "activation",
-    type_vocab: None,
-    ln_eps: None,
-};
 
 /// Checkpoint names of one family (prefixes and module names).
 struct Names {
@@ -277,29 +322,8 @@ pub struct Encoder {
     pub ln_embed: LayerNorm,
     pub blocks: Vec<PostLnBlock>,
     pub head: Option<ClassifierHead>,
-}
-
-/// A batch of token ids `[batch, pos]` with type ids and a 0/1 attention mask.
-#[derive(Debug, Clone)]
-pub struct Batch {
-    pub ids: Vec<usize>,
-    pub type_ids: Vec<usize>,
-    pub mask: Vec<u8>,
-    pub batch: usize,
-    pub pos: usize,
-}
-
-impl Batch {
-    /// `rows` copies of one sequence (the path points of one attribution).
-    pub fn repeat(ids: &[usize], type_ids: &[usize], rows: usize) -> Batch {
-        Batch {
-            ids: ids.repeat(rows),
-            type_ids: type_ids.repeat(rows),
-            mask: vec![1; ids.len() * rows],
-            batch: rows,
-            pos: ids.len(),
-        }
-    }
+    /// Every weight under its HF name (the source the components are built from).
+    pub params: Params,
 }
 
 impl Encoder {
@@ -310,44 +334,60 @@ impl Encoder {
         Encoder::from_weights(cfg, &w)
     }
 
+    /// Loads from a checkpoint; every tensor read becomes a parameter of [`Encoder::params`].
     pub fn from_weights(cfg: EncoderConfig, w: &Weights) -> Result<Encoder> {
+        let src = Source::weights(w);
+        let mut m = Self::build(cfg, &src, &CopyBudget::from_env())?;
+        m.params = src.into_params();
+        Ok(m)
+    }
+
+    /// Rebuilds the components from the registry (after its values changed): the transposed
+    /// copies are made again from the new values.
+    fn rebuild(&mut self) -> Result<()> {
+        let src = Source::params(&self.params, None);
+        let mut m = Self::build(self.cfg.clone(), &src, &CopyBudget::from_env())?;
+        m.params = src.into_params();
+        *self = m;
+        Ok(())
+    }
+
+    /// The family's weight names on `src` (a checkpoint or the registry; see [`super::params`]).
+    fn build(cfg: EncoderConfig, src: &Source, budget: &CopyBudget) -> Result<Encoder> {
         let n = match cfg.family {
             Family::Bert => &BERT,
             Family::Roberta => &ROBERTA,
             Family::DistilBert => &DISTILBERT,
         };
         // Checkpoints of a bare model are saved without the `bert.` / `roberta.` prefix.
-        let base = if w.contains(&format!("{}.embeddings.word_embeddings.weight", n.base)) {
+        let base = if src.contains(&format!("{}.embeddings.word_embeddings.weight", n.base)) {
             n.base
         } else {
             ""
         };
-        let root = VarPath::root(w, base);
+        let root = src.root(base);
         let (c, m) = (cfg.d_model, cfg.d_mlp);
         let e = root.pp("embeddings");
-        let word = Var::constant(
-            e.pp("word_embeddings")
-                .get("weight", &[cfg.vocab_size, c])?,
-        );
-        let pos = Var::constant(
-            e.pp("position_embeddings")
-                .get("weight", &[cfg.max_positions, c])?,
-        );
+        let word = e
+            .pp("word_embeddings")
+            .get("weight", &[cfg.vocab_size, c])?;
+        let pos = e
+            .pp("position_embeddings")
+            .get("weight", &[cfg.max_positions, c])?;
         let types = if cfg.type_vocab_size > 0 {
-            Some(Var::constant(
+            Some(
                 e.pp("token_type_embeddings")
                     .get("weight", &[cfg.type_vocab_size, c])?,
-            ))
+            )
         } else {
             None
         };
         let ln_embed = LayerNorm::load(&e.pp("LayerNorm"), c, cfg.ln_eps)?;
-        let budget = CopyBudget::from_env();
         let mut blocks = Vec::with_capacity(cfg.n_layers);
         for l in 0..cfg.n_layers {
             let b = root.pp(n.layer).pp(l);
             let lin =
-                |name: &str, i: usize, o: usize| Linear::load(&b.pp(name), i, o, true, &budget);
+                |name: &str, i: usize, o: usize| Linear::load(&b.pp(name), i, o, true, budget);
             blocks.push(PostLnBlock {
                 attn: SelfAttention {
                     q: lin(n.q, c, c)?,
@@ -369,25 +409,27 @@ impl Encoder {
             });
         }
         let head = if cfg.classifier {
-            let top = VarPath::root(w, "");
+            let top = src.root("");
             let out_name = format!("{}.weight", n.head_out);
-            let n_labels = w.shape_of(&out_name).map(|s| s[0]).ok_or_else(|| {
-                Error::Model(format!(
-                    "{}: classifier weight `{out_name}` missing for {}",
-                    w.path().display(),
-                    cfg.architecture
-                ))
-            })?;
+            let n_labels =
+                src.shape_of(&out_name)
+                    .map(|s| s[0])
+                    .ok_or_else(|| Error::MissingTensor {
+                        file: src.origin(),
+                        name: out_name.clone(),
+                        detail: format!("the classifier weight of {}", cfg.architecture),
+                    })?;
             Some(ClassifierHead {
-                dense: Linear::load(&top.pp(n.head_dense), c, c, true, &budget)?,
+                dense: Linear::load(&top.pp(n.head_dense), c, c, true, budget)?,
                 act: n.head_act,
-                out: Linear::load(&top.pp(n.head_out), c, n_labels, true, &budget)?,
+                out: Linear::load(&top.pp(n.head_out), c, n_labels, true, budget)?,
             })
         } else {
             None
         };
         Ok(Encoder {
-            dtype: w.dtype(),
+            dtype: src.dtype(),
+            params: src.empty_params(),
             cfg,
             word,
             pos,
@@ -426,13 +468,13 @@ impl Encoder {
     pub fn forward(&self, x: &Batch, hooks: &mut Hooks) -> Result<ModelOutput> {
         let (b, t) = (x.batch, x.pos);
         if t == 0 {
-            return Err(Error::Input("empty input: the text has no tokens".into()));
+            return Err(Error::Empty("the input"));
         }
         if t > self.cfg.max_tokens() {
-            return Err(Error::Input(format!(
-                "{t} tokens exceed the model's {} positions",
-                self.cfg.max_tokens()
-            )));
+            return Err(Error::TooLong {
+                tokens: t,
+                max: self.cfg.max_tokens(),
+            });
         }
         let shape = [b, t];
         let word = hooks.point(
@@ -549,6 +591,27 @@ impl Model for Encoder {
     }
     fn forward(&self, x: &Batch, hooks: &mut Hooks) -> Result<ModelOutput> {
         Encoder::forward(self, x, hooks)
+    }
+    fn parameters(&self) -> Vec<Param> {
+        self.params.iter().cloned().collect()
+    }
+    fn set_parameters(&mut self, values: Vec<(String, Tensor)>) -> Result<()> {
+        self.params.set(values)?;
+        self.rebuild()
+    }
+    fn forward_with_params(
+        &self,
+        x: &Batch,
+        hooks: &mut Hooks,
+        leaves: &Leaves,
+    ) -> Result<ModelOutput> {
+        if leaves.is_empty() {
+            return Encoder::forward(self, x, hooks);
+        }
+        self.params.check_leaves(leaves)?;
+        let src = Source::params(&self.params, Some(leaves));
+        let view = Self::build(self.cfg.clone(), &src, &CopyBudget::none())?;
+        view.forward(x, hooks)
     }
     fn labels(&self) -> &[String] {
         &self.cfg.labels

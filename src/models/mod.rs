@@ -1,16 +1,23 @@
 //! Models built from shared components, with TransformerLens-style boundaries (`docs/HOOKS.md`).
 //! Attribution methods see a model only through the [`Model`] trait and its boundaries.
 
+pub mod batch;
 pub mod components;
+pub mod config;
 pub mod decoder;
 pub mod encoder;
+pub mod gpt2;
 pub mod hook_name;
 pub mod hooks;
+pub mod llama;
+pub mod params;
 
+pub use batch::Batch;
 pub use decoder::{Decoder, DecoderConfig, DecoderFamily};
-pub use encoder::{Batch, Encoder, EncoderConfig, Family};
+pub use encoder::{Encoder, EncoderConfig, Family};
 pub use hook_name::{HookName, HookPoint, Site};
 pub use hooks::Hooks;
+pub use params::{Leaves, Param, Params};
 
 use crate::io::ModelDir;
 use crate::{DType, Result, Tensor, Var};
@@ -50,10 +57,11 @@ impl ModelOutput {
     /// An error unless `token` is an id of the unembedding's vocabulary.
     pub fn check_token(&self, token: usize) -> Result<()> {
         match &self.unembed {
-            Some(w) if token >= w.shape()[0] => Err(crate::Error::Input(format!(
-                "target token id {token} is out of range: the vocabulary has {} tokens",
-                w.shape()[0]
-            ))),
+            Some(w) if token >= w.shape()[0] => Err(crate::Error::OutOfRange {
+                what: "target token id",
+                index: token,
+                len: w.shape()[0],
+            }),
             _ => Ok(()),
         }
     }
@@ -61,7 +69,7 @@ impl ModelOutput {
     /// The unembedding and the hidden state `[batch, d_model]` at `position`.
     fn hidden_at(&self, position: usize) -> Result<(&Var, Var)> {
         let w = self.unembed.as_ref().ok_or_else(|| {
-            crate::Error::Input(
+            crate::Error::TargetMismatch(
                 "a token target needs a causal language model (this model has no lm_head)".into(),
             )
         })?;
@@ -71,10 +79,11 @@ impl ModelOutput {
             self.hidden.shape()[2],
         );
         if position >= t {
-            return Err(crate::Error::Input(format!(
-                "position {position} is out of range: the input has {t} tokens (0..{})",
-                t - 1
-            )));
+            return Err(crate::Error::OutOfRange {
+                what: "position",
+                index: position,
+                len: t,
+            });
         }
         Ok((w, self.hidden.narrow(1, position, 1)?.reshape(&[b, c])?))
     }
@@ -125,6 +134,47 @@ pub trait Model {
     /// Rough bytes of saved activations per batch row for a forward+backward at `pos` tokens
     /// (used to choose the default path-point batch).
     fn activation_bytes_per_row(&self, pos: usize) -> usize;
+
+    // === Parameters (see [`params`]) ===
+
+    /// Every weight under its Hugging Face tensor name, in load order (values share storage
+    /// with the model; cloning a [`Param`] copies no data). Empty for a model without a
+    /// registry.
+    fn parameters(&self) -> Vec<Param> {
+        Vec::new()
+    }
+    /// Sets new values (same shapes) for the named parameters, then rebuilds what is derived
+    /// from them (transposed weight copies, GPT-2's split q/k/v), so the next forward uses the
+    /// new values everywhere. Nothing changes if a name or shape is wrong. Set many parameters
+    /// in one call: each call rebuilds once.
+    fn set_parameters(&mut self, values: Vec<(String, Tensor)>) -> Result<()> {
+        match values.first() {
+            None => Ok(()),
+            Some((name, _)) => Err(crate::Error::Unknown {
+                what: "parameter",
+                value: name.clone(),
+                valid: Vec::new(),
+            }),
+        }
+    }
+    /// A forward in which the parameters named in `leaves` are those tape leaves, so that
+    /// [`crate::Tape::grad`] with `wrt = leaves.vars()` gives ∂output/∂parameter. Every other
+    /// weight stays a constant; with no leaves this is [`Model::forward`].
+    fn forward_with_params(
+        &self,
+        x: &Batch,
+        hooks: &mut Hooks,
+        leaves: &Leaves,
+    ) -> Result<ModelOutput> {
+        match leaves.names().next() {
+            None => self.forward(x, hooks),
+            Some(name) => Err(crate::Error::Unknown {
+                what: "parameter",
+                value: name.to_string(),
+                valid: Vec::new(),
+            }),
+        }
+    }
 }
 
 /// The tokenizer of a model folder, a `.gguf` file or a folder holding one.

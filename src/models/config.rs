@@ -1,0 +1,88 @@
+//! Reading a Hugging Face `config.json` into a per-family `#[derive(Deserialize)]` struct.
+//!
+//! Each family mirrors the keys HF writes, with HF's defaults where HF has one; a key that is
+//! present with the wrong type (a string where a number belongs, a float for a layer count) is an
+//! [`Error::Config`] naming the key, never a silent default.
+
+use crate::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The file named in config errors (GGUF models carry a config derived from their metadata).
+pub const FILE: &str = "config.json";
+
+/// A config error for `key`.
+pub fn error(key: &str, detail: impl Into<String>) -> Error {
+    Error::Config {
+        file: FILE.into(),
+        key: key.into(),
+        detail: detail.into(),
+    }
+}
+
+/// Deserialises `cfg` into `T`; the error names the offending key.
+pub fn parse<T: DeserializeOwned>(cfg: &Value) -> Result<T> {
+    let err = match T::deserialize(cfg) {
+        Ok(t) => return Ok(t),
+        Err(e) => e.to_string(),
+    };
+    if let Some(key) = err
+        .strip_prefix("missing field `")
+        .and_then(|s| s.split('`').next())
+    {
+        return Err(error(key, "is missing"));
+    }
+    // serde_json does not say which key failed: the culprit is the key whose removal changes
+    // the error (with one bad key, removing it gives success or "missing field").
+    if let Value::Object(map) = cfg {
+        for (k, v) in map {
+            let mut rest = map.clone();
+            rest.remove(k);
+            let changed = match T::deserialize(&Value::Object(rest)) {
+                Ok(_) => true,
+                Err(e) => e.to_string() != err,
+            };
+            if changed {
+                return Err(error(k, format!("is invalid ({err}; found {v})")));
+            }
+        }
+    }
+    Err(error("(config)", err))
+}
+
+/// A token id that may be written as a list (Llama 3's `eos_token_id`): the first one is used.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum TokenId {
+    One(usize),
+    Many(Vec<usize>),
+}
+
+impl TokenId {
+    pub fn first(&self) -> Option<usize> {
+        match self {
+            TokenId::One(v) => Some(*v),
+            TokenId::Many(v) => v.first().copied(),
+        }
+    }
+}
+
+/// The first token id of an optional `TokenId`.
+pub fn token_id(t: &Option<TokenId>) -> Option<usize> {
+    t.as_ref().and_then(TokenId::first)
+}
+
+/// The `architectures[0]` and `model_type` of a config, read leniently (only to dispatch).
+pub fn names(cfg: &Value) -> (Option<String>, Option<String>) {
+    let arch = cfg
+        .get("architectures")
+        .and_then(|a| a.get(0))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let model_type = cfg
+        .get("model_type")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    (arch, model_type)
+}
