@@ -104,6 +104,12 @@ pub enum Error {
         value: String,
         valid: Vec<String>,
     },
+    /// The tokenizer or the model has no token for a role a baseline needs (pad, mask, ...).
+    #[error("this {owner} has no {role} token")]
+    NoToken {
+        role: &'static str,
+        owner: &'static str,
+    },
     /// A target that this model cannot produce (a class target on a sentence-embedding model, a
     /// next-token target on an encoder, ...).
     #[error("{0}")]

@@ -30,9 +30,13 @@ impl Baseline {
             "unk" => Ok(Baseline::Unk),
             _ => match s.strip_prefix("id:").map(str::parse) {
                 Some(Ok(id)) => Ok(Baseline::Token(id)),
-                _ => Err(Error::Input(format!(
-                    "unknown baseline `{s}` (expected pad, eos, zero, mask, unk or id:N)"
-                ))),
+                _ => Err(Error::Unknown {
+                    what: "baseline",
+                    value: s.to_string(),
+                    valid: ["pad", "eos", "zero", "mask", "unk", "id:N"]
+                        .map(String::from)
+                        .to_vec(),
+                }),
             },
         }
     }
@@ -50,22 +54,22 @@ impl Baseline {
 
     /// The baseline token id (None for `zero`).
     pub fn token_id(&self, tok: &Tokenizer, model: &dyn Model) -> Result<Option<usize>> {
-        let find = |names: &[&str], what: &str| {
-            tok.find_token(names).map(|(_, id)| id).ok_or_else(|| {
-                Error::Input(format!(
-                    "this tokenizer has no {what} token; use --baseline zero or another baseline"
-                ))
-            })
+        let find = |names: &[&str], role: &'static str| {
+            tok.find_token(names)
+                .map(|(_, id)| id)
+                .ok_or(Error::NoToken {
+                    role,
+                    owner: "tokenizer",
+                })
         };
         Ok(match self {
             Baseline::Zero => None,
             Baseline::Pad => Some(
                 match tok.find_token(&["[PAD]", "<pad>", "<|pad|>", "<|padding|>"]) {
                     Some((_, id)) => id,
-                    None => model.pad_token_id().ok_or_else(|| {
-                        Error::Input(
-                            "this model has no pad token; use --baseline zero, eos or unk".into(),
-                        )
+                    None => model.pad_token_id().ok_or(Error::NoToken {
+                        role: "pad",
+                        owner: "model",
                     })?,
                 },
             ),

@@ -17,9 +17,11 @@ impl TargetKind {
             "logit" => Ok(TargetKind::Logit),
             "prob" => Ok(TargetKind::Prob),
             "log-prob" | "logprob" => Ok(TargetKind::LogProb),
-            _ => Err(Error::Input(format!(
-                "unknown target kind `{s}` (expected logit, prob or log-prob)"
-            ))),
+            _ => Err(Error::Unknown {
+                what: "target kind",
+                value: s.to_string(),
+                valid: vec!["logit".into(), "prob".into(), "log-prob".into()],
+            }),
         }
     }
     pub fn name(&self) -> &'static str {
@@ -63,13 +65,14 @@ impl Target {
     pub fn eval(&self, out: &ModelOutput) -> Result<Var> {
         match self {
             Target::Class { class, kind } => {
-                let logits = out.logits.as_ref().ok_or_else(|| Error::Input("a class target needs a classification model (this one has no classifier head); use --similar-to for sentence-embedding models".into()))?;
+                let logits = out.logits.as_ref().ok_or_else(|| Error::TargetMismatch("a class target needs a classification model (this one has no classifier head); sentence-embedding models take a similarity target".into()))?;
                 let n = logits.shape()[1];
                 if *class >= n {
-                    return Err(Error::Input(format!(
-                        "class {class} is out of range: the model has {n} classes (0..{})",
-                        n - 1
-                    )));
+                    return Err(Error::OutOfRange {
+                        what: "class",
+                        index: *class,
+                        len: n,
+                    });
                 }
                 pick(logits, *class, *kind)
             }
@@ -85,20 +88,24 @@ impl Target {
                 pick(&out.token_logits(*position)?, *token, *kind)
             }
             Target::Similarity { reference } => {
-                let p = out.pooled.as_ref().ok_or_else(|| Error::Input("a similarity target needs a sentence-embedding model (this one is a classifier); use --target instead".into()))?;
+                let p = out.pooled.as_ref().ok_or_else(|| Error::TargetMismatch("a similarity target needs a sentence-embedding model (this one is a classifier, which takes a class target)".into()))?;
                 let (b, c) = (p.shape()[0], p.shape()[1]);
                 if reference.shape() != [c] {
-                    return Err(Error::Input(format!(
-                        "reference embedding has shape {:?}, the model's embeddings are [{c}]",
-                        reference.shape()
-                    )));
+                    return Err(Error::Mismatch {
+                        what: "reference embedding".into(),
+                        detail: format!(
+                            "has shape {:?}, the model's embeddings are [{c}]",
+                            reference.shape()
+                        ),
+                    });
                 }
                 let r = reference.to_vec_f64()?;
                 let rnorm = r.iter().map(|v| v * v).sum::<f64>().sqrt();
                 if rnorm == 0.0 {
-                    return Err(Error::Input(
-                        "the reference embedding is zero; cosine similarity is undefined".into(),
-                    ));
+                    return Err(Error::BadValue {
+                        name: "reference embedding",
+                        detail: "is zero; cosine similarity is undefined".into(),
+                    });
                 }
                 let rv = Var::constant(reference.reshape(&[1, c])?);
                 let dot = p.mul(&rv)?.sum(&[1], false)?;

@@ -147,6 +147,7 @@ pub fn hint(e: &Error) -> String {
             "draws" | "samples" | "sigma" | "stdev" => NOISE.into(),
             _ => HELP.into(),
         },
+        Error::NoToken { .. } => "choose another --baseline: zero, pad, eos, mask, unk or id:N (a token id)".into(),
         Error::TargetMismatch(_) => "choose a target this model produces: --target (a class) for a classifier, --similar-to \"another text\" for a sentence-embedding model, --target-token for a causal language model".into(),
         Error::Mismatch { .. } => "check the shapes and dtypes of the values you pass; `gradpath hooks --model DIR` lists every boundary with its shape".into(),
         Error::Invalid { .. } => "run with --help to see the expected arguments".into(),
