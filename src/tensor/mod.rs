@@ -118,6 +118,18 @@ impl Tensor {
     }
 
     /// Zeros on `device`.
+    ///
+    /// ```
+    /// use gradpath::{DType, Device, Tensor};
+    /// let z = Tensor::zeros_on(&[2, 3], DType::F32, Device::Cpu)?;
+    /// assert_eq!(z.device(), Device::Cpu);
+    /// // Host values, wherever the tensor lives; moving to where it is already shares the buffer.
+    /// assert_eq!(z.to_vec_f64()?, vec![0.0; 6]);
+    /// assert!(z.to_device(Device::Cpu)?.same_storage(&z));
+    /// // Without `--features cuda`, asking for a GPU is a clear error.
+    /// assert!(Tensor::zeros_on(&[2], DType::F32, Device::Cuda(0)).is_err());
+    /// # Ok::<(), gradpath::Error>(())
+    /// ```
     pub fn zeros_on(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
         Tensor::full_on(0.0, shape, dtype, device)
     }
