@@ -1,9 +1,11 @@
 //! Scaled dot-product attention as two fused kernels around a softmax, so that the pre-softmax
 //! scores and the softmax pattern are real tensors (hook points) while no layout copy is made:
 //!
-//!   scores[b,h,i,j] = scale · Σ_d q[b,i,h,d] · k[b,j,h/g,d]          (`scores`)
-//!   pattern         = softmax(scores + mask)                          (`ops::softmax`)
-//!   z[b,i,h,d]      = Σ_j pattern[b,h,i,j] · v[b,j,h/g,d]              (`apply`)
+//! ```text
+//! scores[b,h,i,j] = scale · Σ_d q[b,i,h,d] · k[b,j,h/g,d]          (`scores`)
+//! pattern         = softmax(scores + mask)                          (`ops::softmax`)
+//! z[b,i,h,d]      = Σ_j pattern[b,h,i,j] · v[b,j,h/g,d]              (`apply`)
+//! ```
 //!
 //! q, z are `[batch, pos, n_heads, d_head]`; k, v are `[batch, key_pos, n_kv_heads, d_head]` with
 //! `g = n_heads / n_kv_heads` query heads per key/value head (grouped-query attention; g = 1 is

@@ -1,11 +1,15 @@
 //! Rotary position embedding, Hugging Face `rotate_half` convention (Llama, Mistral, Qwen2):
-//!   y = x·cos + rotate_half(x)·sin,   rotate_half(x) = [−x₂, x₁]  (halves of d_head)
+//!
+//! ```text
+//! y = x·cos + rotate_half(x)·sin,   rotate_half(x) = [−x₂, x₁]  (halves of d_head)
 //! i.e. for i < h = d_head/2:
 //!   y[i]   = x[i]·cos[i]     − x[i+h]·sin[i]
 //!   y[i+h] = x[i+h]·cos[i+h] + x[i]·sin[i+h]
 //! Backward (the transpose of that linear map):
 //!   dx[i]   = g[i]·cos[i]     + g[i+h]·sin[i+h]
 //!   dx[i+h] = g[i+h]·cos[i+h] − g[i]·sin[i]
+//! ```
+//!
 //! x is `[batch, pos, n_heads, d_head]`; cos/sin are `[pos, d_head]` (shared by the batch) or
 //! `[batch, pos, d_head]` (per-row positions, e.g. left padding). cos/sin are constants.
 
