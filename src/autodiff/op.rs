@@ -123,8 +123,9 @@ pub enum Op {
 
 macro_rules! op_kinds {
     ($($k:ident),* $(,)?) => {
-        /// Every differentiable primitive, one entry per backward rule. The gradient-check table in
-        /// `tests/ops_gradcheck.rs` matches on this exhaustively, so a new kind cannot skip it.
+        /// Every differentiable primitive, one entry per backward rule. The op-test case table in
+        /// `tests/op_cases/` (finite differences in `ops_gradcheck`, two-device runs in
+        /// `device_parity`) matches on this exhaustively, so a new kind cannot skip it.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum OpKind { $($k),* }
         impl OpKind {

@@ -117,8 +117,8 @@ impl Tape {
 
     /// Gradients of `Σ_i ⟨seeds[i], outputs[i]⟩` with respect to each of `wrt`; frees the graph.
     ///
-    /// `seeds[i]` must have the shape and dtype of `outputs[i]`. A `wrt` variable that the outputs
-    /// do not depend on (or a constant) gets `None`.
+    /// `seeds[i]` must have the shape, dtype and device of `outputs[i]`. A `wrt` variable that the
+    /// outputs do not depend on (or a constant) gets `None`.
     pub fn grad(
         &self,
         outputs: &[&Var],
@@ -178,6 +178,13 @@ impl Tape {
                     s.dtype(),
                     o.shape(),
                     o.dtype()
+                )));
+            }
+            if s.device() != o.device() {
+                return Err(Error::Autodiff(format!(
+                    "seed {i} is on {} but output {i} is on {} (move the seed with `to_device`)",
+                    s.device(),
+                    o.device()
                 )));
             }
             out_ids.push(self.node_of(o, &format!("output {i}"))?);

@@ -87,6 +87,11 @@ impl Var {
         self.value.dtype()
     }
 
+    /// The device the value lives on.
+    pub fn device(&self) -> crate::Device {
+        self.value.device()
+    }
+
     /// Whether this value is on a tape (it can receive a gradient).
     pub fn is_tracked(&self) -> bool {
         self.node.is_some()

@@ -1,8 +1,14 @@
 //! `Tensor`: an immutable, reference-counted, contiguous row-major array of f32 or f64 on a
 //! [`Device`]. Tensors know nothing about the tape; [`crate::autodiff::Var`] wraps them for that.
 //!
-//! Cloning a tensor is cheap (an `Arc`). Kernels read the data through [`Tensor::as_slice`] or an
-//! ndarray view ([`Tensor::view`]) and build outputs with [`Tensor::from_vec`].
+//! Cloning a tensor is cheap (an `Arc`). Constructors come in pairs: `*_on` takes the [`Device`]
+//! (`zeros_on`, `ones_on`, `full_on`, `scalar_on`, `from_f64_on`, `from_vec_on`), the plain name is
+//! its shorthand on the CPU. [`Tensor::to_device`] moves data between devices, and
+//! [`Tensor::to_vec_f64`] always returns host values, wherever the tensor lives.
+//!
+//! CPU kernels read the data through [`Tensor::as_slice`] or an ndarray view ([`Tensor::view`])
+//! and build outputs with [`Tensor::from_vec`] (host-only calls: they fail with
+//! [`Error::DeviceUnsupported`] on another device).
 
 mod device;
 mod dtype;
@@ -41,7 +47,7 @@ impl std::fmt::Debug for Tensor {
 }
 
 impl Tensor {
-    /// Wraps a buffer; `data.len()` must equal the product of `shape`.
+    /// Wraps a host buffer (CPU); `data.len()` must equal the product of `shape`.
     pub fn from_vec<T: Float>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
         let n: usize = shape.iter().product();
         if n != data.len() {
@@ -57,7 +63,13 @@ impl Tensor {
         })
     }
 
-    /// Builds a tensor of `dtype` from f64 values (converted).
+    /// The values of a host buffer in a tensor on `device`.
+    pub fn from_vec_on<T: Float>(data: Vec<T>, shape: &[usize], device: Device) -> Result<Tensor> {
+        device.ensure_available()?;
+        Tensor::from_vec(data, shape)?.to_device(device)
+    }
+
+    /// Builds a CPU tensor of `dtype` from f64 values (converted).
     pub fn from_f64(data: &[f64], shape: &[usize], dtype: DType) -> Result<Tensor> {
         crate::with_dtype!(dtype, T => {
             let mut v = pool::take::<T>(data.len());
@@ -68,7 +80,18 @@ impl Tensor {
         })
     }
 
-    /// A tensor filled with `value`.
+    /// Builds a tensor of `dtype` on `device` from f64 values (converted).
+    pub fn from_f64_on(
+        data: &[f64],
+        shape: &[usize],
+        dtype: DType,
+        device: Device,
+    ) -> Result<Tensor> {
+        device.ensure_available()?;
+        Tensor::from_f64(data, shape, dtype)?.to_device(device)
+    }
+
+    /// A CPU tensor filled with `value` (shorthand of [`Tensor::full_on`] on the CPU).
     pub fn full(value: f64, shape: &[usize], dtype: DType) -> Tensor {
         let n: usize = shape.iter().product();
         crate::with_dtype!(dtype, T => {
@@ -78,17 +101,57 @@ impl Tensor {
         })
     }
 
+    /// A tensor on `device` filled with `value`.
+    pub fn full_on(value: f64, shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
+        match device {
+            Device::Cpu => Ok(Tensor::full(value, shape, dtype)),
+            Device::Cuda(_) => {
+                device.ensure_available()?;
+                Tensor::full(value, shape, dtype).to_device(device)
+            }
+        }
+    }
+
+    /// CPU zeros.
     pub fn zeros(shape: &[usize], dtype: DType) -> Tensor {
         Tensor::full(0.0, shape, dtype)
     }
 
+    /// Zeros on `device`.
+    ///
+    /// ```
+    /// use gradpath::{DType, Device, Tensor};
+    /// let z = Tensor::zeros_on(&[2, 3], DType::F32, Device::Cpu)?;
+    /// assert_eq!(z.device(), Device::Cpu);
+    /// // Host values, wherever the tensor lives; moving to where it is already shares the buffer.
+    /// assert_eq!(z.to_vec_f64()?, vec![0.0; 6]);
+    /// assert!(z.to_device(Device::Cpu)?.same_storage(&z));
+    /// // Without `--features cuda`, asking for a GPU is a clear error.
+    /// assert!(Tensor::zeros_on(&[2], DType::F32, Device::Cuda(0)).is_err());
+    /// # Ok::<(), gradpath::Error>(())
+    /// ```
+    pub fn zeros_on(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
+        Tensor::full_on(0.0, shape, dtype, device)
+    }
+
+    /// CPU ones.
     pub fn ones(shape: &[usize], dtype: DType) -> Tensor {
         Tensor::full(1.0, shape, dtype)
     }
 
-    /// A 0-dimensional tensor.
+    /// Ones on `device`.
+    pub fn ones_on(shape: &[usize], dtype: DType, device: Device) -> Result<Tensor> {
+        Tensor::full_on(1.0, shape, dtype, device)
+    }
+
+    /// A 0-dimensional CPU tensor.
     pub fn scalar(value: f64, dtype: DType) -> Tensor {
         Tensor::full(value, &[], dtype)
+    }
+
+    /// A 0-dimensional tensor on `device`.
+    pub fn scalar_on(value: f64, dtype: DType, device: Device) -> Result<Tensor> {
+        Tensor::full_on(value, &[], dtype, device)
     }
 
     pub fn shape(&self) -> &[usize] {
@@ -152,7 +215,7 @@ impl Tensor {
     pub fn view<T: Float>(&self) -> Result<ndarray::ArrayViewD<'_, T>> {
         let s = self.as_slice::<T>()?;
         ndarray::ArrayViewD::from_shape(ndarray::IxDyn(&self.shape), s)
-            .map_err(|e| Error::Msg(e.to_string()))
+            .map_err(|e| Error::Internal(format!("view of {:?}: {e}", self.shape)))
     }
 
     /// Builds a tensor from an ndarray array (copied into standard layout if needed).
@@ -170,9 +233,10 @@ impl Tensor {
         Tensor::from_vec(v, &shape)
     }
 
-    /// The data converted to f64 (host).
+    /// The data converted to f64, on the host (copied there from another device).
     pub fn to_vec_f64(&self) -> Result<Vec<f64>> {
-        crate::with_dtype!(self.dtype, T => Ok(self.as_slice::<T>()?.iter().map(|x| x.to_f64()).collect()))
+        let host = self.to_device(Device::Cpu)?;
+        crate::with_dtype!(self.dtype, T => Ok(host.as_slice::<T>()?.iter().map(|x| x.to_f64()).collect()))
     }
 
     /// The value of a one-element tensor.
@@ -186,23 +250,24 @@ impl Tensor {
         Ok(self.to_vec_f64()?[0])
     }
 
-    /// A copy converted to `dtype` (a cheap clone when it already is).
+    /// A copy converted to `dtype`, on the same device (a cheap clone when it already is).
     pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
         if dtype == self.dtype {
             return Ok(self.clone());
         }
-        Tensor::from_f64(&self.to_vec_f64()?, &self.shape, dtype)
+        Tensor::from_f64_on(&self.to_vec_f64()?, &self.shape, dtype, self.device())
     }
 
-    /// Moves the tensor to `device`.
+    /// The tensor on `device`: a cheap clone (shared buffer) when it is there already, else a copy.
     pub fn to_device(&self, device: Device) -> Result<Tensor> {
         device.ensure_available()?;
         if device == self.device() {
             return Ok(self.clone());
         }
-        Err(Error::DeviceUnsupported {
-            op: "to_device",
-            device: device.to_string(),
+        Ok(Tensor {
+            storage: Arc::new(self.storage.copy_to(device)?),
+            shape: self.shape.clone(),
+            dtype: self.dtype,
         })
     }
 
@@ -238,6 +303,20 @@ impl Tensor {
         Ok(())
     }
 
+    /// Checks that `other` lives on this tensor's device (error names `op`).
+    pub fn same_device(&self, op: &'static str, other: &Tensor) -> Result<()> {
+        let (a, b) = (self.device(), other.device());
+        if a != b {
+            return Err(Error::Mismatch {
+                what: op.to_string(),
+                detail: format!(
+                    "operands on different devices: {a} and {b} (move one with `to_device`)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Checks that `other` has exactly this shape (error names `op`).
     pub fn same_shape(&self, op: &'static str, other: &Tensor) -> Result<()> {
         if self.shape != other.shape {
@@ -249,7 +328,7 @@ impl Tensor {
         Ok(())
     }
 
-    /// Largest absolute elementwise difference to `other` (same shape), in f64.
+    /// Largest absolute elementwise difference to `other` (same shape, any devices), in f64.
     pub fn max_abs_diff(&self, other: &Tensor) -> Result<f64> {
         self.same_shape("max_abs_diff", other)?;
         let a = self.to_vec_f64()?;

@@ -1,5 +1,6 @@
-//! Storage: the one place where device dispatch happens. CPU storage is a contiguous row-major
-//! buffer; buffers return to the [`pool`](super::pool) when dropped.
+//! Storage: the data of a tensor on its device. CPU storage is a contiguous row-major buffer;
+//! buffers return to the [`pool`](super::pool) when dropped. Copies between devices happen here
+//! ([`Storage::copy_to`]); kernels dispatch on the device in `crate::ops` (one `match` per op).
 
 use super::pool;
 use crate::{Device, Error, Result};
@@ -21,6 +22,19 @@ impl Drop for CpuStorage {
 }
 
 impl CpuStorage {
+    /// A copy in a fresh (pooled) buffer.
+    fn duplicate(&self) -> CpuStorage {
+        fn copy<T: super::Float>(v: &[T]) -> Vec<T> {
+            let mut out = pool::take::<T>(v.len());
+            out.copy_from_slice(v);
+            out
+        }
+        match self {
+            CpuStorage::F32(v) => CpuStorage::F32(copy(v)),
+            CpuStorage::F64(v) => CpuStorage::F64(copy(v)),
+        }
+    }
+
     pub fn len(&self) -> usize {
         match self {
             CpuStorage::F32(v) => v.len(),
@@ -60,6 +74,19 @@ impl Storage {
                 op,
                 device: self.device().to_string(),
             }),
+        }
+    }
+
+    /// A copy of the data on `device` (the host↔device transfers of a GPU backend go here).
+    pub fn copy_to(&self, device: Device) -> Result<Storage> {
+        device.ensure_available()?;
+        match (self, device) {
+            (Storage::Cpu(c), Device::Cpu) => Ok(Storage::Cpu(c.duplicate())),
+            (Storage::Cpu(_), Device::Cuda(_)) => Err(Error::DeviceUnsupported {
+                op: "to_device",
+                device: device.to_string(),
+            }),
+            (Storage::Cuda(c), _) => match *c {},
         }
     }
 

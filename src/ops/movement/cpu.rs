@@ -1,42 +1,12 @@
-//! Layout ops: permute (and transpose), narrow (slice), concat, index-select. Reshape needs no
-//! kernel (`Tensor::reshape` shares the buffer). Tensors stay contiguous, so permute copies through
-//! an ndarray view; backward applies the inverse layout change.
+//! CPU kernels of the layout family: copies through ndarray views, a tiled 2-D transpose, run
+//! copies for narrow. Called by `super` with checked operands.
 
-use crate::tensor::{pool, shape::check_axis, Tensor};
+use crate::tensor::{pool, Tensor};
 use crate::{with_dtype, Error, Result};
 use ndarray::{Axis, Slice};
 
-/// Checks that `perm` is a permutation of `0..rank`.
-pub fn check_perm(perm: &[usize], rank: usize) -> Result<()> {
-    let mut seen = vec![false; rank];
-    if perm.len() != rank
-        || perm
-            .iter()
-            .any(|&p| p >= rank || std::mem::replace(&mut seen[p], true))
-    {
-        crate::invalid_bail!(
-            "permute",
-            "{perm:?} is not a permutation of the {rank} axes"
-        );
-    }
-    Ok(())
-}
-
-/// The inverse permutation.
-pub fn inverse_perm(perm: &[usize]) -> Vec<usize> {
-    let mut inv = vec![0; perm.len()];
-    for (i, &p) in perm.iter().enumerate() {
-        inv[p] = i;
-    }
-    inv
-}
-
 /// Axes reordered: output axis i is input axis `perm[i]`.
-pub fn permute(x: &Tensor, perm: &[usize]) -> Result<Tensor> {
-    check_perm(perm, x.rank())?;
-    if perm.iter().enumerate().all(|(i, &p)| i == p) {
-        return Ok(x.clone());
-    }
+pub(super) fn permute(x: &Tensor, perm: &[usize]) -> Result<Tensor> {
     if perm == [1, 0] {
         return with_dtype!(x.dtype(), T => transpose2::<T>(x));
     }
@@ -76,17 +46,7 @@ fn transpose2<T: crate::tensor::Float>(x: &Tensor) -> Result<Tensor> {
 }
 
 /// `len` elements of `axis` from `start`.
-pub fn narrow(x: &Tensor, axis: usize, start: usize, len: usize) -> Result<Tensor> {
-    check_axis("narrow", axis, x.rank())?;
-    if start + len > x.shape()[axis] {
-        crate::invalid_bail!(
-            "narrow",
-            "range {start}..{} exceeds axis {axis} of size {} (shape {:?})",
-            start + len,
-            x.shape()[axis],
-            x.shape()
-        );
-    }
+pub(super) fn narrow(x: &Tensor, axis: usize, start: usize, len: usize) -> Result<Tensor> {
     // Row-major: for every index of the axes before `axis`, one contiguous run of
     // `len · inner` elements is copied.
     let shape = x.shape();
@@ -108,7 +68,7 @@ pub fn narrow(x: &Tensor, axis: usize, start: usize, len: usize) -> Result<Tenso
 }
 
 /// Gradient of narrow: `g` placed at `start` along `axis` in zeros of `in_shape`.
-pub fn narrow_backward(
+pub(super) fn narrow_backward(
     g: &Tensor,
     in_shape: &[usize],
     axis: usize,
@@ -123,51 +83,23 @@ pub fn narrow_backward(
 }
 
 /// Joins tensors along `axis` (all other axes equal).
-pub fn concat(xs: &[&Tensor], axis: usize) -> Result<Tensor> {
-    let first = xs.first().ok_or_else(|| Error::Invalid {
-        op: "concat",
-        detail: "needs at least one tensor".into(),
-    })?;
-    check_axis("concat", axis, first.rank())?;
-    for x in xs {
-        first.same_dtype("concat", x)?;
-        let ok = x.rank() == first.rank()
-            && x.shape()
-                .iter()
-                .zip(first.shape())
-                .enumerate()
-                .all(|(i, (a, b))| i == axis || a == b);
-        if !ok {
-            crate::shape_bail!(
-                "concat",
-                "shapes {:?} and {:?} differ outside axis {axis}",
-                first.shape(),
-                x.shape()
-            );
-        }
-    }
+pub(super) fn concat(xs: &[&Tensor], axis: usize) -> Result<Tensor> {
+    let first = xs[0];
     with_dtype!(first.dtype(), T => {
         let views = xs.iter().map(|x| x.view::<T>()).collect::<Result<Vec<_>>>()?;
-        let out = ndarray::concatenate(Axis(axis), &views).map_err(|e| Error::Msg(e.to_string()))?;
+        let out = ndarray::concatenate(Axis(axis), &views)
+            .map_err(|e| Error::Internal(format!("concat on axis {axis}: {e}")))?;
         Tensor::from_ndarray(out)
     })
 }
 
 /// Entries `indices` of `axis`, in that order (repeats allowed).
-pub fn index_select(x: &Tensor, axis: usize, indices: &[usize]) -> Result<Tensor> {
-    check_axis("index_select", axis, x.rank())?;
-    let n = x.shape()[axis];
-    if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
-        crate::invalid_bail!(
-            "index_select",
-            "index {bad} out of range for axis {axis} of size {n}"
-        );
-    }
+pub(super) fn index_select(x: &Tensor, axis: usize, indices: &[usize]) -> Result<Tensor> {
     with_dtype!(x.dtype(), T => Tensor::from_ndarray(x.view::<T>()?.select(Axis(axis), indices)))
 }
 
 /// Gradient of index-select: scatter-add `g` back to the selected entries.
-pub fn index_select_backward(
+pub(super) fn index_select_backward(
     g: &Tensor,
     in_shape: &[usize],
     axis: usize,

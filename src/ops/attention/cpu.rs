@@ -1,43 +1,15 @@
-//! Scaled dot-product attention as two fused kernels around a softmax, so that the pre-softmax
-//! scores and the softmax pattern are real tensors (hook points) while no layout copy is made:
-//!
-//!   scores[b,h,i,j] = scale · Σ_d q[b,i,h,d] · k[b,j,h/g,d]          (`scores`)
-//!   pattern         = softmax(scores + mask)                          (`ops::softmax`)
-//!   z[b,i,h,d]      = Σ_j pattern[b,h,i,j] · v[b,j,h/g,d]              (`apply`)
-//!
-//! q, z are `[batch, pos, n_heads, d_head]`; k, v are `[batch, key_pos, n_kv_heads, d_head]` with
-//! `g = n_heads / n_kv_heads` query heads per key/value head (grouped-query attention; g = 1 is
-//! plain multi-head attention). Each (batch, head) product is a strided GEMM on the original
-//! buffers: head h of q is a `pos × d_head` matrix with row stride `n_heads·d_head`.
-//!
-//! Backward (per head, K/V of a group summed over its query heads):
-//!   dQ = scale·dS·K     dK = scale·Σ_h dSᵀ·Q     dP = dZ·Vᵀ     dV = Σ_h Pᵀ·dZ
+//! CPU kernels of the attention family: each (batch, head) product is a strided GEMM
+//! ([`gemm_batched`]) on the original buffers. Called by `super` with checked sizes
+//! `[batch, q_pos, n_heads, k_pos, n_kv_heads, d_head]`.
 
-use super::gemm::{gemm_batched, Mat, Overlap};
+use crate::ops::gemm::{gemm_batched, Mat, Overlap};
 use crate::tensor::{pool, Float, Tensor};
 use crate::{with_dtype, Result};
 use num_traits::One;
 
-/// Checked sizes `[batch, q_pos, n_heads, k_pos, n_kv_heads, d_head]`.
-fn dims(op: &'static str, q: &[usize], kv: &[usize], d_last: bool) -> Result<[usize; 6]> {
-    if q.len() != 4 || kv.len() != 4 {
-        crate::shape_bail!(
-            op,
-            "expected [batch, pos, heads, d_head] operands, got {q:?} and {kv:?}"
-        );
-    }
-    let (b, tq, h, d) = (q[0], q[1], q[2], q[3]);
-    let (bk, tk, hk, dk) = (kv[0], kv[1], kv[2], kv[3]);
-    if b != bk || (d_last && d != dk) || hk == 0 || h % hk != 0 {
-        crate::shape_bail!(op, "incompatible shapes {q:?} and {kv:?} (batch and d_head must match; n_heads must be a multiple of n_kv_heads)");
-    }
-    Ok([b, tq, h, tk, hk, d])
-}
-
 /// `scale · Q·Kᵀ` per head → `[batch, n_heads, q_pos, k_pos]`.
-pub fn scores(q: &Tensor, k: &Tensor, scale: f64) -> Result<Tensor> {
-    q.same_dtype("attention scores", k)?;
-    let [b, tq, h, tk, hk, d] = dims("attention scores", q.shape(), k.shape(), true)?;
+pub(super) fn scores(q: &Tensor, k: &Tensor, scale: f64, dims: [usize; 6]) -> Result<Tensor> {
+    let [b, tq, h, tk, hk, d] = dims;
     let g = h / hk;
     with_dtype!(q.dtype(), T => {
         let mut out = pool::take::<T>(b * h * tq * tk);
@@ -51,14 +23,15 @@ pub fn scores(q: &Tensor, k: &Tensor, scale: f64) -> Result<Tensor> {
 }
 
 /// Gradients `[dq, dk]` of [`scores`] from `ds` `[batch, n_heads, q_pos, k_pos]`.
-pub fn scores_backward(
+pub(super) fn scores_backward(
     ds: &Tensor,
     q: &Tensor,
     k: &Tensor,
     scale: f64,
+    dims: [usize; 6],
     need: [bool; 2],
 ) -> Result<[Option<Tensor>; 2]> {
-    let [b, tq, h, tk, hk, d] = dims("attention scores backward", q.shape(), k.shape(), true)?;
+    let [b, tq, h, tk, hk, d] = dims;
     let g = h / hk;
     with_dtype!(q.dtype(), T => {
         let dss = ds.as_slice::<T>()?;
@@ -88,31 +61,8 @@ pub fn scores_backward(
 }
 
 /// `P·V` per head → `[batch, q_pos, n_heads, d_head]`.
-pub fn apply(p: &Tensor, v: &Tensor) -> Result<Tensor> {
-    p.same_dtype("attention apply", v)?;
-    if p.rank() != 4 {
-        crate::shape_bail!(
-            "attention apply",
-            "pattern must be [batch, n_heads, q_pos, k_pos], got {:?}",
-            p.shape()
-        );
-    }
-    let qshape = [
-        p.shape()[0],
-        p.shape()[2],
-        p.shape()[1],
-        *v.shape().last().unwrap_or(&0),
-    ];
-    let [b, tq, h, tk, hk, d] = dims("attention apply", &qshape, v.shape(), false)?;
-    if p.shape()[3] != tk {
-        crate::shape_bail!(
-            "attention apply",
-            "pattern {:?} has {} keys but values {:?} have {tk}",
-            p.shape(),
-            p.shape()[3],
-            v.shape()
-        );
-    }
+pub(super) fn apply(p: &Tensor, v: &Tensor, dims: [usize; 6]) -> Result<Tensor> {
+    let [b, tq, h, tk, hk, d] = dims;
     let g = h / hk;
     with_dtype!(p.dtype(), T => {
         let mut out = pool::take::<T>(b * tq * h * d);
@@ -124,13 +74,14 @@ pub fn apply(p: &Tensor, v: &Tensor) -> Result<Tensor> {
 }
 
 /// Gradients `[dpattern, dv]` of [`apply`] from `dz` `[batch, q_pos, n_heads, d_head]`.
-pub fn apply_backward(
+pub(super) fn apply_backward(
     dz: &Tensor,
     p: &Tensor,
     v: &Tensor,
+    dims: [usize; 6],
     need: [bool; 2],
 ) -> Result<[Option<Tensor>; 2]> {
-    let [b, tq, h, tk, hk, d] = dims("attention apply backward", dz.shape(), v.shape(), true)?;
+    let [b, tq, h, tk, hk, d] = dims;
     let g = h / hk;
     with_dtype!(p.dtype(), T => {
         let dzs = dz.as_slice::<T>()?;

@@ -1,50 +1,19 @@
-//! Reductions over axes: sum, mean (any set of axes) and max (one axis, gradient routed to the
-//! first maximal element). `keepdim` keeps reduced axes as size 1.
-//!
-//! Backward of sum/mean broadcasts the upstream gradient back over the reduced axes (÷ count for
-//! mean); backward of max scatters it to the saved argmax.
+//! CPU kernels of the reduction family (ndarray axis sums and lanes). Called by `super` with
+//! checked operands.
 
-use crate::tensor::{pool, shape::check_axis, Float, Tensor};
+use super::{reduced_shape, ReduceKind};
+use crate::tensor::{pool, Float, Tensor};
 use crate::{with_dtype, Result};
 use ndarray::{Axis, IxDyn};
 use num_traits::One;
 
-/// Sum or mean.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReduceKind {
-    Sum,
-    Mean,
-}
-
-/// Sorted, de-duplicated, checked axes.
-pub fn normalize_axes(op: &'static str, axes: &[usize], rank: usize) -> Result<Vec<usize>> {
-    let mut a = axes.to_vec();
-    for &ax in &a {
-        check_axis(op, ax, rank)?;
-    }
-    a.sort_unstable();
-    a.dedup();
-    Ok(a)
-}
-
-/// Shape after reducing `axes` with keepdim (size 1) or without (removed).
-pub fn reduced_shape(shape: &[usize], axes: &[usize], keepdim: bool) -> Vec<usize> {
-    let mut out = Vec::with_capacity(shape.len());
-    for (i, &d) in shape.iter().enumerate() {
-        if axes.contains(&i) {
-            if keepdim {
-                out.push(1);
-            }
-        } else {
-            out.push(d);
-        }
-    }
-    out
-}
-
 /// Sum or mean of `x` over `axes` (sorted, checked).
-pub fn sum_forward(x: &Tensor, axes: &[usize], keepdim: bool, kind: ReduceKind) -> Result<Tensor> {
-    let out_shape = reduced_shape(x.shape(), axes, keepdim);
+pub(super) fn sum_forward(
+    x: &Tensor,
+    axes: &[usize],
+    out_shape: &[usize],
+    kind: ReduceKind,
+) -> Result<Tensor> {
     let count: usize = axes.iter().map(|&a| x.shape()[a]).product();
     with_dtype!(x.dtype(), T => {
         let mut v = x.view::<T>()?.to_owned();
@@ -55,12 +24,12 @@ pub fn sum_forward(x: &Tensor, axes: &[usize], keepdim: bool, kind: ReduceKind) 
             let s = T::one() / T::from_f64(count.max(1) as f64);
             v.mapv_inplace(|e| e * s);
         }
-        Tensor::from_ndarray(v)?.reshape(&out_shape)
+        Tensor::from_ndarray(v)?.reshape(out_shape)
     })
 }
 
 /// Broadcasts `g` (reduced shape) back to `in_shape`, scaled by 1/count for mean.
-pub fn sum_backward(
+pub(super) fn sum_backward(
     g: &Tensor,
     in_shape: &[usize],
     axes: &[usize],
@@ -87,16 +56,11 @@ pub fn sum_backward(
 }
 
 /// Max over one axis; returns the values and the argmax (index along the axis) of each lane.
-pub fn max_forward(x: &Tensor, axis: usize, keepdim: bool) -> Result<(Tensor, Vec<usize>)> {
-    check_axis("max", axis, x.rank())?;
-    if x.shape()[axis] == 0 {
-        crate::invalid_bail!(
-            "max",
-            "cannot take the max over an empty axis {axis} of {:?}",
-            x.shape()
-        );
-    }
-    let out_shape = reduced_shape(x.shape(), &[axis], keepdim);
+pub(super) fn max_forward(
+    x: &Tensor,
+    axis: usize,
+    out_shape: &[usize],
+) -> Result<(Tensor, Vec<usize>)> {
     with_dtype!(x.dtype(), T => {
         let lanes = x.view::<T>()?.map_axis(Axis(axis), |lane| {
             let mut best = 0;
@@ -109,12 +73,12 @@ pub fn max_forward(x: &Tensor, axis: usize, keepdim: bool) -> Result<(Tensor, Ve
         });
         let vals: Vec<T> = lanes.iter().map(|p| p.0).collect();
         let idx: Vec<usize> = lanes.iter().map(|p| p.1).collect();
-        Ok((Tensor::from_vec(vals, &out_shape)?, idx))
+        Ok((Tensor::from_vec(vals, out_shape)?, idx))
     })
 }
 
 /// Scatters `g` to the argmax positions; every other element gets zero.
-pub fn max_backward(
+pub(super) fn max_backward(
     g: &Tensor,
     in_shape: &[usize],
     axis: usize,

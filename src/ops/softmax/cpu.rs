@@ -1,15 +1,7 @@
-//! Softmax and log-softmax along the last axis, with an optional additive mask (padding or causal)
-//! that broadcasts to the input (e.g. `[batch, 1, 1, key_pos]` or `[1, 1, query_pos, key_pos]` for
-//! scores `[batch, n_heads, query_pos, key_pos]`). Masked entries hold a large negative value or -inf;
-//! a row that is masked everywhere gives zeros (softmax) rather than NaN.
-//!
-//! Backward (y = softmax(x + m)):   dx = y ⊙ (g − Σ_j g_j y_j)
-//! Backward (y = log_softmax):       dx = g − exp(y) · Σ_j g_j  (masked entries: 0, excluded from Σ)
-//! The mask is a constant: it gets no gradient.
+//! CPU kernels of the softmax family: one row per task (rayon over rows), lane-wise max and sums.
+//! Called by `super` with checked operands.
 
-use crate::tensor::{
-    dot_lanes, max_lanes, pool, shape::broadcast_strides, sum_lanes, Float, Tensor,
-};
+use crate::tensor::{dot_lanes, max_lanes, pool, sum_lanes, Float, Tensor};
 use crate::{with_dtype, Result};
 use num_traits::{Float as _, Zero as _};
 use rayon::prelude::*;
@@ -17,16 +9,16 @@ use rayon::prelude::*;
 /// Rows at least this many → parallel over rows.
 const PAR_ROWS: usize = 64;
 
-/// Mask element offset of the start of each row, and the mask's stride along the last axis.
-fn mask_rows(x_shape: &[usize], mask: &Tensor) -> Result<(Vec<usize>, usize)> {
-    let st = broadcast_strides("softmax mask", mask.shape(), x_shape)?;
+/// Mask element offset of the start of each row, and the mask's stride along the last axis, from
+/// the mask's broadcast strides `st` (one per axis of x).
+fn mask_rows(x_shape: &[usize], st: &[usize]) -> (Vec<usize>, usize) {
     let r = x_shape.len();
     let lead = &x_shape[..r - 1];
     let rows: usize = lead.iter().product();
     let mut offs = Vec::with_capacity(rows);
     let mut idx = vec![0usize; lead.len()];
     for _ in 0..rows {
-        offs.push(idx.iter().zip(&st).map(|(i, s)| i * s).sum());
+        offs.push(idx.iter().zip(st).map(|(i, s)| i * s).sum());
         for a in (0..lead.len()).rev() {
             idx[a] += 1;
             if idx[a] < lead[a] {
@@ -35,7 +27,7 @@ fn mask_rows(x_shape: &[usize], mask: &Tensor) -> Result<(Vec<usize>, usize)> {
             idx[a] = 0;
         }
     }
-    Ok((offs, st[r - 1]))
+    (offs, st[r - 1])
 }
 
 /// `x + mask` for one row into `out`, the mask given as (buffer, row offset, stride along the row):
@@ -87,17 +79,12 @@ fn softmax_row<T: Float>(out: &mut [T], x: &[T], mask: Option<(&[T], usize, usiz
     }
 }
 
-/// `softmax(x + mask)` (or its log) along the last axis.
-pub fn forward(x: &Tensor, mask: Option<&Tensor>, log: bool) -> Result<Tensor> {
-    let op = if log { "log_softmax" } else { "softmax" };
-    if x.rank() == 0 {
-        crate::shape_bail!(op, "needs at least one axis, got a scalar");
-    }
+/// `softmax(x + mask)` (or its log) along the last axis; the mask comes with its broadcast
+/// strides.
+pub(super) fn forward(x: &Tensor, mask: Option<(&Tensor, &[usize])>, log: bool) -> Result<Tensor> {
     let n = x.shape()[x.rank() - 1];
-    if let Some(m) = mask {
-        x.same_dtype(op, m)?;
-    }
-    let mrows = mask.map(|m| mask_rows(x.shape(), m)).transpose()?;
+    let mrows = mask.map(|(_, st)| mask_rows(x.shape(), st));
+    let mask = mask.map(|(m, _)| m);
     with_dtype!(x.dtype(), T => {
         let xs = x.as_slice::<T>()?;
         let ms = mask.map(|m| m.as_slice::<T>()).transpose()?;
@@ -121,7 +108,7 @@ pub fn forward(x: &Tensor, mask: Option<&Tensor>, log: bool) -> Result<Tensor> {
 }
 
 /// Gradient wrt x from the saved output y.
-pub fn backward(g: &Tensor, y: &Tensor, log: bool) -> Result<Tensor> {
+pub(super) fn backward(g: &Tensor, y: &Tensor, log: bool) -> Result<Tensor> {
     let n = *y.shape().last().unwrap_or(&1);
     with_dtype!(g.dtype(), T => {
         let gs = g.as_slice::<T>()?;

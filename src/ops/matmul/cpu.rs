@@ -1,83 +1,23 @@
-//! Batched matrix multiply, forward and backward.
-//!
-//! `C = op(A) · op(B)` with `op(X) = Xᵀ` when the flag is set; A is `[..., m, k]` (`[..., k, m]`
-//! when transposed), B is `[..., k, n]` (`[..., n, k]`) with either A's batch dims or no batch dims
-//! (a weight shared by every row). Transposes are strides, never copies.
-//!
-//! Backward (llm.c `matmul_backward`):
-//!   dop(A) = dC · op(B)ᵀ      dop(B) = op(A)ᵀ · dC
-//! and a transposed operand receives the transpose of that, again as strides.
-//! A shared 2-D B sums its gradient over the batch; when A is not transposed the batch folds into
-//! the rows and that sum is one GEMM.
+//! CPU kernels of the matmul family: every product is one call of [`gemm_batched`] on the
+//! operands' buffers, transposes as strides. Called by `super` with checked operands.
 
-use super::gemm::{gemm_batched, Mat, Overlap};
+use super::MatMulDims;
+use crate::ops::gemm::{gemm_batched, Mat, Overlap};
 use crate::tensor::{pool, Float, Tensor};
 use crate::{with_dtype, Error, Result};
 use num_traits::One;
 
-/// Shapes of one matmul, derived and checked once.
-#[derive(Debug, Clone)]
-pub struct MatMulDims {
-    pub batch_dims: Vec<usize>,
-    pub batch: usize,
-    pub m: usize,
-    pub k: usize,
-    pub n: usize,
-    /// B has no batch dims and is shared by every batch item.
-    pub b_shared: bool,
-}
-
-impl MatMulDims {
-    pub fn new(a: &[usize], b: &[usize], ta: bool, tb: bool) -> Result<MatMulDims> {
-        let err = |why: &str| Error::Shape {
-            op: "matmul",
-            detail: format!(
-                "cannot multiply {a:?}{} by {b:?}{}: {why}",
-                if ta { "ᵀ" } else { "" },
-                if tb { "ᵀ" } else { "" }
-            ),
-        };
-        if a.len() < 2 || b.len() < 2 {
-            return Err(err("both operands need at least 2 dims"));
-        }
-        let (ar, ac) = (a[a.len() - 2], a[a.len() - 1]);
-        let (br, bc) = (b[b.len() - 2], b[b.len() - 1]);
-        let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
-        let (k2, n) = if tb { (bc, br) } else { (br, bc) };
-        if k != k2 {
-            return Err(err(&format!("inner dims {k} and {k2} differ")));
-        }
-        let batch_dims = a[..a.len() - 2].to_vec();
-        let b_shared = b.len() == 2;
-        if !b_shared && b[..b.len() - 2] != batch_dims[..] {
-            return Err(err(
-                "batch dims differ (B must have A's batch dims or none)",
-            ));
-        }
-        Ok(MatMulDims {
-            batch: batch_dims.iter().product(),
-            batch_dims,
-            m,
-            k,
-            n,
-            b_shared,
-        })
-    }
-
-    pub fn out_shape(&self) -> Vec<usize> {
-        let mut s = self.batch_dims.clone();
-        s.extend([self.m, self.n]);
-        s
-    }
-}
-
 /// `op(A) · op(B)`.
-pub fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
-    a.same_dtype("matmul", b)?;
-    let dims = MatMulDims::new(a.shape(), b.shape(), ta, tb)?;
+pub(super) fn forward(
+    a: &Tensor,
+    b: &Tensor,
+    dims: &MatMulDims,
+    ta: bool,
+    tb: bool,
+) -> Result<Tensor> {
     with_dtype!(a.dtype(), T => {
         let mut out = pool::take::<T>(dims.batch * dims.m * dims.n);
-        gemm_into::<T>(&mut out, a.as_slice()?, b.as_slice()?, &dims, ta, tb, false)?;
+        gemm_into::<T>(&mut out, a.as_slice()?, b.as_slice()?, dims, ta, tb, false)?;
         Tensor::from_vec(out, &dims.out_shape())
     })
 }
@@ -138,17 +78,17 @@ fn gemm_into<T: Float>(
 
 /// Gradients of `C = op(A)·op(B)` for the operands whose flag in `need` is set.
 #[allow(clippy::too_many_arguments)]
-pub fn backward(
+pub(super) fn backward(
     dc: &Tensor,
     a: Option<&Tensor>,
     b: Option<&Tensor>,
+    d: &MatMulDims,
     a_shape: &[usize],
     b_shape: &[usize],
     ta: bool,
     tb: bool,
     need: [bool; 2],
 ) -> Result<[Option<Tensor>; 2]> {
-    let d = MatMulDims::new(a_shape, b_shape, ta, tb)?;
     let (m, k, n) = (d.m, d.k, d.n);
     let missing = |w: &str| Error::Autodiff(format!("matmul backward: saved operand {w} missing"));
     with_dtype!(dc.dtype(), T => {

@@ -1,10 +1,5 @@
-//! LayerNorm and RMSNorm over the last axis, fused: the forward saves per-row `mean` and `rstd`, and
-//! the backward is one pass per row (llm.c `layernorm_backward`, doc `docs/ops/layernorm.md`).
-//!
-//! LayerNorm:  n = (x − μ)·r, y = n·w + b, r = 1/√(var + ε) (biased variance, as PyTorch)
-//!   dn = g·w;  dx = r·(dn − mean(dn) − n·mean(dn·n));  dw = Σ_rows g·n;  db = Σ_rows g
-//! RMSNorm (HF Llama): n = x·r, r = 1/√(mean(x²) + ε), y = n·w
-//!   dn = g·w;  dx = r·(dn − n·mean(dn·n));  dw = Σ_rows g·n
+//! CPU kernels of the norm family: one fused pass per row (rayon over rows). Called by `super`
+//! with checked operands.
 
 use crate::tensor::{pool, sum_by_lanes, sum_lanes, Float, Tensor};
 use crate::{with_dtype, Result};
@@ -13,45 +8,16 @@ use rayon::prelude::*;
 
 const PAR_ROWS: usize = 32;
 
-fn check(op: &'static str, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<usize> {
-    if x.rank() == 0 {
-        crate::shape_bail!(op, "input must have at least one axis");
-    }
-    let c = x.shape()[x.rank() - 1];
-    x.same_dtype(op, w)?;
-    if w.shape() != [c] {
-        crate::shape_bail!(
-            op,
-            "weight shape {:?} does not match the last axis of input {:?}",
-            w.shape(),
-            x.shape()
-        );
-    }
-    if let Some(b) = b {
-        x.same_dtype(op, b)?;
-        if b.shape() != [c] {
-            crate::shape_bail!(
-                op,
-                "bias shape {:?} does not match the last axis of input {:?}",
-                b.shape(),
-                x.shape()
-            );
-        }
-    }
-    Ok(c)
-}
-
-/// Returns `(y, mean, rstd)`; `mean` is `None` for RMSNorm (`rms = true`).
+/// Returns `(y, mean, rstd)`; `mean` is `None` for RMSNorm (`rms = true`); `c` is the last axis.
 #[allow(clippy::type_complexity)]
-pub fn forward(
+pub(super) fn forward(
     x: &Tensor,
     w: &Tensor,
     b: Option<&Tensor>,
     eps: f64,
     rms: bool,
+    c: usize,
 ) -> Result<(Tensor, Option<Tensor>, Tensor)> {
-    let op = if rms { "rms_norm" } else { "layer_norm" };
-    let c = check(op, x, w, b)?;
     let rows = x.numel() / c.max(1);
     let lead = &x.shape()[..x.rank() - 1];
     with_dtype!(x.dtype(), T => {
@@ -87,7 +53,7 @@ pub fn forward(
 }
 
 /// Gradients `[dx, dw, db]`, each computed only if `need` says so (`db` never for RMSNorm).
-pub fn backward(
+pub(super) fn backward(
     g: &Tensor,
     x: &Tensor,
     w: &Tensor,

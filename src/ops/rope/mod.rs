@@ -1,19 +1,26 @@
 //! Rotary position embedding, Hugging Face `rotate_half` convention (Llama, Mistral, Qwen2):
-//!   y = x·cos + rotate_half(x)·sin,   rotate_half(x) = [−x₂, x₁]  (halves of d_head)
+//!
+//! ```text
+//! y = x·cos + rotate_half(x)·sin,   rotate_half(x) = [−x₂, x₁]  (halves of d_head)
 //! i.e. for i < h = d_head/2:
 //!   y[i]   = x[i]·cos[i]     − x[i+h]·sin[i]
 //!   y[i+h] = x[i+h]·cos[i+h] + x[i]·sin[i+h]
 //! Backward (the transpose of that linear map):
 //!   dx[i]   = g[i]·cos[i]     + g[i+h]·sin[i+h]
 //!   dx[i+h] = g[i+h]·cos[i+h] − g[i]·sin[i]
+//! ```
+//!
 //! x is `[batch, pos, n_heads, d_head]`; cos/sin are `[pos, d_head]` (shared by the batch) or
 //! `[batch, pos, d_head]` (per-row positions, e.g. left padding). cos/sin are constants.
 
-use crate::tensor::{pool, Float, Tensor};
-use crate::{with_dtype, Result};
-use rayon::prelude::*;
+mod cpu;
 
-fn check(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<[usize; 4]> {
+use super::{common_device, no_kernel};
+use crate::{with_dtype, Device, Result, Tensor};
+
+/// Checks `x`, `cos`, `sin` (dtypes, shapes, one device); returns `[batch, pos, n_heads, d_head]`
+/// and the device.
+fn check(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<([usize; 4], Device)> {
     if x.rank() != 4 {
         crate::shape_bail!(
             "rope",
@@ -36,49 +43,27 @@ fn check(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<[usize; 4]> {
             cos.shape()
         );
     }
-    Ok([b, t, h, d])
-}
-
-fn apply<T: Float>(x: &Tensor, cos: &Tensor, sin: &Tensor, transpose: bool) -> Result<Tensor> {
-    let [_, t, h, d] = check(x, cos, sin)?;
-    let half = d / 2;
-    let per_batch = cos.rank() == 3;
-    let xs = x.as_slice::<T>()?;
-    let cs = cos.as_slice::<T>()?;
-    let ss = sin.as_slice::<T>()?;
-    let mut out = pool::take::<T>(xs.len());
-    if d > 0 {
-        // One chunk = one (batch, pos, head) vector of d_head.
-        out.par_chunks_mut(d)
-            .zip(xs.par_chunks(d))
-            .enumerate()
-            .for_each(|(r, (o, x))| {
-                let (bi, ti) = (r / (t * h), (r / h) % t);
-                let base = if per_batch { (bi * t + ti) * d } else { ti * d };
-                let (c, s) = (&cs[base..base + d], &ss[base..base + d]);
-                for i in 0..half {
-                    let (a, b) = (x[i], x[i + half]);
-                    if transpose {
-                        o[i] = a * c[i] + b * s[i + half];
-                        o[i + half] = b * c[i + half] - a * s[i];
-                    } else {
-                        o[i] = a * c[i] - b * s[i];
-                        o[i + half] = b * c[i + half] + a * s[i + half];
-                    }
-                }
-            });
-    }
-    Tensor::from_vec(out, x.shape())
+    Ok(([b, t, h, d], common_device("rope", [x, cos, sin])?))
 }
 
 /// Rotates `x` by the position angles in `cos`/`sin`.
 pub fn forward(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-    with_dtype!(x.dtype(), T => apply::<T>(x, cos, sin, false))
+    match check(x, cos, sin)? {
+        (dims, Device::Cpu) => {
+            with_dtype!(x.dtype(), T => cpu::apply::<T>(x, cos, sin, dims, false))
+        }
+        (_, d @ Device::Cuda(_)) => Err(no_kernel("rope", d)),
+    }
 }
 
 /// Gradient wrt x.
 pub fn backward(g: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-    with_dtype!(g.dtype(), T => apply::<T>(g, cos, sin, true))
+    match check(g, cos, sin)? {
+        (dims, Device::Cpu) => {
+            with_dtype!(g.dtype(), T => cpu::apply::<T>(g, cos, sin, dims, true))
+        }
+        (_, d @ Device::Cuda(_)) => Err(no_kernel("rope backward", d)),
+    }
 }
 
 /// HF-style cos/sin tables `[n_pos, d_head]` for positions `0..n_pos`: angle `p·θ^(−2i/d)`,

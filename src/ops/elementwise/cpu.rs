@@ -1,8 +1,9 @@
-//! Elementwise ops: unary maps (exp, log, sqrt, rsqrt, tanh, pow, gelu ×2, silu, relu, affine) and
-//! binary arithmetic with numpy broadcasting. Forward `f` and derivative `df` sit side by side.
-//! Large tensors are split over rayon; broadcasting and iteration are ndarray's.
+//! CPU kernels of the elementwise family: each unary's `f` and `df` side by side, AVX2 loops when
+//! the CPU has them, large tensors split over rayon; broadcasting and iteration are ndarray's.
+//! Called by `super` with checked operands.
 
-use crate::tensor::{pool, shape::broadcast_shape, Float, Tensor};
+use super::{Binary, Unary};
+use crate::tensor::{pool, Float, Tensor};
 use crate::{with_dtype, Result};
 use ndarray::{Axis, IxDyn, Zip};
 use num_traits::Zero;
@@ -17,56 +18,7 @@ const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 /// 1/√(2π), for the derivative of the erf form of GELU.
 const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 
-/// Unary elementwise functions.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Unary {
-    Exp,
-    Log,
-    Sqrt,
-    Rsqrt,
-    Tanh,
-    /// `x^p` for a constant exponent.
-    Powf(f64),
-    /// `x·Φ(x)` with the exact normal CDF (`gelu` in HF BERT).
-    GeluErf,
-    /// The tanh approximation (`gelu_new` / `gelu_pytorch_tanh`).
-    GeluTanh,
-    /// `x·σ(x)` (Llama's SwiGLU gate).
-    Silu,
-    Relu,
-    /// `mul·x + add`: the scalar ops.
-    Affine {
-        mul: f64,
-        add: f64,
-    },
-}
-
 impl Unary {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Unary::Exp => "exp",
-            Unary::Log => "log",
-            Unary::Sqrt => "sqrt",
-            Unary::Rsqrt => "rsqrt",
-            Unary::Tanh => "tanh",
-            Unary::Powf(_) => "powf",
-            Unary::GeluErf => "gelu_erf",
-            Unary::GeluTanh => "gelu_tanh",
-            Unary::Silu => "silu",
-            Unary::Relu => "relu",
-            Unary::Affine { .. } => "affine",
-        }
-    }
-
-    /// Whether the backward reads the output y (else it reads the input x; affine reads nothing).
-    pub fn saves_output(&self) -> bool {
-        matches!(self, Unary::Exp | Unary::Sqrt | Unary::Rsqrt | Unary::Tanh)
-    }
-
-    pub fn saves_nothing(&self) -> bool {
-        matches!(self, Unary::Affine { .. })
-    }
-
     #[inline(always)]
     fn f<T: Float>(&self, x: T) -> T {
         let c = T::from_f64;
@@ -244,7 +196,7 @@ fn map<T: Float>(out: &mut [T], a: &[T], f: impl Fn(T) -> T + Sync) {
 }
 
 /// `y = f(x)`.
-pub fn unary_forward(x: &Tensor, op: Unary) -> Result<Tensor> {
+pub(super) fn unary_forward(x: &Tensor, op: Unary) -> Result<Tensor> {
     with_dtype!(x.dtype(), T => {
         let mut out = pool::take::<T>(x.numel());
         let xs = x.as_slice::<T>()?;
@@ -255,7 +207,7 @@ pub fn unary_forward(x: &Tensor, op: Unary) -> Result<Tensor> {
 }
 
 /// `dx = g · f'(saved)`; `saved` is x or y as [`Unary::saves_output`] says (ignored for affine).
-pub fn unary_backward(g: &Tensor, saved: Option<&Tensor>, op: Unary) -> Result<Tensor> {
+pub(super) fn unary_backward(g: &Tensor, saved: Option<&Tensor>, op: Unary) -> Result<Tensor> {
     with_dtype!(g.dtype(), T => {
         let mut out = pool::take::<T>(g.numel());
         let gs = g.as_slice::<T>()?;
@@ -270,24 +222,7 @@ pub fn unary_backward(g: &Tensor, saved: Option<&Tensor>, op: Unary) -> Result<T
     })
 }
 
-/// Binary arithmetic with broadcasting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Binary {
-    Add,
-    Sub,
-    Mul,
-    Div,
-}
-
 impl Binary {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Binary::Add => "add",
-            Binary::Sub => "sub",
-            Binary::Mul => "mul",
-            Binary::Div => "div",
-        }
-    }
     #[inline]
     fn f<T: Float>(&self, a: T, b: T) -> T {
         match self {
@@ -338,7 +273,7 @@ fn broadcast_map<T: Float>(
             );
         };
         let mut ov = ndarray::ArrayViewMutD::from_shape(sh, &mut out)
-            .map_err(|e| crate::Error::Msg(e.to_string()))?;
+            .map_err(|e| crate::Error::Internal(format!("broadcast to {out_shape:?}: {e}")))?;
         let z = Zip::from(&mut ov).and(&av).and(&bv);
         if n >= PAR_MIN {
             z.par_for_each(|o, &x, &y| *o = f(x, y));
@@ -349,15 +284,18 @@ fn broadcast_map<T: Float>(
     Tensor::from_vec(out, out_shape)
 }
 
-/// `a ∘ b` with numpy broadcasting.
-pub fn binary_forward(a: &Tensor, b: &Tensor, op: Binary) -> Result<Tensor> {
-    a.same_dtype(op.name(), b)?;
-    let out_shape = broadcast_shape(op.name(), a.shape(), b.shape())?;
-    with_dtype!(a.dtype(), T => broadcast_map::<T>(a, b, &out_shape, |x, y| op.f(x, y)))
+/// `a ∘ b` with numpy broadcasting to `out_shape`.
+pub(super) fn binary_forward(
+    a: &Tensor,
+    b: &Tensor,
+    out_shape: &[usize],
+    op: Binary,
+) -> Result<Tensor> {
+    with_dtype!(a.dtype(), T => broadcast_map::<T>(a, b, out_shape, |x, y| op.f(x, y)))
 }
 
 /// Sums `g` over the axes that broadcasting expanded, giving a tensor of `shape`.
-pub fn sum_to_shape(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
+pub(super) fn sum_to_shape(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
     if g.shape() == shape {
         return Ok(g.clone());
     }
@@ -377,7 +315,7 @@ pub fn sum_to_shape(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
 }
 
 /// Gradients of `a ∘ b` with respect to a and b (each only if `need` says so).
-pub fn binary_backward(
+pub(super) fn binary_backward(
     g: &Tensor,
     a: Option<&Tensor>,
     b: Option<&Tensor>,
@@ -417,9 +355,7 @@ pub fn binary_backward(
 }
 
 /// `acc += g` in place when `acc` owns its buffer, else a new sum. Shapes must match.
-pub fn accumulate(acc: Tensor, g: &Tensor) -> Result<Tensor> {
-    acc.same_shape("accumulate", g)?;
-    acc.same_dtype("accumulate", g)?;
+pub(super) fn accumulate(acc: Tensor, g: &Tensor) -> Result<Tensor> {
     let mut acc = acc;
     with_dtype!(g.dtype(), T => {
         let gs = g.as_slice::<T>()?;
@@ -433,6 +369,7 @@ pub fn accumulate(acc: Tensor, g: &Tensor) -> Result<Tensor> {
                 return Ok(acc);
             }
         }
-        binary_forward(&acc, g, Binary::Add)
+        let shape = acc.shape().to_vec();
+        binary_forward(&acc, g, &shape, Binary::Add)
     })
 }

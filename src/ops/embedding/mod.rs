@@ -2,9 +2,10 @@
 //! scatter-adds the upstream rows into a zero `[d_vocab, d_model]` gradient (only computed when the
 //! table's gradient is requested: attribution methods interpolate the gathered output instead).
 
-use crate::tensor::{pool, Tensor};
-use crate::{with_dtype, Result};
-use rayon::prelude::*;
+mod cpu;
+
+use super::no_kernel;
+use crate::{Device, Result, Tensor};
 
 /// `out[..., :] = table[ids[...], :]`; output shape is `ids_shape + [d_model]`.
 pub fn forward(table: &Tensor, ids: &[usize], ids_shape: &[usize]) -> Result<Tensor> {
@@ -31,27 +32,24 @@ pub fn forward(table: &Tensor, ids: &[usize], ids_shape: &[usize]) -> Result<Ten
     }
     let mut shape = ids_shape.to_vec();
     shape.push(c);
-    with_dtype!(table.dtype(), T => {
-        let ts = table.as_slice::<T>()?;
-        let mut out = pool::take::<T>(ids.len() * c);
-        if c > 0 {
-            out.par_chunks_mut(c).zip(ids.par_iter()).for_each(|(o, &id)| o.copy_from_slice(&ts[id * c..(id + 1) * c]));
-        }
-        Tensor::from_vec(out, &shape)
-    })
+    match table.device() {
+        Device::Cpu => cpu::forward(table, ids, &shape),
+        d @ Device::Cuda(_) => Err(no_kernel("embedding", d)),
+    }
 }
 
 /// Gradient of the table: `dtable[id] += g[row]` for each gathered row.
 pub fn backward(g: &Tensor, ids: &[usize], table_shape: &[usize]) -> Result<Tensor> {
-    let c = table_shape[1];
-    with_dtype!(g.dtype(), T => {
-        let gs = g.as_slice::<T>()?;
-        let mut out = pool::take_zeroed::<T>(table_shape[0] * c);
-        for (r, &id) in ids.iter().enumerate() {
-            for j in 0..c {
-                out[id * c + j] += gs[r * c + j];
-            }
-        }
-        Tensor::from_vec(out, table_shape)
-    })
+    if table_shape.len() != 2 || g.numel() != ids.len() * table_shape[1] {
+        crate::shape_bail!(
+            "embedding backward",
+            "gradient {:?} does not fit {} ids of a {table_shape:?} table",
+            g.shape(),
+            ids.len()
+        );
+    }
+    match g.device() {
+        Device::Cpu => cpu::backward(g, ids, table_shape),
+        d @ Device::Cuda(_) => Err(no_kernel("embedding backward", d)),
+    }
 }
