@@ -11,8 +11,10 @@
 
 pub mod attribution;
 pub mod autodiff;
+#[cfg(feature = "cli")]
 pub mod cli;
 mod error;
+pub mod explain;
 pub mod integrate;
 pub mod io;
 pub mod models;
@@ -22,4 +24,5 @@ pub mod tensor;
 
 pub use autodiff::{Tape, Var};
 pub use error::{Error, Result};
+pub use explain::{Explainer, Input, Options};
 pub use tensor::{DType, Device, Tensor};

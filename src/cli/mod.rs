@@ -1,10 +1,16 @@
-//! Command-line interface: argument parsing and printing only (no numerics here).
-//! Errors are printed by `main` as one line of cause and one line of hint.
+//! Command-line interface: argument parsing and printing only. Every command parses its flags
+//! (the option groups of [`args`]), calls [`crate::explain`] and prints the report (table, JSON,
+//! HTML). Errors are printed by `main` as one line of cause ([`errors::message`]) and one line of
+//! hint.
 
+pub mod args;
+pub mod errors;
 pub mod generate;
 pub mod hooks;
 pub mod ig;
 pub mod methods;
+
+pub use errors::message;
 
 use crate::autodiff::OpKind;
 use crate::{Error, Result};
@@ -105,6 +111,14 @@ pub fn hint(e: &Error) -> String {
         }
         Error::Model(m) if m.contains("unsupported") || m.contains("names no architecture") => "gradpath loads the architectures listed above; convert the model or open an issue".into(),
         Error::Model(_) => "the model files look damaged or incompatible; re-download or re-export the folder".into(),
+        // Interim arms for the typed errors of `explain` (the hint is being rewritten by variant).
+        Error::Empty(_) => "pass a non-empty --text (and --similar-to, if given)".into(),
+        Error::TooLong { .. } => "shorten the text, or pass --truncate (gradpath ig) to cut it at the model's limit".into(),
+        Error::OutOfRange { what: "class", .. } | Error::Unknown { what: "class label", .. } => "pick a class index in range or a label from config.json's id2label".into(),
+        Error::OutOfRange { what: "layer" | "head", .. } => "layers and heads are numbered from 0; `gradpath hooks --model DIR` lists them".into(),
+        Error::OutOfRange { what: "token", .. } | Error::Unknown { what: "token", .. } => "pass a token exactly as printed in the token list (e.g. [SEP]) or its index".into(),
+        Error::TargetMismatch(_) => "choose a target this model produces: --target (classifiers), --similar-to (sentence embeddings) or --target-token (causal language models)".into(),
+        Error::BadValue { .. } | Error::OutOfRange { .. } | Error::Unknown { .. } => "see `gradpath <command> --help` for valid values".into(),
         Error::Input(m) if m.contains("unknown boundary") => "run `gradpath hooks --model DIR --text TEXT` to list every boundary with its shape".into(),
         Error::Input(m) if m.contains("layers (0..") || m.contains("heads (0..") => "layers and heads are numbered from 0; `gradpath hooks --model DIR` lists them".into(),
         Error::Input(m) if m.contains("--token") => "pass a token exactly as printed in the token list (e.g. [SEP]) or its index".into(),
