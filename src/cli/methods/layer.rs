@@ -151,7 +151,7 @@ pub fn run_conductance(args: &ConductanceArgs) -> Result<()> {
         if let Some(t) = &r.token {
             sections.push(ah::heatmap(
                 &format!("Token `{}` across layers (normalised)", t.token),
-                &[t.token.clone()],
+                std::slice::from_ref(&t.token),
                 &cols,
                 &t.normalised,
                 true,
