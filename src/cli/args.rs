@@ -139,9 +139,12 @@ pub fn plain_input(text: &TextArgs) -> Input {
 
 #[derive(Args, Debug, Clone)]
 pub struct BaselineArgs {
-    /// Path start: [PAD] / [MASK] / [UNK] / EOS for every non-special token (BOS/[CLS]/[SEP] kept),
-    /// the zero embedding, or id:N. Values: pad, eos, mask, unk, zero, id:N.
-    #[arg(long, default_value = "pad")]
+    // The help is an attribute, not a doc comment: rustdoc would read [PAD] as a link.
+    #[arg(
+        long,
+        default_value = "pad",
+        help = "Path start: [PAD] / [MASK] / [UNK] / EOS for every non-special token (BOS/[CLS]/[SEP] kept), the zero embedding, or id:N. Values: pad, eos, mask, unk, zero, id:N"
+    )]
     pub baseline: String,
 }
 
