@@ -5,7 +5,7 @@ use super::args::*;
 use crate::attribution::TargetKind;
 use crate::explain::{GenerateOptions, GenerationReport};
 use crate::report::heatmap::{self, Heatmap};
-use crate::Result;
+use crate::{Error, Result};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -69,7 +69,13 @@ pub fn run(a: &GenerateArgs) -> Result<()> {
     let (mut ex, bar) = load(&a.model, options, a.run.quiet)?;
     let b = bar.clone();
     ex.on_step(move |s, n| b.set_message(format!("token {}/{n}", s + 1)));
-    let g = ex.generate(&a.text, &opts)?;
+    let g = ex.generate(&a.text, &opts).map_err(|e| match e {
+        Error::TargetMismatch(_) => Error::TargetMismatch(format!(
+            "generate-attr needs a causal language model; {} is not one (use `gradpath ig` for it)",
+            ex.model().describe()
+        )),
+        e => e,
+    })?;
     bar.finish_and_clear();
 
     let points = match g.tolerance {
