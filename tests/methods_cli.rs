@@ -401,10 +401,20 @@ fn bad_input_errors() {
         ),
         &["out of range"],
     );
-    expect_failure(
-        &run("conductance", "tiny-bert", &["--tolerance", "1e-3"]),
-        &["--tolerance"],
-    );
+    // Flags a method does not take are usage errors of the parser (exit code 2), not run-time
+    // errors: adaptive refinement is only for `ig` and `generate-attr`.
+    for (cmd, flag) in [
+        ("conductance", "--tolerance"),
+        ("saliency", "--tolerance"),
+        ("saliency", "--steps"),
+        ("attention", "--similar-to"),
+        ("conductance", "--words"),
+    ] {
+        let out = run(cmd, "tiny-bert", &[flag, "1"]);
+        let stderr = text_of(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd} {flag}: {stderr}");
+        assert!(stderr.contains(flag), "{cmd} {flag}: {stderr}");
+    }
     expect_failure(
         &run("conductance", "tiny-bert-embed", &[]),
         &["--similar-to"],

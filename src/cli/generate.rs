@@ -1,18 +1,13 @@
 //! `gradpath generate-attr`: greedy generation with every generated token explained by IG over
 //! the tokens before it; a terminal matrix, JSON and an HTML heatmap.
 
-use super::ig::{encode, parse_token, progress_bar, write};
-use crate::attribution::{
-    generation_attribution, greedy, Adaptive, Baseline, Generation, GenerationSpec, TargetKind,
-};
-use crate::integrate::{captum_exact, Rule};
-use crate::io::Tokenizer;
-use crate::models;
+use super::args::*;
+use crate::attribution::TargetKind;
+use crate::explain::{GenerateOptions, GenerationReport};
 use crate::report::heatmap::{self, Heatmap};
-use crate::{DType, Error, Result};
+use crate::{Error, Result};
 use clap::Args;
 use std::path::PathBuf;
-use std::time::Instant;
 
 /// The model `gradpath generate-attr` uses when `--model` is not given.
 pub const DEFAULT_DECODER: &str = "models/SmolLM2-135M-Instruct";
@@ -37,276 +32,110 @@ pub struct GenerateArgs {
     /// LLMGradientAttribution), probability or logit.
     #[arg(long, default_value = "log-prob", value_parser = ["logit", "prob", "log-prob"])]
     pub target_kind: String,
-    /// Path start: pad, eos, unk, zero or id:N (special tokens such as BOS are kept).
-    #[arg(long, default_value = "pad")]
-    pub baseline: String,
     /// Keep earlier generated tokens fixed (Captum LLMGradientAttribution): rows attribute to the
     /// prompt only. Default: earlier generated tokens are on the path too (Inseq-style).
     #[arg(long)]
     pub prompt_only: bool,
-    /// Quadrature points per generated token.
-    #[arg(long, default_value_t = 50)]
-    pub steps: usize,
-    /// Quadrature rule (see `gradpath ig --help`).
-    #[arg(long, default_value = "gauss-legendre")]
-    pub method: String,
-    /// Refine each step's quadrature adaptively until its relative completeness delta is ≤ T.
-    #[arg(long)]
-    pub tolerance: Option<f64>,
-    /// How --tolerance refines gauss-legendre: `doubling` or `panels` (Gauss–Kronrod panels
-    /// bisected where F bends; on SmolLM2 it resolved paths that 2000 doubling points did not,
-    /// docs/DECODERS.md).
-    #[arg(long, default_value = "doubling", value_parser = ["panels", "doubling"])]
-    pub adaptive: String,
-    /// Point budget per step for --tolerance.
-    #[arg(long, default_value_t = 1024)]
-    pub max_points: usize,
-    /// Path points per forward/backward batch (default: sized to ~512 MB of activations).
-    #[arg(long)]
-    pub batch: Option<usize>,
-    /// Compute dtype.
-    #[arg(long, default_value = "f32", value_parser = ["f32", "f64"])]
-    pub dtype: String,
-    /// Write the result as JSON (schema in docs/JSON.md).
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-    /// Write a self-contained HTML heatmap.
-    #[arg(long)]
-    pub html: Option<PathBuf>,
-    /// CPU threads (default: all cores, or RAYON_NUM_THREADS).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Print only warnings and errors.
-    #[arg(long, short)]
-    pub quiet: bool,
-}
-
-/// Printable token: spaces and newlines made visible.
-fn show(tok: &Tokenizer, id: usize) -> String {
-    let t = tok.decode(&[id]).unwrap_or_default();
-    // A byte-level token that is part of a multi-byte character decodes to U+FFFD: show the raw
-    // token instead.
-    let t = if t.is_empty() || t.contains('\u{FFFD}') {
-        tok.id_to_token(id).unwrap_or_else(|| format!("#{id}"))
-    } else {
-        t
-    };
-    t.replace(' ', "␣").replace('\n', "⏎")
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
+    #[command(flatten)]
+    pub quadrature: QuadratureArgs,
+    #[command(flatten)]
+    pub adaptive: AdaptiveArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 pub fn run(a: &GenerateArgs) -> Result<()> {
-    if let Some(n) = a.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .map_err(|e| Error::Msg(e.to_string()))?;
-    }
-    if a.steps == 0 {
-        return Err(Error::Input("--steps must be at least 1".into()));
-    }
-    if a.max_new_tokens == 0 && a.continuation.is_none() {
-        return Err(Error::Input("--max-new-tokens must be at least 1".into()));
-    }
-    let rule = Rule::parse(&a.method).map_err(|e| Error::Input(e.to_string()))?;
-    if a.steps < rule.min_points() {
-        return Err(Error::Input(format!(
-            "{} needs --steps ≥ {}",
-            rule.name(),
-            rule.min_points()
-        )));
-    }
-    let adaptive = match a.tolerance {
-        None => None,
-        Some(tol) if !(tol.is_finite() && tol > 0.0) => {
-            return Err(Error::Input(format!(
-                "--tolerance must be a finite number > 0, got {tol}"
-            )))
-        }
-        Some(tol) => {
-            let start = a.steps.min(16).max(rule.min_points());
-            let scheme = match (rule, a.adaptive.as_str()) {
-                (Rule::GaussLegendre, "panels") => Adaptive::Panels(1),
-                _ => Adaptive::Rule(rule, start),
-            };
-            if a.max_points < start {
-                return Err(Error::Input(format!("--max-points {} is below the {start} points of the first adaptive pass; raise --max-points or lower --steps", a.max_points)));
-            }
-            Some((scheme, tol, a.max_points))
-        }
-    };
-    let baseline = Baseline::parse(&a.baseline)?;
-    let kind = TargetKind::parse(&a.target_kind)?;
-    let dtype = DType::parse(&a.dtype)?;
-    let t0 = Instant::now();
-    let model = models::load(&a.model, dtype)?;
-    if !model.is_decoder() {
-        return Err(Error::Input(format!(
-            "generate-attr needs a causal language model; {} is not one (use `gradpath ig` for it)",
-            model.describe()
-        )));
-    }
-    let tok = models::load_tokenizer(&a.model)?;
-    let load_s = t0.elapsed().as_secs_f64();
-
-    let t1 = Instant::now();
-    let e = encode(&tok, &a.text, None, model.max_tokens(), false)?;
-    let generated = match &a.continuation {
-        Some(c) => c
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| parse_token(s, &tok, model.vocab_size()))
-            .collect::<Result<Vec<_>>>()?,
-        None => greedy(
-            model.as_ref(),
-            &e.ids,
-            a.max_new_tokens,
-            model.eos_token_id(),
-        )?,
-    };
-    if generated.is_empty() {
-        return Err(Error::Input(format!(
-            "nothing to explain: the prompt already fills the model's {} positions",
-            model.max_tokens()
-        )));
-    }
-    if e.len() + generated.len() - 1 > model.max_tokens() {
-        return Err(Error::Input(format!(
-            "the prompt ({} tokens) and the continuation ({} tokens) exceed the model's {} positions",
-            e.len(),
-            generated.len(),
-            model.max_tokens()
-        )));
-    }
-    let baseline_token = baseline.token_id(&tok, model.as_ref())?;
-    let (alphas, weights) = if rule == Rule::CaptumTrapezoid {
-        captum_exact(rule, a.steps)?
-    } else {
-        rule.nodes_weights(a.steps)?
-    };
-    let n_max = e.len() + generated.len();
-    let batch = a.batch.unwrap_or_else(|| {
-        (512usize << 20)
-            .checked_div(model.activation_bytes_per_row(n_max))
-            .unwrap_or(1)
-            .clamp(1, a.steps.max(1))
-    });
-    if batch == 0 {
-        return Err(Error::Input("--batch must be at least 1".into()));
-    }
-    let spec = GenerationSpec {
-        prompt: &e.ids,
-        special: &e.special,
-        generated: &generated,
-        baseline_token,
-        kind,
+    let options = a.run.options(a.batch.batch)?;
+    let q = a.quadrature.parse()?;
+    let opts = GenerateOptions {
+        path: path_options(&a.baseline, &a.quadrature)?,
+        adaptive: a.adaptive.parse(&q)?,
+        max_new_tokens: a.max_new_tokens,
+        continuation: a.continuation.as_ref().map(|c| {
+            c.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        }),
+        kind: TargetKind::parse(&a.target_kind)?,
         prompt_only: a.prompt_only,
-        alphas: &alphas,
-        weights: &weights,
-        adaptive,
-        batch,
     };
-    let bar = progress_bar(a.quiet);
-    let n_gen = generated.len();
-    let mut on_step = |s: usize, n: usize| {
-        bar.set_message(format!("token {}/{n}", s + 1));
-    };
-    let mut prog = |done: usize, total: usize| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    };
-    let g = generation_attribution(model.as_ref(), &spec, &mut on_step, &mut prog)?;
+    let (mut ex, bar) = load(&a.model, options, a.run.quiet)?;
+    let b = bar.clone();
+    ex.on_step(move |s, n| b.set_message(format!("token {}/{n}", s + 1)));
+    let g = ex.generate(&a.text, &opts).map_err(|e| match e {
+        Error::TargetMismatch(_) => Error::TargetMismatch(format!(
+            "generate-attr needs a causal language model; {} is not one (use `gradpath ig` for it)",
+            ex.model().describe()
+        )),
+        e => e,
+    })?;
     bar.finish_and_clear();
-    let attribution_s = t1.elapsed().as_secs_f64();
 
-    let points = match a.tolerance {
+    let points = match g.tolerance {
         Some(tol) => format!(
             "{} adaptive to relative delta ≤ {tol:e} ({}; points per step: {})",
-            rule.name(),
-            a.adaptive,
-            g.steps
+            g.quadrature,
+            g.adaptive.unwrap_or_default(),
+            g.points_used
                 .iter()
-                .map(|s| s.ig.points_used.to_string())
+                .map(|p| p.to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        None => format!("{} × {} points", rule.name(), a.steps),
+        None => format!("{} × {} points", g.quadrature, g.n_steps),
     };
-    let mut inputs: Vec<String> = e.ids.iter().map(|&i| show(&tok, i)).collect();
-    inputs.extend(generated[..n_gen - 1].iter().map(|&i| show(&tok, i)));
-    let outputs: Vec<String> = generated.iter().map(|&i| show(&tok, i)).collect();
-    let warnings: Vec<String> = g
-        .steps
-        .iter()
-        .zip(&outputs)
-        .filter_map(|(s, o)| s.ig.roughness_warning().map(|w| format!("step {o}: {w}")))
-        .collect();
-    if !a.quiet {
-        println!("{}", model.describe());
-        println!(
-            "prompt: {:?}   generated: {:?}",
-            a.text,
-            tok.decode(&generated).unwrap_or_default()
-        );
+    if !a.run.quiet {
+        println!("{}", g.model_description);
+        println!("prompt: {:?}   generated: {:?}", g.text, g.generated_text);
         println!(
             "target: {} of each generated token   baseline: {}{}   {points}",
-            kind.name(),
-            baseline.name(),
-            if a.prompt_only { " (prompt only)" } else { "" },
+            g.target_kind,
+            g.baseline,
+            if g.prompt_only { " (prompt only)" } else { "" },
         );
-        print!("{}", table(&inputs, &outputs, &g));
-        println!("time: load {load_s:.2} s, generation + attribution {attribution_s:.2} s");
+        print!("{}", table(&g));
+        println!(
+            "time: load {:.2} s, generation + attribution {:.2} s",
+            g.timing.load_s, g.timing.attribution_s
+        );
     }
-    for w in &warnings {
+    for w in &g.warnings {
         eprintln!("warning: {w}");
     }
-    if let Some(path) = &a.json {
-        let j = to_json(
-            a,
-            model.describe(),
-            &e.ids,
-            &inputs,
-            &outputs,
-            &g,
-            rule,
-            batch,
-            &warnings,
-            load_s,
-            attribution_s,
-        );
-        write(
-            path,
-            &serde_json::to_string_pretty(&j).map_err(|e| Error::Msg(e.to_string()))?,
-        )?;
-    }
-    if let Some(path) = &a.html {
+    a.output.write_json(&g)?;
+    if let Some(path) = &a.output.html {
         let facts = vec![
-            format!("model: {}", model.describe()),
-            format!("prompt: {:?}", a.text),
-            format!(
-                "generated: {:?}",
-                tok.decode(&generated).unwrap_or_default()
-            ),
+            format!("model: {}", g.model_description),
+            format!("prompt: {:?}", g.text),
+            format!("generated: {:?}", g.generated_text),
             format!(
                 "target: {} of each generated token; baseline {}{}; {points}; {}",
-                kind.name(),
-                baseline.name(),
-                if a.prompt_only { " (prompt only)" } else { "" },
-                a.dtype
+                g.target_kind,
+                g.baseline,
+                if g.prompt_only { " (prompt only)" } else { "" },
+                g.dtype
             ),
         ];
         let notes: Vec<String> = g
             .steps
             .iter()
-            .map(|s| format!("δ = {:+.2e} (rel {:.2e})", s.ig.delta, s.ig.relative_delta))
+            .map(|s| format!("δ = {:+.2e} (rel {:.2e})", s.delta, s.relative_delta))
             .collect();
         let page = heatmap::render(&Heatmap {
             title: "gradpath · generation attribution",
             facts: &facts,
-            row_labels: &outputs,
+            row_labels: &g.generated_tokens,
             row_notes: &notes,
-            col_labels: &inputs,
-            values: &g.matrix(),
-            warnings: &warnings,
+            col_labels: &g.input_tokens,
+            values: &g.matrix,
+            warnings: &g.warnings,
         });
         write(path, &page)?;
     }
@@ -315,7 +144,8 @@ pub fn run(a: &GenerateArgs) -> Result<()> {
 
 /// Input tokens as rows, generated tokens as columns (a prompt is longer than a continuation),
 /// then one line per step with F and the completeness delta.
-fn table(inputs: &[String], outputs: &[String], g: &Generation) -> String {
+fn table(g: &GenerationReport) -> String {
+    let (inputs, outputs) = (&g.input_tokens, &g.generated_tokens);
     let w = inputs
         .iter()
         .map(|s| s.chars().count())
@@ -328,11 +158,10 @@ fn table(inputs: &[String], outputs: &[String], g: &Generation) -> String {
         s.push_str(&format!("{o:>11}"));
     }
     s.push('\n');
-    let m = g.matrix();
     for (j, t) in inputs.iter().enumerate() {
         let t: String = t.chars().take(w).collect();
         s.push_str(&format!("{t:>w$} "));
-        for row in &m {
+        for row in &g.matrix {
             match row[j] {
                 Some(v) => s.push_str(&format!("{v:>11.4}")),
                 None => s.push_str(&format!("{:>11}", "·")),
@@ -343,79 +172,12 @@ fn table(inputs: &[String], outputs: &[String], g: &Generation) -> String {
     for (o, st) in outputs.iter().zip(&g.steps) {
         s.push_str(&format!(
             "{o:>w$}  F = {:.4}  F(baseline) = {:.4}  delta = {:+.3e}  relative = {:.3e}{}\n",
-            st.ig.f_input,
-            st.ig.f_baseline,
-            st.ig.delta,
-            st.ig.relative_delta,
-            if st.ig.roughness_warning().is_some() {
-                "  ROUGH"
-            } else {
-                ""
-            }
+            st.f_input,
+            st.f_baseline,
+            st.delta,
+            st.relative_delta,
+            if st.rough { "  ROUGH" } else { "" }
         ));
     }
     s
-}
-
-#[allow(clippy::too_many_arguments)]
-fn to_json(
-    a: &GenerateArgs,
-    description: String,
-    prompt_ids: &[usize],
-    inputs: &[String],
-    outputs: &[String],
-    g: &Generation,
-    rule: Rule,
-    batch: usize,
-    warnings: &[String],
-    load_s: f64,
-    attribution_s: f64,
-) -> serde_json::Value {
-    let steps: Vec<serde_json::Value> = g
-        .steps
-        .iter()
-        .zip(outputs)
-        .map(|(s, o)| {
-            serde_json::json!({
-                "token": s.token,
-                "token_str": o,
-                "attributions": s.ig.per_token,
-                "f_input": s.ig.f_input,
-                "f_baseline": s.ig.f_baseline,
-                "delta": s.ig.delta,
-                "relative_delta": s.ig.relative_delta,
-                "path": {"alphas": s.ig.path_alphas, "f": s.ig.path_f, "total_variation": s.ig.path_variation(), "start_probe": {"alpha": crate::attribution::ig::START_PROBE, "f": s.ig.f_start, "jump": s.ig.start_jump()}},
-                "rough": s.ig.roughness_warning().is_some(),
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "method": "generation_attribution",
-        "gradpath_version": env!("CARGO_PKG_VERSION"),
-        "model": a.model.display().to_string(),
-        "model_description": description,
-        "text": a.text,
-        "prompt_ids": prompt_ids,
-        "generated_ids": g.generated,
-        "input_tokens": inputs,
-        "generated_tokens": outputs,
-        "matrix": g.matrix(),
-        "deltas": g.steps.iter().map(|s| s.ig.delta).collect::<Vec<_>>(),
-        "relative_deltas": g.steps.iter().map(|s| s.ig.relative_delta).collect::<Vec<_>>(),
-        "steps": steps,
-        "target_kind": a.target_kind,
-        "prompt_only": a.prompt_only,
-        "baseline": a.baseline,
-        "quadrature": rule.name(),
-        "n_steps": a.steps,
-        "tolerance": a.tolerance,
-        "adaptive": a.tolerance.map(|_| a.adaptive.clone()),
-        "points_used": g.steps.iter().map(|s| s.ig.points_used).collect::<Vec<_>>(),
-        "batch": batch,
-        "dtype": a.dtype,
-        "boundary": "hook_embed",
-        "rough": !warnings.is_empty(),
-        "warnings": warnings,
-        "timing": {"load_s": load_s, "attribution_s": attribution_s},
-    })
 }

@@ -1,8 +1,9 @@
 //! `gradpath hooks`: every boundary of a model with its shape for a given input.
 
-use super::ig::{encode, DEFAULT_MODEL};
-use crate::models::{self, Batch, Hooks};
-use crate::{DType, Result, Tape};
+use super::args::DEFAULT_MODEL;
+use crate::explain::{Explainer, Options};
+use crate::models::Hooks;
+use crate::{Result, Tape};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -17,14 +18,16 @@ pub struct HooksArgs {
 }
 
 pub fn run(a: &HooksArgs) -> Result<()> {
-    let model = models::load(&a.model, DType::F32)?;
-    let tok = crate::models::load_tokenizer(&a.model)?;
-    let e = encode(&tok, &a.text, None, model.max_tokens(), false)?;
+    let ex = Explainer::load(&a.model, Options::default())?;
+    let e = ex.encode(&a.text, false)?;
     let tape = Tape::new();
     let _g = tape.no_grad();
     let mut hooks = Hooks::new();
-    model.forward(&Batch::repeat(&e.ids, &e.type_ids, 1), &mut hooks)?;
-    println!("{}", model.describe());
+    ex.model().forward(
+        &crate::models::Batch::repeat(&e.ids, &e.type_ids, 1),
+        &mut hooks,
+    )?;
+    println!("{}", ex.model().describe());
     println!("input: {} tokens {:?}", e.len(), e.tokens);
     for (name, shape) in hooks.seen() {
         println!("{name:<36} {shape:?}");

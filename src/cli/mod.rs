@@ -1,10 +1,16 @@
-//! Command-line interface: argument parsing and printing only (no numerics here).
-//! Errors are printed by `main` as one line of cause and one line of hint.
+//! Command-line interface: argument parsing and printing only. Every command parses its flags
+//! (the option groups of [`args`]), calls [`crate::explain`] and prints the report (table, JSON,
+//! HTML). Errors are printed by `main` as one line of cause ([`errors::message`]) and one line of
+//! hint.
 
+pub mod args;
+pub mod errors;
 pub mod generate;
 pub mod hooks;
 pub mod ig;
 pub mod methods;
+
+pub use errors::message;
 
 use crate::autodiff::OpKind;
 use crate::{Error, Result};

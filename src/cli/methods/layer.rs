@@ -1,180 +1,98 @@
-//! `gradpath layer-ig`, `conductance` and `neuron`: the layer methods of `attribution::layer`.
+//! `gradpath layer-ig`, `conductance` and `neuron`: the layer methods.
 
 use super::*;
+use crate::explain::{ConductanceOptions, LayerIgOptions, NeuronOptions};
 
 /// `gradpath layer-ig`.
 pub fn run_layer_ig(args: &LayerIgArgs) -> Result<()> {
-    let a = &args.common;
-    let (rule, al, w) = rule_of(a, a.steps)?;
-    let s = setup(a, "layer-ig", true)?;
-    let target = s.target()?;
-    let p = s.problem(target);
-    let all = boundaries(p.model, p.ids, p.type_ids)?;
-    boundary_shape(&all, &args.boundary)?;
-    let batch = s.batch(a, a.steps)?;
-    let bar = progress_bar(a.quiet);
-    let mut prog = |d: usize, t: usize| {
-        bar.set_length(t as u64);
-        bar.set_position(d as u64);
+    let c = &args.common;
+    let opts = LayerIgOptions {
+        path: path_options(&c.baseline, &args.quadrature)?,
+        boundary: args.boundary.clone(),
     };
-    let r = layer_integrated_gradients(&p, &args.boundary, &al, &w, batch, &mut prog)?;
+    let words = args.words.parse()?;
+    let (ex, bar, input) = start(c)?;
+    let mut r = ex
+        .layer_ig(&input, &opts)
+        .map_err(|e| c.target.explain(e, ex.model().is_decoder()))?;
     bar.finish_and_clear();
-    let l = &r.layers[0];
-    let what = format!("layer IG at {}, {} × {}", l.boundary, rule.name(), a.steps);
-    header(a, &s, &what);
-    let sc = scores(a, &s, &l.per_token)?;
-    if !a.quiet {
-        if l.per_token.is_empty() {
-            println!("(the boundary has no token axis; total = {:.6})", l.total);
-        } else {
-            print!("{}", report::table::render(&sc, 20));
-        }
-        print_delta(&r, 0);
+    if let Some(how) = words {
+        r.merge_words(how);
     }
-    let mut j = base_json(a, &s, "layer_integrated_gradients");
-    j["boundary"] = json!(l.boundary);
-    j["shape"] = json!(l.shape);
-    j["quadrature"] = json!(rule.name());
-    j["steps"] = json!(a.steps);
-    j["batch"] = json!(batch);
-    j["attributions"] = json!(l.per_token);
-    j["total"] = json!(l.total);
-    j["f_input"] = json!(r.f_input);
-    j["f_baseline"] = json!(r.f_baseline);
-    j["delta"] = json!(l.delta);
-    j["relative_delta"] = json!(l.relative_delta);
-    j["path"] = json!({"alphas": r.path_alphas, "f": r.path_f});
-    let mut rows = info_rows(a, &s, what);
+    let what = format!("layer IG at {}, {} × {}", r.boundary, r.quadrature, r.steps);
+    header_lines(c, &r.header, &what);
+    if !c.run.quiet {
+        if r.attributions.is_empty() {
+            println!("(the boundary has no token axis; total = {:.6})", r.total);
+        } else {
+            print_scores(c, &r);
+        }
+        println!(
+            "F(input) = {:.6}   F(baseline) = {:.6}   Σ attributions = {:.6}",
+            r.f_input, r.f_baseline, r.total
+        );
+        if let (Some(d), Some(rd)) = (r.delta, r.relative_delta) {
+            println!("completeness delta = {d:+.3e}   relative = {rd:.3e}");
+        }
+    }
+    let mut rows = info_rows(&r.header, what);
     rows.push((
         "F(input) / F(baseline)",
         format!("{:.6} / {:.6}", r.f_input, r.f_baseline),
     ));
     rows.push((
         "completeness delta",
-        format!("{:+.3e}", l.delta.unwrap_or(f64::NAN)),
+        format!("{:+.3e}", r.delta.unwrap_or(f64::NAN)),
     ));
     finish_token_scores(
-        a,
-        &s,
-        j,
-        &sc,
+        c,
+        &r,
         "gradpath · layer integrated gradients",
         &rows,
         "Attributions per token",
     )
 }
 
-fn print_delta(r: &LayerResult, i: usize) {
-    let l = &r.layers[i];
-    println!(
-        "F(input) = {:.6}   F(baseline) = {:.6}   Σ attributions = {:.6}",
-        r.f_input, r.f_baseline, l.total
-    );
-    if let (Some(d), Some(rd)) = (l.delta, l.relative_delta) {
-        println!("completeness delta = {d:+.3e}   relative = {rd:.3e}");
-    }
-}
-
-/// Index of `token` (as printed, or a number) in the input.
-fn token_index(tokens: &[String], token: &str) -> Result<usize> {
-    if let Some(i) = tokens.iter().position(|t| t == token) {
-        return Ok(i);
-    }
-    match token.parse::<usize>() {
-        Ok(i) if i < tokens.len() => Ok(i),
-        Ok(i) => Err(Error::Input(format!(
-            "--token {i} is out of range: the input has {} tokens (0..{})",
-            tokens.len(),
-            tokens.len() - 1
-        ))),
-        Err(_) => Err(Error::Input(format!(
-            "--token `{token}` is not in the input; its tokens are: {}",
-            tokens.join(" ")
-        ))),
-    }
-}
-
 /// `gradpath conductance`.
 pub fn run_conductance(args: &ConductanceArgs) -> Result<()> {
-    let a = &args.common;
-    warn_words(a, "conductance")?;
-    let n_points = if args.influence { a.steps } else { a.steps + 1 };
-    let (rule, al, w) = rule_of(a, n_points)?;
-    let s = setup(a, "conductance", true)?;
-    let token = match &args.token {
-        Some(t) => Some(token_index(&s.e.tokens, t)?),
-        None => None,
+    let c = &args.common;
+    let opts = ConductanceOptions {
+        path: path_options(&c.baseline, &args.quadrature)?,
+        layers: args.layers.clone(),
+        at: args.at.clone(),
+        path_boundary: args.path_boundary.clone(),
+        token: args.token.clone(),
+        influence: args.influence,
     };
-    let target = s.target()?;
-    let p0 = s.problem(target);
-    let all = boundaries(p0.model, p0.ids, p0.type_ids)?;
-    let names = layer_boundaries(&all, &args.at, args.layers.as_deref())?;
-    let (x, b) = path_tensors(&s, target, &args.path_boundary)?;
-    let p = PathProblem {
-        boundary: &args.path_boundary,
-        input: &x,
-        baseline: &b,
-        ..s.problem(target)
-    };
-    let batch = s.batch(a, n_points)?;
-    let bar = progress_bar(a.quiet);
-    let mut prog = |d: usize, t: usize| {
-        bar.set_length(t as u64);
-        bar.set_position(d as u64);
-    };
-    let r = if args.influence {
-        internal_influence(&p, &names, &al, &w, batch, &mut prog)?
-    } else {
-        layer_conductance(&p, &names, &al, batch, &mut prog)?
-    };
+    let (ex, bar, input) = start(c)?;
+    let r = ex
+        .conductance(&input, &opts)
+        .map_err(|e| c.target.explain(e, ex.model().is_decoder()))?;
     bar.finish_and_clear();
-    let method = if args.influence {
-        "internal_influence"
-    } else {
-        "layer_conductance"
-    };
+    let h = &r.header;
     let what = format!(
-        "{method} at blocks.*.{} ({} layers, one sweep of {} path points at {}), {} nodes",
-        args.at,
-        names.len(),
-        r.points_used,
-        args.path_boundary,
-        rule.name()
+        "{} at blocks.*.{} ({} layers, one sweep of {} path points at {}), {} nodes",
+        h.method,
+        r.at,
+        r.layers.len(),
+        r.points,
+        r.path_boundary,
+        r.quadrature
     );
-    header(a, &s, &what);
-    let layers: Vec<usize> = names
-        .iter()
-        .filter_map(|n| n.split('.').nth(1)?.parse().ok())
-        .collect();
-    let t = s.e.len();
-    // token × layer matrix
-    let mut matrix = vec![0.0; t * names.len()];
-    for (j, l) in r.layers.iter().enumerate() {
-        for (i, v) in l.per_token.iter().enumerate().take(t) {
-            matrix[i * names.len() + j] = *v;
-        }
-    }
-    let curve = token.map(|ti| {
-        r.layers
-            .iter()
-            .map(|l| {
-                let n = l.per_token.iter().map(|v| v * v).sum::<f64>().sqrt();
-                let v = l.per_token.get(ti).copied().unwrap_or(0.0);
-                (v, if n > 0.0 { v / n } else { 0.0 })
-            })
-            .collect::<Vec<_>>()
-    });
-    if !a.quiet {
+    header_lines(c, h, &what);
+    let n = r.layers.len();
+    let matrix = r.matrix();
+    if !c.run.quiet {
         print!("{:>16}", "token \\ layer");
-        for l in &layers {
+        for l in &r.layer_indices {
             print!(" {:>10}", l);
         }
         println!();
-        for (i, tk) in s.e.tokens.iter().enumerate() {
+        for (i, tk) in h.tokens.iter().enumerate() {
             let tk: String = tk.chars().take(16).collect();
             print!("{tk:>16}");
-            for j in 0..names.len() {
-                print!(" {:>+10.4}", matrix[i * names.len() + j]);
+            for j in 0..n {
+                print!(" {:>+10.4}", matrix[i * n + j]);
             }
             println!();
         }
@@ -194,69 +112,30 @@ pub fn run_conductance(args: &ConductanceArgs) -> Result<()> {
                 r.f_input, r.f_baseline
             );
         }
-        if let (Some(ti), Some(c)) = (token, &curve) {
+        if let Some(t) = &r.token {
             println!(
-                "token {ti} `{}` across layers (score / L2 norm of the layer's token scores):",
-                s.e.tokens[ti]
+                "token {} `{}` across layers (score / L2 norm of the layer's token scores):",
+                t.index, t.token
             );
-            for (l, (_, nv)) in layers.iter().zip(c) {
+            for (l, nv) in r.layer_indices.iter().zip(&t.normalised) {
                 println!("  layer {l:>3}: {nv:+.4}");
             }
         }
     }
-    let worst = r
-        .layers
-        .iter()
-        .filter_map(|l| l.relative_delta)
-        .fold(0.0f64, f64::max);
-    let ends_hint = if rule == Rule::GaussLegendre && !args.influence {
-        ", or use --method captum-trapezoid, whose nodes include both path ends"
-    } else {
-        ""
-    };
-    let warning = (worst > 0.01).then(|| {
-        format!(
-            "the largest per-layer relative completeness delta is {worst:.3} (above 1 %): conductance \
-             uses the gradient at the left point of each step (first order, as Captum), so its delta \
-             falls only like 1/steps; raise --steps (e.g. 200){ends_hint}. A boundary that the residual \
-             stream bypasses (attention patterns, attn/mlp outputs) carries only part of F(x) − F(x′), \
-             and its delta stays large at any number of steps"
-        )
-    });
-    if let Some(w) = &warning {
+    for w in &r.warnings {
         eprintln!("warning: {w}");
     }
-    let mut j = base_json(a, &s, method);
-    j["warnings"] = json!(warning.iter().collect::<Vec<_>>());
-    j["at"] = json!(args.at);
-    j["path_boundary"] = json!(args.path_boundary);
-    j["quadrature"] = json!(rule.name());
-    j["steps"] = json!(a.steps);
-    j["points"] = json!(r.points_used);
-    j["batch"] = json!(batch);
-    j["layer_indices"] = json!(layers);
-    j["layers"] = layer_json(&r);
-    j["f_input"] = json!(r.f_input);
-    j["f_baseline"] = json!(r.f_baseline);
-    if let (Some(ti), Some(c)) = (token, &curve) {
-        j["token"] = json!({
-            "index": ti,
-            "token": s.e.tokens[ti],
-            "values": c.iter().map(|v| v.0).collect::<Vec<_>>(),
-            "normalised": c.iter().map(|v| v.1).collect::<Vec<_>>(),
-        });
-    }
-    finish_json(a, &s, j)?;
-    if let Some(path) = &a.html {
-        let mut rows = info_rows(a, &s, what.clone());
+    c.output.write_json(&r)?;
+    if let Some(path) = &c.output.html {
+        let mut rows = info_rows(h, what.clone());
         rows.push((
             "F(input) / F(baseline)",
             format!("{:.6} / {:.6}", r.f_input, r.f_baseline),
         ));
-        let cols: Vec<String> = layers.iter().map(|l| format!("L{l}")).collect();
+        let cols: Vec<String> = r.layer_indices.iter().map(|l| format!("L{l}")).collect();
         let mut sections = vec![ah::heatmap(
             "Tokens × layers (colour normalised by the largest |value|)",
-            &s.e.tokens,
+            &h.tokens,
             &cols,
             &matrix,
             true,
@@ -269,19 +148,18 @@ pub fn run_conductance(args: &ConductanceArgs) -> Result<()> {
             &totals,
             true,
         ));
-        if let (Some(ti), Some(c)) = (token, &curve) {
-            let nv: Vec<f64> = c.iter().map(|v| v.1).collect();
+        if let Some(t) = &r.token {
             sections.push(ah::heatmap(
-                &format!("Token `{}` across layers (normalised)", s.e.tokens[ti]),
-                &[s.e.tokens[ti].clone()],
+                &format!("Token `{}` across layers (normalised)", t.token),
+                std::slice::from_ref(&t.token),
                 &cols,
-                &nv,
+                &t.normalised,
                 true,
             ));
         }
         write(
             path,
-            &ah::page(&format!("gradpath · {method}"), &rows, &sections),
+            &ah::page(&format!("gradpath · {}", h.method), &rows, &sections),
         )?;
     }
     Ok(())
@@ -289,61 +167,36 @@ pub fn run_conductance(args: &ConductanceArgs) -> Result<()> {
 
 /// `gradpath neuron`.
 pub fn run_neuron(args: &NeuronArgs) -> Result<()> {
-    let a = &args.common;
-    let (rule, al, w) = rule_of(a, a.steps)?;
-    let s = setup(a, "neuron", true)?;
-    let target = s.target()?;
-    let p0 = s.problem(target);
-    let all = boundaries(p0.model, p0.ids, p0.type_ids)?;
-    let shape = boundary_shape(&all, &args.boundary)?;
-    crate::attribution::layer::flat_index(&shape, &args.neuron, &args.boundary)?;
-    let (x, b) = path_tensors(&s, target, &args.path_boundary)?;
-    let p = PathProblem {
-        boundary: &args.path_boundary,
-        input: &x,
-        baseline: &b,
-        ..s.problem(target)
+    let c = &args.common;
+    let opts = NeuronOptions {
+        path: path_options(&c.baseline, &args.quadrature)?,
+        boundary: args.boundary.clone(),
+        neuron: args.neuron.clone(),
+        path_boundary: args.path_boundary.clone(),
     };
-    let batch = s.batch(a, a.steps)?;
-    let bar = progress_bar(a.quiet);
-    let mut prog = |d: usize, t: usize| {
-        bar.set_length(t as u64);
-        bar.set_position(d as u64);
-    };
-    let r = neuron_conductance(&p, &args.boundary, &args.neuron, &al, &w, batch, &mut prog)?;
+    let words = args.words.parse()?;
+    let (ex, bar, input) = start(c)?;
+    let mut r = ex
+        .neuron(&input, &opts)
+        .map_err(|e| c.target.explain(e, ex.model().is_decoder()))?;
     bar.finish_and_clear();
-    let l = &r.layers[0];
+    if let Some(how) = words {
+        r.merge_words(how);
+    }
     let what = format!(
         "neuron conductance of {}{:?}, path at {}, {} × {}",
-        args.boundary,
-        args.neuron,
-        args.path_boundary,
-        rule.name(),
-        a.steps
+        r.boundary, r.neuron, r.path_boundary, r.quadrature, r.steps
     );
-    header(a, &s, &what);
-    let sc = scores(a, &s, &l.per_token)?;
-    if !a.quiet {
-        print!("{}", report::table::render(&sc, 20));
-        println!("Σ attributions = {:.6}", l.total);
+    header_lines(c, &r.header, &what);
+    print_scores(c, &r);
+    if !c.run.quiet {
+        println!("Σ attributions = {:.6}", r.total);
     }
-    let mut j = base_json(a, &s, "neuron_conductance");
-    j["boundary"] = json!(args.boundary);
-    j["neuron"] = json!(args.neuron);
-    j["path_boundary"] = json!(args.path_boundary);
-    j["quadrature"] = json!(rule.name());
-    j["steps"] = json!(a.steps);
-    j["attributions"] = json!(l.per_token);
-    j["total"] = json!(l.total);
-    j["f_input"] = json!(r.f_input);
-    j["f_baseline"] = json!(r.f_baseline);
     finish_token_scores(
-        a,
-        &s,
-        j,
-        &sc,
+        c,
+        &r,
         "gradpath · neuron conductance",
-        &info_rows(a, &s, what),
+        &info_rows(&r.header, what),
         "Attributions per token",
     )
 }

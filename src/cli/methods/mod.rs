@@ -1,12 +1,10 @@
 //! `gradpath layer-ig | conductance | neuron | saliency | attention | ablate | sensitivity`: the
-//! methods of `attribution::{layer, gradients, perturb, attention}` on a sentence. Every command
-//! takes the flags of `gradpath ig` (model, text, target, baseline, steps, method, batch, dtype,
-//! --json, --html, ...; flattened from [`IgArgs`]) plus its own. JSON schemas: docs/JSON.md.
+//! methods of [`crate::explain`] on a sentence. Each command flattens the option groups of
+//! [`super::args`] its method accepts, plus its own flags; the library runs the method and this
+//! module prints the table and writes the JSON (the serialised report, docs/JSON.md) and HTML.
 //!
-//! This module holds the flags of each command and what they share (model setup, targets, JSON
-//! and table helpers); `layer` runs the layer methods (`layer-ig`, `conductance`, `neuron`),
-//! `input` the methods on the input tokens and the attention maps (`saliency`, `attention`,
-//! `ablate`, `sensitivity`).
+//! `layer` holds the layer methods (`layer-ig`, `conductance`, `neuron`), `input` the methods on
+//! the input tokens and the attention maps (`saliency`, `attention`, `ablate`, `sensitivity`).
 
 mod input;
 mod layer;
@@ -14,26 +12,40 @@ mod layer;
 pub use input::{run_ablate, run_attention, run_saliency, run_sensitivity};
 pub use layer::{run_conductance, run_layer_ig, run_neuron};
 
-use super::ig::{encode, progress_bar, resolve_target, write, IgArgs};
-use crate::attribution::layer::{boundaries, boundary_shape, layer_boundaries};
-use crate::attribution::{
-    ablation, attention_maps, gradient_attribution, internal_influence, layer_conductance,
-    layer_integrated_gradients, neuron_conductance, noise_sensitivity, noise_tunnel, Baseline,
-    GradMethod, LayerResult, NoiseKind, PathProblem, Target,
-};
-use crate::integrate::{captum_exact, Rule};
-use crate::io::Encoded;
-use crate::models::{self, Model};
-use crate::report::{self, aggregate_words, attention_html as ah, Aggregate, TokenScores};
-use crate::{DType, Error, Result, Tensor};
+use super::args::*;
+use crate::explain::{Header, TokenReport};
+use crate::report::{self, attention_html as ah};
+use crate::Result;
 use clap::Args;
-use serde_json::{json, Value};
-use std::time::Instant;
+
+/// The flags every token-level method shares: model, text and target, baseline, batch, words,
+/// output and run options.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub text: TextArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
 
 #[derive(Args, Debug, Clone)]
 pub struct LayerIgArgs {
     #[command(flatten)]
-    pub common: IgArgs,
+    pub common: Common,
+    #[command(flatten)]
+    pub quadrature: QuadratureArgs,
+    #[command(flatten)]
+    pub words: WordsArgs,
     /// The boundary whose value is interpolated (`gradpath hooks` lists them), e.g.
     /// embed.hook_out (the BERT tutorial's `model.bert.embeddings`) or blocks.3.hook_resid_post.
     #[arg(long, default_value = "embed.hook_out")]
@@ -43,7 +55,9 @@ pub struct LayerIgArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ConductanceArgs {
     #[command(flatten)]
-    pub common: IgArgs,
+    pub common: Common,
+    #[command(flatten)]
+    pub quadrature: QuadratureArgs,
     /// Layers to attribute to, e.g. `0,5,11` (default: all, in one sweep of path points).
     #[arg(long, value_delimiter = ',')]
     pub layers: Option<Vec<usize>>,
@@ -67,7 +81,11 @@ pub struct ConductanceArgs {
 #[derive(Args, Debug, Clone)]
 pub struct NeuronArgs {
     #[command(flatten)]
-    pub common: IgArgs,
+    pub common: Common,
+    #[command(flatten)]
+    pub quadrature: QuadratureArgs,
+    #[command(flatten)]
+    pub words: WordsArgs,
     /// The boundary holding the neuron, e.g. blocks.1.hook_resid_post.
     #[arg(long)]
     pub boundary: String,
@@ -82,7 +100,9 @@ pub struct NeuronArgs {
 #[derive(Args, Debug, Clone)]
 pub struct SaliencyArgs {
     #[command(flatten)]
-    pub common: IgArgs,
+    pub common: Common,
+    #[command(flatten)]
+    pub words: WordsArgs,
     /// Input × gradient instead of |gradient|.
     #[arg(long)]
     pub times_input: bool,
@@ -103,7 +123,15 @@ pub struct SaliencyArgs {
 #[derive(Args, Debug, Clone)]
 pub struct AttentionArgs {
     #[command(flatten)]
-    pub common: IgArgs,
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub text: TextArgs,
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
     /// The head shown as a token × token heatmap: layer (default: the last).
     #[arg(long)]
     pub layer: Option<usize>,
@@ -118,7 +146,9 @@ pub struct AttentionArgs {
 #[derive(Args, Debug, Clone)]
 pub struct AblateArgs {
     #[command(flatten)]
-    pub common: IgArgs,
+    pub common: Common,
+    #[command(flatten)]
+    pub words: WordsArgs,
     /// What replaces a token's word embedding: `baseline` (the --baseline token's embedding) or
     /// `zero`.
     #[arg(long, default_value = "baseline", value_parser = ["baseline", "zero"])]
@@ -128,7 +158,9 @@ pub struct AblateArgs {
 #[derive(Args, Debug, Clone)]
 pub struct SensitivityArgs {
     #[command(flatten)]
-    pub common: IgArgs,
+    pub common: Common,
+    #[command(flatten)]
+    pub words: WordsArgs,
     /// Standard deviation of the Gaussian noise added to one token's word embedding.
     #[arg(long, default_value_t = 0.1)]
     pub sigma: f64,
@@ -140,198 +172,53 @@ pub struct SensitivityArgs {
     pub seed: u64,
 }
 
-/// Everything a command needs after loading.
-struct Setup {
-    model: Box<dyn Model>,
-    e: Encoded,
-    target: Option<(Target, Option<String>)>,
-    x: Tensor,
-    b: Tensor,
-    base_ids: Option<Vec<usize>>,
-    baseline: Baseline,
-    load_s: f64,
-    t1: Instant,
+/// The model and the input of a command with a target, the progress bar wired.
+fn start(
+    c: &Common,
+) -> Result<(
+    crate::explain::Explainer,
+    indicatif::ProgressBar,
+    crate::explain::Input,
+)> {
+    let options = c.run.options(c.batch.batch)?;
+    c.baseline.parse()?;
+    let input = c.target.input(&c.text)?;
+    let (ex, bar) = load(&c.model.model, options, c.run.quiet)?;
+    Ok((ex, bar, input))
 }
 
-impl Setup {
-    fn problem<'a>(&'a self, target: &'a Target) -> PathProblem<'a> {
-        PathProblem {
-            model: self.model.as_ref(),
-            ids: &self.e.ids,
-            type_ids: &self.e.type_ids,
-            boundary: "hook_embed",
-            input: &self.x,
-            baseline: &self.b,
-            target,
-        }
-    }
-    fn target(&self) -> Result<&Target> {
-        self.target
-            .as_ref()
-            .map(|t| &t.0)
-            .ok_or_else(|| Error::Msg("internal: no target resolved".into()))
-    }
-    /// Default rows per batch: activations near 512 MB, at most `cap`.
-    fn batch(&self, a: &IgArgs, cap: usize) -> Result<usize> {
-        let b = a.batch.unwrap_or_else(|| {
-            (512usize << 20)
-                .checked_div(self.model.activation_bytes_per_row(self.e.len()))
-                .unwrap_or(1)
-                .clamp(1, cap.max(1))
-        });
-        if b == 0 {
-            return Err(Error::Input("--batch must be at least 1".into()));
-        }
-        Ok(b)
+fn header_lines(c: &Common, h: &Header, what: &str) {
+    if !c.run.quiet {
+        println!("{}", h.model_description);
+        println!(
+            "target: {}   baseline: {}   {what}",
+            h.target_description(),
+            h.baseline
+        );
     }
 }
 
-fn setup(a: &IgArgs, cmd: &str, need_target: bool) -> Result<Setup> {
-    if let Some(n) = a.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .map_err(|e| Error::Msg(e.to_string()))?;
-    }
-    if a.tolerance.is_some() {
-        return Err(Error::Input(format!(
-            "--tolerance (adaptive refinement) is only for `gradpath ig`, not `gradpath {cmd}`"
-        )));
-    }
-    let baseline = Baseline::parse(&a.baseline)?;
-    Aggregate::parse(&a.aggregate)?;
-    let dtype = DType::parse(&a.dtype)?;
-    let t0 = Instant::now();
-    let model = models::load(&a.model, dtype)?;
-    let tok = models::load_tokenizer(&a.model)?;
-    let load_s = t0.elapsed().as_secs_f64();
-    let t1 = Instant::now();
-    let e = encode(&tok, &a.text, None, model.max_tokens(), a.truncate)?;
-    let target = if need_target {
-        Some(resolve_target(a, model.as_ref(), &tok, &e)?)
-    } else {
-        None
-    };
-    let (base_ids, b) = baseline
-        .build(&e, &tok, model.as_ref())
-        .map_err(|err| match err {
-            Error::Invalid {
-                op: "embedding",
-                detail,
-            } => Error::Input(format!("--baseline {}: {detail}", baseline.name())),
-            other => other,
-        })?;
-    let x = model.word_embeddings(&e.ids)?;
-    Ok(Setup {
-        model,
-        e,
-        target,
-        x,
-        b,
-        base_ids,
-        baseline,
-        load_s,
-        t1,
-    })
+fn info_rows(h: &Header, method: String) -> Vec<(&'static str, String)> {
+    vec![
+        ("model", h.model_description.clone()),
+        ("text", h.text.clone()),
+        ("target", h.target_description()),
+        ("method", method),
+    ]
 }
 
-fn rule_of(a: &IgArgs, n: usize) -> Result<(Rule, Vec<f64>, Vec<f64>)> {
-    if a.steps == 0 {
-        return Err(Error::Input("--steps must be at least 1".into()));
-    }
-    let rule = Rule::parse(&a.method).map_err(|e| Error::Input(e.to_string()))?;
-    if n < rule.min_points() {
-        return Err(Error::Input(format!(
-            "{} needs --steps ≥ {}",
-            rule.name(),
-            rule.min_points()
-        )));
-    }
-    let (al, w) = if rule == Rule::CaptumTrapezoid {
-        captum_exact(rule, n)?
-    } else {
-        rule.nodes_weights(n)?
-    };
-    Ok((rule, al, w))
-}
-
-fn target_desc(a: &IgArgs, s: &Setup) -> String {
-    match &s.target {
-        Some((Target::Class { class, kind }, l)) => format!(
-            "class {class}{} {}",
-            l.as_ref().map(|l| format!(" ({l})")).unwrap_or_default(),
-            kind.name()
-        ),
-        Some((Target::Similarity { .. }, _)) => format!(
-            "cosine similarity to {:?}",
-            a.similar_to.as_deref().unwrap_or("")
-        ),
-        Some((
-            Target::Token {
-                position,
-                token,
-                kind,
-            },
-            l,
-        )) => format!(
-            "next token {token} {:?} after position {position}, {}",
-            l.as_deref().unwrap_or("?"),
-            kind.name()
-        ),
-        None => "none".into(),
-    }
-}
-
-fn base_json(a: &IgArgs, s: &Setup, method: &str) -> Value {
-    let target = s.target.as_ref().map(|(t, l)| {
-        let mut j = t.to_json(l.as_deref());
-        if let Some(o) = &a.similar_to {
-            j["similar_to"] = json!(o);
-        }
-        j
-    });
-    json!({
-        "method": method,
-        "gradpath_version": env!("CARGO_PKG_VERSION"),
-        "model": a.model.display().to_string(),
-        "model_description": s.model.describe(),
-        "text": a.text,
-        "tokens": s.e.tokens,
-        "ids": s.e.ids,
-        "special": s.e.special,
-        "target": target,
-        "baseline": s.baseline.name(),
-        "baseline_ids": s.base_ids,
-        "dtype": a.dtype,
-    })
-}
-
-fn finish_json(a: &IgArgs, s: &Setup, mut j: Value) -> Result<()> {
-    j["timing"] = json!({"load_s": s.load_s, "attribution_s": s.t1.elapsed().as_secs_f64()});
-    if let Some(p) = &a.json {
-        write(
-            p,
-            &serde_json::to_string_pretty(&j).map_err(|e| Error::Msg(e.to_string()))?,
-        )?;
-    }
-    Ok(())
-}
-
-/// How a command with one score per input token ends: the JSON document `j` (with `words` under
-/// --words) and, with --html, a page of the `rows` and the tokens coloured by their score
-/// (`label` names the score).
-fn finish_token_scores(
-    a: &IgArgs,
-    s: &Setup,
-    mut j: Value,
-    sc: &TokenScores,
+/// How a command with one score per input token ends: the JSON document and, with --html, a
+/// page of the `rows` and the tokens coloured by their score (`label` names the score).
+fn finish_token_scores<R: TokenReport + serde::Serialize>(
+    c: &Common,
+    r: &R,
     title: &str,
     rows: &[(&'static str, String)],
     label: &str,
 ) -> Result<()> {
-    words_json(a, &mut j, sc);
-    finish_json(a, s, j)?;
-    if let Some(path) = &a.html {
+    c.output.write_json(r)?;
+    if let Some(path) = &c.output.html {
+        let sc = r.scores();
         write(
             path,
             &ah::page(
@@ -344,87 +231,9 @@ fn finish_token_scores(
     Ok(())
 }
 
-/// Token scores, aggregated to words with --words.
-fn scores(a: &IgArgs, s: &Setup, per_token: &[f64]) -> Result<TokenScores> {
-    Ok(if a.words {
-        aggregate_words(
-            &a.text,
-            &s.e.tokens,
-            &s.e.words,
-            &s.e.offsets,
-            &s.e.type_ids,
-            per_token,
-            Aggregate::parse(&a.aggregate)?,
-        )
-    } else {
-        TokenScores {
-            labels: s.e.tokens.clone(),
-            scores: per_token.to_vec(),
-        }
-    })
-}
-
-fn header(a: &IgArgs, s: &Setup, what: &str) {
-    if !a.quiet {
-        println!("{}", s.model.describe());
-        println!(
-            "target: {}   baseline: {}   {what}",
-            target_desc(a, s),
-            s.baseline.name()
-        );
+/// The table of token (or word) scores.
+fn print_scores<R: TokenReport>(c: &Common, r: &R) {
+    if !c.run.quiet {
+        print!("{}", report::table::render(&r.scores(), 20));
     }
-}
-
-fn info_rows(a: &IgArgs, s: &Setup, method: String) -> Vec<(&'static str, String)> {
-    vec![
-        ("model", s.model.describe()),
-        ("text", a.text.clone()),
-        ("target", target_desc(a, s)),
-        ("method", method),
-    ]
-}
-
-/// A path problem at `path_boundary` (x and x′ are that boundary's values on the input and on
-/// the baseline input), owned.
-fn path_tensors(s: &Setup, target: &Target, path_boundary: &str) -> Result<(Tensor, Tensor)> {
-    let p = s.problem(target);
-    if path_boundary == "hook_embed" {
-        return Ok((s.x.clone(), s.b.clone()));
-    }
-    let all = boundaries(p.model, p.ids, p.type_ids)?;
-    boundary_shape(&all, path_boundary)?;
-    let e = p.boundary_at_endpoints(path_boundary)?;
-    Ok((e.input, e.baseline))
-}
-
-fn layer_json(r: &LayerResult) -> Value {
-    json!(r
-        .layers
-        .iter()
-        .map(|l| json!({
-            "boundary": l.boundary,
-            "shape": l.shape,
-            "attributions": l.per_token,
-            "total": l.total,
-            "delta": l.delta,
-            "relative_delta": l.relative_delta,
-        }))
-        .collect::<Vec<_>>())
-}
-
-fn words_json(a: &IgArgs, j: &mut Value, sc: &TokenScores) {
-    if a.words {
-        j["words"] = json!(sc.labels);
-        j["word_attributions"] = json!(sc.scores);
-        j["word_aggregation"] = json!(a.aggregate);
-    }
-}
-
-fn warn_words(a: &IgArgs, cmd: &str) -> Result<()> {
-    if a.words {
-        return Err(Error::Input(format!(
-            "--words is not supported by `gradpath {cmd}` (its output is per token and layer or head)"
-        )));
-    }
-    Ok(())
 }

@@ -1,0 +1,310 @@
+//! Option groups. Each command flattens the groups its method accepts, so a flag a method does
+//! not use is rejected by the parser (`gradpath saliency --tolerance 1e-3` is a usage error):
+//!
+//! | group | flags | commands |
+//! |---|---|---|
+//! | [`ModelArgs`] | `--model` | all but `generate-attr` (own default model) and `hooks` |
+//! | [`RunArgs`] | `--dtype --threads --quiet` | every method |
+//! | [`TextArgs`] | `--text --truncate` | `ig`, `layer-ig`, `conductance`, `neuron`, `saliency`, `attention`, `ablate`, `sensitivity` |
+//! | [`TargetArgs`] | `--similar-to --target --target-token --position --target-kind` | the same but `attention` |
+//! | [`BaselineArgs`] | `--baseline` | every method |
+//! | [`QuadratureArgs`] | `--steps --method` | `ig`, `layer-ig`, `conductance`, `neuron`, `generate-attr` |
+//! | [`AdaptiveArgs`] | `--tolerance --adaptive --max-points` | `ig`, `generate-attr` |
+//! | [`BatchArgs`] | `--batch` | every method but `attention` |
+//! | [`WordsArgs`] | `--words --aggregate` | `ig`, `layer-ig`, `neuron`, `saliency`, `ablate`, `sensitivity` |
+//! | [`OutputArgs`] | `--json --html` | every method |
+
+use crate::attribution::{Baseline, TargetKind};
+use crate::explain::{
+    AdaptiveOptions, Input, Options, PathOptions, Quadrature, Scheme, TargetSpec,
+};
+use crate::integrate::Rule;
+use crate::report::Aggregate;
+use crate::{DType, Error, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+/// The model `gradpath ig` uses when `--model` is not given (fetched by scripts/fetch-models.sh).
+pub const DEFAULT_MODEL: &str = "models/all-MiniLM-L6-v2";
+
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Hugging Face model folder (config.json, model.safetensors, tokenizer.json).
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Compute dtype.
+    #[arg(long, default_value = "f32", value_parser = ["f32", "f64"])]
+    pub dtype: String,
+    /// CPU threads (default: all cores, or RAYON_NUM_THREADS).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print only warnings and errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    /// Sets the thread pool and returns the library options.
+    pub fn options(&self, batch: Option<usize>) -> Result<Options> {
+        if let Some(n) = self.threads {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build_global()
+                .map_err(|e| Error::BadValue {
+                    name: "--threads",
+                    detail: e.to_string(),
+                })?;
+        }
+        Ok(Options {
+            dtype: DType::parse(&self.dtype)?,
+            batch,
+            ..Options::default()
+        })
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TextArgs {
+    /// The text to explain.
+    #[arg(long)]
+    pub text: String,
+    /// Cut texts longer than the model's positions instead of failing.
+    #[arg(long)]
+    pub truncate: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TargetArgs {
+    /// Sentence-embedding models: explain the cosine similarity of TEXT's mean-pooled embedding to
+    /// this text's.
+    #[arg(long)]
+    pub similar_to: Option<String>,
+    /// Classifiers: the class to explain, as an index or a label name (default: predicted class).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Causal language models: the next token to explain, as an id or a token string (e.g.
+    /// " Paris"; it must be a single token). Default: the predicted token.
+    #[arg(long)]
+    pub target_token: Option<String>,
+    /// Causal language models: the position whose next-token logits are explained (0-based;
+    /// default: the last token).
+    #[arg(long)]
+    pub position: Option<usize>,
+    /// Explain the class (or next-token) logit, probability or log-probability.
+    #[arg(long, default_value = "logit", value_parser = ["logit", "prob", "log-prob"])]
+    pub target_kind: String,
+}
+
+impl TargetArgs {
+    /// The library's input: `text` with this target.
+    pub fn input(&self, text: &TextArgs) -> Result<Input> {
+        Ok(Input {
+            text: text.text.clone(),
+            target: TargetSpec {
+                class: self.target.clone(),
+                similar_to: self.similar_to.clone(),
+                token: self.target_token.clone(),
+                position: self.position,
+                kind: TargetKind::parse(&self.target_kind)?,
+            },
+            truncate: text.truncate,
+        })
+    }
+
+    /// A target that does not fit the model, said in flags.
+    pub fn explain(&self, e: Error, is_decoder: bool) -> Error {
+        let Error::TargetMismatch(_) = e else {
+            return e;
+        };
+        Error::TargetMismatch(if is_decoder {
+            "this is a causal language model: choose the explained token with --target-token (and --position), not --target / --similar-to".into()
+        } else if self.target_token.is_some() || self.position.is_some() {
+            "--target-token and --position are for causal language models; for this model use --target (classifiers) or --similar-to (sentence embeddings)".into()
+        } else if self.similar_to.is_some() {
+            "--similar-to needs a sentence-embedding model, but this one is a classifier".into()
+        } else {
+            "this is a sentence-embedding model: give --similar-to TEXT to explain the similarity to a second text".into()
+        })
+    }
+}
+
+/// A text input without a target (`gradpath attention`).
+pub fn plain_input(text: &TextArgs) -> Input {
+    Input::text(text.text.clone()).truncate(text.truncate)
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BaselineArgs {
+    // The help is an attribute, not a doc comment: rustdoc would read [PAD] as a link.
+    #[arg(
+        long,
+        default_value = "pad",
+        help = "Path start: [PAD] / [MASK] / [UNK] / EOS for every non-special token (BOS/[CLS]/[SEP] kept), the zero embedding, or id:N. Values: pad, eos, mask, unk, zero, id:N"
+    )]
+    pub baseline: String,
+}
+
+impl BaselineArgs {
+    pub fn parse(&self) -> Result<Baseline> {
+        Baseline::parse(&self.baseline)
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct QuadratureArgs {
+    /// Quadrature points along the path.
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    /// Quadrature rule: gauss-legendre, riemann-left, riemann-right, riemann-middle,
+    /// riemann-trapezoid (textbook), captum-trapezoid (Captum's weights, for parity).
+    #[arg(long, default_value = "gauss-legendre")]
+    pub method: String,
+}
+
+impl QuadratureArgs {
+    pub fn parse(&self) -> Result<Quadrature> {
+        let rule = Rule::parse(&self.method).map_err(|_| Error::Unknown {
+            what: "quadrature rule",
+            value: self.method.clone(),
+            valid: Rule::ALL.map(|r| r.name().to_string()).to_vec(),
+        })?;
+        let q = Quadrature {
+            rule,
+            steps: self.steps,
+        };
+        q.check()?;
+        Ok(q)
+    }
+}
+
+/// Baseline and quadrature: the path of a path method.
+pub fn path_options(b: &BaselineArgs, q: &QuadratureArgs) -> Result<PathOptions> {
+    Ok(PathOptions {
+        quadrature: q.parse()?,
+        baseline: b.parse()?,
+    })
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AdaptiveArgs {
+    /// Refine the quadrature adaptively until the relative completeness delta is ≤ T.
+    #[arg(long)]
+    pub tolerance: Option<f64>,
+    /// How --tolerance refines gauss-legendre: `doubling` (n, 2n, 4n, ... points; fewest model
+    /// passes on MiniLM, see docs/BENCHMARKS.md) or `panels` (Gauss–Kronrod panels bisected where
+    /// F bends along the path). Other rules refine by nesting (old points reused).
+    #[arg(long, default_value = "doubling", value_parser = ["panels", "doubling"])]
+    pub adaptive: String,
+    /// Point budget for --tolerance.
+    #[arg(long, default_value_t = 1024)]
+    pub max_points: usize,
+}
+
+impl AdaptiveArgs {
+    /// The adaptive options (checked against `q`), or `None` without --tolerance.
+    pub fn parse(&self, q: &Quadrature) -> Result<Option<AdaptiveOptions>> {
+        let Some(tolerance) = self.tolerance else {
+            return Ok(None);
+        };
+        let a = AdaptiveOptions {
+            tolerance,
+            scheme: if self.adaptive == "panels" {
+                Scheme::Panels
+            } else {
+                Scheme::Doubling
+            },
+            max_points: self.max_points,
+        };
+        a.scheme_for(q)?;
+        Ok(Some(a))
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BatchArgs {
+    /// Path points per forward/backward batch (default: chosen to keep activations near 512 MB).
+    #[arg(long)]
+    pub batch: Option<usize>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WordsArgs {
+    /// Aggregate sub-word tokens to words in the table and HTML (JSON gains `words`).
+    #[arg(long)]
+    pub words: bool,
+    /// How --words combines sub-words: sum, mean, max, absmax.
+    #[arg(long, default_value = "sum")]
+    pub aggregate: String,
+}
+
+impl WordsArgs {
+    /// The aggregation with --words, else `None` (the value is checked either way).
+    pub fn parse(&self) -> Result<Option<Aggregate>> {
+        let how = Aggregate::parse(&self.aggregate)?;
+        Ok(self.words.then_some(how))
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Write the result as JSON (schema in docs/JSON.md).
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write a self-contained HTML page.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    /// Writes `report` as pretty JSON (keys sorted) with --json.
+    pub fn write_json<T: serde::Serialize>(&self, report: &T) -> Result<()> {
+        if let Some(path) = &self.json {
+            let v = serde_json::to_value(report).map_err(|e| Error::Internal(e.to_string()))?;
+            let s = serde_json::to_string_pretty(&v).map_err(|e| Error::Internal(e.to_string()))?;
+            write(path, &s)?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn write(path: &std::path::Path, s: &str) -> Result<()> {
+    std::fs::write(path, s).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        source: e,
+    })
+}
+
+/// A progress bar for path points (hidden with --quiet).
+pub(crate) fn progress_bar(quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} path points {pos}/{len} [{elapsed_precise}] {wide_bar}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Loads the model and wires a progress bar to it.
+pub(crate) fn load(
+    model: &std::path::Path,
+    options: Options,
+    quiet: bool,
+) -> Result<(crate::explain::Explainer, indicatif::ProgressBar)> {
+    let mut ex = crate::explain::Explainer::load(model, options)?;
+    let bar = progress_bar(quiet);
+    let b = bar.clone();
+    ex.on_progress(move |d, t| {
+        b.set_length(t as u64);
+        b.set_position(d as u64);
+    });
+    Ok((ex, bar))
+}

@@ -1,0 +1,234 @@
+//! Generation attribution: greedy generation (or a given continuation) with every generated
+//! token explained by IG over the tokens before it.
+
+use super::report::{PathInfo, Timing};
+use super::{encode, AdaptiveOptions, Explainer, PathOptions};
+use crate::attribution::{generation_attribution, greedy, Generation, GenerationSpec, TargetKind};
+use crate::io::Tokenizer;
+use crate::{Error, Result};
+use serde::Serialize;
+use std::time::Instant;
+
+/// Options of [`Explainer::generate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateOptions {
+    pub path: PathOptions,
+    /// Adaptive refinement of each step's quadrature.
+    pub adaptive: Option<AdaptiveOptions>,
+    /// Tokens to generate greedily (stops early at the end-of-sequence token).
+    pub max_new_tokens: usize,
+    /// Explain these tokens (ids or one-token strings) instead of generating: teacher forcing.
+    pub continuation: Option<Vec<String>>,
+    /// What each step explains of its token.
+    pub kind: TargetKind,
+    /// Keep earlier generated tokens fixed (Captum `LLMGradientAttribution`).
+    pub prompt_only: bool,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> GenerateOptions {
+        GenerateOptions {
+            path: PathOptions::default(),
+            adaptive: None,
+            max_new_tokens: 5,
+            continuation: None,
+            kind: TargetKind::LogProb,
+            prompt_only: false,
+        }
+    }
+}
+
+/// One generated token's IG.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GenerationStepReport {
+    pub token: usize,
+    pub token_str: String,
+    pub attributions: Vec<f64>,
+    pub f_input: f64,
+    pub f_baseline: f64,
+    pub delta: f64,
+    pub relative_delta: f64,
+    pub path: PathInfo,
+    pub rough: bool,
+}
+
+/// [`Explainer::generate`]: the generated × input attribution matrix and every step.
+#[derive(Debug, Clone, Serialize)]
+pub struct GenerationReport {
+    pub method: &'static str,
+    pub gradpath_version: &'static str,
+    pub model: String,
+    pub model_description: String,
+    pub text: String,
+    pub prompt_ids: Vec<usize>,
+    pub generated_ids: Vec<usize>,
+    /// Printable input tokens (␣ = space, ⏎ = newline): the prompt and all but the last
+    /// generated token.
+    pub input_tokens: Vec<String>,
+    pub generated_tokens: Vec<String>,
+    pub matrix: Vec<Vec<Option<f64>>>,
+    pub deltas: Vec<f64>,
+    pub relative_deltas: Vec<f64>,
+    pub steps: Vec<GenerationStepReport>,
+    pub target_kind: &'static str,
+    pub prompt_only: bool,
+    pub baseline: String,
+    pub quadrature: &'static str,
+    pub n_steps: usize,
+    pub tolerance: Option<f64>,
+    pub adaptive: Option<&'static str>,
+    pub points_used: Vec<usize>,
+    pub batch: usize,
+    pub dtype: String,
+    pub boundary: &'static str,
+    pub rough: bool,
+    pub warnings: Vec<String>,
+    pub timing: Timing,
+    /// The method's own result.
+    #[serde(skip)]
+    pub generation: Generation,
+    /// The generated text, decoded.
+    #[serde(skip)]
+    pub generated_text: String,
+}
+
+/// Printable token: spaces and newlines made visible.
+fn show(tok: &Tokenizer, id: usize) -> String {
+    let t = tok.decode(&[id]).unwrap_or_default();
+    // A byte-level token that is part of a multi-byte character decodes to U+FFFD: show the raw
+    // token instead.
+    let t = if t.is_empty() || t.contains('\u{FFFD}') {
+        tok.id_to_token(id).unwrap_or_else(|| format!("#{id}"))
+    } else {
+        t
+    };
+    t.replace(' ', "␣").replace('\n', "⏎")
+}
+
+impl Explainer {
+    /// Causal language models: generate greedily (or take `continuation`) and explain every
+    /// generated token by IG at `hook_embed` over the prompt and the tokens before it.
+    pub fn generate(&self, prompt: &str, o: &GenerateOptions) -> Result<GenerationReport> {
+        let q = o.path.quadrature;
+        q.check()?;
+        if o.max_new_tokens == 0 && o.continuation.is_none() {
+            return Err(Error::BadValue {
+                name: "max_new_tokens",
+                detail: "must be at least 1".into(),
+            });
+        }
+        let adaptive = o
+            .adaptive
+            .map(|a| Ok::<_, Error>((a.scheme_for(&q)?, a.tolerance, a.max_points)))
+            .transpose()?;
+        let model = self.model();
+        if !model.is_decoder() {
+            return Err(Error::TargetMismatch(format!(
+                "generation attribution needs a causal language model; {} is not one",
+                model.describe()
+            )));
+        }
+        let tok = self.tokenizer();
+        let t1 = Instant::now();
+        let e = encode(tok, prompt, None, model.max_tokens(), false)?;
+        let generated = match &o.continuation {
+            Some(c) => c
+                .iter()
+                .map(|s| self.parse_token(s))
+                .collect::<Result<Vec<_>>>()?,
+            None => greedy(model, &e.ids, o.max_new_tokens, model.eos_token_id())?,
+        };
+        if generated.is_empty() {
+            return Err(Error::Empty(
+                "the continuation (the prompt already fills the model's positions)",
+            ));
+        }
+        if e.len() + generated.len() - 1 > model.max_tokens() {
+            return Err(Error::TooLong {
+                tokens: e.len() + generated.len() - 1,
+                max: model.max_tokens(),
+            });
+        }
+        let baseline_token = o.path.baseline.token_id(tok, model)?;
+        let (alphas, weights) = q.nodes(q.steps)?;
+        let batch = self.batch_size(e.len() + generated.len(), q.steps)?;
+        let spec = GenerationSpec {
+            prompt: &e.ids,
+            special: &e.special,
+            generated: &generated,
+            baseline_token,
+            kind: o.kind,
+            prompt_only: o.prompt_only,
+            alphas: &alphas,
+            weights: &weights,
+            adaptive,
+            batch,
+        };
+        let g = generation_attribution(
+            model,
+            &spec,
+            &mut |s, n| self.report_step(s, n),
+            &mut |d, t| self.report_progress(d, t),
+        )?;
+        let n_gen = generated.len();
+        let mut inputs: Vec<String> = e.ids.iter().map(|&i| show(tok, i)).collect();
+        inputs.extend(generated[..n_gen - 1].iter().map(|&i| show(tok, i)));
+        let outputs: Vec<String> = generated.iter().map(|&i| show(tok, i)).collect();
+        let warnings: Vec<String> = g
+            .steps
+            .iter()
+            .zip(&outputs)
+            .filter_map(|(s, o)| s.ig.roughness_warning().map(|w| format!("step {o}: {w}")))
+            .collect();
+        let steps = g
+            .steps
+            .iter()
+            .zip(&outputs)
+            .map(|(s, o)| GenerationStepReport {
+                token: s.token,
+                token_str: o.clone(),
+                attributions: s.ig.per_token.clone(),
+                f_input: s.ig.f_input,
+                f_baseline: s.ig.f_baseline,
+                delta: s.ig.delta,
+                relative_delta: s.ig.relative_delta,
+                path: PathInfo::of(&s.ig),
+                rough: s.ig.roughness_warning().is_some(),
+            })
+            .collect();
+        Ok(GenerationReport {
+            method: "generation_attribution",
+            gradpath_version: env!("CARGO_PKG_VERSION"),
+            model: self.path().display().to_string(),
+            model_description: model.describe(),
+            text: prompt.to_string(),
+            prompt_ids: e.ids.clone(),
+            generated_ids: g.generated.clone(),
+            input_tokens: inputs,
+            generated_tokens: outputs,
+            matrix: g.matrix(),
+            deltas: g.steps.iter().map(|s| s.ig.delta).collect(),
+            relative_deltas: g.steps.iter().map(|s| s.ig.relative_delta).collect(),
+            steps,
+            target_kind: o.kind.name(),
+            prompt_only: o.prompt_only,
+            baseline: o.path.baseline.name(),
+            quadrature: q.rule.name(),
+            n_steps: q.steps,
+            tolerance: o.adaptive.map(|a| a.tolerance),
+            adaptive: o.adaptive.map(|a| a.scheme.name()),
+            points_used: g.steps.iter().map(|s| s.ig.points_used).collect(),
+            batch,
+            dtype: self.options().dtype.to_string(),
+            boundary: "hook_embed",
+            rough: !warnings.is_empty(),
+            warnings,
+            timing: Timing {
+                load_s: self.load_seconds(),
+                attribution_s: t1.elapsed().as_secs_f64(),
+            },
+            generated_text: tok.decode(&generated).unwrap_or_default(),
+            generation: g,
+        })
+    }
+}

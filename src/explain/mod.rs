@@ -1,0 +1,778 @@
+//! The library's front door: load a model, say what to explain, run a method, serialise the
+//! report. Everything the `gradpath` CLI does apart from parsing flags and printing lives here, so
+//! a Rust caller explains a sentence in three lines:
+//!
+//! ```no_run
+//! use gradpath::explain::{Explainer, IgOptions, Input, Options};
+//! let ex = Explainer::load("models/all-MiniLM-L6-v2", Options::default())?;
+//! let r = ex.ig(&Input::text("A man plays guitar.").similar_to("Someone makes music."), &IgOptions::default())?;
+//! println!("{}", serde_json::to_string(&r).unwrap());
+//! # Ok::<(), gradpath::Error>(())
+//! ```
+//!
+//! - [`Explainer::load`]: a Hugging Face folder, a `.gguf` file or a folder holding one, with its
+//!   tokenizer, in the dtype and memory budget of [`Options`];
+//! - [`Input`]: the text and the target ([`TargetSpec`]: a class index or label, a similarity
+//!   text, a next token and position), resolved against the model when a method runs;
+//! - one method per call ([`Explainer::ig`], [`Explainer::layer_ig`], [`Explainer::conductance`],
+//!   [`Explainer::neuron`], [`Explainer::saliency`], [`Explainer::attention`],
+//!   [`Explainer::ablate`], [`Explainer::sensitivity`], [`Explainer::generate`]), each taking
+//!   its own options struct and returning a report that derives `Serialize`: serialised, it is
+//!   the JSON document of docs/JSON.md (`gradpath <command> --json` writes exactly that).
+//!
+//! Errors are typed ([`crate::Error`]) and speak of the library's option names (`steps`,
+//! `batch`, `tolerance`, ...), never of command-line flags.
+
+mod generate;
+mod methods;
+mod report;
+
+pub use generate::{GenerateOptions, GenerationReport, GenerationStepReport};
+pub use methods::{
+    check_head, AblateOptions, AttentionOptions, ConductanceOptions, LayerIgOptions, NeuronOptions,
+    SaliencyOptions, SensitivityOptions, Smoothing,
+};
+pub use report::{
+    AblationReport, AttentionReport, ConductanceReport, Header, IgReport, LayerEntry,
+    LayerIgReport, NeuronReport, NoiseTunnelInfo, PathInfo, Refinement, RefinementStep,
+    SaliencyReport, SensitivityReport, SimplePath, StartProbe, TargetInfo, Timing, TokenCurve,
+    TokenReport, Words,
+};
+
+use crate::attribution::{Adaptive, Baseline, PathProblem, Target, TargetKind};
+use crate::integrate::{captum_exact, Rule};
+use crate::io::{Encoded, Tokenizer};
+use crate::models::{self, Batch, Hooks, Model, ModelOutput};
+use crate::report::{aggregate_words, Aggregate, TokenScores};
+use crate::{DType, Error, Result, Tape, Tensor};
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// How a model is loaded and how big a batch of path points may be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Compute dtype (sums are accumulated in f64 either way).
+    pub dtype: DType,
+    /// Path points (rows) per forward/backward batch; `None`: as many as fit `memory_budget`.
+    pub batch: Option<usize>,
+    /// Bytes of saved activations a batch may hold when `batch` is `None` (default 512 MiB).
+    pub memory_budget: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            dtype: DType::F32,
+            batch: None,
+            memory_budget: 512 << 20,
+        }
+    }
+}
+
+/// What F is: the scalar a method explains. Which fields apply depends on the model: a
+/// classifier takes `class` (default: the predicted class), a sentence-embedding model needs
+/// `similar_to`, a causal language model takes `token` and `position` (default: the predicted
+/// token after the last position). `kind` applies to classes and tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetSpec {
+    /// Classifiers: a class index or a label from `id2label`.
+    pub class: Option<String>,
+    /// Sentence-embedding models: F is the cosine similarity of the text's mean-pooled
+    /// embedding to this text's.
+    pub similar_to: Option<String>,
+    /// Causal language models: the next token, as an id or a string that is one token.
+    pub token: Option<String>,
+    /// Causal language models: the position whose next-token logits are read.
+    pub position: Option<usize>,
+    /// Logit, probability or log-probability.
+    pub kind: TargetKind,
+}
+
+impl Default for TargetSpec {
+    fn default() -> TargetSpec {
+        TargetSpec {
+            class: None,
+            similar_to: None,
+            token: None,
+            position: None,
+            kind: TargetKind::Logit,
+        }
+    }
+}
+
+/// A text to explain and its target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    pub text: String,
+    pub target: TargetSpec,
+    /// Cut a text longer than the model's positions (keeping the closing special token) instead
+    /// of failing with [`Error::TooLong`].
+    pub truncate: bool,
+}
+
+impl Input {
+    /// `text` with the default target (predicted class or token).
+    pub fn text(text: impl Into<String>) -> Input {
+        Input {
+            text: text.into(),
+            target: TargetSpec::default(),
+            truncate: false,
+        }
+    }
+    /// Explain the cosine similarity to `other` (sentence-embedding models).
+    pub fn similar_to(mut self, other: impl Into<String>) -> Input {
+        self.target.similar_to = Some(other.into());
+        self
+    }
+    /// Explain a class, given as an index or a label (classifiers).
+    pub fn class(mut self, class: impl Into<String>) -> Input {
+        self.target.class = Some(class.into());
+        self
+    }
+    /// Explain this next token, an id or a one-token string (causal language models).
+    pub fn next_token(mut self, token: impl Into<String>) -> Input {
+        self.target.token = Some(token.into());
+        self
+    }
+    /// Read the next-token logits at this position (causal language models).
+    pub fn at_position(mut self, position: usize) -> Input {
+        self.target.position = Some(position);
+        self
+    }
+    /// Logit, probability or log-probability of the class or token.
+    pub fn kind(mut self, kind: TargetKind) -> Input {
+        self.target.kind = kind;
+        self
+    }
+    /// Cut the text at the model's limit instead of failing.
+    pub fn truncate(mut self, yes: bool) -> Input {
+        self.truncate = yes;
+        self
+    }
+}
+
+/// A quadrature rule with its number of points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quadrature {
+    pub rule: Rule,
+    pub steps: usize,
+}
+
+impl Default for Quadrature {
+    fn default() -> Quadrature {
+        Quadrature {
+            rule: Rule::GaussLegendre,
+            steps: 50,
+        }
+    }
+}
+
+impl Quadrature {
+    /// Checks `steps` against the rule.
+    pub fn check(&self) -> Result<()> {
+        self.check_points(self.steps)
+    }
+    fn check_points(&self, n: usize) -> Result<()> {
+        if self.steps == 0 {
+            return Err(Error::BadValue {
+                name: "steps",
+                detail: "must be at least 1".into(),
+            });
+        }
+        if n < self.rule.min_points() {
+            return Err(Error::BadValue {
+                name: "steps",
+                detail: format!(
+                    "{} needs at least {} points",
+                    self.rule.name(),
+                    self.rule.min_points()
+                ),
+            });
+        }
+        Ok(())
+    }
+    /// Nodes and weights of the rule at `n` points (Captum's own weights for
+    /// `captum-trapezoid`).
+    pub fn nodes(&self, n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+        self.check_points(n)?;
+        if self.rule == Rule::CaptumTrapezoid {
+            captum_exact(self.rule, n)
+        } else {
+            self.rule.nodes_weights(n)
+        }
+    }
+}
+
+/// The path of a path method: where it starts and how it is integrated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathOptions {
+    pub baseline: Baseline,
+    pub quadrature: Quadrature,
+}
+
+impl Default for PathOptions {
+    fn default() -> PathOptions {
+        PathOptions {
+            baseline: Baseline::Pad,
+            quadrature: Quadrature::default(),
+        }
+    }
+}
+
+/// How adaptive refinement grows the rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scheme {
+    /// n, 2n, 4n, ... points (other rules than Gauss–Legendre nest their points).
+    #[default]
+    Doubling,
+    /// Gauss–Kronrod panels bisected where F bends (Gauss–Legendre only).
+    Panels,
+}
+
+impl Scheme {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Doubling => "doubling",
+            Scheme::Panels => "panels",
+        }
+    }
+}
+
+/// Refine the quadrature until the relative completeness delta is ≤ `tolerance` or
+/// `max_points` path points are spent. The first pass uses min(steps, 16) points.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdaptiveOptions {
+    pub tolerance: f64,
+    pub scheme: Scheme,
+    pub max_points: usize,
+}
+
+impl AdaptiveOptions {
+    pub fn new(tolerance: f64) -> AdaptiveOptions {
+        AdaptiveOptions {
+            tolerance,
+            scheme: Scheme::Doubling,
+            max_points: 1024,
+        }
+    }
+    /// The refinement scheme for `q`, after checking the tolerance and the point budget.
+    pub fn scheme_for(&self, q: &Quadrature) -> Result<Adaptive> {
+        let tol = self.tolerance;
+        if !(tol.is_finite() && tol > 0.0) {
+            return Err(Error::BadValue {
+                name: "tolerance",
+                detail: format!("must be a finite number > 0, got {tol}"),
+            });
+        }
+        let start = q.steps.min(16).max(q.rule.min_points());
+        if self.max_points < start {
+            return Err(Error::BadValue {
+                name: "max_points",
+                detail: format!(
+                    "{} is below the {start} points of the first adaptive pass; raise it or lower the steps",
+                    self.max_points
+                ),
+            });
+        }
+        Ok(match (q.rule, self.scheme) {
+            (Rule::GaussLegendre, Scheme::Panels) => Adaptive::Panels(1),
+            _ => Adaptive::Rule(q.rule, start),
+        })
+    }
+}
+
+/// Options of [`Explainer::ig`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IgOptions {
+    pub path: PathOptions,
+    /// Adaptive refinement instead of a fixed rule.
+    pub adaptive: Option<AdaptiveOptions>,
+}
+
+/// A progress callback: (points done, points in all).
+pub type ProgressFn = Box<dyn FnMut(usize, usize)>;
+
+/// A loaded model with its tokenizer: the object every method runs on.
+pub struct Explainer {
+    model: Box<dyn Model>,
+    tokenizer: Tokenizer,
+    path: PathBuf,
+    options: Options,
+    load_s: f64,
+    progress: RefCell<Option<ProgressFn>>,
+    step_progress: RefCell<Option<ProgressFn>>,
+}
+
+/// A text resolved against the model: its tokens, target and path ends at `hook_embed`.
+pub struct Prepared {
+    /// The tokens (after truncation).
+    pub encoded: Encoded,
+    /// F (`None` where the method explains no target).
+    pub target: Option<Target>,
+    /// What F is, as reported.
+    pub target_info: Option<TargetInfo>,
+    /// Word embeddings of the input and of the baseline, `[n_tok, d_model]`.
+    pub x: Tensor,
+    pub x_baseline: Tensor,
+    /// Token ids of the baseline sequence (`None` for the zero baseline).
+    pub baseline_ids: Option<Vec<usize>>,
+    pub baseline: Baseline,
+    started: Instant,
+}
+
+impl Prepared {
+    /// The target, for methods that need one.
+    pub fn target(&self) -> Result<&Target> {
+        self.target
+            .as_ref()
+            .ok_or_else(|| Error::Internal("no target resolved".into()))
+    }
+}
+
+impl Explainer {
+    /// Loads a model (Hugging Face folder, `.gguf` file or a folder holding one) and its
+    /// tokenizer.
+    pub fn load(path: impl AsRef<Path>, options: Options) -> Result<Explainer> {
+        let path = path.as_ref().to_path_buf();
+        let t0 = Instant::now();
+        let model = models::load(&path, options.dtype)?;
+        let tokenizer = models::load_tokenizer(&path)?;
+        Ok(Explainer {
+            model,
+            tokenizer,
+            path,
+            options,
+            load_s: t0.elapsed().as_secs_f64(),
+            progress: RefCell::new(None),
+            step_progress: RefCell::new(None),
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &dyn Model {
+        self.model.as_ref()
+    }
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+    /// The path the model was loaded from, as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// The options it was loaded with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+    /// Seconds spent loading weights, config and tokenizer.
+    pub fn load_seconds(&self) -> f64 {
+        self.load_s
+    }
+
+    /// Calls `f(done, total)` as path points are evaluated.
+    pub fn on_progress(&mut self, f: impl FnMut(usize, usize) + 'static) {
+        *self.progress.get_mut() = Some(Box::new(f));
+    }
+    /// [`Explainer::generate`]: calls `f(step, n_steps)` before each generated token.
+    pub fn on_step(&mut self, f: impl FnMut(usize, usize) + 'static) {
+        *self.step_progress.get_mut() = Some(Box::new(f));
+    }
+    pub(crate) fn report_progress(&self, done: usize, total: usize) {
+        if let Some(f) = self.progress.borrow_mut().as_mut() {
+            f(done, total)
+        }
+    }
+    pub(crate) fn report_step(&self, step: usize, n: usize) {
+        if let Some(f) = self.step_progress.borrow_mut().as_mut() {
+            f(step, n)
+        }
+    }
+
+    /// Encodes `text` ([`encode`] with the model's limit).
+    pub fn encode(&self, text: &str, truncate: bool) -> Result<Encoded> {
+        encode(
+            &self.tokenizer,
+            text,
+            None,
+            self.model.max_tokens(),
+            truncate,
+        )
+    }
+
+    /// Path points per batch for `n_tok` tokens: [`Options::batch`], or as many rows as fit the
+    /// memory budget, at most `cap`.
+    pub fn batch_size(&self, n_tok: usize, cap: usize) -> Result<usize> {
+        let b = self.options.batch.unwrap_or_else(|| {
+            self.options
+                .memory_budget
+                .checked_div(self.model.activation_bytes_per_row(n_tok))
+                .unwrap_or(1)
+                .clamp(1, cap.max(1))
+        });
+        if b == 0 {
+            return Err(Error::BadValue {
+                name: "batch",
+                detail: "must be at least 1".into(),
+            });
+        }
+        Ok(b)
+    }
+
+    /// A next-token target given as an id or a string that is one token.
+    pub fn parse_token(&self, s: &str) -> Result<usize> {
+        let vocab = self.model.vocab_size();
+        if let Ok(id) = s.parse::<usize>() {
+            if id >= vocab {
+                return Err(Error::OutOfRange {
+                    what: "token id",
+                    index: id,
+                    len: vocab,
+                });
+            }
+            return Ok(id);
+        }
+        if let Some(id) = self.tokenizer.token_to_id(s) {
+            return Ok(id);
+        }
+        let e = self.tokenizer.encode_plain(s)?;
+        match e.as_slice() {
+            [id] => Ok(*id),
+            ids => Err(Error::Unknown {
+                what: "target token",
+                value: s.to_string(),
+                valid: vec![format!(
+                    "a single token or an id; it encodes to {} tokens {ids:?}",
+                    ids.len()
+                )],
+            }),
+        }
+    }
+
+    /// One forward of `e` without gradients.
+    pub fn forward(&self, e: &Encoded) -> Result<ModelOutput> {
+        let tape = Tape::new();
+        let _g = tape.no_grad();
+        self.model
+            .forward(&Batch::repeat(&e.ids, &e.type_ids, 1), &mut Hooks::new())
+    }
+
+    /// Resolves `spec` on the encoded input `e`.
+    pub fn resolve_target(
+        &self,
+        spec: &TargetSpec,
+        e: &Encoded,
+        truncate: bool,
+    ) -> Result<(Target, TargetInfo)> {
+        let model = self.model.as_ref();
+        if model.is_decoder() {
+            if spec.similar_to.is_some() || spec.class.is_some() {
+                return Err(Error::TargetMismatch(
+                    "this is a causal language model: it explains a next token (and position), not a class or a similarity".into(),
+                ));
+            }
+            let position = spec.position.unwrap_or(e.len() - 1);
+            if position >= e.len() {
+                return Err(Error::OutOfRange {
+                    what: "position",
+                    index: position,
+                    len: e.len(),
+                });
+            }
+            let token = match &spec.token {
+                Some(t) => self.parse_token(t)?,
+                None => {
+                    let out = self.forward(e)?;
+                    argmax(&out.token_logits(position)?.value().to_vec_f64()?)
+                }
+            };
+            let kind = spec.kind;
+            return Ok((
+                Target::Token {
+                    position,
+                    token,
+                    kind,
+                },
+                TargetInfo::Token {
+                    kind: kind.name(),
+                    position,
+                    token,
+                    token_str: self.tokenizer.id_to_token(token),
+                },
+            ));
+        }
+        if spec.token.is_some() || spec.position.is_some() {
+            return Err(Error::TargetMismatch(
+                "a next token and position are targets of causal language models; this model takes a class (classifiers) or a similarity text (sentence embeddings)".into(),
+            ));
+        }
+        let out = self.forward(e)?;
+        match (&out.logits, &spec.similar_to) {
+            (Some(_), Some(_)) => Err(Error::TargetMismatch(
+                "a similarity target needs a sentence-embedding model, but this one is a classifier".into(),
+            )),
+            (None, None) => Err(Error::TargetMismatch(
+                "this is a sentence-embedding model: its target is the similarity to a second text".into(),
+            )),
+            (None, Some(other)) => {
+                let e2 = encode_as(
+                    &self.tokenizer,
+                    other,
+                    model.max_tokens(),
+                    truncate,
+                    "the similarity text",
+                )?;
+                let p = self
+                    .forward(&e2)?
+                    .pooled
+                    .ok_or_else(|| Error::Internal("no pooled output".into()))?;
+                let c = p.shape()[1];
+                Ok((
+                    Target::Similarity {
+                        reference: p.into_value().reshape(&[c])?,
+                    },
+                    TargetInfo::Similarity {
+                        similar_to: other.clone(),
+                    },
+                ))
+            }
+            (Some(logits), None) => {
+                let l = logits.value().to_vec_f64()?;
+                let labels = model.labels();
+                let class = match &spec.class {
+                    None => l
+                        .iter()
+                        .enumerate()
+                        .max_by(|x, y| x.1.total_cmp(y.1))
+                        .map(|p| p.0)
+                        .unwrap_or(0),
+                    Some(t) => match t.parse::<usize>() {
+                        Ok(i) if i < l.len() => i,
+                        Ok(i) => {
+                            return Err(Error::OutOfRange {
+                                what: "class",
+                                index: i,
+                                len: l.len(),
+                            })
+                        }
+                        Err(_) => labels.iter().position(|x| x == t).ok_or_else(|| {
+                            Error::Unknown {
+                                what: "class label",
+                                value: t.clone(),
+                                valid: labels.to_vec(),
+                            }
+                        })?,
+                    },
+                };
+                let kind = spec.kind;
+                Ok((
+                    Target::Class { class, kind },
+                    TargetInfo::Class {
+                        kind: kind.name(),
+                        class,
+                        label: labels.get(class).cloned(),
+                    },
+                ))
+            }
+        }
+    }
+
+    /// Encodes the input, resolves its target (when `need_target`) and builds the path ends at
+    /// `hook_embed` for `baseline`.
+    pub fn prepare(
+        &self,
+        input: &Input,
+        baseline: &Baseline,
+        need_target: bool,
+    ) -> Result<Prepared> {
+        let started = Instant::now();
+        let e = self.encode(&input.text, input.truncate)?;
+        let (target, target_info) = if need_target {
+            let (t, i) = self.resolve_target(&input.target, &e, input.truncate)?;
+            (Some(t), Some(i))
+        } else {
+            (None, None)
+        };
+        let (baseline_ids, x_baseline) = baseline
+            .build(&e, &self.tokenizer, self.model.as_ref())
+            .map_err(|err| match err {
+            Error::Invalid {
+                op: "embedding",
+                detail,
+            } => Error::BadValue {
+                name: "baseline",
+                detail: format!("{}: {detail}", baseline.name()),
+            },
+            other => other,
+        })?;
+        let x = self.model.word_embeddings(&e.ids)?;
+        Ok(Prepared {
+            encoded: e,
+            target,
+            target_info,
+            x,
+            x_baseline,
+            baseline_ids,
+            baseline: baseline.clone(),
+            started,
+        })
+    }
+
+    /// The path problem at `hook_embed` for a prepared input.
+    pub fn problem<'a>(&'a self, p: &'a Prepared, target: &'a Target) -> PathProblem<'a> {
+        PathProblem {
+            model: self.model.as_ref(),
+            ids: &p.encoded.ids,
+            type_ids: &p.encoded.type_ids,
+            boundary: "hook_embed",
+            input: &p.x,
+            baseline: &p.x_baseline,
+            target,
+        }
+    }
+
+    /// The fields every report shares.
+    pub(crate) fn header(&self, method: &str, input: &Input, p: &Prepared) -> Header {
+        Header {
+            method: method.to_string(),
+            gradpath_version: env!("CARGO_PKG_VERSION"),
+            model: self.path.display().to_string(),
+            model_description: self.model.describe(),
+            text: input.text.clone(),
+            tokens: p.encoded.tokens.clone(),
+            ids: p.encoded.ids.clone(),
+            special: p.encoded.special.clone(),
+            target: p.target_info.clone(),
+            baseline: p.baseline.name(),
+            baseline_ids: p.baseline_ids.clone(),
+            dtype: self.options.dtype.to_string(),
+            timing: Timing {
+                load_s: self.load_s,
+                attribution_s: p.started.elapsed().as_secs_f64(),
+            },
+            encoded: p.encoded.clone(),
+        }
+    }
+}
+
+/// Encodes `text` (with an optional second segment), refusing empty text and, unless
+/// `truncate`, text longer than `max` tokens; with `truncate` it keeps the first `max − 1` tokens
+/// and the closing special token.
+pub fn encode(
+    tok: &Tokenizer,
+    text: &str,
+    pair: Option<&str>,
+    max: usize,
+    truncate: bool,
+) -> Result<Encoded> {
+    encode_pair(tok, text, pair, max, truncate, "the text")
+}
+
+fn encode_as(
+    tok: &Tokenizer,
+    text: &str,
+    max: usize,
+    truncate: bool,
+    what: &'static str,
+) -> Result<Encoded> {
+    encode_pair(tok, text, None, max, truncate, what)
+}
+
+fn encode_pair(
+    tok: &Tokenizer,
+    text: &str,
+    pair: Option<&str>,
+    max: usize,
+    truncate: bool,
+    what: &'static str,
+) -> Result<Encoded> {
+    if text.trim().is_empty() {
+        return Err(Error::Empty(what));
+    }
+    let mut e = tok.encode(text, pair)?;
+    if e.is_empty() || e.special.iter().all(|&s| s) {
+        return Err(Error::Empty(
+            "the text after tokenization (no tokens besides the special ones)",
+        ));
+    }
+    if e.len() > max {
+        if !truncate {
+            return Err(Error::TooLong {
+                tokens: e.len(),
+                max,
+            });
+        }
+        let last = e.len() - 1;
+        let keep_last = e.special[last];
+        let cut = if keep_last { max - 1 } else { max };
+        let mut idx: Vec<usize> = (0..cut).collect();
+        if keep_last {
+            idx.push(last);
+        }
+        e = Encoded {
+            ids: idx.iter().map(|&i| e.ids[i]).collect(),
+            tokens: idx.iter().map(|&i| e.tokens[i].clone()).collect(),
+            type_ids: idx.iter().map(|&i| e.type_ids[i]).collect(),
+            offsets: idx.iter().map(|&i| e.offsets[i]).collect(),
+            special: idx.iter().map(|&i| e.special[i]).collect(),
+            words: idx.iter().map(|&i| e.words[i]).collect(),
+        };
+    }
+    Ok(e)
+}
+
+/// Index of the largest value (the first one on ties).
+pub fn argmax(v: &[f64]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold((0, f64::NEG_INFINITY), |best, (i, &x)| {
+            if x > best.1 {
+                (i, x)
+            } else {
+                best
+            }
+        })
+        .0
+}
+
+/// Per-token scores of `h`'s text merged into words.
+pub(crate) fn words_of(h: &Header, per_token: &[f64], how: Aggregate) -> Words {
+    let s = aggregate_words(
+        &h.text,
+        &h.encoded.tokens,
+        &h.encoded.words,
+        &h.encoded.offsets,
+        &h.encoded.type_ids,
+        per_token,
+        how,
+    );
+    Words {
+        words: s.labels,
+        word_attributions: s.scores,
+        word_aggregation: aggregate_name(how),
+    }
+}
+
+/// The name `Aggregate::parse` reads.
+pub fn aggregate_name(how: Aggregate) -> &'static str {
+    match how {
+        Aggregate::Sum => "sum",
+        Aggregate::Mean => "mean",
+        Aggregate::Max => "max",
+        Aggregate::AbsMax => "absmax",
+    }
+}
+
+/// Scores for a table or page: the words when merged, else the tokens.
+pub(crate) fn token_scores(h: &Header, words: &Option<Words>, per_token: &[f64]) -> TokenScores {
+    match words {
+        Some(w) => TokenScores {
+            labels: w.words.clone(),
+            scores: w.word_attributions.clone(),
+        },
+        None => TokenScores {
+            labels: h.tokens.clone(),
+            scores: per_token.to_vec(),
+        },
+    }
+}
