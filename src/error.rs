@@ -123,14 +123,6 @@ pub enum Error {
     #[error("{what}: {detail}")]
     Mismatch { what: String, detail: String },
 
-    // === Transitional catch-alls (being replaced by the variants above) ===
-    /// A model folder or file that cannot be used (prefer a specific variant).
-    #[error("{0}")]
-    Model(String),
-    /// User input that the model cannot take (prefer a specific variant).
-    #[error("{0}")]
-    Input(String),
-
     // === Everything else ===
     /// Invalid argument value (an axis out of range, an empty list, ...).
     #[error("{op}: {detail}")]
@@ -145,9 +137,6 @@ pub enum Error {
     /// A broken invariant inside gradpath: a bug, never the caller's input.
     #[error("internal error: {0}")]
     Internal(String),
-    /// Free-form message (transitional).
-    #[error("{0}")]
-    Msg(String),
 }
 
 /// "3 classes (0..2)" for [`Error::OutOfRange`]: the count with the plural of `what`, and the

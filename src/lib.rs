@@ -1,13 +1,25 @@
 //! # gradpath
 //!
-//! Transformer attribution with gradients computed on our own tape. This crate is layered
-//! (each layer depends only on the ones above it):
+//! Transformer attribution with gradients computed on our own tape. The crate is layered; each
+//! layer depends only on the ones above it:
 //!
-//! - [`tensor`]: `Tensor` (f32/f64, shape, device, storage) and `Device`;
-//! - [`ops`]: op families, forward and backward side by side (CPU kernels on ndarray + gemm);
-//! - [`autodiff`]: the tape, the closed `Op` enum, the reverse sweep `grad(outputs, seeds, wrt)`.
+//! | module | what it owns |
+//! |---|---|
+//! | [`tensor`] | `Tensor` (f32/f64, shape, storage) on a [`Device`]; constructors take a device |
+//! | [`ops`] | op families, forward and backward side by side, dispatched on the device |
+//! | [`autodiff`] | the tape, the closed `Op` enum, the reverse sweep `grad(outputs, seeds, wrt)` |
+//! | [`models`] | encoders and decoders from HF folders / GGUF, typed boundaries ([`models::HookName`], [`models::Model::hook_points`]), named parameters |
+//! | [`io`], [`integrate`] | safetensors, GGUF, tokenizers; quadrature rules and adaptive refinement |
+//! | [`attribution`] | [`attribution::probe`], the one batched pass, and every method built on it |
+//! | [`explain`] | the front door: load, encode, resolve a target, run a method, get a serialisable report |
+//! | [`report`] | tables, HTML |
+//! | `cli` | (feature `cli`, default) the `gradpath` binary: parse flags, call [`explain`], print |
 //!
-//! The front door is [`explain`]: [`Explainer::load`] a model folder or GGUF file, describe the
+//! **Where to start reading:** [`explain`] for using a method, [`attribution::probe`] for writing
+//! one (a new method is a function over [`attribution::probe::run`]; see
+//! `examples/grad_x_activation.rs`), then [`attribution::layer`] for methods built that way.
+//!
+//! The front door in three lines: [`Explainer::load`] a model folder or GGUF file, describe the
 //! [`Input`] (text and target), run a method, serialise its report (the CLI's `--json`):
 //!
 //! ```no_run
@@ -17,9 +29,6 @@
 //! println!("relative completeness delta {:.1e}", r.relative_delta);
 //! # Ok::<(), gradpath::Error>(())
 //! ```
-//!
-//! The `gradpath` binary and `gradpath::cli` (when built with the default `cli` feature) only parse
-//! flags, call [`explain`] and print.
 //!
 //! See `docs/ARCHITECTURE.md` for the whole picture.
 

@@ -1,6 +1,6 @@
 //! Baselines for token IG: the start x′ of the path in word-embedding space.
 //!
-//! `pad`, `mask`, `unk` replace every non-special token by that token's id ([CLS]/[SEP]/BOS/EOS
+//! `pad`, `mask`, `unk` replace every non-special token by that token's id (`[CLS]`/`[SEP]`/BOS/EOS
 //! kept, as in the Captum BERT tutorial); `zero` is the zero word embedding at every position.
 //! Position and token-type embeddings are never touched (they are not on the path).
 
@@ -98,7 +98,8 @@ impl Baseline {
     ) -> Result<(Option<Vec<usize>>, Tensor)> {
         match self.token_id(tok, model)? {
             None => {
-                let t = Tensor::zeros(&[enc.len(), model.d_model()], model.dtype());
+                let t =
+                    Tensor::zeros_on(&[enc.len(), model.d_model()], model.dtype(), model.device())?;
                 Ok((None, t))
             }
             Some(id) => {

@@ -249,5 +249,5 @@ pub fn gaussian_noise(p: &PathProblem, samples: usize, stdev: f64, seed: u64) ->
     let v: Vec<f64> = (0..samples * per).map(|_| stdev * g.sample()).collect();
     let mut shape = vec![samples];
     shape.extend_from_slice(p.input.shape());
-    Tensor::from_f64(&v, &shape, p.input.dtype())
+    Tensor::from_f64_on(&v, &shape, p.input.dtype(), p.input.device())
 }

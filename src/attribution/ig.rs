@@ -261,7 +261,7 @@ pub(crate) fn ig_with_endpoints(
     // Σ_k w_k ∇F(x_k), accumulated on the model's device chunk by chunk.
     let mut acc: Option<Tensor> = None;
     // One more row per chunk when the extra row would otherwise open a chunk of its own.
-    let per_chunk = if batch > 0 && alphas.len() % batch == 0 {
+    let per_chunk = if batch > 0 && alphas.len().is_multiple_of(batch) {
         batch + 1
     } else {
         batch
@@ -334,7 +334,7 @@ pub fn integrated_gradients_adaptive(
         let x = p.input.to_vec_f64()?;
         let b = p.baseline.to_vec_f64()?;
         let d: Vec<f64> = x.iter().zip(&b).map(|(x, b)| x - b).collect();
-        Tensor::from_f64(&d, p.input.shape(), crate::DType::F64)?
+        Tensor::from_f64_on(&d, p.input.shape(), crate::DType::F64, p.input.device())?
     };
     let c = (*p.input.shape().last().unwrap_or(&1)).max(1);
     let n_tok = p.input.numel() / c;

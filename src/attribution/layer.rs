@@ -334,7 +334,7 @@ pub fn neuron_conductance(
         for (i, k) in r.enumerate() {
             v[i * per_y + j] = dfdy[k];
         }
-        Tensor::from_f64(&v, shape, p.model.dtype())
+        Tensor::from_f64_on(&v, shape, p.model.dtype(), p.model.device())
     };
     let req = Request::new(
         rows,

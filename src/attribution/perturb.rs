@@ -1,7 +1,7 @@
 //! Perturbation methods at the path boundary (`hook_embed` by default), token by token:
 //! - **embedding ablation** (Captum `FeatureAblation` with one feature group per token):
 //!   `Attr_t = F(x) − F(x with token t's row := replacement)`, the replacement being the
-//!   baseline's row (e.g. the [PAD] embedding) or zero;
+//!   baseline's row (e.g. the `[PAD]` embedding) or zero;
 //! - **noise sensitivity**: Gaussian noise of σ on one token's row at a time, `draws` seeded
 //!   draws per token; the standard deviation (population, ddof = 0) and mean of F over the draws.
 //!

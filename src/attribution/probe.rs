@@ -184,7 +184,7 @@ impl Path {
         }
         let mut shape = vec![alphas.len()];
         shape.extend_from_slice(seg.input.shape());
-        Tensor::from_f64(&v, &shape, seg.input.dtype())
+        Tensor::from_f64_on(&v, &shape, seg.input.dtype(), seg.input.device())
     }
 }
 
@@ -429,6 +429,15 @@ pub fn forward_count() -> (usize, usize) {
     COUNT.with(Cell::get)
 }
 
+/// Counts one forward of `rows` rows (for passes outside the probe, e.g. greedy decoding or
+/// target resolution, so that [`forward_count`] sees every forward).
+pub fn count_forward(rows: usize) {
+    COUNT.with(|c| {
+        let (f, r) = c.get();
+        c.set((f + 1, r + rows));
+    });
+}
+
 /// Rows per forward for `req` on `s`.
 pub fn chunk_rows(s: &Subject, req: &Request) -> usize {
     match req.chunking {
@@ -515,7 +524,7 @@ fn stack(rows: &[&Tensor], dtype: DType) -> Result<Tensor> {
     }
     let mut shape = vec![rows.len()];
     shape.extend_from_slice(first.shape());
-    Tensor::from_f64(&v, &shape, dtype)
+    Tensor::from_f64_on(&v, &shape, dtype, first.device())
 }
 
 /// Builds the hooks of chunk `r`.
@@ -526,7 +535,7 @@ fn chunk_hooks(
     tape: &Tape,
     stop: Option<HookName>,
 ) -> Result<Hooks> {
-    let dtype = s.model.dtype();
+    let (dtype, device) = (s.model.dtype(), s.model.device());
     let n = r.len();
     let leaf = |t: Tensor| {
         if req.backward {
@@ -551,7 +560,10 @@ fn chunk_hooks(
             }
             let mut full = vec![n];
             full.extend_from_slice(&shape);
-            hooks = hooks.replace(&at.to_string(), leaf(Tensor::from_f64(&v, &full, dtype)?));
+            hooks = hooks.replace(
+                &at.to_string(),
+                leaf(Tensor::from_f64_on(&v, &full, dtype, device)?),
+            );
         }
         Rows::Path { path, alphas } => {
             for (i, seg) in path.segments.iter().enumerate() {
@@ -615,8 +627,8 @@ fn chunk_hooks(
                 full.extend_from_slice(&shape);
                 hooks = hooks.patch_var(
                     &h.to_string(),
-                    Tensor::from_f64(&keep, &full, dtype)?,
-                    leaf(Tensor::from_f64(&values, &full, dtype)?),
+                    Tensor::from_f64_on(&keep, &full, dtype, device)?,
+                    leaf(Tensor::from_f64_on(&values, &full, dtype, device)?),
                 );
             }
             // Head masks: one factor per (row, head); rows without a mask for a layer keep 1.
@@ -706,10 +718,7 @@ pub fn run(s: &Subject, req: &Request, progress: Progress, visit: ChunkVisit) ->
         // Without gradients every leaf is a constant, so nothing records onto the tape.
         let tape = Tape::new();
         let mut hooks = chunk_hooks(s, req, &r, &tape, stop)?;
-        COUNT.with(|c| {
-            let (f, rows) = c.get();
-            c.set((f + 1, rows + r.len()));
-        });
+        count_forward(r.len());
         let out = match s
             .model
             .forward(&Batch::repeat(s.ids, s.type_ids, r.len()), &mut hooks)
@@ -726,7 +735,11 @@ pub fn run(s: &Subject, req: &Request, progress: Progress, visit: ChunkVisit) ->
                         detail: "gradients were requested without an objective".into(),
                     });
                 }
-                Var::constant(Tensor::zeros(&[r.len()], s.model.dtype()))
+                Var::constant(Tensor::zeros_on(
+                    &[r.len()],
+                    s.model.dtype(),
+                    s.model.device(),
+                )?)
             }
             Objective::Target(t) => {
                 let o = out
@@ -765,8 +778,10 @@ pub fn run(s: &Subject, req: &Request, progress: Progress, visit: ChunkVisit) ->
                 }
                 seed.to_dtype(f.dtype())?
             }
-            (None, 1) => Tensor::ones(f.shape(), f.dtype()),
-            (None, _) if !req.backward => Tensor::zeros(f.shape(), f.dtype()),
+            (None, 1) => Tensor::ones_on(f.shape(), f.dtype(), f.value().device())?,
+            (None, _) if !req.backward => {
+                Tensor::zeros_on(f.shape(), f.dtype(), f.value().device())?
+            }
             (None, _) => {
                 return Err(Error::Mismatch {
                     what: "objective".into(),
@@ -805,7 +820,7 @@ pub fn run(s: &Subject, req: &Request, progress: Progress, visit: ChunkVisit) ->
                 let v = &captured[i];
                 grads[i] = Some(match g {
                     Some(g) => g,
-                    None => Tensor::zeros(v.shape(), v.dtype()),
+                    None => Tensor::zeros_on(v.shape(), v.dtype(), v.value().device())?,
                 });
             }
         }
@@ -860,7 +875,7 @@ pub fn weighted_row_sum(t: &Tensor, w: &[f64]) -> Result<Tensor> {
     }
     let mut ws = vec![1usize; t.rank()];
     ws[0] = rows;
-    let w = Tensor::from_f64(w, &ws, DType::F64)?;
+    let w = Tensor::from_f64_on(w, &ws, DType::F64, t.device())?;
     let prod = binary_forward(&t.to_dtype(DType::F64)?, &w, Binary::Mul)?;
     sum_forward(&prod, &[0], false, ReduceKind::Sum)
 }

@@ -3,7 +3,7 @@
 use super::args::DEFAULT_MODEL;
 use crate::explain::{Explainer, Options};
 use crate::models::Hooks;
-use crate::{Result, Tape};
+use crate::Result;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -20,8 +20,6 @@ pub struct HooksArgs {
 pub fn run(a: &HooksArgs) -> Result<()> {
     let ex = Explainer::load(&a.model, Options::default())?;
     let e = ex.encode(&a.text, false)?;
-    let tape = Tape::new();
-    let _g = tape.no_grad();
     let mut hooks = Hooks::new();
     ex.model().forward(
         &crate::models::Batch::repeat(&e.ids, &e.type_ids, 1),

@@ -157,21 +157,5 @@ pub fn hint(e: &Error) -> String {
         Error::TargetMismatch(_) => "choose a target this model produces: --target (a class) for a classifier, --similar-to \"another text\" for a sentence-embedding model, --target-token for a causal language model".into(),
         Error::Mismatch { .. } => "check the shapes and dtypes of the values you pass; `gradpath hooks --model DIR` lists every boundary with its shape".into(),
         Error::Invalid { .. } => "run with --help to see the expected arguments".into(),
-        // Transitional: the catch-alls are being replaced by the typed variants above; these arms
-        // (the only ones that read a message) go when the catch-alls do.
-        Error::Model(m) if m.contains("not found") || m.contains("missing config") || m.contains("missing model") || m.contains("missing tokenizer") => FOLDER.into(),
-        Error::Model(m) if m.contains("unsupported") || m.contains("names no architecture") => ARCH.into(),
-        Error::Model(_) => DAMAGED.into(),
-        Error::Input(m) if m.contains("unknown boundary") => "run `gradpath hooks --model DIR --text TEXT` to list every boundary with its shape".into(),
-        Error::Input(m) if m.contains("layers (0..") || m.contains("heads (0..") => LAYERS.into(),
-        Error::Input(m) if m.contains("--token") => TOKEN.into(),
-        Error::Input(m) if m.contains("--draws") || m.contains("--samples") || m.contains("--sigma") || m.contains("--stdev") => NOISE.into(),
-        Error::Input(m) if m.contains("tokens but the model takes") => "shorten the text, or pass --truncate (gradpath ig) to cut it at the model's limit".into(),
-        Error::Input(m) if m.contains("--similar-to needs") => "drop --similar-to for a classifier (choose the class with --target), or point --model at a sentence-embedding model".into(),
-        Error::Input(m) if m.contains("give --similar-to") => "add --similar-to \"another text\" to explain the similarity of the two texts".into(),
-        Error::Input(m) if m.contains("class") => CLASS.into(),
-        Error::Input(m) if m.contains("empty") => TEXT.into(),
-        Error::Input(_) => HELP.into(),
-        Error::Msg(_) => "run with --help to see the expected arguments".into(),
     }
 }

@@ -3,9 +3,7 @@
 
 use super::report::*;
 use super::{Explainer, IgOptions, Input, PathOptions, Prepared};
-use crate::attribution::layer::{
-    boundaries, boundary_shape, flat_index, layer_boundaries,
-};
+use crate::attribution::layer::{boundaries, boundary_shape, flat_index, layer_boundaries};
 use crate::attribution::{
     ablation, attention_maps, gradient_attribution, integrated_gradients,
     integrated_gradients_adaptive, internal_influence, layer_conductance,

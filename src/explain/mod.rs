@@ -42,9 +42,9 @@ pub use report::{
 use crate::attribution::{Adaptive, Baseline, PathProblem, Target, TargetKind};
 use crate::integrate::{captum_exact, Rule};
 use crate::io::{Encoded, Tokenizer};
-use crate::models::{self, Batch, Hooks, Model, ModelOutput};
+use crate::models::{self, Batch, HookName, Hooks, Model, ModelOutput};
 use crate::report::{aggregate_words, Aggregate, TokenScores};
-use crate::{DType, Error, Result, Tape, Tensor};
+use crate::{DType, Error, Result, Tensor};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -449,10 +449,11 @@ impl Explainer {
         }
     }
 
-    /// One forward of `e` without gradients.
+    /// One plain forward of `e` (no boundaries touched, nothing recorded: the weights and token
+    /// lookups are constants), counted with the probe's forwards
+    /// ([`crate::attribution::probe::forward_count`]).
     pub fn forward(&self, e: &Encoded) -> Result<ModelOutput> {
-        let tape = Tape::new();
-        let _g = tape.no_grad();
+        crate::attribution::probe::count_forward(1);
         self.model
             .forward(&Batch::repeat(&e.ids, &e.type_ids, 1), &mut Hooks::new())
     }
@@ -506,8 +507,14 @@ impl Explainer {
                 "a next token and position are targets of causal language models; this model takes a class (classifiers) or a similarity text (sentence embeddings)".into(),
             ));
         }
-        let out = self.forward(e)?;
-        match (&out.logits, &spec.similar_to) {
+        // The head is known from the static registry: a forward only where a value is needed
+        // (the predicted class, the reference embedding).
+        let points = model.hook_points(e.len());
+        let n_labels = points
+            .iter()
+            .find(|p| p.name == HookName::Logits)
+            .map(|p| p.shape[0]);
+        match (n_labels, &spec.similar_to) {
             (Some(_), Some(_)) => Err(Error::TargetMismatch(
                 "a similarity target needs a sentence-embedding model, but this one is a classifier".into(),
             )),
@@ -536,23 +543,29 @@ impl Explainer {
                     },
                 ))
             }
-            (Some(logits), None) => {
-                let l = logits.value().to_vec_f64()?;
+            (Some(n), None) => {
                 let labels = model.labels();
                 let class = match &spec.class {
-                    None => l
-                        .iter()
-                        .enumerate()
-                        .max_by(|x, y| x.1.total_cmp(y.1))
-                        .map(|p| p.0)
-                        .unwrap_or(0),
+                    None => {
+                        let out = self.forward(e)?;
+                        let l = out
+                            .logits
+                            .ok_or_else(|| Error::Internal("no logits".into()))?
+                            .value()
+                            .to_vec_f64()?;
+                        l.iter()
+                            .enumerate()
+                            .max_by(|x, y| x.1.total_cmp(y.1))
+                            .map(|p| p.0)
+                            .unwrap_or(0)
+                    }
                     Some(t) => match t.parse::<usize>() {
-                        Ok(i) if i < l.len() => i,
+                        Ok(i) if i < n => i,
                         Ok(i) => {
                             return Err(Error::OutOfRange {
                                 what: "class",
                                 index: i,
-                                len: l.len(),
+                                len: n,
                             })
                         }
                         Err(_) => labels.iter().position(|x| x == t).ok_or_else(|| {

@@ -14,6 +14,17 @@
 //! | `riemann-middle` | (k+½)/n | 1/n | 1 | ≥ 1 |
 //! | `riemann-trapezoid` | k/(n−1) | h = 1/(n−1), ends h/2 | 1 | ≥ 2 |
 //! | `captum-trapezoid` | k/(n−1) | 1/n, ends 1/(2n) | (n−1)/n | ≥ 2 |
+//!
+//! ```
+//! use gradpath::integrate::Rule;
+//! // ∫₀¹ 3α² dα = 1: Gauss–Legendre with 2 nodes is exact for cubics.
+//! let (alphas, weights) = Rule::GaussLegendre.nodes_weights(2).unwrap();
+//! let q: f64 = alphas.iter().zip(&weights).map(|(a, w)| w * 3.0 * a * a).sum();
+//! assert!((q - 1.0).abs() < 1e-15);
+//! // Captum's trapezoid weights sum to (n − 1)/n.
+//! let (_, w) = Rule::CaptumTrapezoid.nodes_weights(4).unwrap();
+//! assert!((w.iter().sum::<f64>() - 0.75).abs() < 1e-15);
+//! ```
 
 mod captum;
 mod gauss;

@@ -109,6 +109,18 @@ pub(super) fn stop_delta(stop: Stop, estimate: f64, prev: Option<f64>) -> f64 {
 /// Errors: `tol` not finite and > 0; `start_n` below the rule's minimum; a non-finite `exact`;
 /// a first attempt that alone exceeds `max_points`; `eval` returning the wrong number of values,
 /// a non-finite value, or an error (passed through).
+///
+/// ```
+/// use gradpath::integrate::{refine, Rule, Stop};
+/// // ∫₀¹ cos(α) dα = sin 1, refined until the relative error is ≤ 1e-6 (as IG refines on the
+/// // completeness delta, whose exact value F(x) − F(x′) is known).
+/// let exact = 1f64.sin();
+/// let r = refine(Rule::RiemannTrapezoid, 3, 10_000, 1e-6, Stop::Completeness { exact },
+///     |a: &[f64]| Ok(a.iter().map(|a| a.cos()).collect())).unwrap();
+/// assert!(r.converged && (r.estimate - exact).abs() <= 1e-6 * exact);
+/// // Nested trapezoids reuse every earlier point: evaluations = nodes of the final rule.
+/// assert_eq!(r.points_used, r.n);
+/// ```
 pub fn refine<F>(
     rule: Rule,
     start_n: usize,

@@ -17,7 +17,7 @@ pub struct Encoded {
     pub type_ids: Vec<usize>,
     /// Character offsets `(start, end)` into the text each token came from.
     pub offsets: Vec<(usize, usize)>,
-    /// true for added special tokens ([CLS], [SEP], <s>, ...).
+    /// true for added special tokens (`[CLS]`, `[SEP]`, `<s>`, ...).
     pub special: Vec<bool>,
     /// Word index of each token (None for special tokens).
     pub words: Vec<Option<u32>>,

@@ -212,7 +212,7 @@ impl Decoder {
                 v[i * t + j] = f64::NEG_INFINITY;
             }
         }
-        Tensor::from_f64(&v, &[1, 1, t, t], self.dtype)
+        Tensor::from_f64_on(&v, &[1, 1, t, t], self.dtype, self.word.device())
     }
 
     /// Forward pass with boundaries (`docs/HOOKS.md`, decoder table).
@@ -284,6 +284,9 @@ impl Model for Decoder {
     }
     fn d_model(&self) -> usize {
         self.cfg.d_model
+    }
+    fn device(&self) -> crate::Device {
+        self.word.device()
     }
     fn n_layers(&self) -> usize {
         self.cfg.n_layers

@@ -524,10 +524,11 @@ impl Encoder {
             .iter()
             .map(|&m| if m == 1 { 0.0 } else { f64::NEG_INFINITY })
             .collect();
-        Ok(Some(Tensor::from_f64(
+        Ok(Some(Tensor::from_f64_on(
             &v,
             &[x.batch, 1, 1, x.pos],
             self.dtype,
+            self.word.device(),
         )?))
     }
 
@@ -535,13 +536,23 @@ impl Encoder {
     pub fn mean_pool(&self, hidden: &Var, x: &Batch) -> Result<Var> {
         let (b, t) = (x.batch, x.pos);
         let m: Vec<f64> = x.mask.iter().map(|&m| m as f64).collect();
-        let mask = Var::constant(Tensor::from_f64(&m, &[b, t, 1], self.dtype)?);
+        let mask = Var::constant(Tensor::from_f64_on(
+            &m,
+            &[b, t, 1],
+            self.dtype,
+            self.word.device(),
+        )?);
         let counts: Vec<f64> = x
             .mask
             .chunks(t)
             .map(|r| r.iter().map(|&m| m as f64).sum::<f64>().max(1e-9))
             .collect();
-        let counts = Var::constant(Tensor::from_f64(&counts, &[b, 1], self.dtype)?);
+        let counts = Var::constant(Tensor::from_f64_on(
+            &counts,
+            &[b, 1],
+            self.dtype,
+            self.word.device(),
+        )?);
         hidden.mul(&mask)?.sum(&[1], false)?.div(&counts)
     }
 }
@@ -555,6 +566,9 @@ impl Model for Encoder {
     }
     fn d_model(&self) -> usize {
         self.cfg.d_model
+    }
+    fn device(&self) -> crate::Device {
+        self.word.device()
     }
     fn n_layers(&self) -> usize {
         self.cfg.n_layers

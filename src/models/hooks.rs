@@ -183,7 +183,7 @@ impl Hooks {
                         ),
                     });
                 }
-                let m = Tensor::from_f64(&f, &[rows, h, 1, 1], x.dtype())?;
+                let m = Tensor::from_f64_on(&f, &[rows, h, 1, 1], x.dtype(), x.value().device())?;
                 x.mul(&Var::constant(m))?
             }
             None => x,

@@ -96,6 +96,10 @@ pub trait Model {
     /// Longest input in tokens.
     fn max_tokens(&self) -> usize;
     fn d_model(&self) -> usize;
+    /// The device its weights live on; inputs, masks and baselines are built there.
+    fn device(&self) -> crate::Device {
+        crate::Device::Cpu
+    }
     /// Number of transformer blocks.
     fn n_layers(&self) -> usize;
     /// Attention (query) heads per block.
