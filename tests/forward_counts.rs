@@ -8,8 +8,8 @@ use gradpath::attribution::{
     TargetKind,
 };
 use gradpath::integrate::Rule;
-use gradpath::models;
-use gradpath::DType;
+use gradpath::models::{self, Model};
+use gradpath::{DType, Tensor};
 use std::path::Path;
 
 fn counted<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
@@ -19,26 +19,37 @@ fn counted<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
     (out, f1 - f0, r1 - r0)
 }
 
+const IDS: [usize; 5] = [2, 11, 25, 7, 3];
+const TYPES: [usize; 5] = [0; 5];
+
+/// The tiny BERT classifier, the word embeddings of `IDS` and of a [PAD] baseline.
+fn tiny_bert() -> (Box<dyn Model>, Tensor, Tensor) {
+    let m = models::load(Path::new("tests/fixtures/models/tiny-bert"), DType::F64).unwrap();
+    let x = m.word_embeddings(&IDS).unwrap();
+    let pad = m.word_embeddings(&[0; 5]).unwrap();
+    (m, x, pad)
+}
+
+fn problem<'a>(m: &'a dyn Model, x: &'a Tensor, b: &'a Tensor, t: &'a Target) -> PathProblem<'a> {
+    PathProblem {
+        model: m,
+        ids: &IDS,
+        type_ids: &TYPES,
+        boundary: "hook_embed",
+        input: x,
+        baseline: b,
+        target: t,
+    }
+}
+
 #[test]
 fn layer_methods_run_only_the_forwards_they_need() {
-    let m = models::load(Path::new("tests/fixtures/models/tiny-bert"), DType::F64).unwrap();
-    let ids = [2usize, 11, 25, 7, 3];
-    let types = [0usize; 5];
-    let x = m.word_embeddings(&ids).unwrap();
-    let pad = m.word_embeddings(&[0; 5]).unwrap();
+    let (m, x, pad) = tiny_bert();
     let target = Target::Class {
         class: 1,
         kind: TargetKind::Logit,
     };
-    let p = PathProblem {
-        model: m.as_ref(),
-        ids: &ids,
-        type_ids: &types,
-        boundary: "hook_embed",
-        input: &x,
-        baseline: &pad,
-        target: &target,
-    };
+    let p = problem(m.as_ref(), &x, &pad, &target);
     for (steps, batch) in [(8usize, 8usize), (8, 3), (7, 4), (20, 50)] {
         let (al, w) = Rule::GaussLegendre.nodes_weights(steps).unwrap();
         let chunks = steps.div_ceil(batch);
@@ -84,24 +95,12 @@ fn layer_methods_run_only_the_forwards_they_need() {
 
 #[test]
 fn unknown_names_fail_before_any_forward() {
-    let m = models::load(Path::new("tests/fixtures/models/tiny-bert"), DType::F64).unwrap();
-    let ids = [2usize, 11, 3];
-    let types = [0usize; 3];
-    let x = m.word_embeddings(&ids).unwrap();
-    let pad = m.word_embeddings(&[0; 3]).unwrap();
+    let (m, x, pad) = tiny_bert();
     let target = Target::Class {
         class: 0,
         kind: TargetKind::Prob,
     };
-    let p = PathProblem {
-        model: m.as_ref(),
-        ids: &ids,
-        type_ids: &types,
-        boundary: "hook_embed",
-        input: &x,
-        baseline: &pad,
-        target: &target,
-    };
+    let p = problem(m.as_ref(), &x, &pad, &target);
     let (al, w) = Rule::GaussLegendre.nodes_weights(4).unwrap();
     let (r, forwards, _) = counted(|| {
         layer_integrated_gradients(&p, "blocks.9.hook_resid_post", &al, &w, 4, &mut |_, _| {})

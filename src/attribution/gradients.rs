@@ -6,8 +6,7 @@
 
 use super::ig::{PathProblem, Progress};
 use super::probe::{self, Capture, Chunking, Objective, Request, Rows};
-use crate::ops::elementwise::{binary_forward, unary_forward, Binary, Unary};
-use crate::ops::reduce::{sum_forward, ReduceKind};
+use crate::ops::elementwise::{binary_forward, Binary};
 use crate::{DType, Error, Result, Tensor};
 
 /// The attribution a noise tunnel averages.
@@ -81,14 +80,11 @@ pub fn gradient_attribution(p: &PathProblem, method: GradMethod) -> Result<(f64,
     )
     .capture(Capture::grad(at))
     .chunking(Chunking::Rows(1));
-    let mut g: Option<Tensor> = None;
+    let mut g = Vec::new();
     let f = probe::run(&p.subject(), &req, &mut |_, _| {}, &mut |c| {
-        g = c.grads[0].clone();
+        g = c.grad(0)?.to_vec_f64()?;
         Ok(())
     })?;
-    let g = g
-        .ok_or_else(|| Error::Internal("gradient not captured".into()))?
-        .to_vec_f64()?;
     let x = p.input.to_vec_f64()?;
     Ok((f[0], method.apply(&x, &g)))
 }
@@ -137,49 +133,21 @@ pub fn noise_tunnel(
     .chunking(Chunking::Rows(batch));
     let (mut sum, mut sq): (Option<Tensor>, Option<Tensor>) = (None, None);
     probe::run(&p.subject(), &req, progress, &mut |c| {
-        let missing = || Error::Internal("capture missing".into());
-        let g = c.grads[0]
-            .as_ref()
-            .ok_or_else(missing)?
-            .to_dtype(DType::F64)?;
-        let a = match method {
-            // |g| = relu(g) + relu(−g), exactly.
-            GradMethod::Saliency => binary_forward(
-                &unary_forward(&g, Unary::Relu)?,
-                &unary_forward(
-                    &unary_forward(
-                        &g,
-                        Unary::Affine {
-                            mul: -1.0,
-                            add: 0.0,
-                        },
-                    )?,
-                    Unary::Relu,
-                )?,
-                Binary::Add,
-            )?,
-            GradMethod::InputXGradient => {
-                let xs = c.values[0]
-                    .as_ref()
-                    .ok_or_else(missing)?
-                    .to_dtype(DType::F64)?;
-                binary_forward(&xs, &g, Binary::Mul)?
+        let g = c.grad(0)?;
+        match method {
+            GradMethod::Saliency => {
+                probe::add_rows_map(&mut sum, g, f64::abs)?;
+                probe::add_rows_map(&mut sq, g, |v| v * v)
             }
-        };
-        let a2 = binary_forward(&a, &a, Binary::Mul)?;
-        sum = Some(probe::accumulate(
-            sum.take(),
-            sum_forward(&a, &[0], false, ReduceKind::Sum)?,
-        )?);
-        sq = Some(probe::accumulate(
-            sq.take(),
-            sum_forward(&a2, &[0], false, ReduceKind::Sum)?,
-        )?);
-        Ok(())
+            GradMethod::InputXGradient => {
+                let xs = c.value(0)?.to_dtype(DType::F64)?;
+                let a = binary_forward(&xs, &g.to_dtype(DType::F64)?, Binary::Mul)?;
+                probe::add_rows_map(&mut sum, &a, |v| v)?;
+                probe::add_rows_map(&mut sq, &a, |v| v * v)
+            }
+        }
     })?;
-    let missing = || Error::Internal("no samples".into());
-    let sum = sum.ok_or_else(missing)?.to_vec_f64()?;
-    let sq = sq.ok_or_else(missing)?.to_vec_f64()?;
+    let (sum, sq) = (probe::finish_acc(sum)?, probe::finish_acc(sq)?);
     let n = s as f64;
     Ok(match kind {
         NoiseKind::SmoothGrad => sum.iter().map(|v| v / n).collect(),

@@ -270,21 +270,10 @@ pub(crate) fn ig_with_endpoints(
         &p.subject(),
         &p.gradient_request(&path, &rows, per_chunk),
         &mut |d, t| progress(d.saturating_sub(1), t - 1),
-        &mut |c| {
-            let g = c.grads[0]
-                .as_ref()
-                .ok_or_else(|| Error::Internal("gradient not captured".into()))?;
-            acc = Some(probe::accumulate(
-                acc.take(),
-                probe::weighted_row_sum(g, &w[c.rows.clone()])?,
-            )?);
-            Ok(())
-        },
+        &mut |c| probe::add_weighted(&mut acc, c.grad(0)?, &w[c.rows.clone()]),
     )?;
     let f_start = f.remove(0);
-    let acc = acc
-        .ok_or_else(|| Error::Internal("no path points".into()))?
-        .to_vec_f64()?;
+    let acc = probe::finish_acc(acc)?;
     let x = p.input.to_vec_f64()?;
     let b = p.baseline.to_vec_f64()?;
     let per: Vec<f64> = acc
@@ -354,10 +343,7 @@ pub fn integrated_gradients_adaptive(
             &p.gradient_request(&path, alphas, batch),
             &mut prog,
             &mut |ch| {
-                let g = ch.grads[0]
-                    .as_ref()
-                    .ok_or_else(|| Error::Internal("gradient not captured".into()))?;
-                let t = probe::row_dot_last(g, &diff)?.to_vec_f64()?;
+                let t = probe::row_dot_last(ch.grad(0)?, &diff)?.to_vec_f64()?;
                 toks.extend(t.chunks(n_tok.max(1)).map(<[f64]>::to_vec));
                 Ok(())
             },

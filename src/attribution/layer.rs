@@ -12,10 +12,8 @@ pub use super::boundary::{
 use super::ig::{ig_with_endpoints, PathProblem, Progress};
 use super::probe::{self, Capture, Chunking, Objective, Request, Rows};
 use crate::models::HookName;
-use crate::ops::elementwise::{binary_forward, Binary};
-use crate::ops::movement::{concat, narrow};
-use crate::ops::reduce::{sum_forward, ReduceKind};
-use crate::{DType, Error, Result, Tensor};
+use crate::ops::movement::narrow;
+use crate::{Error, Result, Tensor};
 
 /// Attributions at one boundary.
 #[derive(Debug, Clone)]
@@ -139,43 +137,13 @@ pub fn layer_conductance(
     }
     let (ats, shapes) = resolve(p, names)?;
     let (fx, fb) = p.endpoints()?;
-    let path = p.path()?;
-    let mut req = Request::new(
-        Rows::Path {
-            path: &path,
-            alphas,
-        },
-        Objective::Target(p.target),
-    )
-    .chunking(Chunking::Rows(batch));
-    for at in &ats {
-        req = req.capture(Capture::both(*at));
-    }
-    // Per boundary: Σ_k ∂F/∂y(x_k) ⊙ (y(x_{k+1}) − y(x_k)) on the device, and the last row of
-    // the previous chunk (its value and gradient) to continue the differences across chunks.
+    // Per boundary: Σ_k ∂F/∂y(x_k) ⊙ (y(x_{k+1}) − y(x_k)) on the device, continued across
+    // chunks from the previous chunk's last row.
     let mut acc: Vec<Option<Tensor>> = vec![None; ats.len()];
-    let mut carry: Vec<Option<(Tensor, Tensor)>> = vec![None; ats.len()];
-    let f = probe::run(&p.subject(), &req, progress, &mut |c| {
+    let mut carry: Vec<Option<(Vec<f64>, Vec<f64>)>> = vec![None; ats.len()];
+    let f = sweep(p, &ats, Capture::both, alphas, batch, progress, &mut |c| {
         for i in 0..ats.len() {
-            let (y, g) = value_and_grad(&c, i)?;
-            let (y, g) = match carry[i].take() {
-                Some((py, pg)) => (concat(&[&py, &y], 0)?, concat(&[&pg, &g], 0)?),
-                None => (y, g),
-            };
-            let m = y.shape()[0];
-            if m >= 2 {
-                let dy = binary_forward(
-                    &narrow(&y, 0, 1, m - 1)?,
-                    &narrow(&y, 0, 0, m - 1)?,
-                    Binary::Sub,
-                )?;
-                let t = binary_forward(&narrow(&g, 0, 0, m - 1)?, &dy, Binary::Mul)?;
-                acc[i] = Some(probe::accumulate(
-                    acc[i].take(),
-                    sum_forward(&t, &[0], false, ReduceKind::Sum)?,
-                )?);
-            }
-            carry[i] = Some((narrow(&y, 0, m - 1, 1)?, narrow(&g, 0, m - 1, 1)?));
+            probe::add_conductance(&mut acc[i], &mut carry[i], c.value(i)?, c.grad(i)?)?;
         }
         Ok(())
     })?;
@@ -199,19 +167,27 @@ fn resolve(p: &PathProblem, names: &[String]) -> Result<(Vec<HookName>, Vec<Vec<
     Ok((ats, shapes))
 }
 
-/// Capture `i` of a chunk as f64 (value, gradient).
-fn value_and_grad(c: &probe::ChunkOut, i: usize) -> Result<(Tensor, Tensor)> {
-    let missing = || Error::Internal("capture missing".into());
-    Ok((
-        c.values[i]
-            .as_ref()
-            .ok_or_else(missing)?
-            .to_dtype(DType::F64)?,
-        c.grads[i]
-            .as_ref()
-            .ok_or_else(missing)?
-            .to_dtype(DType::F64)?,
-    ))
+/// One sweep of the path points `alphas` with `ats` captured as `capture` says (the pass of
+/// conductance and internal influence); F along the path.
+fn sweep(
+    p: &PathProblem,
+    ats: &[HookName],
+    capture: fn(HookName) -> Capture,
+    alphas: &[f64],
+    batch: usize,
+    progress: Progress,
+    visit: probe::ChunkVisit,
+) -> Result<Vec<f64>> {
+    let path = p.path()?;
+    let rows = Rows::Path {
+        path: &path,
+        alphas,
+    };
+    let mut req = Request::new(rows, Objective::Target(p.target)).chunking(Chunking::Rows(batch));
+    for at in ats {
+        req = req.capture(capture(*at));
+    }
+    probe::run(&p.subject(), &req, progress, visit)
 }
 
 /// One [`LayerAttribution`] per boundary from the device accumulators.
@@ -249,28 +225,10 @@ pub fn internal_influence(
     check_rule(alphas, weights)?;
     let (ats, shapes) = resolve(p, names)?;
     let (fx, fb) = p.endpoints()?;
-    let path = p.path()?;
-    let mut req = Request::new(
-        Rows::Path {
-            path: &path,
-            alphas,
-        },
-        Objective::Target(p.target),
-    )
-    .chunking(Chunking::Rows(batch));
-    for at in &ats {
-        req = req.capture(Capture::grad(*at));
-    }
     let mut acc: Vec<Option<Tensor>> = vec![None; ats.len()];
-    let f = probe::run(&p.subject(), &req, progress, &mut |c| {
+    let f = sweep(p, &ats, Capture::grad, alphas, batch, progress, &mut |c| {
         for (i, a) in acc.iter_mut().enumerate() {
-            let g = c.grads[i]
-                .as_ref()
-                .ok_or_else(|| Error::Internal("gradient not captured".into()))?;
-            *a = Some(probe::accumulate(
-                a.take(),
-                probe::weighted_row_sum(g, &weights[c.rows.clone()])?,
-            )?);
+            probe::add_weighted(a, c.grad(i)?, &weights[c.rows.clone()])?;
         }
         Ok(())
     })?;
@@ -315,11 +273,8 @@ pub fn neuron_conductance(
         .capture(Capture::grad(at))
         .chunking(Chunking::Rows(batch));
     let f = probe::run(&s, &req, &mut |_, _| {}, &mut |c| {
-        let g = c.grads[0]
-            .as_ref()
-            .ok_or_else(|| Error::Internal("gradient not captured".into()))?;
         let n = c.rows.len();
-        dfdy.extend(narrow(&g.reshape(&[n, per_y])?, 1, j, 1)?.to_vec_f64()?);
+        dfdy.extend(narrow(&c.grad(0)?.reshape(&[n, per_y])?, 1, j, 1)?.to_vec_f64()?);
         Ok(())
     })?;
     // Pass 2 (the forward stops at `name`): Σ_k w_k ∂F/∂y_j(x_k) · ∂y_j/∂x(x_k), as the
@@ -349,18 +304,9 @@ pub fn neuron_conductance(
     .chunking(Chunking::Rows(batch));
     let mut acc: Option<Tensor> = None;
     probe::run(&s, &req, progress, &mut |c| {
-        let g = c.grads[0]
-            .as_ref()
-            .ok_or_else(|| Error::Internal("gradient not captured".into()))?;
-        acc = Some(probe::accumulate(
-            acc.take(),
-            probe::weighted_row_sum(g, &weights[c.rows.clone()])?,
-        )?);
-        Ok(())
+        probe::add_weighted(&mut acc, c.grad(0)?, &weights[c.rows.clone()])
     })?;
-    let acc = acc
-        .ok_or_else(|| Error::Internal("no path points".into()))?
-        .to_vec_f64()?;
+    let acc = probe::finish_acc(acc)?;
     let x = p.input.to_vec_f64()?;
     let b = p.baseline.to_vec_f64()?;
     let per: Vec<f64> = acc

@@ -12,41 +12,29 @@ pub use super::args::DEFAULT_MODEL;
 #[derive(Args, Debug, Clone)]
 pub struct IgArgs {
     #[command(flatten)]
-    pub model: ModelArgs,
-    #[command(flatten)]
-    pub text: TextArgs,
-    #[command(flatten)]
-    pub target: TargetArgs,
-    #[command(flatten)]
-    pub baseline: BaselineArgs,
+    pub common: super::methods::Common,
     #[command(flatten)]
     pub quadrature: QuadratureArgs,
     #[command(flatten)]
     pub adaptive: AdaptiveArgs,
     #[command(flatten)]
-    pub batch: BatchArgs,
-    #[command(flatten)]
     pub words: WordsArgs,
-    #[command(flatten)]
-    pub output: OutputArgs,
-    #[command(flatten)]
-    pub run: RunArgs,
 }
 
 /// Runs `gradpath ig`.
 pub fn run(a: &IgArgs) -> Result<()> {
-    let options = a.run.options(a.batch.batch)?;
+    let options = a.common.run.options(a.common.batch.batch)?;
     let q = a.quadrature.parse()?;
     let opts = IgOptions {
         adaptive: a.adaptive.parse(&q)?,
-        path: path_options(&a.baseline, &a.quadrature)?,
+        path: path_options(&a.common.baseline, &a.quadrature)?,
     };
     let words = a.words.parse()?;
-    let input = a.target.input(&a.text)?;
-    let (ex, bar) = load(&a.model.model, options, a.run.quiet)?;
+    let input = a.common.target.input(&a.common.text)?;
+    let (ex, bar) = load(&a.common.model.model, options, a.common.run.quiet)?;
     let mut r = ex
         .ig(&input, &opts)
-        .map_err(|e| a.target.explain(e, ex.model().is_decoder()))?;
+        .map_err(|e| a.common.target.explain(e, ex.model().is_decoder()))?;
     bar.finish_and_clear();
     if std::env::var_os("GRADPATH_POOL_STATS").is_some() {
         let (h, m, b) = <f32 as crate::tensor::pool::Pooled>::pool().stats();
@@ -60,7 +48,7 @@ pub fn run(a: &IgArgs) -> Result<()> {
     let h = &r.header;
     let target_desc = h.target_description();
     let warning = r.warnings.first();
-    if !a.run.quiet {
+    if !a.common.run.quiet {
         println!("{}", h.model_description);
         println!(
             "target: {target_desc}   baseline: {}   {} × {} points{}",
@@ -92,8 +80,8 @@ pub fn run(a: &IgArgs) -> Result<()> {
     if let Some(w) = warning {
         eprintln!("warning: {w}");
     }
-    a.output.write_json(&r)?;
-    if let Some(path) = &a.output.html {
+    a.common.output.write_json(&r)?;
+    if let Some(path) = &a.common.output.html {
         let info = report::html::PageInfo {
             title: "gradpath · integrated gradients",
             model: &h.model_description,

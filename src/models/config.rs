@@ -68,6 +68,28 @@ impl TokenId {
     }
 }
 
+/// The special-token ids of a decoder config, each possibly a list (flattened into the family's
+/// config struct).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SpecialTokens {
+    pub bos_token_id: Option<TokenId>,
+    pub eos_token_id: Option<TokenId>,
+    pub pad_token_id: Option<TokenId>,
+    pub unk_token_id: Option<TokenId>,
+}
+
+impl SpecialTokens {
+    /// `[bos, eos, pad, unk]`, the first id of each.
+    pub fn ids(&self) -> [Option<usize>; 4] {
+        [
+            token_id(&self.bos_token_id),
+            token_id(&self.eos_token_id),
+            token_id(&self.pad_token_id),
+            token_id(&self.unk_token_id),
+        ]
+    }
+}
+
 /// The first token id of an optional `TokenId`.
 pub fn token_id(t: &Option<TokenId>) -> Option<usize> {
     t.as_ref().and_then(TokenId::first)

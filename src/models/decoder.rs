@@ -276,6 +276,7 @@ impl Decoder {
 }
 
 impl Model for Decoder {
+    super::registry_model_methods!(Decoder);
     fn dtype(&self) -> DType {
         self.dtype
     }
@@ -284,9 +285,6 @@ impl Model for Decoder {
     }
     fn d_model(&self) -> usize {
         self.cfg.d_model
-    }
-    fn device(&self) -> crate::Device {
-        self.word.device()
     }
     fn n_layers(&self) -> usize {
         self.cfg.n_layers
@@ -314,33 +312,6 @@ impl Model for Decoder {
             shape: vec![pos, self.cfg.vocab_size],
         });
         out
-    }
-    fn word_embeddings(&self, ids: &[usize]) -> Result<Tensor> {
-        crate::ops::embedding::forward(self.word.value(), ids, &[ids.len()])
-    }
-    fn forward(&self, x: &Batch, hooks: &mut Hooks) -> Result<ModelOutput> {
-        Decoder::forward(self, x, hooks)
-    }
-    fn parameters(&self) -> Vec<Param> {
-        self.params.iter().cloned().collect()
-    }
-    fn set_parameters(&mut self, values: Vec<(String, Tensor)>) -> Result<()> {
-        self.params.set(values)?;
-        self.rebuild()
-    }
-    fn forward_with_params(
-        &self,
-        x: &Batch,
-        hooks: &mut Hooks,
-        leaves: &Leaves,
-    ) -> Result<ModelOutput> {
-        if leaves.is_empty() {
-            return Decoder::forward(self, x, hooks);
-        }
-        self.params.check_leaves(leaves)?;
-        let src = Source::params(&self.params, Some(leaves));
-        let view = Self::build(self.cfg.clone(), &src, &CopyBudget::none())?;
-        view.forward(x, hooks)
     }
     fn labels(&self) -> &[String] {
         &[]

@@ -558,6 +558,7 @@ impl Encoder {
 }
 
 impl Model for Encoder {
+    super::registry_model_methods!(Encoder);
     fn dtype(&self) -> DType {
         self.dtype
     }
@@ -566,9 +567,6 @@ impl Model for Encoder {
     }
     fn d_model(&self) -> usize {
         self.cfg.d_model
-    }
-    fn device(&self) -> crate::Device {
-        self.word.device()
     }
     fn n_layers(&self) -> usize {
         self.cfg.n_layers
@@ -599,33 +597,6 @@ impl Model for Encoder {
             }),
         }
         out
-    }
-    fn word_embeddings(&self, ids: &[usize]) -> Result<Tensor> {
-        crate::ops::embedding::forward(self.word.value(), ids, &[ids.len()])
-    }
-    fn forward(&self, x: &Batch, hooks: &mut Hooks) -> Result<ModelOutput> {
-        Encoder::forward(self, x, hooks)
-    }
-    fn parameters(&self) -> Vec<Param> {
-        self.params.iter().cloned().collect()
-    }
-    fn set_parameters(&mut self, values: Vec<(String, Tensor)>) -> Result<()> {
-        self.params.set(values)?;
-        self.rebuild()
-    }
-    fn forward_with_params(
-        &self,
-        x: &Batch,
-        hooks: &mut Hooks,
-        leaves: &Leaves,
-    ) -> Result<ModelOutput> {
-        if leaves.is_empty() {
-            return Encoder::forward(self, x, hooks);
-        }
-        self.params.check_leaves(leaves)?;
-        let src = Source::params(&self.params, Some(leaves));
-        let view = Self::build(self.cfg.clone(), &src, &CopyBudget::none())?;
-        view.forward(x, hooks)
     }
     fn labels(&self) -> &[String] {
         &self.cfg.labels

@@ -4,7 +4,7 @@
 
 use super::components::Act;
 use super::components::{CopyBudget, FeedForward, Linear, Mlp, Norm, PreLnBlock, SelfAttention};
-use super::config::{self, TokenId};
+use super::config::{self, SpecialTokens};
 use super::decoder::{Decoder, DecoderConfig, DecoderFamily, RopeScaling};
 use super::params::{ParamPath, Source};
 use crate::{Result, Var};
@@ -28,10 +28,8 @@ pub struct Gpt2Config {
     pub tie_word_embeddings: bool,
     #[serde(default)]
     pub scale_attn_by_inverse_layer_idx: bool,
-    pub bos_token_id: Option<TokenId>,
-    pub eos_token_id: Option<TokenId>,
-    pub pad_token_id: Option<TokenId>,
-    pub unk_token_id: Option<TokenId>,
+    #[serde(flatten)]
+    pub tokens: SpecialTokens,
 }
 
 fn gelu_new() -> String {
@@ -60,6 +58,7 @@ impl Gpt2Config {
                 "true is not supported",
             ));
         }
+        let [bos, eos, pad, unk] = self.tokens.ids();
         Ok(DecoderConfig {
             family: DecoderFamily::Gpt2,
             architecture,
@@ -79,10 +78,10 @@ impl Gpt2Config {
             qkv_bias: true,
             o_bias: true,
             mlp_bias: true,
-            bos_token_id: config::token_id(&self.bos_token_id),
-            eos_token_id: config::token_id(&self.eos_token_id),
-            pad_token_id: config::token_id(&self.pad_token_id),
-            unk_token_id: config::token_id(&self.unk_token_id),
+            bos_token_id: bos,
+            eos_token_id: eos,
+            pad_token_id: pad,
+            unk_token_id: unk,
         })
     }
 }

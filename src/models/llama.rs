@@ -6,7 +6,7 @@
 use super::components::{
     Act, CopyBudget, FeedForward, GatedMlp, Linear, Norm, PreLnBlock, Rotary, SelfAttention,
 };
-use super::config::{self, TokenId};
+use super::config::{self, SpecialTokens};
 use super::decoder::{Decoder, DecoderConfig, DecoderFamily, RopeScaling};
 use super::params::Source;
 use crate::Result;
@@ -41,10 +41,8 @@ pub struct LlamaConfig {
     pub attention_bias: bool,
     #[serde(default)]
     pub mlp_bias: bool,
-    pub bos_token_id: Option<TokenId>,
-    pub eos_token_id: Option<TokenId>,
-    pub pad_token_id: Option<TokenId>,
-    pub unk_token_id: Option<TokenId>,
+    #[serde(flatten)]
+    pub tokens: SpecialTokens,
 }
 
 /// `rope_scaling` (the kind is `rope_type`, or `type` in older configs).
@@ -143,6 +141,7 @@ impl LlamaConfig {
             ));
         }
         let qwen = architecture == "Qwen2ForCausalLM";
+        let [bos, eos, pad, unk] = self.tokens.ids();
         Ok(DecoderConfig {
             family: DecoderFamily::Llama,
             vocab_size: self.vocab_size,
@@ -164,10 +163,10 @@ impl LlamaConfig {
             qkv_bias: qwen || self.attention_bias,
             o_bias: self.attention_bias,
             mlp_bias: self.mlp_bias,
-            bos_token_id: config::token_id(&self.bos_token_id),
-            eos_token_id: config::token_id(&self.eos_token_id),
-            pad_token_id: config::token_id(&self.pad_token_id),
-            unk_token_id: config::token_id(&self.unk_token_id),
+            bos_token_id: bos,
+            eos_token_id: eos,
+            pad_token_id: pad,
+            unk_token_id: unk,
             architecture,
         })
     }

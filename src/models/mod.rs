@@ -142,25 +142,13 @@ pub trait Model {
     // === Parameters (see [`params`]) ===
 
     /// Every weight under its Hugging Face tensor name, in load order (values share storage
-    /// with the model; cloning a [`Param`] copies no data). Empty for a model without a
-    /// registry.
-    fn parameters(&self) -> Vec<Param> {
-        Vec::new()
-    }
+    /// with the model; cloning a [`Param`] copies no data).
+    fn parameters(&self) -> Vec<Param>;
     /// Sets new values (same shapes) for the named parameters, then rebuilds what is derived
     /// from them (transposed weight copies, GPT-2's split q/k/v), so the next forward uses the
     /// new values everywhere. Nothing changes if a name or shape is wrong. Set many parameters
     /// in one call: each call rebuilds once.
-    fn set_parameters(&mut self, values: Vec<(String, Tensor)>) -> Result<()> {
-        match values.first() {
-            None => Ok(()),
-            Some((name, _)) => Err(crate::Error::Unknown {
-                what: "parameter",
-                value: name.clone(),
-                valid: Vec::new(),
-            }),
-        }
-    }
+    fn set_parameters(&mut self, values: Vec<(String, Tensor)>) -> Result<()>;
     /// A forward in which the parameters named in `leaves` are those tape leaves, so that
     /// [`crate::Tape::grad`] with `wrt = leaves.vars()` gives ∂output/∂parameter. Every other
     /// weight stays a constant; with no leaves this is [`Model::forward`].
@@ -169,17 +157,47 @@ pub trait Model {
         x: &Batch,
         hooks: &mut Hooks,
         leaves: &Leaves,
-    ) -> Result<ModelOutput> {
-        match leaves.names().next() {
-            None => self.forward(x, hooks),
-            Some(name) => Err(crate::Error::Unknown {
-                what: "parameter",
-                value: name.to_string(),
-                valid: Vec::new(),
-            }),
-        }
-    }
+    ) -> Result<ModelOutput>;
 }
+
+/// The [`Model`] methods every model built from a parameter registry shares (its `word`
+/// embedding, `params`, `cfg`, `forward`, `build` and `rebuild`): one definition for the encoder
+/// and the decoder.
+macro_rules! registry_model_methods {
+    ($ty:ident) => {
+        fn device(&self) -> crate::Device {
+            self.word.device()
+        }
+        fn word_embeddings(&self, ids: &[usize]) -> Result<Tensor> {
+            crate::ops::embedding::forward(self.word.value(), ids, &[ids.len()])
+        }
+        fn forward(&self, x: &Batch, hooks: &mut Hooks) -> Result<ModelOutput> {
+            $ty::forward(self, x, hooks)
+        }
+        fn parameters(&self) -> Vec<Param> {
+            self.params.iter().cloned().collect()
+        }
+        fn set_parameters(&mut self, values: Vec<(String, Tensor)>) -> Result<()> {
+            self.params.set(values)?;
+            self.rebuild()
+        }
+        fn forward_with_params(
+            &self,
+            x: &Batch,
+            hooks: &mut Hooks,
+            leaves: &Leaves,
+        ) -> Result<ModelOutput> {
+            if leaves.is_empty() {
+                return $ty::forward(self, x, hooks);
+            }
+            self.params.check_leaves(leaves)?;
+            let src = Source::params(&self.params, Some(leaves));
+            let view = Self::build(self.cfg.clone(), &src, &CopyBudget::none())?;
+            view.forward(x, hooks)
+        }
+    };
+}
+pub(crate) use registry_model_methods;
 
 /// The tokenizer of a model folder, a `.gguf` file or a folder holding one.
 pub fn load_tokenizer(dir: &Path) -> Result<crate::io::Tokenizer> {
