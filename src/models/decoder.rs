@@ -185,8 +185,30 @@ impl Decoder {
         Ok(())
     }
 
+    /// The decoder from a family loader's parts (the unembedding read here).
+    pub(super) fn assemble(
+        cfg: DecoderConfig,
+        src: &Source,
+        word: Var,
+        pos: Option<Var>,
+        blocks: Vec<PreLnBlock>,
+        ln_final: Norm,
+    ) -> Result<Decoder> {
+        let unembed = Decoder::lm_head(&cfg, src, &word)?;
+        Ok(Decoder {
+            dtype: src.dtype(),
+            params: src.empty_params(),
+            cfg,
+            word,
+            pos,
+            blocks,
+            ln_final,
+            unembed,
+        })
+    }
+
     /// The unembedding: `lm_head.weight`, or the word embeddings when the config ties them.
-    pub(super) fn lm_head(cfg: &DecoderConfig, src: &Source, word: &Var) -> Result<Var> {
+    fn lm_head(cfg: &DecoderConfig, src: &Source, word: &Var) -> Result<Var> {
         if src.contains("lm_head.weight") {
             src.root("lm_head")
                 .get("weight", &[cfg.vocab_size, cfg.d_model])

@@ -132,15 +132,5 @@ pub(super) fn load(cfg: DecoderConfig, src: &Source, budget: &CopyBudget) -> Res
         });
     }
     let ln_final = Norm::layer(&root.pp("ln_f"), c, cfg.norm_eps)?;
-    let unembed = Decoder::lm_head(&cfg, src, &word)?;
-    Ok(Decoder {
-        dtype: src.dtype(),
-        params: src.empty_params(),
-        cfg,
-        word,
-        pos: Some(pos),
-        blocks,
-        ln_final,
-        unembed,
-    })
+    Decoder::assemble(cfg, src, word, Some(pos), blocks, ln_final)
 }

@@ -222,15 +222,5 @@ pub(super) fn load(cfg: DecoderConfig, src: &Source, budget: &CopyBudget) -> Res
         });
     }
     let ln_final = Norm::rms(&root.pp("norm"), c, cfg.norm_eps)?;
-    let unembed = Decoder::lm_head(&cfg, src, &word)?;
-    Ok(Decoder {
-        dtype: src.dtype(),
-        params: src.empty_params(),
-        cfg,
-        word,
-        pos: None,
-        blocks,
-        ln_final,
-        unembed,
-    })
+    Decoder::assemble(cfg, src, word, None, blocks, ln_final)
 }
