@@ -1,6 +1,7 @@
 //! Attribution methods. They see models only through [`crate::models::Model`] and its named
 //! boundaries; every path method reports its completeness delta.
 
+pub mod attattr;
 pub mod attention;
 pub mod baseline;
 pub mod boundary;

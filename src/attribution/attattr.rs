@@ -1,0 +1,628 @@
+//! Self-attention attribution (ATTATTR; Hao et al., AAAI 2021): Integrated Gradients over the
+//! attention probabilities of one layer at a time,
+//! `Attr_l = A_l ⊙ ∫₀¹ ∂F(α·A_l)/∂A_l dα`, for every head of layer l at once.
+//!
+//! A row of a sweep is a pair (layer l, α): its forward replaces `blocks.{l}.attn.hook_pattern`
+//! by α·A_l (A_l from the plain forward; every other layer computes its own pattern, as in the
+//! authors' code) and reads ∂F at that boundary. Rows of different layers share a batch, so all
+//! requested layers run in **one sweep**; rows are ordered layer by layer, and each batch
+//! captures only the gradients of the layers it holds, so its tape starts at its lowest layer.
+//! Sums are accumulated in f64 whatever the compute dtype.
+//!
+//! Completeness per layer: `Σ Attr_l` against `F(A) − F(0·A_l)` (the path from the zero pattern
+//! of layer l to its real pattern), reported as `delta` and `relative_delta`.
+//!
+//! ```no_run
+//! # fn main() -> gradpath::Result<()> {
+//! use gradpath::attribution::attattr::{attention_attribution, AttAttrProblem};
+//! use gradpath::attribution::{probe::Chunking, Target, TargetKind};
+//! use gradpath::integrate::Rule;
+//! let model = gradpath::models::load("tests/fixtures/models/tiny-bert", gradpath::DType::F64)?;
+//! let (ids, type_ids) = (vec![101, 7592, 2088, 102], vec![0; 4]);
+//! let target = Target::Class { class: 1, kind: TargetKind::Prob };
+//! let layers: Vec<usize> = (0..model.n_layers()).collect();
+//! let p = AttAttrProblem { model: model.as_ref(), ids: &ids, type_ids: &type_ids,
+//!     target: &target, layers: &layers, chunking: Chunking::default() };
+//! // The paper's rule: left Riemann from 0, m = 20.
+//! let (alphas, weights) = Rule::RiemannLeft.nodes_weights(20)?;
+//! let r = attention_attribution(&p, &alphas, &weights, &mut |_, _| {})?;
+//! for l in &r.layers {
+//!     println!("layer {}: Σ Attr = {:.4}, delta = {:.2e}", l.layer, l.sum, l.delta);
+//! }
+//! # Ok(()) }
+//! ```
+
+use super::probe::{self, Capture, Chunking, Objective, Request, RowSpec, Rows, Subject};
+use super::target::Target;
+use crate::integrate::{refine, Refined, Rule, Stop};
+use crate::models::{HookName, Model, Site};
+use crate::{Error, Result, Tensor};
+use std::collections::HashMap;
+
+/// ATTATTR of one input: the model, the tokens, F and the layers.
+pub struct AttAttrProblem<'a> {
+    pub model: &'a dyn Model,
+    pub ids: &'a [usize],
+    pub type_ids: &'a [usize],
+    pub target: &'a Target,
+    /// The layers attributed (distinct; any order, reported ascending).
+    pub layers: &'a [usize],
+    /// Rows per forward (rows are (layer, α) pairs).
+    pub chunking: Chunking,
+}
+
+/// ATTATTR of one layer.
+#[derive(Debug, Clone)]
+pub struct LayerAttr {
+    pub layer: usize,
+    /// A_l, `[heads, pos, pos]` row-major (row i = query, column j = key).
+    pub attention: Vec<f64>,
+    /// Attr_l, `[heads, pos, pos]`.
+    pub attribution: Vec<f64>,
+    /// F(A): the plain forward.
+    pub f_input: f64,
+    /// F(0·A_l): layer l's pattern replaced by zeros (the path start).
+    pub f_start: f64,
+    /// Σ Attr_l.
+    pub sum: f64,
+    /// Σ Attr_l − (F(A) − F(0·A_l)).
+    pub delta: f64,
+    /// |delta| / |F(A) − F(0·A_l)| (|delta| when the two are equal).
+    pub relative_delta: f64,
+    /// max_{i,j} Attr_l[h] per head h (the paper's per-example head importance).
+    pub head_importance: Vec<f64>,
+    /// α of every evaluated point of this layer (ascending) and F there.
+    pub path_alphas: Vec<f64>,
+    pub path_f: Vec<f64>,
+    /// Points of the final rule.
+    pub steps: usize,
+    /// Forward rows spent on this layer's path points.
+    pub points_used: usize,
+    /// Adaptive refinement trace (`None` for a fixed rule).
+    pub refinement: Option<Refined>,
+}
+
+/// The result: one [`LayerAttr`] per requested layer, ascending.
+#[derive(Debug, Clone)]
+pub struct AttAttr {
+    pub n_heads: usize,
+    pub pos: usize,
+    pub f_input: f64,
+    pub layers: Vec<LayerAttr>,
+}
+
+impl LayerAttr {
+    /// Head h's `[pos, pos]` attribution.
+    pub fn head(&self, h: usize, pos: usize) -> &[f64] {
+        &self.attribution[h * pos * pos..(h + 1) * pos * pos]
+    }
+    /// Head h's `[pos, pos]` attention.
+    pub fn head_attention(&self, h: usize, pos: usize) -> &[f64] {
+        &self.attention[h * pos * pos..(h + 1) * pos * pos]
+    }
+    /// Σ over heads: `[pos, pos]`.
+    pub fn head_sum(&self, pos: usize) -> Vec<f64> {
+        let n = pos * pos;
+        let mut s = vec![0.0; n];
+        for h in self.attribution.chunks(n) {
+            s.iter_mut().zip(h).for_each(|(s, v)| *s += v);
+        }
+        s
+    }
+}
+
+impl AttAttr {
+    /// The largest relative completeness delta over the layers.
+    pub fn worst_relative_delta(&self) -> f64 {
+        self.layers
+            .iter()
+            .map(|l| l.relative_delta)
+            .fold(0.0, f64::max)
+    }
+
+    /// A warning when some layer's relative completeness delta is above `threshold` (1e-2 is
+    /// what the reports use): those attributions do not add up to F(A) − F(0·A_l).
+    pub fn warning(&self, threshold: f64) -> Option<String> {
+        let bad: Vec<String> = self
+            .layers
+            .iter()
+            .filter(|l| !(l.relative_delta <= threshold))
+            .map(|l| format!("layer {} ({:.3})", l.layer, l.relative_delta))
+            .collect();
+        if bad.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "the relative completeness delta |Σ Attr − (F(A) − F(0·A))| / |F(A) − F(0·A)| is above {threshold} at {}: these attributions are not resolved; raise --steps, use --method gauss-legendre, or --tolerance 1e-3",
+            bad.join(", ")
+        ))
+    }
+}
+
+/// `blocks.{l}.attn.hook_pattern`.
+fn pattern(l: usize) -> HookName {
+    HookName::block(l, Site::Pattern)
+}
+
+/// What every sweep starts from: A_l per requested layer, F(A) and F(0·A_l).
+struct Ends {
+    /// Requested layers, ascending.
+    layers: Vec<usize>,
+    heads: usize,
+    pos: usize,
+    /// A_l as tensors of the model's dtype `[heads, pos, pos]`, and as f64.
+    a: Vec<Tensor>,
+    a64: Vec<Vec<f64>>,
+    f_input: f64,
+    f_start: Vec<f64>,
+}
+
+impl AttAttrProblem<'_> {
+    fn subject(&self) -> Subject<'_> {
+        Subject::new(self.model, self.ids, self.type_ids)
+    }
+
+    /// Checks the layers and runs one forward of `1 + layers` rows without gradients: the plain
+    /// input (capturing its patterns) and each layer's zero pattern.
+    fn ends(&self) -> Result<Ends> {
+        let n_layers = self.model.n_layers();
+        if self.layers.is_empty() {
+            return Err(Error::Empty("layers"));
+        }
+        let mut layers = self.layers.to_vec();
+        layers.sort_unstable();
+        for w in layers.windows(2) {
+            if w[0] == w[1] {
+                return Err(Error::BadValue {
+                    name: "layers",
+                    detail: format!("layer {} is listed twice", w[0]),
+                });
+            }
+        }
+        if let Some(&l) = layers.iter().find(|&&l| l >= n_layers) {
+            return Err(Error::OutOfRange {
+                what: "layer",
+                index: l,
+                len: n_layers,
+            });
+        }
+        let s = self.subject();
+        let shape = s.shape_of(pattern(layers[0]))?;
+        let (heads, pos) = (shape[0], shape[1]);
+        let zeros = Tensor::zeros_on(&shape, self.model.dtype(), self.model.device())?;
+        let mut specs = vec![RowSpec::new()];
+        specs.extend(
+            layers
+                .iter()
+                .map(|&l| RowSpec::new().replace(pattern(l), zeros.clone())),
+        );
+        let mut req = Request::new(Rows::Specs(&specs), Objective::Target(self.target))
+            .chunking(Chunking::Rows(specs.len()));
+        for &l in &layers {
+            req = req.capture(Capture::value(pattern(l)));
+        }
+        let mut a = Vec::new();
+        let f = probe::run(&s, &req, &mut |_, _| {}, &mut |c| {
+            for i in 0..layers.len() {
+                // Row 0 is the plain forward.
+                a.push(crate::ops::movement::narrow(c.value(i)?, 0, 0, 1)?.reshape(&shape)?);
+            }
+            Ok(())
+        })?;
+        let a64 = a.iter().map(Tensor::to_vec_f64).collect::<Result<_>>()?;
+        Ok(Ends {
+            layers,
+            heads,
+            pos,
+            a,
+            a64,
+            f_input: f[0],
+            f_start: f[1..].to_vec(),
+        })
+    }
+
+    /// Runs rows `(i, α)` (i indexes `ends.layers`), layer-ordered as given, chunk by chunk:
+    /// `visit(row, i, ∂F/∂P row as f64 [heads·pos·pos])` for each row. Returns F per row.
+    fn sweep(
+        &self,
+        ends: &Ends,
+        rows: &[(usize, f64)],
+        progress: &mut dyn FnMut(usize),
+        visit: &mut dyn FnMut(usize, usize, &[f64]) -> Result<()>,
+    ) -> Result<Vec<f64>> {
+        let s = self.subject();
+        let per_chunk = probe::chunk_rows(
+            &s,
+            &Request::new(Rows::Count(1), Objective::Target(self.target)).chunking(self.chunking),
+        );
+        let per_row = ends.heads * ends.pos * ends.pos;
+        let mut fs = Vec::with_capacity(rows.len());
+        for (c, chunk) in rows.chunks(per_chunk).enumerate() {
+            let start = c * per_chunk;
+            let specs: Vec<RowSpec> = chunk
+                .iter()
+                .map(|&(i, a)| {
+                    // α = 1 is A_l itself, bit for bit (the patched forward is the plain one).
+                    let v = if a == 1.0 {
+                        ends.a[i].clone()
+                    } else {
+                        let x = &ends.a[i];
+                        let v: Vec<f64> = ends.a64[i].iter().map(|v| a * v).collect();
+                        Tensor::from_f64_on(&v, x.shape(), x.dtype(), x.device())?
+                    };
+                    Ok(RowSpec::new().replace(pattern(ends.layers[i]), v))
+                })
+                .collect::<Result<_>>()?;
+            // The layers of this chunk, ascending: one gradient capture each.
+            let mut held: Vec<usize> = chunk.iter().map(|r| r.0).collect();
+            held.sort_unstable();
+            held.dedup();
+            let mut req = Request::new(Rows::Specs(&specs), Objective::Target(self.target))
+                .chunking(Chunking::Rows(chunk.len()));
+            for &i in &held {
+                req = req.capture(Capture::grad(pattern(ends.layers[i])));
+            }
+            let f = probe::run(&s, &req, &mut |_, _| {}, &mut |out| {
+                for (ci, &i) in held.iter().enumerate() {
+                    let g = out.grad(ci)?.to_vec_f64()?;
+                    for (k, r) in chunk.iter().enumerate() {
+                        if r.0 == i {
+                            visit(start + k, i, &g[k * per_row..(k + 1) * per_row])?;
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+            fs.extend(f);
+            progress(fs.len());
+        }
+        Ok(fs)
+    }
+}
+
+fn finish_layer(
+    ends: &Ends,
+    i: usize,
+    attribution: Vec<f64>,
+    path: Vec<(f64, f64)>,
+    steps: usize,
+    refinement: Option<Refined>,
+) -> LayerAttr {
+    let n = ends.pos * ends.pos;
+    let sum: f64 = attribution.iter().sum();
+    let df = ends.f_input - ends.f_start[i];
+    let delta = sum - df;
+    let relative_delta = if df != 0.0 {
+        delta.abs() / df.abs()
+    } else {
+        delta.abs()
+    };
+    let head_importance = attribution
+        .chunks(n)
+        .map(|h| h.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+        .collect();
+    let mut path = path;
+    path.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let points_used = path.len();
+    let (path_alphas, path_f) = path.into_iter().unzip();
+    LayerAttr {
+        layer: ends.layers[i],
+        attention: ends.a64[i].clone(),
+        attribution,
+        f_input: ends.f_input,
+        f_start: ends.f_start[i],
+        sum,
+        delta,
+        relative_delta,
+        head_importance,
+        path_alphas,
+        path_f,
+        steps,
+        points_used,
+        refinement,
+    }
+}
+
+/// ATTATTR with a fixed rule (`alphas`, `weights` on [0, 1]; the paper's is
+/// `Rule::RiemannLeft.nodes_weights(20)`): every requested layer in one sweep of
+/// `layers × alphas` rows. `progress(rows done, rows in all)`.
+pub fn attention_attribution(
+    p: &AttAttrProblem,
+    alphas: &[f64],
+    weights: &[f64],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<AttAttr> {
+    if alphas.is_empty() || alphas.len() != weights.len() {
+        return Err(Error::Invalid {
+            op: "attention_attribution",
+            detail: format!("{} alphas and {} weights", alphas.len(), weights.len()),
+        });
+    }
+    let ends = p.ends()?;
+    let nl = ends.layers.len();
+    let rows: Vec<(usize, f64)> = (0..nl)
+        .flat_map(|i| alphas.iter().map(move |&a| (i, a)))
+        .collect();
+    let per_row = ends.heads * ends.pos * ends.pos;
+    let mut acc = vec![vec![0.0; per_row]; nl];
+    let total = rows.len();
+    let f = p.sweep(
+        &ends,
+        &rows,
+        &mut |d| progress(d, total),
+        &mut |row, i, g| {
+            let w = weights[row % alphas.len()];
+            acc[i].iter_mut().zip(g).for_each(|(s, g)| *s += w * g);
+            Ok(())
+        },
+    )?;
+    let layers = (0..nl)
+        .map(|i| {
+            let attr: Vec<f64> = acc[i]
+                .iter()
+                .zip(&ends.a64[i])
+                .map(|(g, a)| a * g)
+                .collect();
+            let path = alphas
+                .iter()
+                .copied()
+                .zip(f[i * alphas.len()..(i + 1) * alphas.len()].iter().copied())
+                .collect();
+            finish_layer(&ends, i, attr, path, alphas.len(), None)
+        })
+        .collect();
+    Ok(AttAttr {
+        n_heads: ends.heads,
+        pos: ends.pos,
+        f_input: ends.f_input,
+        layers,
+    })
+}
+
+/// ATTATTR refined per layer until its relative completeness delta is ≤ `tol` or `max_points`
+/// points are spent on it (`rule` from `start_n` points, as [`crate::integrate::refine`]; nested
+/// rules reuse every point). Each layer's trace is in [`LayerAttr::refinement`].
+pub fn attention_attribution_adaptive(
+    p: &AttAttrProblem,
+    rule: Rule,
+    start_n: usize,
+    tol: f64,
+    max_points: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<AttAttr> {
+    let ends = p.ends()?;
+    let nl = ends.layers.len();
+    let total = nl * max_points;
+    let mut done = 0usize;
+    let mut layers = Vec::with_capacity(nl);
+    for i in 0..nl {
+        // Per α: F and A ⊙ ∂F/∂P.
+        let mut stash: HashMap<u64, (f64, Vec<f64>)> = HashMap::new();
+        let a64 = &ends.a64[i];
+        let eval = |alphas: &[f64]| -> Result<Vec<f64>> {
+            let rows: Vec<(usize, f64)> = alphas.iter().map(|&a| (i, a)).collect();
+            let mut terms: Vec<Vec<f64>> = Vec::with_capacity(alphas.len());
+            let d0 = done;
+            let f = p.sweep(
+                &ends,
+                &rows,
+                &mut |d| progress(d0 + d, total),
+                &mut |_, _, g| {
+                    terms.push(g.iter().zip(a64).map(|(g, a)| g * a).collect());
+                    Ok(())
+                },
+            )?;
+            let vals = terms.iter().map(|t| t.iter().sum()).collect();
+            for ((a, f), t) in alphas.iter().zip(f).zip(terms) {
+                stash.insert(a.to_bits(), (f, t));
+            }
+            done += alphas.len();
+            Ok(vals)
+        };
+        let exact = ends.f_input - ends.f_start[i];
+        let refined = refine(
+            rule,
+            start_n,
+            max_points,
+            tol,
+            Stop::Completeness { exact },
+            eval,
+        )?;
+        let mut attr = vec![0.0; a64.len()];
+        for (a, w) in refined.alphas.iter().zip(&refined.weights) {
+            let (_, t) = stash
+                .get(&a.to_bits())
+                .ok_or_else(|| Error::Internal("refined node without a stashed gradient".into()))?;
+            attr.iter_mut().zip(t).for_each(|(s, t)| *s += w * t);
+        }
+        let path = stash
+            .iter()
+            .map(|(k, (f, _))| (f64::from_bits(*k), *f))
+            .collect();
+        let steps = refined.n;
+        layers.push(finish_layer(&ends, i, attr, path, steps, Some(refined)));
+    }
+    Ok(AttAttr {
+        n_heads: ends.heads,
+        pos: ends.pos,
+        f_input: ends.f_input,
+        layers,
+    })
+}
+
+/// One edge of the attribution tree: query token `from` takes information from key token `to`
+/// at `layer`, with the layer's normalised, head-summed attribution `weight` (> threshold).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TreeEdge {
+    pub from: usize,
+    pub to: usize,
+    pub layer: usize,
+    pub weight: f64,
+}
+
+/// A token of the tree and the height the authors draw it at (the root at (L−1)/L).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TreeNode {
+    pub token: usize,
+    pub height: f64,
+}
+
+/// The attribution tree (METHODS.md §2.6, `examples/attribution_tree.py` of the authors' code).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Tree {
+    pub threshold: f64,
+    pub root: usize,
+    /// Tokens on an edge (the root alone when there is none), ascending.
+    pub nodes: Vec<TreeNode>,
+    /// In the order the authors' loop adds them (top layer first).
+    pub edges: Vec<TreeEdge>,
+}
+
+/// The attribution tree of an encoder input from the head-summed attributions of **every**
+/// layer (`per_layer[l]` is `[pos, pos]`, row = query), with threshold τ (the authors' 0.4):
+///
+/// 1. each layer is divided by |max| of its rows 1.. (the first token, [CLS], excluded) and
+///    entries ≤ τ are zeroed;
+/// 2. the root is the token with the largest row sum of the layer-summed attribution (divided by
+///    its |max|, diagonal, negatives and the [CLS] row zeroed), not [CLS];
+/// 3. from layer L−2 (the authors never use the last layer) down to 0, edges (i → j) where the
+///    normalised attribution is > τ, by the authors' fixed/unfixed rules; heights fall by 1/L per
+///    level from (L−1)/L.
+///
+/// With 12 layers this is the authors' code exactly (layer index 10 first, heights in twelfths).
+pub fn attribution_tree(per_layer: &[Vec<f64>], pos: usize, threshold: f64) -> Result<Tree> {
+    let nl = per_layer.len();
+    if nl < 2 {
+        return Err(Error::BadValue {
+            name: "tree",
+            detail: format!("needs every layer of a model with at least 2 layers, got {nl}"),
+        });
+    }
+    if pos < 2 {
+        return Err(Error::BadValue {
+            name: "tree",
+            detail: "needs at least 2 tokens".into(),
+        });
+    }
+    if let Some(l) = per_layer.iter().position(|m| m.len() != pos * pos) {
+        return Err(Error::Mismatch {
+            what: format!("attribution of layer {l}"),
+            detail: format!("has {} entries, expected {pos}²", per_layer[l].len()),
+        });
+    }
+    if !(threshold.is_finite()) {
+        return Err(Error::BadValue {
+            name: "threshold",
+            detail: format!("must be a finite number, got {threshold}"),
+        });
+    }
+    // proportion_all[l] /= |max(proportion_all[l][1:, :])|; then zero entries ≤ τ.
+    let prop: Vec<Vec<f64>> = per_layer
+        .iter()
+        .map(|m| {
+            let mx = m[pos..].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let d = mx.abs();
+            m.iter()
+                .map(|v| {
+                    let x = v / d;
+                    if x > threshold {
+                        x
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    // The root: layer-summed attribution / |max|, positive off-diagonal, [CLS] row zeroed.
+    let mut comb = vec![0.0; pos * pos];
+    for m in per_layer {
+        comb.iter_mut().zip(m).for_each(|(c, v)| *c += v);
+    }
+    let mx = comb.iter().copied().fold(f64::NEG_INFINITY, f64::max).abs();
+    let mut row_sums = vec![0.0; pos];
+    for i in 1..pos {
+        for j in 0..pos {
+            let v = comb[i * pos + j] / mx;
+            if i != j && v > 0.0 {
+                row_sums[i] += v;
+            }
+        }
+    }
+    // argsort descending; the first that is not token 0.
+    let mut order: Vec<usize> = (0..pos).collect();
+    order.sort_by(|&a, &b| row_sums[b].total_cmp(&row_sums[a]));
+    let root = if order[0] != 0 { order[0] } else { order[1] };
+    let lf = nl as f64;
+    let mut height = vec![0.0f64; pos];
+    // -1: not in the tree, 0: in the tree but not expanded, 1: expanded.
+    let mut fixed = vec![-1i8; pos];
+    let mut edges: Vec<TreeEdge> = Vec::new();
+    height[root] = (lf - 1.0) / lf;
+    fixed[root] = 0;
+    let top = nl - 2;
+    for i in 0..pos {
+        let w = prop[top][root * pos + i];
+        if i != root && w > threshold {
+            fixed[i] = 0;
+            fixed[root] = 1;
+            edges.push(TreeEdge {
+                from: root,
+                to: i,
+                layer: top,
+                weight: w,
+            });
+        }
+    }
+    for l in (0..top).rev() {
+        for i in 1..pos {
+            for j in 0..pos {
+                let w = prop[l][i * pos + j];
+                if w < threshold || fixed[i] == -1 {
+                    continue;
+                }
+                if fixed[j] == 1 {
+                    continue;
+                }
+                if edges.iter().any(|e| e.from == i && e.to == j) {
+                    continue;
+                }
+                if (fixed[i] == 0 && fixed[j] == 0) || (fixed[i] == 1 && fixed[j] == 0) {
+                    continue;
+                }
+                if fixed[i] == 0 && fixed[j] == -1 {
+                    fixed[i] = 1;
+                    fixed[j] = 0;
+                    height[j] = (height[i] * lf - 1.0) / lf;
+                }
+                if fixed[i] == 1 && fixed[j] == -1 {
+                    fixed[j] = 0;
+                    height[j] = height.iter().copied().fold(f64::INFINITY, f64::min);
+                }
+                edges.push(TreeEdge {
+                    from: i,
+                    to: j,
+                    layer: l,
+                    weight: w,
+                });
+            }
+        }
+    }
+    let mut on: Vec<usize> = edges.iter().flat_map(|e| [e.from, e.to]).collect();
+    on.push(root);
+    on.sort_unstable();
+    on.dedup();
+    let nodes = on
+        .into_iter()
+        .map(|t| TreeNode {
+            token: t,
+            height: height[t],
+        })
+        .collect();
+    Ok(Tree {
+        threshold,
+        root,
+        nodes,
+        edges,
+    })
+}
