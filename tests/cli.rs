@@ -1229,3 +1229,126 @@ fn generate_attr_adaptive_reaches_the_tolerance() {
         &["--tolerance"],
     );
 }
+
+// ----------------------------------------------------------------------------------------------
+// attattr
+// ----------------------------------------------------------------------------------------------
+
+#[test]
+fn attattr_json_html_and_tree() {
+    let dir = TempDir::new("attattr");
+    let (j, h) = (dir.join("a.json"), dir.join("a.html"));
+    let out = command(
+        "attattr",
+        &fixture("tiny-bert"),
+        "The quick brown fox jumps over the lazy dog.",
+        &[
+            "--target",
+            "1",
+            "--method",
+            "gauss-legendre",
+            "--dtype",
+            "f64",
+            "--tree",
+            "--json",
+            j.to_str().unwrap(),
+            "--html",
+            h.to_str().unwrap(),
+        ],
+    );
+    let stdout = expect_success(&out);
+    assert!(stdout.contains("strongest connections"), "{stdout}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    assert_eq!(v["method"], "attention_attribution");
+    assert_eq!(v["quadrature"], "gauss-legendre");
+    assert_eq!(v["steps"], 20);
+    assert_eq!(v["target"]["kind"], "prob");
+    let t = v["tokens"].as_array().unwrap().len();
+    let layers = v["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2);
+    for (l, x) in layers.iter().enumerate() {
+        assert_eq!(x["layer"], l);
+        let attr = x["attribution"].as_array().unwrap();
+        assert_eq!(attr.len(), 4);
+        assert_eq!(x["head_importance"].as_array().unwrap().len(), 4);
+        assert!(attr.iter().all(|hd| hd.as_array().unwrap().len() == t));
+        assert_eq!(x["attention"][0][0].as_array().unwrap().len(), t);
+        // Gauss–Legendre 20 in f64: Σ Attr = F(A) − F(0·A) to rounding.
+        let (sum, fi, fs) = (
+            x["sum"].as_f64().unwrap(),
+            x["f_input"].as_f64().unwrap(),
+            x["f_start"].as_f64().unwrap(),
+        );
+        assert!(
+            (sum - (fi - fs)).abs() < 1e-10,
+            "layer {l}: {sum} vs {}",
+            fi - fs
+        );
+        assert!(x["relative_delta"].as_f64().unwrap() < 1e-8);
+    }
+    assert_eq!(v["rough"], false);
+    let root = v["tree"]["root"].as_u64().unwrap() as usize;
+    assert!(root > 0 && root < t);
+    let html = std::fs::read_to_string(&h).unwrap();
+    for s in [
+        "Attribution tree",
+        "<svg",
+        "Head importance",
+        "what mattered",
+        "Completeness",
+    ] {
+        assert!(html.contains(s), "the page lacks {s}");
+    }
+}
+
+#[test]
+fn attattr_decoder_defaults_to_the_predicted_token_and_flags_riemann() {
+    let dir = TempDir::new("attattr-dec");
+    let j = dir.join("a.json");
+    let out = command(
+        "attattr",
+        &fixture("tiny-gpt2"),
+        "The quick brown fox",
+        &["--layers", "1", "--json", j.to_str().unwrap()],
+    );
+    expect_success(&out);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    assert_eq!(v["target"]["type"], "token");
+    assert_eq!(v["quadrature"], "riemann-left");
+    assert_eq!(v["layers"].as_array().unwrap().len(), 1);
+    assert_eq!(v["layers"][0]["layer"], 1);
+    // The rough flag and the warning travel together.
+    let rough = v["rough"].as_bool().unwrap();
+    assert_eq!(rough, !v["warnings"].as_array().unwrap().is_empty());
+    assert_eq!(rough, text_of(&out.stderr).contains("warning:"));
+}
+
+#[test]
+fn attattr_bad_input() {
+    let m = fixture("tiny-bert");
+    let f = expect_failure(
+        &command("attattr", &m, "hello", &["--layers", "0,7"]),
+        &["layer 7", "out of range"],
+    );
+    assert!(f.hint.contains("layers"), "{}", f.hint);
+    expect_failure(
+        &command("attattr", &m, "hello", &["--layers", "first"]),
+        &["--layers", "first"],
+    );
+    expect_failure(
+        &command("attattr", &m, "hello", &["--layers", "0", "--tree"]),
+        &["tree", "every layer"],
+    );
+    expect_failure(
+        &command("attattr", &m, "hello", &["--layers", "0", "--head", "1:0"]),
+        &["--head", "layer 1"],
+    );
+    expect_failure(
+        &command("attattr", &fixture("tiny-gpt2"), "hello there", &["--tree"]),
+        &["tree", "causal language model"],
+    );
+    expect_failure(
+        &command("attattr", &m, "hello", &["--method", "simpson"]),
+        &["simpson"],
+    );
+}

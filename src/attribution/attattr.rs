@@ -126,7 +126,7 @@ impl AttAttr {
         let bad: Vec<String> = self
             .layers
             .iter()
-            .filter(|l| !(l.relative_delta <= threshold))
+            .filter(|l| l.relative_delta.is_nan() || l.relative_delta > threshold)
             .map(|l| format!("layer {} ({:.3})", l.layer, l.relative_delta))
             .collect();
         if bad.is_empty() {
@@ -143,6 +143,9 @@ impl AttAttr {
 fn pattern(l: usize) -> HookName {
     HookName::block(l, Site::Pattern)
 }
+
+/// Per-row consumer of a sweep: (row, index into the layers, ∂F/∂P of the row as f64).
+type RowVisit<'v> = &'v mut dyn FnMut(usize, usize, &[f64]) -> Result<()>;
 
 /// What every sweep starts from: A_l per requested layer, F(A) and F(0·A_l).
 struct Ends {
@@ -228,7 +231,7 @@ impl AttAttrProblem<'_> {
         ends: &Ends,
         rows: &[(usize, f64)],
         progress: &mut dyn FnMut(usize),
-        visit: &mut dyn FnMut(usize, usize, &[f64]) -> Result<()>,
+        visit: RowVisit,
     ) -> Result<Vec<f64>> {
         let s = self.subject();
         let per_chunk = probe::chunk_rows(
@@ -587,7 +590,8 @@ pub fn attribution_tree(per_layer: &[Vec<f64>], pos: usize, threshold: f64) -> R
                 if edges.iter().any(|e| e.from == i && e.to == j) {
                     continue;
                 }
-                if (fixed[i] == 0 && fixed[j] == 0) || (fixed[i] == 1 && fixed[j] == 0) {
+                // i is in the tree here (0 or 1): the authors' two rules `0 and 0`, `1 and 0`.
+                if fixed[j] == 0 {
                     continue;
                 }
                 if fixed[i] == 0 && fixed[j] == -1 {

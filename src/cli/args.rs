@@ -94,14 +94,24 @@ pub struct TargetArgs {
     /// default: the last token).
     #[arg(long)]
     pub position: Option<usize>,
-    /// Explain the class (or next-token) logit, probability or log-probability.
-    #[arg(long, default_value = "logit", value_parser = ["logit", "prob", "log-prob"])]
-    pub target_kind: String,
+    /// Explain the class (or next-token) logit, probability or log-probability (default: logit;
+    /// `attattr`: prob, as the paper).
+    #[arg(long, value_parser = ["logit", "prob", "log-prob"])]
+    pub target_kind: Option<String>,
 }
 
 impl TargetArgs {
-    /// The library's input: `text` with this target.
+    /// The library's input: `text` with this target (kind `logit` unless --target-kind).
     pub fn input(&self, text: &TextArgs) -> Result<Input> {
+        self.input_kind(text, TargetKind::Logit)
+    }
+
+    /// The library's input, the target kind `default` unless --target-kind.
+    pub fn input_kind(&self, text: &TextArgs, default: TargetKind) -> Result<Input> {
+        let kind = match &self.target_kind {
+            Some(k) => TargetKind::parse(k)?,
+            None => default,
+        };
         Ok(Input {
             text: text.text.clone(),
             target: TargetSpec {
@@ -109,9 +119,10 @@ impl TargetArgs {
                 similar_to: self.similar_to.clone(),
                 token: self.target_token.clone(),
                 position: self.position,
-                kind: TargetKind::parse(&self.target_kind)?,
+                kind,
             },
             truncate: text.truncate,
+            pair: None,
         })
     }
 

@@ -4,6 +4,7 @@
 //! hint.
 
 pub mod args;
+pub mod attattr;
 pub mod errors;
 pub mod generate;
 pub mod hooks;
@@ -49,6 +50,9 @@ pub enum Command {
     Attention(methods::AttentionArgs),
     /// Embedding ablation: F(input) − F(token's embedding replaced), per token.
     Ablate(methods::AblateArgs),
+    /// Self-attention attribution (ATTATTR): IG over each layer's attention probabilities, all
+    /// layers in one sweep; head importance, strongest connections, the attribution tree.
+    Attattr(attattr::AttAttrArgs),
     /// Noise sensitivity: standard deviation of F under Gaussian noise on one token at a time.
     Sensitivity(methods::SensitivityArgs),
     /// Causal language models: generate greedily and explain every generated token by IG over
@@ -72,6 +76,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Neuron(a) => methods::run_neuron(&a),
         Command::Saliency(a) => methods::run_saliency(&a),
         Command::Attention(a) => methods::run_attention(&a),
+        Command::Attattr(a) => attattr::run(&a),
         Command::Ablate(a) => methods::run_ablate(&a),
         Command::Sensitivity(a) => methods::run_sensitivity(&a),
         Command::GenerateAttr(a) => generate::run(&a),

@@ -23,10 +23,14 @@
 //! Errors are typed ([`crate::Error`]) and speak of the library's option names (`steps`,
 //! `batch`, `tolerance`, ...), never of command-line flags.
 
+mod attattr;
 mod generate;
 mod methods;
 mod report;
 
+pub use attattr::{
+    AttAttrLayer, AttAttrOptions, AttAttrReport, Connection, ROUGH as ATTATTR_ROUGH,
+};
 pub use generate::{GenerateOptions, GenerationReport, GenerationStepReport};
 pub use methods::{
     check_head, AblateOptions, AttentionOptions, ConductanceOptions, LayerIgOptions, NeuronOptions,
@@ -109,6 +113,8 @@ pub struct Input {
     /// Cut a text longer than the model's positions (keeping the closing special token) instead
     /// of failing with [`Error::TooLong`].
     pub truncate: bool,
+    /// A second segment (sentence-pair classifiers: `[CLS] text [SEP] pair [SEP]`, token type 1).
+    pub pair: Option<String>,
 }
 
 impl Input {
@@ -118,7 +124,14 @@ impl Input {
             text: text.into(),
             target: TargetSpec::default(),
             truncate: false,
+            pair: None,
         }
+    }
+
+    /// A second segment for sentence-pair models.
+    pub fn pair(mut self, pair: impl Into<String>) -> Input {
+        self.pair = Some(pair.into());
+        self
     }
     /// Explain the cosine similarity to `other` (sentence-embedding models).
     pub fn similar_to(mut self, other: impl Into<String>) -> Input {
@@ -599,7 +612,16 @@ impl Explainer {
         need_target: bool,
     ) -> Result<Prepared> {
         let started = Instant::now();
-        let e = self.encode(&input.text, input.truncate)?;
+        let e = match &input.pair {
+            None => self.encode(&input.text, input.truncate)?,
+            Some(pair) => encode(
+                &self.tokenizer,
+                &input.text,
+                Some(pair),
+                self.model.max_tokens(),
+                input.truncate,
+            )?,
+        };
         let (target, target_info) = if need_target {
             let (t, i) = self.resolve_target(&input.target, &e, input.truncate)?;
             (Some(t), Some(i))

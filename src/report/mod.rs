@@ -1,5 +1,6 @@
 //! Reports: terminal table, JSON (schema in `docs/JSON.md`), self-contained HTML.
 
+pub mod attattr_html;
 pub mod attention_html;
 pub mod heatmap;
 pub mod html;
