@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Renders the HTML reports in a real browser (headless Chromium from Debian) and checks the
+# screenshots (scripts/browser_check.py). Installs chromium when it is missing (root: apt-get).
+# Needs target/release/gradpath (scripts/test.sh builds it first).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "browser check: installing Debian's chromium (apt-get)"
+        (apt-get update -qq || true) >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "error: chromium is not installed and this user cannot apt-get install it" >&2
+        echo "hint: run 'sudo apt-get install chromium' once, then rerun" >&2
+        exit 1
+    fi
+fi
+GP=target/release/gradpath
+OUT=target/browser-check
+rm -rf "$OUT" && mkdir -p "$OUT"
+TEXT="The quick brown fox jumps over the lazy dog."
+$GP attattr --model tests/fixtures/models/tiny-bert --text "$TEXT" --target 1 --tree --method gauss-legendre \
+    --quiet --html "$OUT/attattr.html"
+$GP ig --model tests/fixtures/models/tiny-bert --text "$TEXT" --target 1 --quiet --html "$OUT/ig.html"
+$GP attention --model tests/fixtures/models/tiny-bert --text "$TEXT" --quiet --html "$OUT/attention.html"
+# attattr: the tree's red root node; ig: a positive (green) or negative (red) token mark;
+# attention: the blue scale.
+python3 scripts/browser_check.py "$OUT" "$OUT/attattr.html:b91c1c" "$OUT/ig.html" "$OUT/attention.html"
