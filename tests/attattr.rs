@@ -384,3 +384,42 @@ fn bad_layers_are_errors() {
         assert!(attention_attribution(&p, &[0.5], &[1.0], &mut |_, _| {}).is_err());
     }
 }
+
+#[test]
+fn taylor_head_importance_matches_the_authors_formula() {
+    use gradpath::explain::{AttAttrOptions, Explainer, HeadCriterion, Options};
+    use gradpath::io::dataset::Example;
+    let g = goldens();
+    let c = &g["taylor"];
+    let ex = Explainer::load(
+        "tests/fixtures/models/tiny-bert",
+        Options {
+            dtype: DType::F64,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let e = Example {
+        id: "0".into(),
+        text: c["text"].as_str().unwrap().into(),
+        text_pair: None,
+        label: c["label"].as_u64().unwrap() as usize,
+    };
+    assert_eq!(
+        ex.encode(&e.text, false).unwrap().ids,
+        ids(c),
+        "the tokenizers agree"
+    );
+    let s = ex
+        .head_importance(
+            &[e],
+            HeadCriterion::Taylor,
+            &AttAttrOptions::default(),
+            0,
+            &mut |_, _| {},
+        )
+        .unwrap();
+    let got = s.importance.concat();
+    let e = rel(&got, &flat(&c["importance"]));
+    assert!(e < 1e-12, "taylor: {e:e}");
+}

@@ -1352,3 +1352,138 @@ fn attattr_bad_input() {
         &["simpson"],
     );
 }
+
+// ----------------------------------------------------------------------------------------------
+// heads
+// ----------------------------------------------------------------------------------------------
+
+fn write_data(dir: &TempDir, lines: &[&str]) -> PathBuf {
+    let p = dir.join("data.jsonl");
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    p
+}
+
+#[test]
+fn heads_importance_and_pruning_curves() {
+    let dir = TempDir::new("heads");
+    let data = write_data(
+        &dir,
+        &[
+            r#"{"id":"a","text":"the quick brown fox","label":0}"#,
+            r#"{"id":"b","text":"jumps over the lazy dog","label":1}"#,
+            r#"{"id":"c","text":"a small cat","label":"LABEL_2"}"#,
+            "",
+            r#"{"id":"d","text":"why this label","label":1}"#,
+        ],
+    );
+    let (j, h) = (dir.join("h.json"), dir.join("h.html"));
+    let out = gradpath([
+        "heads",
+        "--model",
+        fixture("tiny-bert").to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--limit",
+        "3",
+        "--prune-curve",
+        "--json",
+        j.to_str().unwrap(),
+        "--html",
+        h.to_str().unwrap(),
+    ]);
+    expect_success(&out);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    let imp = v["importance"].as_array().unwrap();
+    assert_eq!(imp.len(), 4);
+    for s in imp {
+        assert_eq!(s["importance"].as_array().unwrap().len(), 2);
+        assert_eq!(s["importance"][0].as_array().unwrap().len(), 4);
+    }
+    assert_eq!(imp[0]["criterion"], "attattr");
+    assert_eq!(imp[0]["examples"], 3);
+    // Taylor is L2-normalised per layer; random is a permutation of the ranks 0..8.
+    for layer in imp[2]["importance"].as_array().unwrap() {
+        let n: f64 = layer
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap().powi(2))
+            .sum();
+        assert!((n - 1.0).abs() < 1e-9);
+    }
+    let mut ranks: Vec<u64> = imp[3]["importance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as u64)
+        })
+        .collect();
+    ranks.sort_unstable();
+    assert_eq!(ranks, (0..8).collect::<Vec<_>>());
+    // The curves: the whole file (4 examples), 11 points each; nothing and everything pruned
+    // are the same model whatever the order.
+    assert_eq!(v["eval_examples"], 4);
+    let curves = v["curves"].as_array().unwrap();
+    assert_eq!(curves.len(), 4);
+    for c in curves {
+        let a = c["accuracy"].as_array().unwrap();
+        assert_eq!(a.len(), 11);
+        assert_eq!(a[0], curves[0]["accuracy"][0]);
+        assert_eq!(a[10], curves[0]["accuracy"][10]);
+        assert_eq!(c["heads_masked"][10], 8);
+    }
+    let html = std::fs::read_to_string(&h).unwrap();
+    assert!(html.contains("Pruning curves") && html.contains("<polyline"));
+}
+
+#[test]
+fn heads_bad_data() {
+    let dir = TempDir::new("heads-bad");
+    let m = fixture("tiny-bert");
+    let data = write_data(
+        &dir,
+        &[
+            r#"{"id":"a","text":"fine","label":0}"#,
+            r#"{"id":"b","text":"bad","label":"POSITIVE"}"#,
+        ],
+    );
+    let f = expect_failure(
+        &gradpath([
+            "heads",
+            "--model",
+            m.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ]),
+        &["line 2", "unknown label", "POSITIVE"],
+    );
+    assert!(f.hint.contains("id2label"), "{}", f.hint);
+    expect_failure(
+        &gradpath([
+            "heads",
+            "--model",
+            m.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--by",
+            "gradient",
+        ]),
+        &["gradient"],
+    );
+    // A model without a classifier head.
+    let ok = write_data(&dir, &[r#"{"id":"a","text":"fine","label":0}"#]);
+    expect_failure(
+        &gradpath([
+            "heads",
+            "--model",
+            fixture("tiny-gpt2").to_str().unwrap(),
+            "--data",
+            ok.to_str().unwrap(),
+        ]),
+        &["classifier"],
+    );
+}

@@ -7,6 +7,7 @@ pub mod args;
 pub mod attattr;
 pub mod errors;
 pub mod generate;
+pub mod heads;
 pub mod hooks;
 pub mod ig;
 pub mod methods;
@@ -53,6 +54,8 @@ pub enum Command {
     /// Self-attention attribution (ATTATTR): IG over each layer's attention probabilities, all
     /// layers in one sweep; head importance, strongest connections, the attribution tree.
     Attattr(attattr::AttAttrArgs),
+    /// Head importance over a data set (ATTATTR, attention, Taylor, random) and pruning curves.
+    Heads(heads::HeadsArgs),
     /// Noise sensitivity: standard deviation of F under Gaussian noise on one token at a time.
     Sensitivity(methods::SensitivityArgs),
     /// Causal language models: generate greedily and explain every generated token by IG over
@@ -77,6 +80,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Saliency(a) => methods::run_saliency(&a),
         Command::Attention(a) => methods::run_attention(&a),
         Command::Attattr(a) => attattr::run(&a),
+        Command::Heads(a) => heads::run(&a),
         Command::Ablate(a) => methods::run_ablate(&a),
         Command::Sensitivity(a) => methods::run_sensitivity(&a),
         Command::GenerateAttr(a) => generate::run(&a),
@@ -156,6 +160,8 @@ pub fn hint(e: &Error) -> String {
         },
         Error::BadValue { name, .. } => match *name {
             "draws" | "samples" | "sigma" | "stdev" => NOISE.into(),
+            "data" => "each line must be a JSON object {\"id\", \"text\", \"label\"} whose label is a class index or a name from the model's config.json id2label".into(),
+            "tree" | "threshold" => "the tree needs an encoder classifier and --layers all; drop --tree otherwise".into(),
             _ => HELP.into(),
         },
         Error::NoToken { .. } => "choose another --baseline: zero, pad, eos, mask, unk or id:N (a token id)".into(),

@@ -25,6 +25,7 @@
 
 mod attattr;
 mod generate;
+mod heads;
 mod methods;
 mod report;
 
@@ -32,6 +33,7 @@ pub use attattr::{
     AttAttrLayer, AttAttrOptions, AttAttrReport, Connection, ROUGH as ATTATTR_ROUGH,
 };
 pub use generate::{GenerateOptions, GenerationReport, GenerationStepReport};
+pub use heads::{HeadCriterion, HeadScores, PruningCurve};
 pub use methods::{
     check_head, AblateOptions, AttentionOptions, ConductanceOptions, LayerIgOptions, NeuronOptions,
     SaliencyOptions, SensitivityOptions, Smoothing,

@@ -187,3 +187,79 @@ pub fn compact_heatmap(heading: &str, labels: &[String], values: &[f64], signed:
     ));
     s
 }
+
+/// A line chart of accuracy against the fraction of heads pruned, one line per series
+/// `(name, accuracy per fraction)`, with a legend.
+pub fn curves_svg(heading: &str, fractions: &[f64], series: &[(String, Vec<f64>)]) -> String {
+    const COLOURS: [&str; 6] = [
+        "#b91c1c", "#1d4ed8", "#15803d", "#6b7280", "#a16207", "#7e22ce",
+    ];
+    let (w, h, ml, mb, mt, mr) = (640.0, 360.0, 56.0, 44.0, 16.0, 150.0);
+    let pw = w - ml - mr;
+    let ph = h - mt - mb;
+    let x = |f: f64| ml + f * pw;
+    let y = |a: f64| mt + (1.0 - a.clamp(0.0, 1.0)) * ph;
+    let mut s = format!(
+        r##"<h2>{}</h2>
+<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="system-ui,sans-serif" font-size="12">
+<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>
+"##,
+        esc(heading)
+    );
+    for k in 0..=10 {
+        let f = k as f64 / 10.0;
+        s.push_str(&format!(
+            r##"<line x1="{0:.1}" y1="{1:.1}" x2="{0:.1}" y2="{2:.1}" stroke="#eee"/><text x="{0:.1}" y="{3:.1}" text-anchor="middle">{4:.0}%</text>
+<line x1="{5:.1}" y1="{6:.1}" x2="{7:.1}" y2="{6:.1}" stroke="#eee"/><text x="{8:.1}" y="{9:.1}" text-anchor="end">{10:.1}</text>
+"##,
+            x(f), mt, mt + ph, h - mb + 16.0, f * 100.0,
+            ml, y(f), ml + pw, ml - 6.0, y(f) + 4.0, f
+        ));
+    }
+    s.push_str(&format!(
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">heads pruned (least important first)</text>
+<text x="14" y="{:.1}" text-anchor="middle" transform="rotate(-90 14 {:.1})">accuracy</text>
+"##,
+        ml + pw / 2.0,
+        h - 6.0,
+        mt + ph / 2.0,
+        mt + ph / 2.0
+    ));
+    for (i, (name, acc)) in series.iter().enumerate() {
+        let c = COLOURS[i % COLOURS.len()];
+        let pts: Vec<String> = fractions
+            .iter()
+            .zip(acc)
+            .map(|(f, a)| format!("{:.1},{:.1}", x(*f), y(*a)))
+            .collect();
+        s.push_str(&format!(
+            r##"<polyline points="{}" fill="none" stroke="{c}" stroke-width="2"/>
+"##,
+            pts.join(" ")
+        ));
+        for (f, a) in fractions.iter().zip(acc) {
+            s.push_str(&format!(
+                r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{c}"><title>{}: {:.0}% pruned, accuracy {:.4}</title></circle>
+"##,
+                x(*f),
+                y(*a),
+                esc(name),
+                f * 100.0,
+                a
+            ));
+        }
+        let ly = mt + 14.0 + 20.0 * i as f64;
+        s.push_str(&format!(
+            r##"<line x1="{0:.1}" y1="{1:.1}" x2="{2:.1}" y2="{1:.1}" stroke="{c}" stroke-width="3"/><text x="{3:.1}" y="{4:.1}">{5}</text>
+"##,
+            ml + pw + 12.0,
+            ly,
+            ml + pw + 36.0,
+            ml + pw + 42.0,
+            ly + 4.0,
+            esc(name)
+        ));
+    }
+    s.push_str("</svg>");
+    s
+}

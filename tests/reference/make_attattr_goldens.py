@@ -166,6 +166,43 @@ def tree_cases():
     return cases
 
 
+def taylor_case(transformers):
+    """The Taylor head importance of the authors' prune_head_with_taylor.py on tiny-bert for one
+    example: the per-head context vectors (the self-attention output before the output
+    projection) and their gradients of the cross-entropy of the gold label, |<grad, ctx>| summed
+    over tokens, L2-normalised per layer."""
+    model = transformers.BertForSequenceClassification.from_pretrained(
+        os.path.join(MODELS, "tiny-bert"), attn_implementation="eager").to(DT).eval()
+    from tokenizers import Tokenizer
+
+    text = "the quick brown fox jumps over the lazy dog"
+    ids = Tokenizer.from_file(os.path.join(MODELS, "tiny-bert", "tokenizer.json")).encode(text).ids
+    label = 2
+    ctx = {}
+
+    def keep(l):
+        def h(_m, _i, out):
+            out[0].retain_grad()
+            ctx[l] = out[0]
+        return h
+
+    for l, layer in enumerate(model.bert.encoder.layer):
+        layer.attention.self.register_forward_hook(keep(l))
+    logits = model(input_ids=torch.tensor([ids])).logits
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor([label]))
+    loss.backward()
+    H = model.config.num_attention_heads
+    imp = []
+    for l in range(model.config.num_hidden_layers):
+        c, g = ctx[l][0], ctx[l].grad[0]  # [T, H*dh]
+        T = c.shape[0]
+        dot = (c.view(T, H, -1) * g.view(T, H, -1)).sum(-1)  # [T, H]
+        imp.append(dot.abs().sum(0))
+    imp = torch.stack(imp)
+    imp = imp / (imp.pow(2).sum(-1, keepdim=True).sqrt() + 1e-20)
+    return {"model": "tiny-bert", "text": text, "ids": ids, "label": label, "importance": imp.tolist()}
+
+
 def main():
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -231,6 +268,7 @@ def main():
             print(f"{name} {rname} {m} {kind}: F = {f_input:.6f}, worst relative completeness delta {worst:.2e}, "
                   f"alpha=1 exact: {all(v == f_input for v in at_one)}")
     doc["trees"] = tree_cases()
+    doc["taylor"] = taylor_case(transformers)
     with open(OUT, "w") as f:
         json.dump(doc, f)
         f.write("\n")

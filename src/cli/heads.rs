@@ -1,0 +1,257 @@
+//! `gradpath heads`: head importance of a classifier over a data set by ATTATTR, raw attention,
+//! the Taylor criterion and a random order, and the pruning curves (accuracy with the least
+//! important heads masked, no retraining); JSON, an SVG plot in the HTML page.
+
+use super::args::*;
+use crate::explain::{AttAttrOptions, HeadCriterion, HeadScores, PruningCurve, Quadrature};
+use crate::integrate::Rule;
+use crate::io::dataset::read_labelled;
+use crate::report::{attattr_html, attention_html as ah};
+use crate::Result;
+use clap::Args;
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Args, Debug, Clone)]
+pub struct HeadsArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Examples for the importance scores: JSON Lines {"id", "text", "label"} (and "text_pair"),
+    /// labels as class indices or id2label names.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Use the first N examples of --data for the scores (the paper: 200).
+    #[arg(long, default_value_t = 200)]
+    pub limit: usize,
+    /// Criteria, comma-separated: attattr, attention, taylor, random.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "attattr,attention,taylor,random"
+    )]
+    pub by: Vec<String>,
+    /// Also measure accuracy with 0, 10, ..., 100 % of the heads masked (least important first).
+    #[arg(long)]
+    pub prune_curve: bool,
+    /// Examples for the pruning curve (default: the whole --data file).
+    #[arg(long)]
+    pub eval: Option<PathBuf>,
+    /// ATTATTR points per layer (the paper's pruning: 20).
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// ATTATTR quadrature rule (the paper's: riemann-left).
+    #[arg(long, default_value = "riemann-left")]
+    pub method: String,
+    /// Seed of the random order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// The JSON document of `gradpath heads`.
+#[derive(Debug, Serialize)]
+pub struct HeadsReport {
+    pub method: &'static str,
+    pub model: String,
+    pub model_description: String,
+    pub data: String,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub quadrature: &'static str,
+    pub steps: usize,
+    pub seed: u64,
+    pub importance: Vec<HeadScores>,
+    pub eval: Option<String>,
+    pub eval_examples: usize,
+    pub curves: Vec<PruningCurve>,
+}
+
+fn bar(quiet: bool, what: &str) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(0);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {what} {{pos}}/{{len}} examples [{{elapsed_precise}}, {{per_sec}}, ETA {{eta}}] {{wide_bar}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    b
+}
+
+/// `gradpath heads`.
+pub fn run(a: &HeadsArgs) -> Result<()> {
+    let by: Vec<HeadCriterion> =
+        a.by.iter()
+            .map(|s| HeadCriterion::parse(s.trim()))
+            .collect::<Result<_>>()?;
+    let quadrature = Quadrature {
+        rule: Rule::parse(&a.method)?,
+        steps: a.steps,
+    };
+    quadrature.check()?;
+    if a.limit == 0 {
+        return Err(crate::Error::BadValue {
+            name: "--limit",
+            detail: "must be at least 1".into(),
+        });
+    }
+    let options = a.run.options(None)?;
+    let ex = crate::explain::Explainer::load(&a.model.model, options)?;
+    let labels = ex.classifier_labels()?.to_vec();
+    let mut data = read_labelled(&a.data, &labels)?;
+    data.truncate(a.limit);
+    let eval = match (&a.eval, a.prune_curve) {
+        (Some(p), _) => Some(read_labelled(p, &labels)?),
+        (None, true) => Some(read_labelled(&a.data, &labels)?),
+        (None, false) => None,
+    };
+    let attattr = AttAttrOptions {
+        quadrature,
+        ..AttAttrOptions::default()
+    };
+    let mut importance = Vec::new();
+    for &c in &by {
+        let b = bar(a.run.quiet, &format!("importance by {}", c.name()));
+        let s = ex.head_importance(&data, c, &attattr, a.seed, &mut |d, t| {
+            b.set_length(t as u64);
+            b.set_position(d as u64);
+        })?;
+        b.finish_and_clear();
+        importance.push(s);
+    }
+    let mut curves = Vec::new();
+    if let (true, Some(ev)) = (a.prune_curve, &eval) {
+        let orders: Vec<(HeadCriterion, Vec<usize>)> = importance
+            .iter()
+            .map(|s| (s.criterion, s.order()))
+            .collect();
+        let b = bar(a.run.quiet, "pruning curves");
+        curves = ex.pruning_curve(ev, &orders, &mut |d, t| {
+            b.set_length(t as u64);
+            b.set_position(d as u64);
+        })?;
+        b.finish_and_clear();
+    }
+    let (nl, nh) = (ex.model().n_layers(), ex.model().n_heads());
+    let r = HeadsReport {
+        method: "head_importance",
+        model: a.model.model.display().to_string(),
+        model_description: ex.model().describe(),
+        data: a.data.display().to_string(),
+        n_layers: nl,
+        n_heads: nh,
+        quadrature: quadrature.rule.name(),
+        steps: quadrature.steps,
+        seed: a.seed,
+        importance,
+        eval: a
+            .eval
+            .as_ref()
+            .or(a.prune_curve.then_some(&a.data))
+            .map(|p| p.display().to_string()),
+        eval_examples: eval.as_ref().map_or(0, Vec::len),
+        curves,
+    };
+    if !a.run.quiet {
+        print_summary(&r, data.len());
+    }
+    a.output.write_json(&r)?;
+    if let Some(path) = &a.output.html {
+        write(path, &page(&r))?;
+    }
+    Ok(())
+}
+
+fn print_summary(r: &HeadsReport, n: usize) {
+    println!("{}", r.model_description);
+    println!(
+        "head importance over {n} examples of {} ({} layers × {} heads)",
+        r.data, r.n_layers, r.n_heads
+    );
+    for s in &r.importance {
+        let order = s.order();
+        let top: Vec<String> = order
+            .iter()
+            .rev()
+            .take(5)
+            .map(|&i| format!("{}:{}", i / r.n_heads, i % r.n_heads))
+            .collect();
+        let extra = s
+            .mean_relative_delta
+            .map(|d| format!("  (mean worst-layer relative completeness delta {d:.2e})"))
+            .unwrap_or_default();
+        println!(
+            "  {:<9} most important (layer:head): {}{extra}",
+            s.criterion.name(),
+            top.join(" ")
+        );
+    }
+    if !r.curves.is_empty() {
+        println!(
+            "accuracy on {} examples with the least important heads pruned:",
+            r.eval_examples
+        );
+        print!("  {:<9}", "pruned");
+        for f in &r.curves[0].fractions {
+            print!(" {:>5.0}%", f * 100.0);
+        }
+        println!();
+        for c in &r.curves {
+            print!("  {:<9}", c.criterion.name());
+            for a in &c.accuracy {
+                print!(" {:>6.3}", a);
+            }
+            println!();
+        }
+    }
+}
+
+fn page(r: &HeadsReport) -> String {
+    let rows = vec![
+        ("model", r.model_description.clone()),
+        ("data", r.data.clone()),
+        (
+            "ATTATTR",
+            format!(
+                "{} with {} points per layer, F = probability of the gold label",
+                r.quadrature, r.steps
+            ),
+        ),
+    ];
+    let mut sections = Vec::new();
+    if !r.curves.is_empty() {
+        let series: Vec<(String, Vec<f64>)> = r
+            .curves
+            .iter()
+            .map(|c| (c.criterion.name().to_string(), c.accuracy.clone()))
+            .collect();
+        sections.push(attattr_html::curves_svg(
+            &format!(
+                "Pruning curves: accuracy on {} examples, no retraining",
+                r.eval_examples
+            ),
+            &r.curves[0].fractions,
+            &series,
+        ));
+    }
+    let layers: Vec<String> = (0..r.n_layers).map(|l| format!("layer {l}")).collect();
+    let heads: Vec<String> = (0..r.n_heads).map(|h| format!("head {h}")).collect();
+    for s in &r.importance {
+        sections.push(ah::heatmap(
+            &format!(
+                "Importance by {} (rows: layers, columns: heads)",
+                s.criterion.name()
+            ),
+            &layers,
+            &heads,
+            &s.importance.concat(),
+            true,
+        ));
+    }
+    ah::page("gradpath · head importance and pruning", &rows, &sections)
+}
