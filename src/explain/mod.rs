@@ -16,7 +16,9 @@
 //!   text, a next token and position), resolved against the model when a method runs;
 //! - one method per call ([`Explainer::ig`], [`Explainer::layer_ig`], [`Explainer::conductance`],
 //!   [`Explainer::neuron`], [`Explainer::saliency`], [`Explainer::attention`],
-//!   [`Explainer::ablate`], [`Explainer::sensitivity`], [`Explainer::generate`]), each taking
+//!   [`Explainer::ablate`], [`Explainer::sensitivity`], [`Explainer::generate`],
+//!   [`Explainer::attattr`]; over data sets [`Explainer::head_importance`] and
+//!   [`Explainer::pruning_curve`]), each taking
 //!   its own options struct and returning a report that derives `Serialize`: serialised, it is
 //!   the JSON document of docs/JSON.md (`gradpath <command> --json` writes exactly that).
 //!
