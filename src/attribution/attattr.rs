@@ -69,7 +69,7 @@ pub struct LayerAttr {
     pub delta: f64,
     /// |delta| / |F(A) − F(0·A_l)| (|delta| when the two are equal).
     pub relative_delta: f64,
-    /// max_{i,j} Attr_l[h] per head h (the paper's per-example head importance).
+    /// `max_{i,j} Attr_l[h]` per head h (the paper's per-example head importance).
     pub head_importance: Vec<f64>,
     /// α of every evaluated point of this layer (ascending) and F there.
     pub path_alphas: Vec<f64>,
@@ -484,10 +484,10 @@ pub struct Tree {
 /// The attribution tree of an encoder input from the head-summed attributions of **every**
 /// layer (`per_layer[l]` is `[pos, pos]`, row = query), with threshold τ (the authors' 0.4):
 ///
-/// 1. each layer is divided by |max| of its rows 1.. (the first token, [CLS], excluded) and
+/// 1. each layer is divided by |max| of its rows 1.. (the first token, `[CLS]`, excluded) and
 ///    entries ≤ τ are zeroed;
 /// 2. the root is the token with the largest row sum of the layer-summed attribution (divided by
-///    its |max|, diagonal, negatives and the [CLS] row zeroed), not [CLS];
+///    its |max|, diagonal, negatives and the `[CLS]` row zeroed), not `[CLS]`;
 /// 3. from layer L−2 (the authors never use the last layer) down to 0, edges (i → j) where the
 ///    normalised attribution is > τ, by the authors' fixed/unfixed rules; heights fall by 1/L per
 ///    level from (L−1)/L.

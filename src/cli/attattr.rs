@@ -16,8 +16,11 @@ pub struct AttAttrArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub text: TextArgs,
-    /// A second segment for sentence-pair classifiers ([CLS] TEXT [SEP] PAIR [SEP]).
-    #[arg(long)]
+    // The help is an attribute, not a doc comment: rustdoc would read [CLS] as a link.
+    #[arg(
+        long,
+        help = "A second segment for sentence-pair classifiers ([CLS] TEXT [SEP] PAIR [SEP])"
+    )]
     pub text_pair: Option<String>,
     #[command(flatten)]
     pub target: TargetArgs,

@@ -60,7 +60,7 @@ pub struct AttAttrLayer {
     /// sum − (f_input − f_start).
     pub delta: f64,
     pub relative_delta: f64,
-    /// max_{i,j} Attr_l[h], per head.
+    /// `max_{i,j} Attr_l[h]`, per head.
     pub head_importance: Vec<f64>,
     pub steps: usize,
     pub points_used: usize,
