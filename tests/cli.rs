@@ -1487,3 +1487,58 @@ fn heads_bad_data() {
         &["classifier"],
     );
 }
+
+#[test]
+fn heads_resume_reuses_the_checkpoint_and_drops_a_torn_line() {
+    let dir = TempDir::new("heads-resume");
+    let data = write_data(
+        &dir,
+        &[
+            r#"{"id":"a","text":"the quick brown fox","label":0}"#,
+            r#"{"id":"b","text":"jumps over the lazy dog","label":1}"#,
+        ],
+    );
+    let m = fixture("tiny-bert");
+    let run = |j: &Path, resume: bool| {
+        let mut args = vec![
+            "heads",
+            "--model",
+            m.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--by",
+            "attention",
+            "--json",
+            j.to_str().unwrap(),
+        ];
+        if resume {
+            args.push("--resume");
+        }
+        expect_success(&gradpath(args));
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(j).unwrap()).unwrap();
+        v["importance"][0]["importance"].clone()
+    };
+    let fresh = run(&dir.join("fresh.json"), false);
+    assert!(
+        !dir.join("fresh.json.partial.jsonl").exists(),
+        "removed when done"
+    );
+    // A killed run left example a (with planted scores of 10) and half a line for b.
+    let j = dir.join("r.json");
+    let planted = format!(
+        "{{\"criterion\":\"attention\",\"id\":\"a\",\"scores\":{:?},\"delta\":null}}\n{{\"criterion\":\"attention\",\"id\":\"b\",\"sco",
+        vec![10.0; 8]
+    );
+    std::fs::write(dir.join("r.json.partial.jsonl"), planted).unwrap();
+    let resumed = run(&j, true);
+    // Each head's mean is (10 + b's own max attention) / 2: a was reused, b recomputed.
+    for l in 0..2 {
+        for h in 0..4 {
+            let (f, r) = (
+                fresh[l][h].as_f64().unwrap(),
+                resumed[l][h].as_f64().unwrap(),
+            );
+            assert!(r > 5.0 && r < 5.5 && f < 1.0 + 1e-12, "{f} {r}");
+        }
+    }
+}

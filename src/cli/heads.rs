@@ -45,6 +45,13 @@ pub struct HeadsArgs {
     /// Seed of the random order.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Continue a killed run: per-example scores already in the checkpoint are reused.
+    #[arg(long)]
+    pub resume: bool,
+    /// Per-example scores, one JSON line per (criterion, example), appended as they are computed
+    /// (default: the --json path + `.partial.jsonl`; removed when the run completes).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
@@ -114,15 +121,45 @@ pub fn run(a: &HeadsArgs) -> Result<()> {
         quadrature,
         ..AttAttrOptions::default()
     };
+    let ck_path = match (&a.checkpoint, &a.output.json) {
+        (Some(p), _) => Some(p.clone()),
+        (None, Some(j)) => Some(PathBuf::from(format!("{}.partial.jsonl", j.display()))),
+        (None, None) if a.resume => {
+            return Err(crate::Error::BadValue {
+                name: "--resume",
+                detail: "needs --checkpoint FILE or --json FILE (whose .partial.jsonl it reads)"
+                    .into(),
+            })
+        }
+        (None, None) => None,
+    };
+    let mut ck = Checkpoint::open(ck_path.as_deref(), a.resume)?;
     let mut importance = Vec::new();
     for &c in &by {
         let b = bar(a.run.quiet, &format!("importance by {}", c.name()));
-        let s = ex.head_importance(&data, c, &attattr, a.seed, &mut |d, t| {
-            b.set_length(t as u64);
-            b.set_position(d as u64);
-        })?;
+        b.set_length(data.len() as u64);
+        let (mut sum, mut deltas) = (Vec::new(), Vec::new());
+        if c != HeadCriterion::Random {
+            for (k, e) in data.iter().enumerate() {
+                let (s, d) = match ck.get(c, &e.id) {
+                    Some(x) => x,
+                    None => {
+                        let x = ex.example_head_scores(e, c, &attattr)?;
+                        ck.append(c, &e.id, &x)?;
+                        x
+                    }
+                };
+                if sum.is_empty() {
+                    sum = s;
+                } else {
+                    sum.iter_mut().zip(&s).for_each(|(a, b)| *a += b);
+                }
+                deltas.extend(d);
+                b.set_position(k as u64 + 1);
+            }
+        }
         b.finish_and_clear();
-        importance.push(s);
+        importance.push(ex.finish_importance(c, sum, data.len(), &deltas, a.seed));
     }
     let mut curves = Vec::new();
     if let (true, Some(ev)) = (a.prune_curve, &eval) {
@@ -164,7 +201,98 @@ pub fn run(a: &HeadsArgs) -> Result<()> {
     if let Some(path) = &a.output.html {
         write(path, &page(&r))?;
     }
+    ck.remove();
     Ok(())
+}
+
+/// Per-example scores on disk, so that a killed `heads` run resumes where it stopped: one JSON
+/// line `{"criterion", "id", "scores", "delta"}` per (criterion, example), appended and flushed as
+/// each is computed. On resume a torn last line (a kill mid-write) is dropped and the file is
+/// rewritten without it before anything is appended.
+struct Checkpoint {
+    path: Option<PathBuf>,
+    done: std::collections::HashMap<(String, String), (Vec<f64>, Option<f64>)>,
+    file: Option<std::fs::File>,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct CheckpointLine {
+    criterion: String,
+    id: String,
+    scores: Vec<f64>,
+    delta: Option<f64>,
+}
+
+impl Checkpoint {
+    fn io(path: &std::path::Path, e: std::io::Error) -> crate::Error {
+        crate::Error::Io {
+            path: path.display().to_string(),
+            source: e,
+        }
+    }
+
+    fn open(path: Option<&std::path::Path>, resume: bool) -> Result<Checkpoint> {
+        let mut done = std::collections::HashMap::new();
+        let Some(path) = path else {
+            return Ok(Checkpoint {
+                path: None,
+                done,
+                file: None,
+            });
+        };
+        let mut keep = String::new();
+        if resume && path.exists() {
+            let s = std::fs::read_to_string(path).map_err(|e| Self::io(path, e))?;
+            for line in s.lines() {
+                // A line that does not parse is the torn end of a killed run.
+                if let Ok(l) = serde_json::from_str::<CheckpointLine>(line) {
+                    keep.push_str(line);
+                    keep.push('\n');
+                    done.insert((l.criterion, l.id), (l.scores, l.delta));
+                }
+            }
+        }
+        write(path, &keep)?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| Self::io(path, e))?;
+        Ok(Checkpoint {
+            path: Some(path.to_path_buf()),
+            done,
+            file: Some(file),
+        })
+    }
+
+    fn get(&self, c: HeadCriterion, id: &str) -> Option<(Vec<f64>, Option<f64>)> {
+        self.done
+            .get(&(c.name().to_string(), id.to_string()))
+            .cloned()
+    }
+
+    fn append(&mut self, c: HeadCriterion, id: &str, x: &(Vec<f64>, Option<f64>)) -> Result<()> {
+        use std::io::Write;
+        let (Some(f), Some(p)) = (self.file.as_mut(), self.path.as_ref()) else {
+            return Ok(());
+        };
+        let line = serde_json::to_string(&CheckpointLine {
+            criterion: c.name().into(),
+            id: id.into(),
+            scores: x.0.clone(),
+            delta: x.1,
+        })
+        .map_err(|e| crate::Error::Internal(e.to_string()))?;
+        f.write_all(format!("{line}\n").as_bytes())
+            .and_then(|_| f.flush())
+            .map_err(|e| Self::io(p, e))
+    }
+
+    /// The run is complete: the checkpoint is not needed any more.
+    fn remove(self) {
+        if let Some(p) = self.path {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 fn print_summary(r: &HeadsReport, n: usize) {

@@ -122,8 +122,146 @@ impl Explainer {
         i
     }
 
-    /// Scores every head by `criterion` over `examples` (the gold label is F's class).
-    /// `progress(examples done, examples)`; `seed` orders the random criterion. `attattr` sets
+    /// One example's raw head scores by `criterion` (`[layer * n_heads + head]`): ATTATTR's
+    /// max_{i,j} Attr_h, attention's max_{i,j} A_h, Taylor's Σ_tokens |⟨∂L/∂ctx_h, ctx_h⟩|, and
+    /// for ATTATTR the worst layer's relative completeness delta. `Random` has no per-example
+    /// scores (an error). [`Explainer::finish_importance`] turns their sum into the criterion's
+    /// importance; keeping them per example lets a long run be checkpointed and resumed.
+    pub fn example_head_scores(
+        &self,
+        e: &Example,
+        criterion: HeadCriterion,
+        attattr: &AttAttrOptions,
+    ) -> Result<(Vec<f64>, Option<f64>)> {
+        self.classes()?;
+        let (nl, nh) = (self.model().n_layers(), self.model().n_heads());
+        let mut acc = vec![0.0; nl * nh];
+        let mut delta = None;
+        match criterion {
+            HeadCriterion::Random => {
+                return Err(Error::BadValue {
+                    name: "criterion",
+                    detail: "the random order has no per-example scores".into(),
+                })
+            }
+            HeadCriterion::Attattr => {
+                let o = AttAttrOptions {
+                    layers: None,
+                    tree: None,
+                    ..attattr.clone()
+                };
+                let r = self.attattr(&Self::example_input(e, TargetKind::Prob), &o)?;
+                for l in &r.layers {
+                    for (h, v) in l.head_importance.iter().enumerate() {
+                        acc[l.layer * nh + h] += v;
+                    }
+                }
+                delta = Some(r.worst_relative_delta);
+            }
+            HeadCriterion::Attention => {
+                let p = self.prepare(
+                    &Self::example_input(e, TargetKind::Prob),
+                    &Baseline::Pad,
+                    false,
+                )?;
+                let m = attention_maps(self.model(), &p.encoded.ids, &p.encoded.type_ids, &[])?;
+                for l in 0..nl {
+                    for h in 0..nh {
+                        acc[l * nh + h] = m.head(l, h).iter().copied().fold(0.0, f64::max);
+                    }
+                }
+            }
+            HeadCriterion::Taylor => {
+                let input = Self::example_input(e, TargetKind::LogProb);
+                let p = self.prepare(&input, &Baseline::Pad, true)?;
+                let target = p.target()?;
+                let s = probe::Subject::new(self.model(), &p.encoded.ids, &p.encoded.type_ids);
+                let mut req = Request::new(Rows::Count(1), Objective::Target(target))
+                    .chunking(Chunking::Rows(1));
+                for l in 0..nl {
+                    req = req.capture(Capture::both(HookName::block(l, Site::Z)));
+                }
+                let dh = self.model().d_head();
+                probe::run(&s, &req, &mut |_, _| {}, &mut |c| {
+                    for l in 0..nl {
+                        // hook_z: [1, pos, heads, d_head]; per (token, head) ⟨z, ∂L/∂z⟩.
+                        let (z, g) = (c.value(l)?.to_vec_f64()?, c.grad(l)?.to_vec_f64()?);
+                        for (zr, gr) in z.chunks(nh * dh).zip(g.chunks(nh * dh)) {
+                            for h in 0..nh {
+                                let d: f64 = zr[h * dh..(h + 1) * dh]
+                                    .iter()
+                                    .zip(&gr[h * dh..(h + 1) * dh])
+                                    .map(|(a, b)| a * b)
+                                    .sum();
+                                acc[l * nh + h] += d.abs();
+                            }
+                        }
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        Ok((acc, delta))
+    }
+
+    /// The importance of `criterion` from the sum of `n` examples' raw scores (`sum`, ignored
+    /// for `Random`) and their ATTATTR deltas: the mean (ATTATTR, attention), the per-layer L2
+    /// normalisation (Taylor), or the rank in a permutation seeded by `seed` (random).
+    pub fn finish_importance(
+        &self,
+        criterion: HeadCriterion,
+        mut sum: Vec<f64>,
+        n: usize,
+        deltas: &[f64],
+        seed: u64,
+    ) -> HeadScores {
+        let (nl, nh) = (self.model().n_layers(), self.model().n_heads());
+        sum.resize(nl * nh, 0.0);
+        match criterion {
+            HeadCriterion::Random => {
+                let mut state = seed;
+                let mut idx: Vec<usize> = (0..nl * nh).collect();
+                for i in (1..idx.len()).rev() {
+                    let j = (splitmix(&mut state) % (i as u64 + 1)) as usize;
+                    idx.swap(i, j);
+                }
+                // Importance = rank in the shuffled order.
+                for (rank, &i) in idx.iter().enumerate() {
+                    sum[i] = rank as f64;
+                }
+            }
+            HeadCriterion::Taylor => {
+                for row in sum.chunks_mut(nh) {
+                    let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
+                    row.iter_mut().for_each(|v| *v /= norm + 1e-20);
+                }
+            }
+            _ => sum.iter_mut().for_each(|v| *v /= n.max(1) as f64),
+        }
+        let (mean, max) = if deltas.is_empty() {
+            (None, None)
+        } else {
+            (
+                Some(deltas.iter().sum::<f64>() / deltas.len() as f64),
+                Some(deltas.iter().copied().fold(0.0, f64::max)),
+            )
+        };
+        HeadScores {
+            criterion,
+            examples: if criterion == HeadCriterion::Random {
+                0
+            } else {
+                n
+            },
+            importance: sum.chunks(nh).map(<[f64]>::to_vec).collect(),
+            mean_relative_delta: mean,
+            max_relative_delta: max,
+        }
+    }
+
+    /// Scores every head by `criterion` over `examples` (the gold label is F's class):
+    /// [`Explainer::example_head_scores`] per example, then [`Explainer::finish_importance`].
+    /// `progress(examples done, examples)`; `seed` orders the random criterion; `attattr` sets
     /// the rule of the ATTATTR criterion (layers: all).
     pub fn head_importance(
         &self,
@@ -137,114 +275,23 @@ impl Explainer {
         if examples.is_empty() {
             return Err(Error::Empty("examples"));
         }
-        let (nl, nh) = (self.model().n_layers(), self.model().n_heads());
-        let mut acc = vec![0.0; nl * nh];
-        let (mut deltas, n) = (Vec::new(), examples.len());
-        for (k, e) in examples.iter().enumerate() {
-            match criterion {
-                HeadCriterion::Random => break,
-                HeadCriterion::Attattr => {
-                    let o = AttAttrOptions {
-                        layers: None,
-                        tree: None,
-                        ..attattr.clone()
-                    };
-                    let r = self.attattr(&Self::example_input(e, TargetKind::Prob), &o)?;
-                    for l in &r.layers {
-                        for (h, v) in l.head_importance.iter().enumerate() {
-                            acc[l.layer * nh + h] += v;
-                        }
-                    }
-                    deltas.push(r.worst_relative_delta);
+        let n = examples.len();
+        let mut sum = Vec::new();
+        let mut deltas = Vec::new();
+        if criterion != HeadCriterion::Random {
+            for (k, e) in examples.iter().enumerate() {
+                let (s, d) = self.example_head_scores(e, criterion, attattr)?;
+                if sum.is_empty() {
+                    sum = s;
+                } else {
+                    sum.iter_mut().zip(&s).for_each(|(a, b)| *a += b);
                 }
-                HeadCriterion::Attention => {
-                    let p = self.prepare(
-                        &Self::example_input(e, TargetKind::Prob),
-                        &Baseline::Pad,
-                        false,
-                    )?;
-                    let m = attention_maps(self.model(), &p.encoded.ids, &p.encoded.type_ids, &[])?;
-                    for l in 0..nl {
-                        for h in 0..nh {
-                            let mx = m.head(l, h).iter().copied().fold(0.0, f64::max);
-                            acc[l * nh + h] += mx;
-                        }
-                    }
-                }
-                HeadCriterion::Taylor => {
-                    let input = Self::example_input(e, TargetKind::LogProb);
-                    let p = self.prepare(&input, &Baseline::Pad, true)?;
-                    let target = p.target()?;
-                    let s = probe::Subject::new(self.model(), &p.encoded.ids, &p.encoded.type_ids);
-                    let mut req = Request::new(Rows::Count(1), Objective::Target(target))
-                        .chunking(Chunking::Rows(1));
-                    for l in 0..nl {
-                        req = req.capture(Capture::both(HookName::block(l, Site::Z)));
-                    }
-                    probe::run(&s, &req, &mut |_, _| {}, &mut |c| {
-                        for l in 0..nl {
-                            // hook_z: [1, pos, heads, d_head]; per (token, head) ⟨z, ∂L/∂z⟩.
-                            let (z, g) = (c.value(l)?.to_vec_f64()?, c.grad(l)?.to_vec_f64()?);
-                            let dh = self.model().d_head();
-                            for (zr, gr) in z.chunks(nh * dh).zip(g.chunks(nh * dh)) {
-                                for h in 0..nh {
-                                    let d: f64 = zr[h * dh..(h + 1) * dh]
-                                        .iter()
-                                        .zip(&gr[h * dh..(h + 1) * dh])
-                                        .map(|(a, b)| a * b)
-                                        .sum();
-                                    acc[l * nh + h] += d.abs();
-                                }
-                            }
-                        }
-                        Ok(())
-                    })?;
-                }
+                deltas.extend(d);
+                progress(k + 1, n);
             }
-            progress(k + 1, n);
         }
-        match criterion {
-            HeadCriterion::Random => {
-                let mut state = seed;
-                let mut idx: Vec<usize> = (0..nl * nh).collect();
-                for i in (1..idx.len()).rev() {
-                    let j = (splitmix(&mut state) % (i as u64 + 1)) as usize;
-                    idx.swap(i, j);
-                }
-                // Importance = rank in the shuffled order.
-                for (rank, &i) in idx.iter().enumerate() {
-                    acc[i] = rank as f64;
-                }
-                progress(n, n);
-            }
-            HeadCriterion::Taylor => {
-                for l in 0..nl {
-                    let row = &mut acc[l * nh..(l + 1) * nh];
-                    let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
-                    row.iter_mut().for_each(|v| *v /= norm + 1e-20);
-                }
-            }
-            _ => acc.iter_mut().for_each(|v| *v /= n as f64),
-        }
-        let (mean, max) = if deltas.is_empty() {
-            (None, None)
-        } else {
-            (
-                Some(deltas.iter().sum::<f64>() / deltas.len() as f64),
-                Some(deltas.iter().copied().fold(0.0, f64::max)),
-            )
-        };
-        Ok(HeadScores {
-            criterion,
-            examples: if criterion == HeadCriterion::Random {
-                0
-            } else {
-                n
-            },
-            importance: acc.chunks(nh).map(<[f64]>::to_vec).collect(),
-            mean_relative_delta: mean,
-            max_relative_delta: max,
-        })
+        progress(n, n);
+        Ok(self.finish_importance(criterion, sum, n, &deltas, seed))
     }
 
     /// Accuracy on `eval` with the lowest fraction k/10 (k = 0..10) of all heads masked, for each
