@@ -161,6 +161,12 @@ impl LigConfig {
             chunking: Chunking::default(),
         })
     }
+    /// The nodes and weights Captum itself multiplies with for `rule` ([`captum_exact`]: f32
+    /// weights, f32 linspace alphas), for parity with Captum-based implementations.
+    pub fn captum(rule: Rule, steps: usize) -> Result<LigConfig> {
+        let (alphas, weights) = captum_exact(rule, steps)?;
+        LigConfig::with_nodes(rule, alphas, weights)
+    }
     /// Explicit nodes and weights (e.g. composite panels from a refinement).
     pub fn with_nodes(rule: Rule, alphas: Vec<f64>, weights: Vec<f64>) -> Result<LigConfig> {
         if alphas.is_empty() || alphas.len() != weights.len() {
