@@ -44,6 +44,9 @@
 //! # Ok(()) }
 //! ```
 
+mod report;
+pub use report::{explain_lig, word_groups, Granularity, LigOptions, LigReport};
+
 use super::probe::{self, Capture, Chunking, Objective, Request, Rows, Subject};
 use crate::integrate::{captum_exact, Rule};
 use crate::models::{HookName, Site};
@@ -363,7 +366,7 @@ impl<'a> Lig<'a> {
         self.s.model.is_decoder()
     }
 
-    fn check_layer(&self, l: usize) -> Result<()> {
+    pub fn check_layer(&self, l: usize) -> Result<()> {
         if l >= self.n_layers() {
             return Err(Error::OutOfRange {
                 what: "layer",
