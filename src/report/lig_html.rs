@@ -78,8 +78,8 @@ function show(k){
     d.l2.map((v,j)=>v===null?'':`${esc(T[j])}: L2 ${v.toFixed(3)}, r ${d.pearson[j].toFixed(3)}`).filter(s=>s).join(' · '):'needs --granularity all (layer, att and mlp)';
 }
 const s=document.getElementById('layer'); s.max=Math.max(0,L.length-1); s.oninput=()=>show(+s.value); if(L.length) show(0);
-const top=[]; L.forEach(l=>{if(l.direct) l.direct.forEach((r,i)=>r.forEach((v,j)=>{if(i!==j) top.push([Math.abs(v),v,l.layer,i,j])}))});
-top.sort((a,b)=>b[0]-a[0]);
-document.getElementById('flow').innerHTML=top.slice(0,15).map(([_,v,l,i,j])=>`<li>layer ${l}: ${esc(T[i])} → ${esc(T[j])}  ${v.toFixed(4)}</li>`).join('');
+const best=[]; L.forEach(l=>{if(l.direct) l.direct.forEach((r,i)=>r.forEach((v,j)=>{if(i!==j) best.push([Math.abs(v),v,l.layer,i,j])}))});
+best.sort((a,b)=>b[0]-a[0]);
+document.getElementById('flow').innerHTML=best.slice(0,15).map(([_,v,l,i,j])=>`<li>layer ${l}: ${esc(T[i])} → ${esc(T[j])}  ${v.toFixed(4)}</li>`).join('');
 </script></body></html>
 "#;
