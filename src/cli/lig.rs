@@ -5,8 +5,7 @@
 
 use super::args::{load, write, ModelArgs, OutputArgs, RunArgs};
 use crate::attribution::lig::{
-    explain_lig, word_groups, AttBaseline, Granularity, LayerBaseline, Lig, LigOptions,
-    MlpBaseline,
+    explain_lig, word_groups, AttBaseline, Granularity, LayerBaseline, Lig, LigOptions, MlpBaseline,
 };
 use crate::attribution::probe::Subject;
 use crate::integrate::Rule;

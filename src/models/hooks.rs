@@ -87,7 +87,9 @@ impl Hooks {
     /// masked, so blocks 0..k are dead work (a map across block k then costs one block);
     /// 0 otherwise.
     pub fn first_live_block(&self) -> usize {
-        let layer_of = |n: &str| -> Option<usize> { n.strip_prefix("blocks.")?.split('.').next()?.parse().ok() };
+        let layer_of = |n: &str| -> Option<usize> {
+            n.strip_prefix("blocks.")?.split('.').next()?.parse().ok()
+        };
         let Some(k) = self
             .replace
             .keys()
@@ -103,7 +105,10 @@ impl Hooks {
             Capture::All => true,
             Capture::Some(s) => s.iter().any(before),
         };
-        let tracked = self.track.as_ref().is_some_and(|(_, s)| s.iter().any(before));
+        let tracked = self
+            .track
+            .as_ref()
+            .is_some_and(|(_, s)| s.iter().any(before));
         let early = self.replace.keys().chain(self.patches.keys()).any(before);
         if captured || tracked || early || self.head_masks.keys().any(|&l| l < k) {
             0

@@ -110,8 +110,12 @@ impl LayerBaseline {
 }
 
 impl AttBaseline {
-    pub const NAMES: [&'static str; 4] =
-        ["zero", "self_input_token", "itb_zero_ratio", "itb_map_ratio"];
+    pub const NAMES: [&'static str; 4] = [
+        "zero",
+        "self_input_token",
+        "itb_zero_ratio",
+        "itb_map_ratio",
+    ];
     pub fn parse(s: &str) -> Result<AttBaseline> {
         match s {
             "zero" => Ok(AttBaseline::Zero),
@@ -220,7 +224,13 @@ impl TokenMap {
         self.delta()
             .iter()
             .zip(&self.target_norm)
-            .map(|(d, g)| if *g != 0.0 { d.abs() / g.abs() } else { d.abs() })
+            .map(|(d, g)| {
+                if *g != 0.0 {
+                    d.abs() / g.abs()
+                } else {
+                    d.abs()
+                }
+            })
             .collect()
     }
     /// The largest relative delta over the columns.
@@ -264,7 +274,13 @@ impl MlpMap {
         self.delta()
             .iter()
             .zip(&self.target_norm)
-            .map(|(d, g)| if *g != 0.0 { d.abs() / g.abs() } else { d.abs() })
+            .map(|(d, g)| {
+                if *g != 0.0 {
+                    d.abs() / g.abs()
+                } else {
+                    d.abs()
+                }
+            })
             .collect()
     }
 }
@@ -568,7 +584,12 @@ impl<'a> Lig<'a> {
 
     /// The layer map z → z of layer `l` over every target (raw `zero` or `self_input_token`;
     /// `itb_zero_ratio` post-processes both).
-    pub fn layer_map(&self, l: usize, baseline: LayerBaseline, cfg: &LigConfig) -> Result<TokenMap> {
+    pub fn layer_map(
+        &self,
+        l: usize,
+        baseline: LayerBaseline,
+        cfg: &LigConfig,
+    ) -> Result<TokenMap> {
         self.check_layer(l)?;
         match baseline {
             LayerBaseline::Zero => self.layer_raw(l, false, cfg),
@@ -596,7 +617,16 @@ impl<'a> Lig<'a> {
             })
             .collect();
         let refs = self.at_baselines(at, read, &baselines, cfg.chunking)?;
-        let (acc, rows) = self.pass(at, read, &self.z[l], &baselines, &refs, &units, Reduce::Token, cfg)?;
+        let (acc, rows) = self.pass(
+            at,
+            read,
+            &self.z[l],
+            &baselines,
+            &refs,
+            &units,
+            Reduce::Token,
+            cfg,
+        )?;
         let targets: Vec<usize> = (0..t).collect();
         let norm = |u: &Unit| slot_norm(&self.z_next[l], &refs[u.baseline], &u.slots[0]);
         Ok(TokenMap {
@@ -624,7 +654,10 @@ impl<'a> Lig<'a> {
             AttBaseline::ItbZeroRatio => {
                 let r = self.att_raw(l, true, &targets, cfg)?;
                 let q = self.att_raw(l, false, &targets, cfg)?;
-                Ok(r.into_iter().zip(&q).map(|(r, q)| ratio_map(r, q, None)).collect())
+                Ok(r.into_iter()
+                    .zip(&q)
+                    .map(|(r, q)| ratio_map(r, q, None))
+                    .collect())
             }
             AttBaseline::ItbMapRatio => {
                 let r = self.att_raw(l, true, &targets, cfg)?;
@@ -667,7 +700,16 @@ impl<'a> Lig<'a> {
             }
         }
         let refs = self.at_baselines(at, read, &baselines, cfg.chunking)?;
-        let (acc, rows) = self.pass(at, read, &self.z[l], &baselines, &refs, &units, Reduce::Token, cfg)?;
+        let (acc, rows) = self.pass(
+            at,
+            read,
+            &self.z[l],
+            &baselines,
+            &refs,
+            &units,
+            Reduce::Token,
+            cfg,
+        )?;
         Ok((0..nh)
             .map(|h| {
                 let mut matrix = vec![vec![0.0; t]; t];
@@ -678,7 +720,11 @@ impl<'a> Lig<'a> {
                         row[j] = acc[u][i];
                     }
                     let unit = &units[u];
-                    target_norm.push(slot_norm(&self.ctx[l], &refs[unit.baseline], &unit.slots[0]));
+                    target_norm.push(slot_norm(
+                        &self.ctx[l],
+                        &refs[unit.baseline],
+                        &unit.slots[0],
+                    ));
                 }
                 TokenMap {
                     matrix,
@@ -691,7 +737,12 @@ impl<'a> Lig<'a> {
     }
 
     /// The MLP baseline u′ of layer `l` (T·d).
-    pub fn mlp_baseline(&self, l: usize, baseline: MlpBaseline, cfg: &LigConfig) -> Result<Vec<f64>> {
+    pub fn mlp_baseline(
+        &self,
+        l: usize,
+        baseline: MlpBaseline,
+        cfg: &LigConfig,
+    ) -> Result<Vec<f64>> {
         self.check_layer(l)?;
         let (t, d) = (self.t, self.d);
         Ok(match baseline {
@@ -730,7 +781,16 @@ impl<'a> Lig<'a> {
             baseline: 0,
             slots: targets.iter().map(|&j| j * d..(j + 1) * d).collect(),
         }];
-        let (acc, rows) = self.pass(at, read, &self.u[l], &baselines, &refs, &units, Reduce::Coord, cfg)?;
+        let (acc, rows) = self.pass(
+            at,
+            read,
+            &self.u[l],
+            &baselines,
+            &refs,
+            &units,
+            Reduce::Coord,
+            cfg,
+        )?;
         Ok(MlpMap {
             contributions: targets
                 .iter()
@@ -796,16 +856,31 @@ fn set_self(r: &[f64], j: usize, s_hat: f64) -> Vec<f64> {
 /// ITB-zeroRatio of one column: `ŝ = q_j · S_r / S_q` (0 if |S_q| ≤ 1e-8), p = r with p_j = ŝ,
 /// rescaled to r's total (LIG_SPEC §3).
 pub fn itb_zero_ratio(r: &[f64], q: &[f64], j: usize) -> Vec<f64> {
-    let off = |v: &[f64]| -> f64 { v.iter().enumerate().filter(|(i, _)| *i != j).map(|(_, x)| x).sum() };
+    let off = |v: &[f64]| -> f64 {
+        v.iter()
+            .enumerate()
+            .filter(|(i, _)| *i != j)
+            .map(|(_, x)| x)
+            .sum()
+    };
     let (sr, sq) = (off(r), off(q));
-    let s_hat = if sq.abs() <= 1e-8 { 0.0 } else { q[j] * sr / sq };
+    let s_hat = if sq.abs() <= 1e-8 {
+        0.0
+    } else {
+        q[j] * sr / sq
+    };
     set_self(r, j, s_hat)
 }
 
 /// ITB-mapRatio of one column: `ŝ = S_r · α_jj / (1 − α_jj)` (0 if |1 − α_jj| ≤ 1e-8), then as
 /// [`itb_zero_ratio`]: the self share becomes α_jj.
 pub fn itb_map_ratio(r: &[f64], alpha_jj: f64, j: usize) -> Vec<f64> {
-    let sr: f64 = r.iter().enumerate().filter(|(i, _)| *i != j).map(|(_, x)| x).sum();
+    let sr: f64 = r
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != j)
+        .map(|(_, x)| x)
+        .sum();
     let s_hat = if (1.0 - alpha_jj).abs() <= 1e-8 {
         0.0
     } else {
@@ -821,7 +896,11 @@ pub fn compose(att: &[TokenMap], mlp: &MlpMap) -> Result<Vec<Vec<f64>>> {
     if att.len() != mlp.n_heads {
         return Err(Error::Mismatch {
             what: "LIG composition".into(),
-            detail: format!("{} ATT heads and {} MLP head slices", att.len(), mlp.n_heads),
+            detail: format!(
+                "{} ATT heads and {} MLP head slices",
+                att.len(),
+                mlp.n_heads
+            ),
         });
     }
     let mut c = vec![vec![0.0; t]; t];
@@ -877,7 +956,11 @@ pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
     let r = sab / (saa * sbb).sqrt();
     if r.is_finite() {
         r
-    } else if a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-8 + 1e-5 * y.abs()) {
+    } else if a
+        .iter()
+        .zip(b)
+        .all(|(x, y)| (x - y).abs() <= 1e-8 + 1e-5 * y.abs())
+    {
         1.0
     } else {
         0.0
@@ -898,7 +981,11 @@ pub fn diagnostic(direct: &[Vec<f64>], composed: &[Vec<f64>], columns: &[usize])
             continue;
         }
         l2.push(Some(
-            d.iter().zip(&c).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt(),
+            d.iter()
+                .zip(&c)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+                .sqrt(),
         ));
         pr.push(Some(pearson(&d, &c)));
     }
@@ -925,7 +1012,11 @@ pub fn words_map(m: &[Vec<f64>], groups: &[Vec<usize>]) -> Vec<Vec<f64>> {
         .map(|ga| {
             groups
                 .iter()
-                .map(|gb| ga.iter().map(|&i| gb.iter().map(|&j| m[i][j]).sum::<f64>()).sum())
+                .map(|gb| {
+                    ga.iter()
+                        .map(|&i| gb.iter().map(|&j| m[i][j]).sum::<f64>())
+                        .sum()
+                })
                 .collect()
         })
         .collect()

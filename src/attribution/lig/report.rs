@@ -336,7 +336,11 @@ pub fn explain_lig(
     if o.steps < o.rule.min_points() {
         return Err(Error::BadValue {
             name: "steps",
-            detail: format!("{} needs at least {} points", o.rule.name(), o.rule.min_points()),
+            detail: format!(
+                "{} needs at least {} points",
+                o.rule.name(),
+                o.rule.min_points()
+            ),
         });
     }
     let layers = layers_of(lig, &o.layers)?;
@@ -387,7 +391,8 @@ pub fn explain_lig(
             direct = Some(m.matrix.clone());
             lr.z2z = Some(Z2z {
                 baseline: o.baseline_layer.name(),
-                description: "Layer-whole IG (z -> z), L2-scalarized; matrix[i][j] = source i -> target j",
+                description:
+                    "Layer-whole IG (z -> z), L2-scalarized; matrix[i][j] = source i -> target j",
                 shape: [t, t],
                 max_relative_delta: m.max_relative_delta(),
                 matrix: m.matrix,
@@ -404,7 +409,11 @@ pub fn explain_lig(
             let (maps, points, _) = refined(
                 o,
                 |cfg| lig.att_map(l, o.baseline_att, &targets, cfg),
-                |v: &Vec<TokenMap>| v.iter().map(TokenMap::max_relative_delta).fold(0.0, f64::max),
+                |v: &Vec<TokenMap>| {
+                    v.iter()
+                        .map(TokenMap::max_relative_delta)
+                        .fold(0.0, f64::max)
+                },
             )?;
             rows += maps.first().map_or(0, |m| m.rows);
             att = Some((maps, points));
@@ -505,7 +514,11 @@ pub fn explain_lig(
         tokens: tokens.to_vec(),
         model: model.to_string(),
         model_type: model_type.to_string(),
-        architecture: if lig.is_decoder() { "decoder" } else { "encoder" },
+        architecture: if lig.is_decoder() {
+            "decoder"
+        } else {
+            "encoder"
+        },
         config: ReportConfig {
             num_steps: o.steps,
             granularity: g.names(),
