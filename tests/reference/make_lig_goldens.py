@@ -11,16 +11,26 @@ tests/fixtures/models/tiny-bert and tiny-gpt2, loaded in float64 with eager atte
 default dtype stays float32, so Captum's alphas are its own float32 `linspace` (gradpath's
 `captum-trapezoid` reproduces them bit for bit).
 
-What is computed with the package's own functions (its Captum `riemann_trapezoid` calls):
-  * BERT layer map z -> z: `compute_layer_direct_ig_single_target` for every target j, on
-    z^(l) = hidden_states[l] of the model's own forward; baselines zero and self_input_token.
-  * GPT-2 layer map: `compute_gpt2_layer_direct_ig_single_target` on z^(l) = hidden_states[l] of
+What is computed with the package's own code: its wrapper modules (the maps and their L2
+scalarisation, with the reference output F_j(X') precomputed from a batch of one, as the
+package's `compute_*_single_target` functions do) under Captum `IntegratedGradients` with
+n_steps = STEPS and BOTH Captum rules: `gausslegendre` and the package's hard-wired
+`riemann_trapezoid` (the rule is the only thing changed from the package's functions).
+  * BERT layer map z -> z: `LayerDirectIGWrapper` for every target j, on z^(l) = hidden_states[l]
+    of the model's own forward; baselines zero and self_input_token.
+  * GPT-2 layer map: `GPT2LayerDirectIGWrapper` on z^(l) = hidden_states[l] of
     `GPT2Model(input_ids)`, i.e. z^(0) = wte + wpe ONCE. The package's `explain()` feeds
     `inputs_embeds = wte + wpe` to GPT2Model, which adds wpe again (z^(0) = wte + 2 wpe); that
-    defect is measured here (`gpt2.defects.double_wpe_*`) and not used for the parity numbers.
-  * GPT-2 MLP map u -> z: `compute_gpt2_mlp_lig_single_token` with u = z + attn(ln_1(z)) and
-    u' = 0 (zero) or u'_j = the attention sub-block on (z_j, ..., z_j) at j (att_itb_a0, LIG_SPEC
-    section 3).
+    defect is measured here (`gpt2.defects.*`) and not used for the parity numbers.
+  * GPT-2 MLP map u -> z: `_GPT2MLPL2IGWrapper` (as `compute_gpt2_mlp_lig_single_token`) with
+    u = z + attn(ln_1(z)) and u' = 0 (zero) or u'_j = the attention sub-block on (z_j, ..., z_j)
+    at j (att_itb_a0, LIG_SPEC section 3).
+Every entry also records `alpha0_residual`: the wrapper's value at alpha = 0 inside a batch of
+STEPS baseline copies (Captum's first row). Where it is not exactly 0 (batched rounding differs
+from the batch-of-one reference by ~1e-15), autograd's L2-norm gradient there is a unit vector
+in a rounding direction and the trapezoid's alpha = 0 weight 1/(2n) multiplies it: the package's
+trapezoid columns are then wrong (LIG_SPEC section 2.2); tests/lig.rs compares those columns
+only under Gauss-Legendre, which has no alpha = 0 node.
 
 The GPT-2 ATT map z -> u is NOT taken from the wheel: PyPI 0.1.0's GPT-2 ATT path
 (`gpt2_attention_models.py`) interpolates the word embeddings, replays blocks 0..l-1, slices the

@@ -613,7 +613,7 @@ impl<'a> Lig<'a> {
         let units: Vec<Unit> = (0..t)
             .map(|j| Unit {
                 baseline: if itb { j } else { 0 },
-                slots: vec![j * d..(j + 1) * d],
+                slots: std::iter::once(j * d..(j + 1) * d).collect(),
             })
             .collect();
         let refs = self.at_baselines(at, read, &baselines, cfg.chunking)?;
@@ -695,7 +695,7 @@ impl<'a> Lig<'a> {
                 let s = (j * nh + h) * dh;
                 units.push(Unit {
                     baseline: if itb { ti } else { 0 },
-                    slots: vec![s..s + dh],
+                    slots: std::iter::once(s..s + dh).collect(),
                 });
             }
         }
