@@ -17,8 +17,17 @@ pub struct LigArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// The sentence to explain.
+    #[arg(
+        long,
+        required_unless_present = "text_file",
+        conflicts_with = "text_file"
+    )]
+    pub text: Option<String>,
+    /// A file of sentences, one per line: with --granularity all, writes the 24-pair
+    /// consistency table (layer × ATT × MLP baselines: L2 and Pearson between the direct and
+    /// the composed maps, pooled over layers, columns and sentences) instead of maps.
     #[arg(long)]
-    pub text: String,
+    pub text_file: Option<std::path::PathBuf>,
     /// Which maps: all, att (z → u per head), mlp (u → z), layer (z → z), or a list (att,mlp).
     #[arg(long, default_value = "all")]
     pub granularity: String,
@@ -55,6 +64,9 @@ pub struct LigArgs {
     /// Also report word-level maps and diagnostic (sub-words summed on both axes).
     #[arg(long)]
     pub words: bool,
+    /// Model rows per forward (default: as many as fit a 512 MiB activation budget).
+    #[arg(long)]
+    pub batch: Option<usize>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
@@ -88,6 +100,15 @@ pub fn run(a: &LigArgs) -> Result<()> {
     o.baseline_layer = LayerBaseline::parse(&a.baseline_layer)?;
     o.tolerance = a.tolerance;
     o.max_points = a.max_points;
+    if let Some(b) = a.batch {
+        if b == 0 {
+            return Err(Error::BadValue {
+                name: "batch",
+                detail: "must be at least 1 row per forward".into(),
+            });
+        }
+        o.chunking = crate::attribution::probe::Chunking::Rows(b);
+    }
     if let Some(t) = a.tolerance {
         if !(t.is_finite() && t > 0.0) {
             return Err(Error::BadValue {
@@ -97,7 +118,11 @@ pub fn run(a: &LigArgs) -> Result<()> {
         }
     }
     let (ex, _bar) = load(&a.model.model, a.run.options(None)?, true)?;
-    let enc = ex.encode(&a.text, false)?;
+    if let Some(file) = &a.text_file {
+        return run_table(a, &ex, file, &o);
+    }
+    let text = a.text.as_deref().unwrap_or_default();
+    let enc = ex.encode(text, false)?;
     if a.words {
         o.words = Some(word_groups(&enc.words));
     }
@@ -109,7 +134,7 @@ pub fn run(a: &LigArgs) -> Result<()> {
     let lig = Lig::new(Subject::new(ex.model(), &enc.ids, &enc.type_ids))?;
     let r = explain_lig(
         &lig,
-        &a.text,
+        text,
         &enc.tokens,
         &a.model.model.display().to_string(),
         &model_type,
@@ -149,4 +174,92 @@ pub fn run(a: &LigArgs) -> Result<()> {
         write(path, &crate::report::lig_html::render(&r))?;
     }
     Ok(())
+}
+
+/// `gradpath lig --text-file`: the 24-pair table over the sentences of a file.
+fn run_table(
+    a: &LigArgs,
+    ex: &crate::explain::Explainer,
+    file: &std::path::Path,
+    o: &LigOptions,
+) -> Result<()> {
+    use crate::attribution::lig::{LigConfig, PairTable};
+    let g = o.granularity;
+    if !(g.att && g.mlp && g.layer) {
+        return Err(Error::BadValue {
+            name: "--granularity",
+            detail: "--text-file writes the 24-pair table, which needs all three maps (--granularity all)".into(),
+        });
+    }
+    let body = std::fs::read_to_string(file).map_err(|e| Error::Io {
+        path: file.display().to_string(),
+        source: e,
+    })?;
+    let sentences: Vec<&str> = body
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if sentences.is_empty() {
+        return Err(Error::Empty("the text file (no sentences)"));
+    }
+    let mut cfg = LigConfig::new(o.rule, o.steps)?;
+    cfg.chunking = o.chunking;
+    let t0 = std::time::Instant::now();
+    let mut table = PairTable::new();
+    let n_layers = ex.model().n_layers();
+    for (k, s) in sentences.iter().enumerate() {
+        let enc = ex.encode(s, false)?;
+        let lig = Lig::new(Subject::new(ex.model(), &enc.ids, &enc.type_ids))?;
+        let layers = match &o.layers {
+            Some(v) => v.clone(),
+            None => (0..n_layers).collect(),
+        };
+        table.add(&lig, &layers, &cfg)?;
+        if !a.run.quiet {
+            eprintln!(
+                "sentence {}/{} ({} tokens), {:.1}s",
+                k + 1,
+                sentences.len(),
+                enc.len(),
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let rows = table.rows();
+    if !a.run.quiet {
+        println!(
+            "| layer-direct | ATT | MLP | L2 mean | L2 std | Pearson mean | Pearson std | pairs |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+        for r in &rows {
+            println!(
+                "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {} |",
+                r.layer, r.att, r.mlp, r.l2_mean, r.l2_std, r.corr_mean, r.corr_std, r.n_pairs
+            );
+        }
+    }
+    #[derive(serde::Serialize)]
+    struct TableReport<'a> {
+        model: String,
+        text_file: String,
+        sentences: usize,
+        method: &'static str,
+        num_steps: usize,
+        dtype: &'a str,
+        layers: Option<Vec<usize>>,
+        pairs: Vec<crate::attribution::lig::PairStats>,
+        seconds: f64,
+    }
+    a.output.write_json(&TableReport {
+        model: a.model.model.display().to_string(),
+        text_file: file.display().to_string(),
+        sentences: sentences.len(),
+        method: o.rule.name(),
+        num_steps: o.steps,
+        dtype: &a.run.dtype,
+        layers: o.layers.clone(),
+        pairs: rows,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
 }

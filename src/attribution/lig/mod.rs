@@ -46,6 +46,7 @@
 
 mod report;
 pub use report::{explain_lig, word_groups, Granularity, LigOptions, LigReport};
+// PairTable and PairStats are defined below.
 
 use super::probe::{self, Capture, Chunking, Objective, Request, Rows, Subject};
 use crate::integrate::{captum_exact, Rule};
@@ -165,7 +166,7 @@ impl LigConfig {
             rule,
             alphas,
             weights,
-            chunking: Chunking::default(),
+            chunking: Chunking::Budget(LIG_BUDGET),
         })
     }
     /// The nodes and weights Captum itself multiplies with for `rule` ([`captum_exact`]: f32
@@ -186,10 +187,15 @@ impl LigConfig {
             rule,
             alphas,
             weights,
-            chunking: Chunking::default(),
+            chunking: Chunking::Budget(LIG_BUDGET),
         })
     }
 }
+
+/// The default activation budget of a LIG chunk: 64 MiB of one block's saved activations (the
+/// probe's whole-model estimate scaled to one block; measured on MiniLM, 41 tokens, layer 0:
+/// 512 MiB gave a 1.34 GB peak RSS, 64 rows 0.34 GB at the same speed).
+pub const LIG_BUDGET: usize = 64 << 20;
 
 /// A token-to-token map: `matrix[i][j]` = source i → target j, for the target columns
 /// `targets` (other columns are 0 and not computed).
@@ -422,6 +428,19 @@ impl<'a> Lig<'a> {
         self.pattern[l][h * t * t + j * t + j]
     }
 
+    /// Rows per forward: a budget is spent on ONE block (the models skip the blocks before a
+    /// replaced `hook_resid_pre`, and the forward stops inside block l).
+    fn chunk(&self, c: Chunking) -> Chunking {
+        match c {
+            Chunking::Budget(b) => {
+                let m = self.s.model;
+                let per = m.activation_bytes_per_row(self.t) / m.n_layers().max(1);
+                Chunking::Rows((b / per.max(1)).clamp(1, 4096))
+            }
+            rows => rows,
+        }
+    }
+
     /// The read boundary's value at each baseline (a forward of one row per baseline).
     fn at_baselines(
         &self,
@@ -443,7 +462,7 @@ impl<'a> Lig<'a> {
             Objective::None,
         )
         .capture(Capture::value(read))
-        .chunking(chunking);
+        .chunking(self.chunk(chunking));
         let mut out = Vec::with_capacity(baselines.len());
         probe::run(&self.s, &req, &mut |_, _| {}, &mut |c| {
             let v = c.value(0)?.to_vec_f64()?;
@@ -538,7 +557,7 @@ impl<'a> Lig<'a> {
             },
         )
         .capture(Capture::grad(at))
-        .chunking(cfg.chunking);
+        .chunking(self.chunk(cfg.chunking));
         let width = match reduce {
             Reduce::Token => t,
             Reduce::Coord => per,
@@ -1020,4 +1039,128 @@ pub fn words_map(m: &[Vec<f64>], groups: &[Vec<usize>]) -> Vec<Vec<f64>> {
                 .collect()
         })
         .collect()
+}
+
+/// One (direct layer baseline, ATT baseline, MLP baseline) pair of the paper's consistency
+/// table (LIG_SPEC §4.2): the per-column L2 distances and Pearson correlations between the
+/// direct layer map and the composed ATT × MLP map, pooled over layers and sentences.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PairStats {
+    pub layer: &'static str,
+    pub att: &'static str,
+    pub mlp: &'static str,
+    pub l2_mean: f64,
+    pub l2_std: f64,
+    pub corr_mean: f64,
+    pub corr_std: f64,
+    /// (sentence, layer, column) triples kept.
+    pub n_pairs: usize,
+    pub n_samples: usize,
+}
+
+/// Accumulates the 24 pairs (3 layer × 4 ATT × 2 MLP baselines) over sentences.
+#[derive(Debug, Clone, Default)]
+pub struct PairTable {
+    /// Per pair: the L2 and Pearson values of every kept column, and the sentences seen.
+    acc: Vec<(Vec<f64>, Vec<f64>)>,
+    samples: usize,
+}
+
+const LAYER_PAIRS: [LayerBaseline; 3] = [
+    LayerBaseline::Zero,
+    LayerBaseline::Itb,
+    LayerBaseline::ItbZeroRatio,
+];
+const ATT_PAIRS: [AttBaseline; 4] = [
+    AttBaseline::Zero,
+    AttBaseline::Itb,
+    AttBaseline::ItbMapRatio,
+    AttBaseline::ItbZeroRatio,
+];
+const MLP_PAIRS: [MlpBaseline; 2] = [MlpBaseline::Zero, MlpBaseline::AttItbA0];
+
+impl PairTable {
+    pub fn new() -> PairTable {
+        PairTable {
+            acc: vec![(Vec::new(), Vec::new()); 24],
+            samples: 0,
+        }
+    }
+
+    /// Adds one sentence: every layer of `layers`, every target column, on its sub-word tokens
+    /// (direct and composed maps over the same tokens). Runs the raw zero and ITB maps once
+    /// each and derives the ratio variants from them.
+    pub fn add(&mut self, lig: &Lig, layers: &[usize], cfg: &LigConfig) -> Result<()> {
+        let t = lig.n_tokens();
+        let all: Vec<usize> = (0..t).collect();
+        for &l in layers {
+            lig.check_layer(l)?;
+            let lz = lig.layer_raw(l, false, cfg)?;
+            let li = lig.layer_raw(l, true, cfg)?;
+            let lr = ratio_map(li.clone(), &lz, None);
+            let directs = [lz.matrix, li.matrix, lr.matrix];
+            let az = lig.att_raw(l, false, &all, cfg)?;
+            let ai = lig.att_raw(l, true, &all, cfg)?;
+            let amap: Vec<TokenMap> = ai
+                .iter()
+                .enumerate()
+                .map(|(h, r)| {
+                    let alpha: Vec<f64> = (0..t).map(|j| lig.self_attention(l, h, j)).collect();
+                    ratio_map(r.clone(), r, Some(&alpha))
+                })
+                .collect();
+            let azr: Vec<TokenMap> = ai
+                .iter()
+                .zip(&az)
+                .map(|(r, q)| ratio_map(r.clone(), q, None))
+                .collect();
+            let atts = [az, ai, amap, azr];
+            let mlps = [
+                lig.mlp_map(l, MlpBaseline::Zero, &all, cfg)?,
+                lig.mlp_map(l, MlpBaseline::AttItbA0, &all, cfg)?,
+            ];
+            let mut k = 0;
+            for d in &directs {
+                for a in &atts {
+                    for m in &mlps {
+                        let c = compose(a, m)?;
+                        let g = diagnostic(d, &c, &all);
+                        self.acc[k].0.extend(g.l2.iter().flatten());
+                        self.acc[k].1.extend(g.pearson.iter().flatten());
+                        k += 1;
+                    }
+                }
+            }
+        }
+        self.samples += 1;
+        Ok(())
+    }
+
+    /// The 24 rows, layer-direct baseline major.
+    pub fn rows(&self) -> Vec<PairStats> {
+        let mut out = Vec::with_capacity(24);
+        let mut k = 0;
+        for lb in LAYER_PAIRS {
+            for ab in ATT_PAIRS {
+                for mb in MLP_PAIRS {
+                    let (l2, pr) = &self.acc[k];
+                    let (l2_mean, l2_std) = mean_std(l2);
+                    let (corr_mean, corr_std) = mean_std(pr);
+                    out.push(PairStats {
+                        layer: lb.name(),
+                        att: ab.name(),
+                        mlp: mb.name(),
+                        l2_mean,
+                        l2_std,
+                        corr_mean,
+                        corr_std,
+                        n_pairs: l2.len(),
+                        n_samples: self.samples,
+                    });
+                    k += 1;
+                }
+            }
+        }
+        out
+    }
 }

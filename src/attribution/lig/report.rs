@@ -98,7 +98,7 @@ impl LigOptions {
             tolerance: None,
             max_points: 1024,
             words: None,
-            chunking: Chunking::default(),
+            chunking: Chunking::Budget(LIG_BUDGET),
         }
     }
 }
