@@ -644,3 +644,69 @@ fn cli_bad_input_is_one_error_and_a_hint() {
         assert!(lines[1].starts_with("hint: "), "{extra:?}: {err}");
     }
 }
+
+/// `--text-file` writes the 24-pair table; the (ITB, ITB, zero) row equals the diagnostic the
+/// single-sentence report gives for the same sentence.
+#[test]
+fn cli_text_file_pair_table() {
+    let dir = std::env::temp_dir().join(format!("gradpath-lig-table-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (file, json, one) = (dir.join("s.txt"), dir.join("t.json"), dir.join("one.json"));
+    std::fs::write(&file, format!("{TEXT}\n\n")).unwrap();
+    let model = "tests/fixtures/models/tiny-bert";
+    let o = gp(&[
+        "lig",
+        "--model",
+        model,
+        "--text-file",
+        file.to_str().unwrap(),
+        "--steps",
+        "8",
+        "--dtype",
+        "f64",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let pairs = v["pairs"].as_array().unwrap();
+    assert_eq!(pairs.len(), 24);
+    assert_eq!(v["sentences"], 1);
+    let o = gp(&[
+        "lig",
+        "--model",
+        model,
+        "--text",
+        TEXT,
+        "--steps",
+        "8",
+        "--dtype",
+        "f64",
+        "--quiet",
+        "--json",
+        one.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let w: Value = serde_json::from_str(&std::fs::read_to_string(&one).unwrap()).unwrap();
+    let row = pairs
+        .iter()
+        .find(|p| {
+            p["layer"] == "self_input_token" && p["att"] == "self_input_token" && p["mlp"] == "zero"
+        })
+        .unwrap();
+    let mut l2 = Vec::new();
+    for l in ["0", "1"] {
+        for x in w["layers"][l]["composition"]["diagnostic"]["l2"]
+            .as_array()
+            .unwrap()
+        {
+            if let Some(x) = x.as_f64() {
+                l2.push(x);
+            }
+        }
+    }
+    let mean = l2.iter().sum::<f64>() / l2.len() as f64;
+    assert_eq!(row["n_pairs"].as_u64().unwrap() as usize, l2.len());
+    assert!((row["l2_mean"].as_f64().unwrap() - mean).abs() < 1e-9 * mean.abs().max(1.0));
+}
