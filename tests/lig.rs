@@ -71,19 +71,26 @@ fn check_columns(
     residual: &[f64],
 ) -> f64 {
     let t = want.len();
-    let mut worst_defect: f64 = 0.0;
+    let (mut worst_defect, mut clean): (f64, f64) = (0.0, 0.0);
     for (j, r0) in residual.iter().enumerate() {
         let e = (0..t)
             .map(|i| (ours[i][j] - want[i][j]).abs())
             .fold(0.0, f64::max);
         if rule == "gauss-legendre" || *r0 == 0.0 {
             assert!(e < 1e-6, "{what} {rule} column {j}: max |Δ| = {e:.3e}");
+            clean = clean.max(e);
         } else {
             worst_defect = worst_defect.max(e);
         }
     }
-    let all = max_abs(ours, want);
-    println!("{what} {rule}: max |Δ| = {all:.3e} (columns with a nonzero package α=0 residual: {worst_defect:.3e})");
+    let n_clean = residual
+        .iter()
+        .filter(|r| rule == "gauss-legendre" || **r == 0.0)
+        .count();
+    println!(
+        "{what} {rule}: max |Δ| = {clean:.3e} on {n_clean}/{} columns compared; {worst_defect:.3e} on the columns with a nonzero package α=0 residual",
+        residual.len()
+    );
     worst_defect
 }
 
