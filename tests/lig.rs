@@ -717,3 +717,51 @@ fn cli_text_file_pair_table() {
     assert_eq!(row["n_pairs"].as_u64().unwrap() as usize, l2.len());
     assert!((row["l2_mean"].as_f64().unwrap() - mean).abs() < 1e-9 * mean.abs().max(1.0));
 }
+
+/// f32 models give the f64 maps to f32 precision (sums are f64 either way).
+#[test]
+fn f32_matches_f64() {
+    let m64 = load("tiny-gpt2");
+    let m32 = models::load(Path::new("tests/fixtures/models/tiny-gpt2"), DType::F32).unwrap();
+    let cfg = LigConfig::new(Rule::GaussLegendre, 8).unwrap();
+    let a = Lig::new(Subject::new(m64.as_ref(), &IDS, &[0; 6])).unwrap();
+    let b = Lig::new(Subject::new(m32.as_ref(), &IDS, &[0; 6])).unwrap();
+    let (x, y) = (
+        a.layer_map(1, LayerBaseline::Itb, &cfg).unwrap(),
+        b.layer_map(1, LayerBaseline::Itb, &cfg).unwrap(),
+    );
+    let scale = x
+        .matrix
+        .iter()
+        .flatten()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    let e = max_abs(&x.matrix, &y.matrix) / scale;
+    println!("tiny-gpt2 layer 1 ITB GL-8: f32 vs f64 max relative difference {e:.2e}");
+    assert!(e < 1e-4, "{e}");
+}
+
+/// A GGUF checkpoint (the tiny Llama fixture) runs every map with the same conventions.
+#[test]
+fn gguf_llama_runs_every_map() {
+    let m = models::load(Path::new("tests/fixtures/gguf/tiny_llama.gguf"), DType::F64).unwrap();
+    let ids = [1, 5, 9, 14, 3];
+    let lig = Lig::new(Subject::new(m.as_ref(), &ids, &[0; 5])).unwrap();
+    let cfg = LigConfig::new(Rule::GaussLegendre, 32).unwrap();
+    let lm = lig.layer_map(0, LayerBaseline::Itb, &cfg).unwrap();
+    let att = lig.att_map(0, AttBaseline::Itb, &[], &cfg).unwrap();
+    let mm = lig.mlp_map(0, MlpBaseline::AttItbA0, &[], &cfg).unwrap();
+    for i in 0..5 {
+        for j in 0..i {
+            assert_eq!(lm.matrix[i][j], 0.0);
+            assert!(att.iter().all(|a| a.matrix[i][j] == 0.0));
+        }
+        assert_eq!(lm.matrix[i][i], 0.0);
+    }
+    let worst = att
+        .iter()
+        .map(TokenMap::max_relative_delta)
+        .chain(mm.relative_delta())
+        .fold(lm.max_relative_delta(), f64::max);
+    println!("tiny_llama.gguf layer 0: worst relative completeness delta {worst:.2e}");
+    assert!(worst < 1e-10, "{worst}");
+}
