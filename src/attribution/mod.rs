@@ -9,6 +9,7 @@ pub mod generate;
 pub mod gradients;
 pub mod ig;
 pub mod layer;
+pub mod lig;
 pub mod perturb;
 pub mod probe;
 pub mod target;

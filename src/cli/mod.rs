@@ -10,6 +10,7 @@ pub mod generate;
 pub mod heads;
 pub mod hooks;
 pub mod ig;
+pub mod lig;
 pub mod methods;
 
 pub use errors::message;
@@ -61,6 +62,9 @@ pub enum Command {
     /// Causal language models: generate greedily and explain every generated token by IG over
     /// the prompt and the tokens before it (a generated × input matrix, JSON, HTML heatmap).
     GenerateAttr(generate::GenerateArgs),
+    /// Layer-wise Integrated Gradients (LIG): token-to-token flow inside every layer (z → z,
+    /// attention z → u per head, MLP u → z), as set-to-set IG with completeness per column.
+    Lig(lig::LigArgs),
     /// List every boundary (hook point) of a model with its shape for an input.
     Hooks(hooks::HooksArgs),
     /// List the differentiable op catalogue (every op has a forward, a backward and an f64
@@ -84,6 +88,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ablate(a) => methods::run_ablate(&a),
         Command::Sensitivity(a) => methods::run_sensitivity(&a),
         Command::GenerateAttr(a) => generate::run(&a),
+        Command::Lig(a) => lig::run(&a),
         Command::Hooks(a) => hooks::run(&a),
         Command::Ops => {
             println!("{} differentiable ops:", OpKind::ALL.len());

@@ -272,7 +272,9 @@ impl Decoder {
         };
         let mut h = hooks.point("embed.hook_out".into(), sum)?;
         let mask = self.causal_mask(t)?;
-        for (l, blk) in self.blocks.iter().enumerate() {
+        // Blocks whose output a replaced `hook_resid_pre` discards are skipped.
+        let first = hooks.first_live_block();
+        for (l, blk) in self.blocks.iter().enumerate().skip(first) {
             h = blk.forward(&h, Some(&mask), hooks, l)?;
         }
         let hidden = hooks.point(

@@ -495,7 +495,9 @@ impl Encoder {
         }
         let mut h = hooks.point("embed.hook_out".into(), self.ln_embed.forward(&sum)?)?;
         let mask = self.additive_mask(x)?;
-        for (l, blk) in self.blocks.iter().enumerate() {
+        // Blocks whose output a replaced `hook_resid_pre` discards are skipped.
+        let first = hooks.first_live_block();
+        for (l, blk) in self.blocks.iter().enumerate().skip(first) {
             h = blk.forward(&h, mask.as_ref(), hooks, l)?;
         }
         let (logits, pooled) = match &self.head {

@@ -82,6 +82,41 @@ impl Hooks {
         self
     }
 
+    /// The first block a forward must run: `k` when `blocks.{k}.hook_resid_pre` is replaced and
+    /// nothing before it (embeddings, blocks < k) is replaced, patched, captured, tracked or
+    /// masked, so blocks 0..k are dead work (a map across block k then costs one block);
+    /// 0 otherwise.
+    pub fn first_live_block(&self) -> usize {
+        let layer_of = |n: &str| -> Option<usize> {
+            n.strip_prefix("blocks.")?.split('.').next()?.parse().ok()
+        };
+        let Some(k) = self
+            .replace
+            .keys()
+            .filter(|n| n.ends_with(".hook_resid_pre"))
+            .filter_map(|n| layer_of(n))
+            .max()
+        else {
+            return 0;
+        };
+        let before = |n: &String| layer_of(n).is_none_or(|l| l < k);
+        let captured = match &self.capture {
+            Capture::None => false,
+            Capture::All => true,
+            Capture::Some(s) => s.iter().any(before),
+        };
+        let tracked = self
+            .track
+            .as_ref()
+            .is_some_and(|(_, s)| s.iter().any(before));
+        let early = self.replace.keys().chain(self.patches.keys()).any(before);
+        if captured || tracked || early || self.head_masks.keys().any(|&l| l < k) {
+            0
+        } else {
+            k
+        }
+    }
+
     /// Whether the forward was stopped by [`Hooks::stop_after`].
     pub fn stopped(&self) -> bool {
         self.stopped

@@ -4,6 +4,7 @@ pub mod attattr_html;
 pub mod attention_html;
 pub mod heatmap;
 pub mod html;
+pub mod lig_html;
 pub mod table;
 
 /// Token-level attribution scores with their labels, as shown to a user.

@@ -116,6 +116,7 @@ impl<'a> Subject<'a> {
 pub struct Forward<'h> {
     hooks: &'h Hooks,
     output: Option<&'h ModelOutput>,
+    rows: Range<usize>,
 }
 
 impl Forward<'_> {
@@ -126,6 +127,10 @@ impl Forward<'_> {
                 "objective reads `{at}`, which it did not declare in `reads`"
             ))
         })
+    }
+    /// Which rows of the request this forward carries (row-dependent objectives).
+    pub fn rows(&self) -> Range<usize> {
+        self.rows.clone()
     }
     /// The model's output, when the forward ran to the end (objectives that read only
     /// boundaries stop the forward early and get `None`).
@@ -584,6 +589,7 @@ pub fn run(s: &Subject, req: &Request, progress: Progress, visit: ChunkVisit) ->
             Objective::Custom { eval, .. } => eval(&Forward {
                 hooks: &hooks,
                 output: out.as_ref(),
+                rows: r.clone(),
             })?,
         };
         drop(out);

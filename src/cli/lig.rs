@@ -1,0 +1,265 @@
+//! `gradpath lig`: set-to-set Layer-wise Integrated Gradients (token-to-token flow inside every
+//! layer; `docs/LIG.md`). Parses the flags, runs [`crate::attribution::lig::explain_lig`], prints
+//! a summary and writes the JSON (the package's `explain()` schema plus gradpath's additions)
+//! and the HTML page.
+
+use super::args::{load, write, ModelArgs, OutputArgs, RunArgs};
+use crate::attribution::lig::{
+    explain_lig, word_groups, AttBaseline, Granularity, LayerBaseline, Lig, LigOptions, MlpBaseline,
+};
+use crate::attribution::probe::Subject;
+use crate::integrate::Rule;
+use crate::{Error, Result};
+use clap::Args;
+
+#[derive(Args, Debug, Clone)]
+pub struct LigArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The sentence to explain.
+    #[arg(
+        long,
+        required_unless_present = "text_file",
+        conflicts_with = "text_file"
+    )]
+    pub text: Option<String>,
+    /// A file of sentences, one per line: with --granularity all, writes the 24-pair
+    /// consistency table (layer × ATT × MLP baselines: L2 and Pearson between the direct and
+    /// the composed maps, pooled over layers, columns and sentences) instead of maps.
+    #[arg(long)]
+    pub text_file: Option<std::path::PathBuf>,
+    /// Which maps: all, att (z → u per head), mlp (u → z), layer (z → z), or a list (att,mlp).
+    #[arg(long, default_value = "all")]
+    pub granularity: String,
+    /// Layers, e.g. `0,3`, or `all`.
+    #[arg(long, default_value = "all")]
+    pub layers: String,
+    /// Target tokens of the att and mlp maps, e.g. `1,2` (default: all; the layer map is always
+    /// computed for every target).
+    #[arg(long, value_delimiter = ',')]
+    pub target_tokens: Option<Vec<usize>>,
+    /// ATT baseline: zero, self_input_token, itb_zero_ratio, itb_map_ratio.
+    #[arg(long, default_value = "self_input_token")]
+    pub baseline_att: String,
+    /// MLP baseline: zero, att_itb_a0.
+    #[arg(long, default_value = "zero")]
+    pub baseline_mlp: String,
+    /// Layer baseline: zero, self_input_token, itb_zero_ratio.
+    #[arg(long, default_value = "self_input_token")]
+    pub baseline_layer: String,
+    /// Path points per map (the package's num_steps).
+    #[arg(long, default_value_t = 32)]
+    pub steps: usize,
+    /// Quadrature rule: gauss-legendre, captum-trapezoid (the package's nodes and weights),
+    /// riemann-left, riemann-right, riemann-middle, riemann-trapezoid.
+    #[arg(long, default_value = "gauss-legendre")]
+    pub method: String,
+    /// Double the points of each map, layer by layer, until every column's relative
+    /// completeness delta is below this.
+    #[arg(long)]
+    pub tolerance: Option<f64>,
+    /// The most points --tolerance may use per map.
+    #[arg(long, default_value_t = 1024)]
+    pub max_points: usize,
+    /// Also report word-level maps and diagnostic (sub-words summed on both axes).
+    #[arg(long)]
+    pub words: bool,
+    /// Model rows per forward (default: as many as fit a 512 MiB activation budget).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+fn parse_layers(s: &str) -> Result<Option<Vec<usize>>> {
+    if s.trim() == "all" {
+        return Ok(None);
+    }
+    s.split(',')
+        .map(|p| {
+            p.trim().parse::<usize>().map_err(|_| Error::BadValue {
+                name: "--layers",
+                detail: format!("`{p}` is not a layer index (use e.g. 0,3 or all)"),
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// `gradpath lig`.
+pub fn run(a: &LigArgs) -> Result<()> {
+    let rule = Rule::parse(&a.method)?;
+    let mut o = LigOptions::new(rule, a.steps);
+    o.granularity = Granularity::parse(&a.granularity)?;
+    o.layers = parse_layers(&a.layers)?;
+    o.target_tokens = a.target_tokens.clone();
+    o.baseline_att = AttBaseline::parse(&a.baseline_att)?;
+    o.baseline_mlp = MlpBaseline::parse(&a.baseline_mlp)?;
+    o.baseline_layer = LayerBaseline::parse(&a.baseline_layer)?;
+    o.tolerance = a.tolerance;
+    o.max_points = a.max_points;
+    if let Some(b) = a.batch {
+        if b == 0 {
+            return Err(Error::BadValue {
+                name: "batch",
+                detail: "must be at least 1 row per forward".into(),
+            });
+        }
+        o.chunking = crate::attribution::probe::Chunking::Rows(b);
+    }
+    if let Some(t) = a.tolerance {
+        if !(t.is_finite() && t > 0.0) {
+            return Err(Error::BadValue {
+                name: "--tolerance",
+                detail: format!("{t} is not a positive number"),
+            });
+        }
+    }
+    let (ex, _bar) = load(&a.model.model, a.run.options(None)?, true)?;
+    if let Some(file) = &a.text_file {
+        return run_table(a, &ex, file, &o);
+    }
+    let text = a.text.as_deref().unwrap_or_default();
+    let enc = ex.encode(text, false)?;
+    if a.words {
+        o.words = Some(word_groups(&enc.words));
+    }
+    let model_type = crate::io::ModelDir::open(&a.model.model)
+        .and_then(|d| d.config_json())
+        .ok()
+        .and_then(|c| c["model_type"].as_str().map(str::to_string))
+        .unwrap_or_else(|| ex.model().describe());
+    let lig = Lig::new(Subject::new(ex.model(), &enc.ids, &enc.type_ids))?;
+    let r = explain_lig(
+        &lig,
+        text,
+        &enc.tokens,
+        &a.model.model.display().to_string(),
+        &model_type,
+        &a.run.dtype,
+        &o,
+    )?;
+    if !a.run.quiet {
+        println!(
+            "LIG on {} tokens, layers {:?}, maps {:?}, {} × {} points, {} model rows, {:.2}s",
+            r.tokens.len(),
+            r.config.layers,
+            r.config.granularity,
+            r.config.method,
+            r.config.num_steps,
+            r.rows,
+            r.seconds
+        );
+        for (l, lr) in &r.layers {
+            let mut line = format!("layer {l}:");
+            if let Some(z) = &lr.z2z {
+                line += &format!(
+                    " z2z ({}) max relative completeness delta {:.3e} ({} points)",
+                    z.baseline, z.max_relative_delta, z.points
+                );
+            }
+            if let Some(d) = lr.composition.as_ref().and_then(|c| c.diagnostic.as_ref()) {
+                line += &format!(
+                    "; composed vs direct: L2 mean {:.4}, Pearson mean {:.4}",
+                    d.l2_mean, d.pearson_mean
+                );
+            }
+            println!("{line}");
+        }
+    }
+    a.output.write_json(&r)?;
+    if let Some(path) = &a.output.html {
+        write(path, &crate::report::lig_html::render(&r))?;
+    }
+    Ok(())
+}
+
+/// `gradpath lig --text-file`: the 24-pair table over the sentences of a file.
+fn run_table(
+    a: &LigArgs,
+    ex: &crate::explain::Explainer,
+    file: &std::path::Path,
+    o: &LigOptions,
+) -> Result<()> {
+    use crate::attribution::lig::{LigConfig, PairTable};
+    let g = o.granularity;
+    if !(g.att && g.mlp && g.layer) {
+        return Err(Error::BadValue {
+            name: "--granularity",
+            detail: "--text-file writes the 24-pair table, which needs all three maps (--granularity all)".into(),
+        });
+    }
+    let body = std::fs::read_to_string(file).map_err(|e| Error::Io {
+        path: file.display().to_string(),
+        source: e,
+    })?;
+    let sentences: Vec<&str> = body
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if sentences.is_empty() {
+        return Err(Error::Empty("the text file (no sentences)"));
+    }
+    let mut cfg = LigConfig::new(o.rule, o.steps)?;
+    cfg.chunking = o.chunking;
+    let t0 = std::time::Instant::now();
+    let mut table = PairTable::new();
+    let n_layers = ex.model().n_layers();
+    for (k, s) in sentences.iter().enumerate() {
+        let enc = ex.encode(s, false)?;
+        let lig = Lig::new(Subject::new(ex.model(), &enc.ids, &enc.type_ids))?;
+        let layers = match &o.layers {
+            Some(v) => v.clone(),
+            None => (0..n_layers).collect(),
+        };
+        table.add(&lig, &layers, &cfg)?;
+        if !a.run.quiet {
+            eprintln!(
+                "sentence {}/{} ({} tokens), {:.1}s",
+                k + 1,
+                sentences.len(),
+                enc.len(),
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let rows = table.rows();
+    if !a.run.quiet {
+        println!(
+            "| layer-direct | ATT | MLP | L2 mean | L2 std | Pearson mean | Pearson std | pairs |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+        for r in &rows {
+            println!(
+                "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {} |",
+                r.layer, r.att, r.mlp, r.l2_mean, r.l2_std, r.corr_mean, r.corr_std, r.n_pairs
+            );
+        }
+    }
+    #[derive(serde::Serialize)]
+    struct TableReport<'a> {
+        model: String,
+        text_file: String,
+        sentences: usize,
+        method: &'static str,
+        num_steps: usize,
+        dtype: &'a str,
+        layers: Option<Vec<usize>>,
+        pairs: Vec<crate::attribution::lig::PairStats>,
+        seconds: f64,
+    }
+    a.output.write_json(&TableReport {
+        model: a.model.model.display().to_string(),
+        text_file: file.display().to_string(),
+        sentences: sentences.len(),
+        method: o.rule.name(),
+        num_steps: o.steps,
+        dtype: &a.run.dtype,
+        layers: o.layers.clone(),
+        pairs: rows,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
