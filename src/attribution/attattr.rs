@@ -6,7 +6,9 @@
 //! by α·A_l (A_l from the plain forward; every other layer computes its own pattern, as in the
 //! authors' code) and reads ∂F at that boundary. Rows of different layers share a batch, so all
 //! requested layers run in **one sweep**; rows are ordered layer by layer, and each batch
-//! captures only the gradients of the layers it holds, so its tape starts at its lowest layer.
+//! captures only the gradients of the layers it holds and starts at its lowest layer: the
+//! residual stream entering that block is the plain forward's (kept from the first pass), so the
+//! blocks below it are not run again ([`crate::models::Hooks::first_live_block`]).
 //! Sums are accumulated in f64 whatever the compute dtype.
 //!
 //! Completeness per layer: `Σ Attr_l` against `F(A) − F(0·A_l)` (the path from the zero pattern
@@ -144,6 +146,11 @@ fn pattern(l: usize) -> HookName {
     HookName::block(l, Site::Pattern)
 }
 
+/// `blocks.{l}.hook_resid_pre`.
+fn resid_pre(l: usize) -> HookName {
+    HookName::block(l, Site::ResidPre)
+}
+
 /// Per-row consumer of a sweep: (row, index into the layers, ∂F/∂P of the row as f64).
 type RowVisit<'v> = &'v mut dyn FnMut(usize, usize, &[f64]) -> Result<()>;
 
@@ -156,6 +163,10 @@ struct Ends {
     /// A_l as tensors of the model's dtype `[heads, pos, pos]`, and as f64.
     a: Vec<Tensor>,
     a64: Vec<Vec<f64>>,
+    /// `blocks.{l}.hook_resid_pre` of the plain forward per requested layer: a batch whose
+    /// lowest patched layer is l starts there (the blocks below are the plain forward's and are
+    /// skipped, [`crate::models::Hooks::first_live_block`]).
+    resid: Vec<Tensor>,
     f_input: f64,
     f_start: Vec<f64>,
 }
@@ -199,16 +210,25 @@ impl AttAttrProblem<'_> {
                 .iter()
                 .map(|&l| RowSpec::new().replace(pattern(l), zeros.clone())),
         );
+        // One row per forward: the sweep's single-row batches then see bit-identical values.
         let mut req = Request::new(Rows::Specs(&specs), Objective::Target(self.target))
-            .chunking(Chunking::Rows(specs.len()));
+            .chunking(Chunking::Rows(1));
         for &l in &layers {
             req = req.capture(Capture::value(pattern(l)));
         }
-        let mut a = Vec::new();
+        for &l in &layers {
+            req = req.capture(Capture::value(resid_pre(l)));
+        }
+        let (mut a, mut resid) = (Vec::new(), Vec::new());
+        let nl = layers.len();
         let f = probe::run(&s, &req, &mut |_, _| {}, &mut |c| {
-            for i in 0..layers.len() {
-                // Row 0 is the plain forward.
-                a.push(crate::ops::movement::narrow(c.value(i)?, 0, 0, 1)?.reshape(&shape)?);
+            // Row 0 is the plain forward.
+            if c.rows.start == 0 {
+                for i in 0..nl {
+                    a.push(c.value(i)?.reshape(&shape)?);
+                    let r = c.value(nl + i)?;
+                    resid.push(r.reshape(&r.shape()[1..])?);
+                }
             }
             Ok(())
         })?;
@@ -219,6 +239,7 @@ impl AttAttrProblem<'_> {
             pos,
             a,
             a64,
+            resid,
             f_input: f[0],
             f_start: f[1..].to_vec(),
         })
@@ -240,8 +261,11 @@ impl AttAttrProblem<'_> {
         );
         let per_row = ends.heads * ends.pos * ends.pos;
         let mut fs = Vec::with_capacity(rows.len());
-        for (c, chunk) in rows.chunks(per_chunk).enumerate() {
-            let start = c * per_chunk;
+        for range in chunk_ranges(rows, per_chunk) {
+            let (start, chunk) = (range.start, &rows[range]);
+            // Every row of the chunk starts at the lowest layer it patches, from the plain
+            // forward's residual stream there.
+            let low = chunk.iter().map(|r| r.0).min().unwrap_or(0);
             let specs: Vec<RowSpec> = chunk
                 .iter()
                 .map(|&(i, a)| {
@@ -253,7 +277,9 @@ impl AttAttrProblem<'_> {
                         let v: Vec<f64> = ends.a64[i].iter().map(|v| a * v).collect();
                         Tensor::from_f64_on(&v, x.shape(), x.dtype(), x.device())?
                     };
-                    Ok(RowSpec::new().replace(pattern(ends.layers[i]), v))
+                    Ok(RowSpec::new()
+                        .replace(resid_pre(ends.layers[low]), ends.resid[low].clone())
+                        .replace(pattern(ends.layers[i]), v))
                 })
                 .collect::<Result<_>>()?;
             // The layers of this chunk, ascending: one gradient capture each.
@@ -281,6 +307,30 @@ impl AttAttrProblem<'_> {
         }
         Ok(fs)
     }
+}
+
+/// Rows per batch below which a batch also takes the next layer's rows.
+const MIN_BATCH_ROWS: usize = 16;
+
+/// Batches of layer-ordered rows `(layer index, α)`: at most `per_chunk` rows, and a new batch at
+/// each new layer once the current one has [`MIN_BATCH_ROWS`]. A batch starts at its lowest
+/// layer, so a batch of one layer's rows skips every block below it, while small rules (few
+/// points per layer) still fill batches across layers.
+fn chunk_ranges(rows: &[(usize, f64)], per_chunk: usize) -> Vec<std::ops::Range<usize>> {
+    let per_chunk = per_chunk.max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for k in 1..=rows.len() {
+        let len = k - start;
+        let end = k == rows.len()
+            || len == per_chunk
+            || (rows[k].0 != rows[k - 1].0 && len >= MIN_BATCH_ROWS);
+        if end {
+            out.push(start..k);
+            start = k;
+        }
+    }
+    out
 }
 
 fn finish_layer(
