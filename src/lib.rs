@@ -44,6 +44,7 @@ pub mod models;
 pub mod ops;
 pub mod report;
 pub mod tensor;
+pub mod train;
 
 pub use autodiff::{Tape, Var};
 pub use error::{Error, Result};

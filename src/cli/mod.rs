@@ -157,5 +157,9 @@ pub fn hint(e: &Error) -> String {
         Error::TargetMismatch(_) => "choose a target this model produces: --target (a class) for a classifier, --similar-to \"another text\" for a sentence-embedding model, --target-token for a causal language model".into(),
         Error::Mismatch { .. } => "check the shapes and dtypes of the values you pass; `gradpath hooks --model DIR` lists every boundary with its shape".into(),
         Error::Invalid { .. } => "run with --help to see the expected arguments".into(),
+        Error::Data { .. } => "each line must be a JSON object with \"text\" (and optionally \"text_pair\") and \"label\": a class index or a class name from the model's id2label or --labels".into(),
+        Error::NoLabels { .. } => "pass --labels with the class names in index order (e.g. --labels negative,positive) to train a fresh classification head".into(),
+        Error::OutputExists { .. } => "pass --overwrite to replace it, --resume to continue its training, or choose another --out".into(),
+        Error::Checkpoint { .. } => "resume with the same --model, --labels and --dtype, or start again with --overwrite".into(),
     }
 }
