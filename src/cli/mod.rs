@@ -9,6 +9,7 @@ pub mod generate;
 pub mod hooks;
 pub mod ig;
 pub mod methods;
+pub mod train;
 
 pub use errors::message;
 
@@ -61,6 +62,13 @@ pub enum Command {
     Ops,
     /// Print build facts: version, enabled features, CPU threads, GEMM backend.
     Info,
+    /// Fine-tune an encoder classifier (AdamW, linear warm-up/decay, dropout, checkpoints per
+    /// epoch, --resume); the output is a Hugging Face folder.
+    Train(train::TrainArgs),
+    /// Evaluate a classifier on labelled JSONL: accuracy, per-class P/R/F1, confusion matrix.
+    Eval(train::EvalArgs),
+    /// Generate data sets (`gradpath data rules`).
+    Data(train::DataArgs),
 }
 
 /// Runs a parsed command.
@@ -76,6 +84,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sensitivity(a) => methods::run_sensitivity(&a),
         Command::GenerateAttr(a) => generate::run(&a),
         Command::Hooks(a) => hooks::run(&a),
+        Command::Train(a) => train::run_train(&a),
+        Command::Eval(a) => train::run_eval(&a),
+        Command::Data(a) => train::run_data(&a),
         Command::Ops => {
             println!("{} differentiable ops:", OpKind::ALL.len());
             for k in OpKind::ALL {

@@ -25,7 +25,7 @@
 //! # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/tiny-bert");
 //! let clf = classifier::load(&dir, None, 0, gradpath::DType::F64)?;
 //! let mut tr = Trainer::new(clf, AdamWConfig::default(), LinearSchedule { warmup: 0, total: 10 }, 0);
-tr.dropout = false; // on by default (the config's rates, seeded)
+//! tr.dropout = false; // on by default (the config's rates, seeded)
 //! let x = Batch::repeat(&[2, 63, 3], &[0, 0, 0], 2);
 //! let first = tr.step(&x, &[1, 1])?;
 //! let second = tr.step(&x, &[1, 1])?;
@@ -44,4 +44,4 @@ pub mod rules;
 pub mod save;
 pub mod trainer;
 
-pub use trainer::{fit, Event, FitReport, TrainOptions, Trainer};
+pub use trainer::{evaluate_file, fit, Event, FitReport, TrainOptions, Trainer};

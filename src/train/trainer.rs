@@ -487,3 +487,43 @@ mod dtype_name {
         DType::parse(&s).map_err(serde::de::Error::custom)
     }
 }
+
+/// Evaluates the classifier in `model_dir` on a JSONL file (labels by index or by the model's
+/// class names), texts truncated at `max_len` tokens.
+pub fn evaluate_file(
+    model_dir: &Path,
+    data: &Path,
+    batch_size: usize,
+    max_len: usize,
+    dtype: DType,
+) -> Result<EvalReport> {
+    let md = ModelDir::open(model_dir)?;
+    let cfg = md.config_json()?;
+    let is_classifier = crate::models::encoder::EncoderConfig::from_hf(&cfg)
+        .map(|c| c.classifier)
+        .unwrap_or(false);
+    if !is_classifier && crate::models::decoder::architecture(&cfg).is_none() {
+        return Err(Error::TargetMismatch(format!(
+            "{} has no classification head to evaluate (train one with `gradpath train`)",
+            model_dir.display()
+        )));
+    }
+    let clf = classifier::load(model_dir, None, 0, dtype)?;
+    if batch_size == 0 {
+        return Err(Error::BadValue {
+            name: "batch",
+            detail: "must be at least 1".into(),
+        });
+    }
+    let max = clf.model.max_tokens();
+    if max_len > max {
+        return Err(Error::BadValue {
+            name: "max_len",
+            detail: format!("{max_len} is more than the model's {max} positions"),
+        });
+    }
+    let pad = clf.model.pad_token_id().unwrap_or(0);
+    let enc = TextEncoder::new(&md.tokenizer, max_len, pad)?;
+    let (rows, truncated) = encode(&enc, data, &clf.labels)?;
+    evaluate(&clf.model, &clf.labels, &rows, batch_size, pad, truncated)
+}
