@@ -164,7 +164,9 @@ struct Hyper<T> {
     step_size: T,
 }
 
-/// One parameter's update; the moments are replaced by their new values.
+/// One parameter's update. The moments are updated in place when the optimizer owns them alone
+/// (always, unless a caller holds a clone), else replaced; the new parameter comes from the
+/// buffer pool. Elements are independent, so large tensors are split over threads.
 fn update<T: Float>(
     p: &Tensor,
     g: &Tensor,
@@ -173,21 +175,48 @@ fn update<T: Float>(
     h: &Hyper<T>,
 ) -> Result<Tensor> {
     let (ps, gs) = (p.as_slice::<T>()?, g.as_slice::<T>()?);
-    let mut m_new = m.as_slice::<T>()?.to_vec();
-    let mut v_new = v.as_slice::<T>()?.to_vec();
-    let mut p_new = Vec::with_capacity(ps.len());
-    for i in 0..ps.len() {
-        let gi = gs[i];
-        let pi = ps[i] * h.decay;
-        let mi = m_new[i] + (gi - m_new[i]) * h.w1;
-        let vi = v_new[i] * h.b2 + h.w2 * gi * gi;
-        let denom = vi.sqrt() / h.bc2_sqrt + h.eps;
-        p_new.push(pi - h.step_size * (mi / denom));
-        m_new[i] = mi;
-        v_new[i] = vi;
+    if m.as_mut_slice_if_unique::<T>().is_none() {
+        *m = Tensor::from_vec(m.as_slice::<T>()?.to_vec(), p.shape())?;
     }
-    *m = Tensor::from_vec(m_new, p.shape())?;
-    *v = Tensor::from_vec(v_new, p.shape())?;
+    if v.as_mut_slice_if_unique::<T>().is_none() {
+        *v = Tensor::from_vec(v.as_slice::<T>()?.to_vec(), p.shape())?;
+    }
+    let ms = m
+        .as_mut_slice_if_unique::<T>()
+        .ok_or_else(|| Error::Internal("AdamW first moment is shared".into()))?;
+    let vs = v
+        .as_mut_slice_if_unique::<T>()
+        .ok_or_else(|| Error::Internal("AdamW second moment is shared".into()))?;
+    let mut p_new = crate::tensor::pool::take::<T>(ps.len());
+    let kernel = |(((pn, (mi, vi)), &pi), &gi): (((&mut T, (&mut T, &mut T)), &T), &T)| {
+        let pd = pi * h.decay;
+        *mi = *mi + (gi - *mi) * h.w1;
+        *vi = *vi * h.b2 + h.w2 * gi * gi;
+        let denom = vi.sqrt() / h.bc2_sqrt + h.eps;
+        *pn = pd - h.step_size * (*mi / denom);
+    };
+    const CHUNK: usize = 1 << 16;
+    if ps.len() > CHUNK {
+        use rayon::prelude::*;
+        p_new
+            .par_chunks_mut(CHUNK)
+            .zip(ms.par_chunks_mut(CHUNK).zip(vs.par_chunks_mut(CHUNK)))
+            .zip(ps.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK)))
+            .for_each(|((pn, (mc, vc)), (pc, gc))| {
+                pn.iter_mut()
+                    .zip(mc.iter_mut().zip(vc.iter_mut()))
+                    .zip(pc)
+                    .zip(gc)
+                    .for_each(kernel)
+            });
+    } else {
+        p_new
+            .iter_mut()
+            .zip(ms.iter_mut().zip(vs.iter_mut()))
+            .zip(ps)
+            .zip(gs)
+            .for_each(kernel);
+    }
     Tensor::from_vec(p_new, p.shape())
 }
 
@@ -234,15 +263,22 @@ pub fn clip_grad_norm(grads: &mut [Tensor], max_norm: f64) -> Result<f64> {
     let coef = (max_norm / (total + 1e-6)).min(1.0);
     for g in grads.iter_mut() {
         let dtype = g.dtype();
-        *g = scale(g, coef, dtype)?;
+        let t = std::mem::replace(g, Tensor::zeros(&[0], dtype));
+        *g = scale(t, coef, dtype)?;
     }
     Ok(total)
 }
 
-fn scale(g: &Tensor, coef: f64, dtype: DType) -> Result<Tensor> {
+fn scale(mut g: Tensor, coef: f64, dtype: DType) -> Result<Tensor> {
     with_dtype!(dtype, T => {
         let c = T::from_f64(coef);
-        let v: Vec<T> = g.as_slice::<T>()?.iter().map(|&x| x * c).collect();
+        if let Some(s) = g.as_mut_slice_if_unique::<T>() {
+            s.iter_mut().for_each(|x| *x = *x * c);
+            return Ok(g);
+        }
+        let src = g.as_slice::<T>()?;
+        let mut v = crate::tensor::pool::take::<T>(src.len());
+        v.iter_mut().zip(src).for_each(|(o, &x)| *o = x * c);
         Tensor::from_vec(v, g.shape())
     })
 }
