@@ -622,8 +622,7 @@ fn resume_after_a_crash_ends_where_an_uninterrupted_run_ends() {
         &dev,
         &straight,
         &opts,
-        false,
-        false,
+        gradpath::train::Existing::Refuse,
         &mut |_| {},
     )
     .unwrap();
@@ -646,8 +645,7 @@ fn resume_after_a_crash_ends_where_an_uninterrupted_run_ends() {
             &dev,
             &crashed,
             &opts,
-            false,
-            false,
+            gradpath::train::Existing::Refuse,
             &mut |e| {
                 if let gradpath::train::Event::Epoch(..) = e {
                     panic!("killed");
@@ -667,8 +665,7 @@ fn resume_after_a_crash_ends_where_an_uninterrupted_run_ends() {
         &dev,
         &crashed,
         &opts,
-        false,
-        false,
+        gradpath::train::Existing::Refuse,
         &mut |_| {},
     ) {
         Err(Error::OutputExists { .. }) => {}
@@ -680,8 +677,7 @@ fn resume_after_a_crash_ends_where_an_uninterrupted_run_ends() {
         &dev,
         &crashed,
         &opts,
-        true,
-        false,
+        gradpath::train::Existing::Resume,
         &mut |_| {},
     )
     .unwrap();

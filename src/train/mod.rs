@@ -44,4 +44,4 @@ pub mod rules;
 pub mod save;
 pub mod trainer;
 
-pub use trainer::{evaluate_file, fit, Event, FitReport, TrainOptions, Trainer};
+pub use trainer::{evaluate_file, fit, Event, Existing, FitReport, TrainOptions, Trainer};

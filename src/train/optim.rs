@@ -188,13 +188,6 @@ fn update<T: Float>(
         .as_mut_slice_if_unique::<T>()
         .ok_or_else(|| Error::Internal("AdamW second moment is shared".into()))?;
     let mut p_new = crate::tensor::pool::take::<T>(ps.len());
-    let kernel = |(((pn, (mi, vi)), &pi), &gi): (((&mut T, (&mut T, &mut T)), &T), &T)| {
-        let pd = pi * h.decay;
-        *mi = *mi + (gi - *mi) * h.w1;
-        *vi = *vi * h.b2 + h.w2 * gi * gi;
-        let denom = vi.sqrt() / h.bc2_sqrt + h.eps;
-        *pn = pd - h.step_size * (*mi / denom);
-    };
     const CHUNK: usize = 1 << 16;
     if ps.len() > CHUNK {
         use rayon::prelude::*;
@@ -202,22 +195,24 @@ fn update<T: Float>(
             .par_chunks_mut(CHUNK)
             .zip(ms.par_chunks_mut(CHUNK).zip(vs.par_chunks_mut(CHUNK)))
             .zip(ps.par_chunks(CHUNK).zip(gs.par_chunks(CHUNK)))
-            .for_each(|((pn, (mc, vc)), (pc, gc))| {
-                pn.iter_mut()
-                    .zip(mc.iter_mut().zip(vc.iter_mut()))
-                    .zip(pc)
-                    .zip(gc)
-                    .for_each(kernel)
-            });
+            .for_each(|((pn, (mc, vc)), (pc, gc))| elements(pn, mc, vc, pc, gc, h));
     } else {
-        p_new
-            .iter_mut()
-            .zip(ms.iter_mut().zip(vs.iter_mut()))
-            .zip(ps)
-            .zip(gs)
-            .for_each(kernel);
+        elements(&mut p_new, ms, vs, ps, gs, h);
     }
     Tensor::from_vec(p_new, p.shape())
+}
+
+/// The AdamW formulas of the module doc on aligned slices: new parameters into `pn`, moments in
+/// place.
+fn elements<T: Float>(pn: &mut [T], m: &mut [T], v: &mut [T], p: &[T], g: &[T], h: &Hyper<T>) {
+    for i in 0..pn.len() {
+        let gi = g[i];
+        let decayed = p[i] * h.decay;
+        m[i] = m[i] + (gi - m[i]) * h.w1;
+        v[i] = v[i] * h.b2 + h.w2 * gi * gi;
+        let denom = v[i].sqrt() / h.bc2_sqrt + h.eps;
+        pn[i] = decayed - h.step_size * (m[i] / denom);
+    }
 }
 
 /// transformers' linear schedule with warm-up (see the module doc).
@@ -273,7 +268,7 @@ fn scale(mut g: Tensor, coef: f64, dtype: DType) -> Result<Tensor> {
     with_dtype!(dtype, T => {
         let c = T::from_f64(coef);
         if let Some(s) = g.as_mut_slice_if_unique::<T>() {
-            s.iter_mut().for_each(|x| *x = *x * c);
+            s.iter_mut().for_each(|x| *x *= c);
             return Ok(g);
         }
         let src = g.as_slice::<T>()?;

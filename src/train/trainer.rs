@@ -270,22 +270,35 @@ fn encode(enc: &TextEncoder, path: &Path, labels: &[String]) -> Result<(Vec<Enco
     enc.encode(&read_jsonl(path, labels)?)
 }
 
+/// What [`fit`] does with an output folder that is not empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// An error ([`Error::OutputExists`]).
+    Refuse,
+    /// Start again: the folder's checkpoints are removed, its files replaced.
+    Overwrite,
+    /// Continue from its last complete checkpoint (a fresh start when there is none).
+    Resume,
+}
+
 /// Fine-tunes the model in `model_dir` on `train` (JSONL), evaluating on `dev` after every
 /// epoch, writing a checkpoint per epoch under `out/checkpoints/` and the final model as a
-/// Hugging Face folder in `out`. `out` must not exist (or be empty) unless `overwrite` (start
-/// again; its checkpoints are removed) or `resume` (continue from its last checkpoint, optimizer
-/// state included; a fresh start when there is none).
+/// Hugging Face folder in `out`. A non-empty `out` is handled as `existing` says (a resume
+/// restores the optimizer state too).
 pub fn fit(
     model_dir: &Path,
     train: &Path,
     dev: &Path,
     out: &Path,
     opts: &TrainOptions,
-    resume: bool,
-    overwrite: bool,
+    existing: Existing,
     on: &mut dyn FnMut(Event),
 ) -> Result<FitReport> {
     opts.check()?;
+    let (resume, overwrite) = (
+        existing == Existing::Resume,
+        existing == Existing::Overwrite,
+    );
     let occupied = out.is_file()
         || (out.is_dir()
             && std::fs::read_dir(out)
