@@ -123,6 +123,25 @@ pub enum Error {
     #[error("{what}: {detail}")]
     Mismatch { what: String, detail: String },
 
+    // === Training ===
+    /// A data file that cannot be used: a malformed line, no text, a missing or unknown label
+    /// (`line` from 1), or no examples at all (`line` 0).
+    #[error("{file}{}: {detail}", if *.line > 0 { format!(" line {}", .line) } else { String::new() })]
+    Data {
+        file: String,
+        line: usize,
+        detail: String,
+    },
+    /// A base encoder (no classification head) and no class names to build one with.
+    #[error("{model} has no classification head and no class names were given")]
+    NoLabels { model: String },
+    /// An output folder that already exists (training does not replace it unless asked to).
+    #[error("{path} already exists")]
+    OutputExists { path: String },
+    /// A training checkpoint that cannot be resumed from.
+    #[error("{path}: {detail}")]
+    Checkpoint { path: String, detail: String },
+
     // === Everything else ===
     /// Invalid argument value (an axis out of range, an empty list, ...).
     #[error("{op}: {detail}")]

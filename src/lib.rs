@@ -13,6 +13,7 @@
 //! | [`attribution`] | [`attribution::probe`], the one batched pass, and every method built on it |
 //! | [`explain`] | the front door: load, encode, resolve a target, run a method, get a serialisable report |
 //! | [`report`] | tables, HTML |
+//! | [`train`] | fine-tuning encoder classifiers: cross-entropy, dropout, AdamW and its schedule, the epoch loop, checkpoints (needs nothing from attribution) |
 //! | `cli` | (feature `cli`, default) the `gradpath` binary: parse flags, call [`explain`], print |
 //!
 //! **Where to start reading:** [`explain`] for using a method, [`attribution::probe`] for writing
@@ -44,6 +45,7 @@ pub mod models;
 pub mod ops;
 pub mod report;
 pub mod tensor;
+pub mod train;
 
 pub use autodiff::{Tape, Var};
 pub use error::{Error, Result};

@@ -16,6 +16,12 @@ fn flag(name: &str) -> Option<&'static str> {
         "sigma" => "--sigma",
         "max_new_tokens" => "--max-new-tokens",
         "the similarity text" => "--similar-to",
+        "lr" => "--lr",
+        "epochs" => "--epochs",
+        "warmup" => "--warmup",
+        "weight_decay" => "--weight-decay",
+        "max_len" => "--max-len",
+        "labels" => "--labels",
         _ => return None,
     })
 }

@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod ig;
 pub mod lig;
 pub mod methods;
+pub mod train;
 
 pub use errors::message;
 
@@ -72,6 +73,13 @@ pub enum Command {
     Ops,
     /// Print build facts: version, enabled features, CPU threads, GEMM backend.
     Info,
+    /// Fine-tune an encoder classifier (AdamW, linear warm-up/decay, dropout, checkpoints per
+    /// epoch, --resume); the output is a Hugging Face folder.
+    Train(train::TrainArgs),
+    /// Evaluate a classifier on labelled JSONL: accuracy, per-class P/R/F1, confusion matrix.
+    Eval(train::EvalArgs),
+    /// Generate data sets (`gradpath data rules`).
+    Data(train::DataArgs),
 }
 
 /// Runs a parsed command.
@@ -90,6 +98,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::GenerateAttr(a) => generate::run(&a),
         Command::Lig(a) => lig::run(&a),
         Command::Hooks(a) => hooks::run(&a),
+        Command::Train(a) => train::run_train(&a),
+        Command::Eval(a) => train::run_eval(&a),
+        Command::Data(a) => train::run_data(&a),
         Command::Ops => {
             println!("{} differentiable ops:", OpKind::ALL.len());
             for k in OpKind::ALL {
@@ -173,5 +184,9 @@ pub fn hint(e: &Error) -> String {
         Error::TargetMismatch(_) => "choose a target this model produces: --target (a class) for a classifier, --similar-to \"another text\" for a sentence-embedding model, --target-token for a causal language model".into(),
         Error::Mismatch { .. } => "check the shapes and dtypes of the values you pass; `gradpath hooks --model DIR` lists every boundary with its shape".into(),
         Error::Invalid { .. } => "run with --help to see the expected arguments".into(),
+        Error::Data { .. } => "each line must be a JSON object with \"text\" (and optionally \"text_pair\") and \"label\": a class index or a class name from the model's id2label or --labels".into(),
+        Error::NoLabels { .. } => "pass --labels with the class names in index order (e.g. --labels negative,positive) to train a fresh classification head".into(),
+        Error::OutputExists { .. } => "pass --overwrite to replace it, --resume to continue its training, or choose another --out".into(),
+        Error::Checkpoint { .. } => "resume with the same --model, --labels and --dtype, or start again with --overwrite".into(),
     }
 }

@@ -1,0 +1,157 @@
+//! The rule-reasoning task of seed 000 (RuleTaker-style, generated): a context of facts
+//! ("Anne is big.") and rules ("If someone is big then they are green."), and a query ("Anne is
+//! green."), labelled `true` when the query follows from the context by closed-world forward
+//! chaining and `false` otherwise.
+//!
+//! **Depth.** For a true query, the number of rule applications its shortest proof needs (0: the
+//! query is a fact). A false query of depth d is a near miss built the same way: a chain of d rules
+//! leads to the queried attribute, but its starting fact is about another entity, so nothing proves
+//! the query. Each example also has 2–4 distractor facts and 1–3 distractor rules; an example is
+//! kept only when forward chaining over the whole context gives its intended label and (true) its
+//! intended depth.
+//!
+//! **Balance.** Labels alternate (true, false, ...) and depths cycle 0..=D, so every depth has
+//! both labels in equal numbers (up to one when n is not a multiple of 2(D + 1)).
+//!
+//! **Vocabulary.** Eight names and sixteen adjectives, each one word piece of the MiniLM (BERT
+//! uncased) vocabulary, so the tokenizer splits every sentence into the same pattern of tokens.
+//! The context is `text`, the query `text_pair`: encoded as `[CLS] context [SEP] query [SEP]`.
+
+use super::rng::Rng;
+use crate::{Error, Result};
+use std::collections::{BTreeSet, HashMap};
+
+/// Stream kind of the generator in [`Rng::derive`].
+pub const RULES_STREAM: u64 = 4;
+
+pub const NAMES: &[&str] = &[
+    "Anne", "Bob", "Charlie", "Dave", "Erin", "Fiona", "Gary", "Harry",
+];
+pub const ADJECTIVES: &[&str] = &[
+    "big", "blue", "cold", "green", "kind", "nice", "red", "rough", "round", "smart", "young",
+    "quiet", "white", "happy", "sad", "tall",
+];
+
+/// One generated example (JSONL record).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RuleExample {
+    pub id: String,
+    /// Facts and rules.
+    pub text: String,
+    /// The query.
+    pub text_pair: String,
+    /// "true" or "false".
+    pub label: String,
+    pub depth: usize,
+}
+
+/// Closed-world forward chaining: the depth at which each (entity, adjective) becomes known
+/// (0 for the facts), for rules `premise → conclusion` that hold for everyone.
+pub fn chain(facts: &[(usize, usize)], rules: &[(usize, usize)]) -> HashMap<(usize, usize), usize> {
+    let mut known: HashMap<(usize, usize), usize> = facts.iter().map(|&f| (f, 0)).collect();
+    let mut frontier: Vec<(usize, usize)> = known.keys().copied().collect();
+    let mut level = 0;
+    while !frontier.is_empty() {
+        level += 1;
+        let mut next = Vec::new();
+        for &(e, a) in &frontier {
+            for &(p, c) in rules {
+                if p == a && !known.contains_key(&(e, c)) {
+                    known.insert((e, c), level);
+                    next.push((e, c));
+                }
+            }
+        }
+        frontier = next;
+    }
+    known
+}
+
+/// Distinct indices below `n`, `k` of them.
+fn distinct(rng: &mut Rng, n: usize, k: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut v);
+    v.truncate(k);
+    v
+}
+
+/// One example with the intended label and depth, or None when the draw does not give them.
+fn attempt(rng: &mut Rng, truth: bool, depth: usize) -> Option<(Vec<String>, String)> {
+    let ents = distinct(rng, NAMES.len(), 2);
+    let (e, other) = (ents[0], ents[1]);
+    let chain_adj = distinct(rng, ADJECTIVES.len(), depth + 1);
+    let mut facts = vec![(if truth { e } else { other }, chain_adj[0])];
+    let mut rules: Vec<(usize, usize)> = chain_adj.windows(2).map(|w| (w[0], w[1])).collect();
+    for _ in 0..2 + rng.below(3) {
+        facts.push((rng.below(NAMES.len()), rng.below(ADJECTIVES.len())));
+    }
+    for _ in 0..1 + rng.below(3) {
+        let (p, c) = (rng.below(ADJECTIVES.len()), rng.below(ADJECTIVES.len()));
+        if p != c {
+            rules.push((p, c));
+        }
+    }
+    let query = (e, chain_adj[depth]);
+    let known = chain(&facts, &rules);
+    match (truth, known.get(&query)) {
+        (true, Some(&d)) if d == depth => {}
+        (false, None) => {}
+        _ => return None,
+    }
+    let facts: BTreeSet<(usize, usize)> = facts.into_iter().collect();
+    let rules: BTreeSet<(usize, usize)> = rules.into_iter().collect();
+    let mut sentences: Vec<String> = facts
+        .iter()
+        .map(|&(e, a)| format!("{} is {}.", NAMES[e], ADJECTIVES[a]))
+        .chain(rules.iter().map(|&(p, c)| {
+            format!(
+                "If someone is {} then they are {}.",
+                ADJECTIVES[p], ADJECTIVES[c]
+            )
+        }))
+        .collect();
+    rng.shuffle(&mut sentences);
+    Some((
+        sentences,
+        format!("{} is {}.", NAMES[query.0], ADJECTIVES[query.1]),
+    ))
+}
+
+/// `n` examples with depths cycling over 0..=`max_depth` and alternating labels, deterministic for
+/// `seed`.
+pub fn generate(n: usize, max_depth: usize, seed: u64) -> Result<Vec<RuleExample>> {
+    if n == 0 {
+        return Err(Error::BadValue {
+            name: "n",
+            detail: "must be at least 1".into(),
+        });
+    }
+    if max_depth + 1 > ADJECTIVES.len() {
+        return Err(Error::BadValue {
+            name: "depth",
+            detail: format!(
+                "at most {} (the adjectives available)",
+                ADJECTIVES.len() - 1
+            ),
+        });
+    }
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let truth = i % 2 == 0;
+        let depth = (i / 2) % (max_depth + 1);
+        let mut rng = Rng::derive(seed, &[RULES_STREAM, i as u64]);
+        let (context, query) = loop {
+            if let Some(x) = attempt(&mut rng, truth, depth) {
+                break x;
+            }
+        };
+        out.push(RuleExample {
+            id: format!("rules-{seed}-{i}"),
+            text: context.join(" "),
+            text_pair: query,
+            label: if truth { "true" } else { "false" }.into(),
+            depth,
+        });
+    }
+    Ok(out)
+}
