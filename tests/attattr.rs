@@ -389,7 +389,7 @@ fn bad_layers_are_errors() {
 #[test]
 fn taylor_head_importance_matches_the_authors_formula() {
     use gradpath::explain::{AttAttrOptions, Explainer, HeadCriterion, Options};
-    use gradpath::io::dataset::Example;
+    use gradpath::train::data::Example;
     let g = goldens();
     let c = &g["taylor"];
     let ex = Explainer::load(

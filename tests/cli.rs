@@ -1462,6 +1462,24 @@ fn heads_bad_data() {
         &["line 2", "unknown label", "POSITIVE"],
     );
     assert!(f.hint.contains("id2label"), "{}", f.hint);
+    // Repeated ids (the resume checkpoint is keyed by id).
+    let dup = write_data(
+        &dir,
+        &[
+            r#"{"id":"a","text":"fine","label":0}"#,
+            r#"{"id":"a","text":"again","label":1}"#,
+        ],
+    );
+    expect_failure(
+        &gradpath([
+            "heads",
+            "--model",
+            m.to_str().unwrap(),
+            "--data",
+            dup.to_str().unwrap(),
+        ]),
+        &["appears twice"],
+    );
     expect_failure(
         &gradpath([
             "heads",

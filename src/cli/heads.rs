@@ -5,8 +5,8 @@
 use super::args::*;
 use crate::explain::{AttAttrOptions, HeadCriterion, HeadScores, PruningCurve, Quadrature};
 use crate::integrate::Rule;
-use crate::io::dataset::read_labelled;
 use crate::report::{attattr_html, attention_html as ah};
+use crate::train::data::{read_jsonl, Example};
 use crate::Result;
 use clap::Args;
 use serde::Serialize;
@@ -76,6 +76,21 @@ pub struct HeadsReport {
     pub curves: Vec<PruningCurve>,
 }
 
+/// The checkpoint is keyed by id: a repeated id would reuse another example's scores.
+fn unique_ids(path: &std::path::Path, data: &[Example]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for e in data {
+        if !seen.insert(e.id.as_str()) {
+            return Err(crate::Error::Data {
+                file: path.display().to_string(),
+                line: 0,
+                detail: format!("id {:?} appears twice (ids must be unique)", e.id),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn bar(quiet: bool, what: &str) -> indicatif::ProgressBar {
     if quiet {
         return indicatif::ProgressBar::hidden();
@@ -110,11 +125,12 @@ pub fn run(a: &HeadsArgs) -> Result<()> {
     let options = a.run.options(None)?;
     let ex = crate::explain::Explainer::load(&a.model.model, options)?;
     let labels = ex.classifier_labels()?.to_vec();
-    let mut data = read_labelled(&a.data, &labels)?;
+    let mut data = read_jsonl(&a.data, &labels)?;
+    unique_ids(&a.data, &data)?;
     data.truncate(a.limit);
     let eval = match (&a.eval, a.prune_curve) {
-        (Some(p), _) => Some(read_labelled(p, &labels)?),
-        (None, true) => Some(read_labelled(&a.data, &labels)?),
+        (Some(p), _) => Some(read_jsonl(p, &labels)?),
+        (None, true) => Some(read_jsonl(&a.data, &labels)?),
         (None, false) => None,
     };
     let attattr = AttAttrOptions {

@@ -176,7 +176,6 @@ pub fn hint(e: &Error) -> String {
         },
         Error::BadValue { name, .. } => match *name {
             "draws" | "samples" | "sigma" | "stdev" => NOISE.into(),
-            "data" => "each line must be a JSON object {\"id\", \"text\", \"label\"} whose label is a class index or a name from the model's config.json id2label".into(),
             "tree" | "threshold" => "the tree needs an encoder classifier and --layers all; drop --tree otherwise".into(),
             _ => HELP.into(),
         },

@@ -5,8 +5,8 @@
 use super::{AttAttrOptions, Explainer, Input};
 use crate::attribution::probe::{self, Capture, Chunking, Objective, Request, RowSpec, Rows};
 use crate::attribution::{attention_maps, Baseline, TargetKind};
-use crate::io::dataset::Example;
 use crate::models::{HookName, Site};
+use crate::train::data::Example;
 use crate::{Error, Result};
 use serde::Serialize;
 
