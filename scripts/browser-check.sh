@@ -23,6 +23,9 @@ $GP attattr --model tests/fixtures/models/tiny-bert --text "$TEXT" --target 1 --
     --quiet --html "$OUT/attattr.html"
 $GP ig --model tests/fixtures/models/tiny-bert --text "$TEXT" --target 1 --quiet --html "$OUT/ig.html"
 $GP attention --model tests/fixtures/models/tiny-bert --text "$TEXT" --quiet --html "$OUT/attention.html"
+$GP lig --model tests/fixtures/models/tiny-bert --text "$TEXT" --granularity all --layers all --steps 8 \
+    --html "$OUT/lig.html" >/dev/null
 # attattr: the tree's red root node; ig: a positive (green) or negative (red) token mark;
-# attention: the blue scale.
-python3 scripts/browser_check.py "$OUT" "$OUT/attattr.html:b91c1c" "$OUT/ig.html" "$OUT/attention.html"
+# attention: the blue scale; lig: its layer heatmaps (the page draws them with a script).
+python3 scripts/browser_check.py "$OUT" "$OUT/attattr.html:b91c1c" "$OUT/ig.html" "$OUT/attention.html" \
+    "$OUT/lig.html"
