@@ -19,7 +19,8 @@
 //! use gradpath::attribution::attattr::{attention_attribution, AttAttrProblem};
 //! use gradpath::attribution::{probe::Chunking, Target, TargetKind};
 //! use gradpath::integrate::Rule;
-//! let model = gradpath::models::load("tests/fixtures/models/tiny-bert", gradpath::DType::F64)?;
+//! let dir = std::path::Path::new("tests/fixtures/models/tiny-bert");
+//! let model = gradpath::models::load(dir, gradpath::DType::F64)?;
 //! let (ids, type_ids) = (vec![101, 7592, 2088, 102], vec![0; 4]);
 //! let target = Target::Class { class: 1, kind: TargetKind::Prob };
 //! let layers: Vec<usize> = (0..model.n_layers()).collect();
