@@ -280,7 +280,7 @@ pub struct DataArgs {
 
 #[derive(Subcommand, Debug, Clone)]
 pub enum DataCommand {
-    /// Rule-reasoning examples: facts and rules, [SEP], a query; label true/false by closed-world
+    /// Rule-reasoning examples: facts and rules, `[SEP]`, a query; label true/false by closed-world
     /// forward chaining; depth = rule applications needed (JSONL on stdout or --out).
     Rules(RulesArgs),
 }

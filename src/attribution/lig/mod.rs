@@ -942,9 +942,9 @@ pub fn compose(att: &[TokenMap], mlp: &MlpMap) -> Result<Vec<Vec<f64>>> {
 /// does). Both maps must be over the same tokens (sub-words, or words aggregated alike).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Diagnostic {
-    /// Per column of `columns`: ‖D[:,j] − C[:,j]‖₂ (None where skipped).
+    /// Per column of `columns`: `‖D[:,j] − C[:,j]‖₂` (None where skipped).
     pub l2: Vec<Option<f64>>,
-    /// Per column: Pearson(D[:,j], C[:,j]) (NaN → 1 if the columns are all-close, else 0).
+    /// Per column: `Pearson(D[:,j], C[:,j])` (NaN → 1 if the columns are all-close, else 0).
     pub pearson: Vec<Option<f64>>,
     pub l2_mean: f64,
     pub l2_std: f64,
