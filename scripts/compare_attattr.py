@@ -2,7 +2,7 @@
 """ATTATTR speed: gradpath against the authors' per-layer loop in PyTorch, same model, input,
 threads and machine, in one sitting (a benchmark, not a test).
 
-    /opt/refenv/bin/python scripts/compare_attattr.py [--threads 2] [--tokens 64] [--steps 20] [--repeats 3]
+    .refenv/bin/python scripts/compare_attattr.py [--threads 2] [--tokens 64] [--steps 20] [--repeats 3]
 
 The model is a bert-base-sized random BertForSequenceClassification (12 layers, 12 heads,
 d_model 768, 2 classes; seeded), written once to target/bench-attattr/bert-base-random with

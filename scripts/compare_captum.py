@@ -27,7 +27,7 @@ Ratios are Captum/gradpath for time (higher is better for gradpath) and gradpath
 
 Run with the reference environment (torch, captum, transformers 4.x), offline:
 
-    PYTHONPATH=/tmp/tf4 HF_HUB_OFFLINE=1 /opt/refenv/bin/python scripts/compare_captum.py
+    HF_HUB_OFFLINE=1 .refenv/bin/python scripts/compare_captum.py
 
 Only the standard library is imported at module level so that the whole-process worker
 (`--worker`) measures the real import cost of torch/transformers/captum.

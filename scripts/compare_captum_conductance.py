@@ -16,7 +16,7 @@ l = 0..L−1, 12 calls, no internal batching (as the BERT tutorial). gradpath si
 attribution (each side's own clock), whole-process wall time and peak RSS (/usr/bin/time -v), and
 the agreement of the per-token conductance (max |diff| / max |value| over all layers).
 
-    PYTHONPATH=/tmp/tf4 /opt/refenv/bin/python scripts/compare_captum_conductance.py \
+    .refenv/bin/python scripts/compare_captum_conductance.py \
         --gradpath target/release/gradpath --threads 16            # bert-base, 128 tokens, 50 steps
     ... --layers 2 --hidden 128 --heads 4 --intermediate 512 --tokens 32 --steps 10   # quick try
 

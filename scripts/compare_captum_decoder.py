@@ -22,7 +22,7 @@ replaced by the EOS id, 50 Gauss–Legendre points, completeness delta computed.
 
 Run (reference env, offline):
 
-    PYTHONPATH=/tmp/tf4 /opt/refenv/bin/python scripts/compare_captum_decoder.py
+    .refenv/bin/python scripts/compare_captum_decoder.py
 """
 
 import argparse

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark (not a test): the LIG package against `gradpath lig` on the same CPU and threads.
 
-    /opt/refenv/bin/pip install layer-wise-integrated-gradients
+    bash scripts/setup-refenv.sh   # pins layer-wise-integrated-gradients
     cargo build --release
-    /opt/refenv/bin/python scripts/compare_lig.py [--model models/all-MiniLM-L6-v2 | --bert-base]
+    .refenv/bin/python scripts/compare_lig.py [--model models/all-MiniLM-L6-v2 | --bert-base]
         [--tokens 41] [--steps 32] [--threads 2] [--only z2z,z2u] [--z2u-layer 0]
 
 Cases (issue 11, item 8):

@@ -4,7 +4,7 @@ same machine, with a table of held-out accuracy, out-of-domain accuracy, trainin
 and peak memory (issue 16, item 4).
 
     cargo build --release && bash scripts/fetch-data.sh
-    /opt/refenv/bin/python scripts/compare_training.py [--limit-train N] [--epochs 3] [--threads 2] ...
+    .refenv/bin/python scripts/compare_training.py [--limit-train N] [--epochs 3] [--threads 2] ...
 
 Recipe (both sides): a fresh classification head on all-MiniLM-L6-v2 (normal(0, 0.02), zero bias;
 each side seeds its own generator), AdamW (lr, β = (0.9, 0.999), ε = 1e-8, weight decay 0.01 except

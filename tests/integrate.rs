@@ -1,7 +1,7 @@
 //! Quadrature rules, Captum's exact numbers, batching and the adaptive driver (`gradpath::integrate`).
 //!
 //! Reference values were printed with numpy 2.4.6 (`numpy.polynomial.legendre.leggauss`) and
-//! torch 2.5.1 (`torch.linspace`, float32) from /opt/refenv.
+//! torch 2.5.1 (`torch.linspace`, float32) from the reference environment (.refenv, scripts/setup-refenv.sh).
 
 use gradpath::integrate::{
     captum_exact, captum_name, chunks, refine, torch_linspace_f32, uniform_panels, Rule, Stop,

@@ -28,7 +28,7 @@ const F32_TOL: f64 = 1e-4;
 const SHOW: usize = 6;
 
 const FIXTURE: &str = include_str!("fixtures/ops_torch.json");
-const REGEN: &str = "regenerate with `/opt/refenv/bin/python tests/reference/make_op_goldens.py`";
+const REGEN: &str = "regenerate with `.refenv/bin/python tests/reference/make_op_goldens.py`";
 
 /// Every case the file must hold, and the test function that checks it.
 const ALL_CASES: &[&str] = &[

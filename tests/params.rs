@@ -28,7 +28,7 @@ fn golden() -> Weights {
         .join("tests/fixtures/params/tiny-bert-grads.safetensors");
     Weights::open(&p, DType::F64).unwrap_or_else(|e| {
         panic!(
-            "{e}: regenerate with `/opt/refenv/bin/python tests/reference/make_param_goldens.py`"
+            "{e}: regenerate with `.refenv/bin/python tests/reference/make_param_goldens.py`"
         )
     })
 }

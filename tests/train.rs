@@ -35,7 +35,7 @@ fn golden(name: &str) -> (Weights, serde_json::Value) {
         .join(format!("tests/fixtures/train/{name}-steps.safetensors"));
     let w = Weights::open(&p, DType::F64).unwrap_or_else(|e| {
         panic!(
-            "{e}: regenerate with `/opt/refenv/bin/python tests/reference/make_train_goldens.py`"
+            "{e}: regenerate with `.refenv/bin/python tests/reference/make_train_goldens.py`"
         )
     });
     let bytes = std::fs::read(&p).unwrap();

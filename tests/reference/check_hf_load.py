@@ -3,7 +3,7 @@
 gradpath predicts.
 
     gradpath eval --model OUT --data DATA.jsonl --json EVAL.json [--max-len L]
-    /opt/refenv/bin/python tests/reference/check_hf_load.py OUT DATA.jsonl EVAL.json [L]
+    .refenv/bin/python tests/reference/check_hf_load.py OUT DATA.jsonl EVAL.json [L]
 
 It loads OUT with AutoTokenizer and AutoModelForSequenceClassification (float32, eval mode),
 checks config.json's architectures / id2label / label2id, encodes DATA with truncation at L tokens

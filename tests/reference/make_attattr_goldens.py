@@ -7,7 +7,7 @@ substituted tensor, and Attr = A * sum_k w_k dF/dP(alpha_k A).
 
 Run from the repository root with the reference environment:
 
-    /opt/refenv/bin/python tests/reference/make_attattr_goldens.py
+    .refenv/bin/python tests/reference/make_attattr_goldens.py
 
 It reuses the tiny random models of tests/fixtures/models/ (tiny-bert: BERT classifier; tiny-gpt2
 and tiny-llama: causal LMs, next-token target at the last position) in float64 with eager

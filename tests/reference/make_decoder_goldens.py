@@ -3,11 +3,11 @@
 head_dim (12 heads·dims ≠ hidden size 32), Qwen2 with q/k/v biases + linear RoPE scaling) + golden activations and Captum IG values for gradpath; and, with --smollm2,
 logits and IG goldens of the real SmolLM2-135M-Instruct Q4_1 GGUF as transformers loads it.
 
-Run from the repository root with the reference environment (see make_model_goldens.py for why
-transformers 4.57.6 sits on PYTHONPATH beside /opt/refenv):
+Run from the repository root with the reference environment (built by
+`bash scripts/setup-refenv.sh`; versions pinned in tests/reference/requirements.txt):
 
-    PYTHONPATH=/tmp/tf4 /opt/refenv/bin/python tests/reference/make_decoder_goldens.py            # tiny models
-    PYTHONPATH=/tmp/tf4 /opt/refenv/bin/python tests/reference/make_decoder_goldens.py --smollm2  # real model
+    .refenv/bin/python tests/reference/make_decoder_goldens.py            # tiny models
+    .refenv/bin/python tests/reference/make_decoder_goldens.py --smollm2  # real model
 
 RoPE in float64
 ---------------

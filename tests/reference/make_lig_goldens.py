@@ -3,8 +3,8 @@
 
 Run from the repository root with the reference environment:
 
-    /opt/refenv/bin/pip install layer-wise-integrated-gradients   # PyPI 0.1.0 (module `lig`)
-    /opt/refenv/bin/python tests/reference/make_lig_goldens.py
+    bash scripts/setup-refenv.sh   # pins layer-wise-integrated-gradients   # PyPI 0.1.0 (module `lig`)
+    .refenv/bin/python tests/reference/make_lig_goldens.py
 
 Writes tests/fixtures/lig_goldens.json, read by tests/lig.rs. Models: the tiny random fixtures
 tests/fixtures/models/tiny-bert and tiny-gpt2, loaded in float64 with eager attention. Torch's

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Captum goldens for the layer / neuron / gradient / perturbation methods of gradpath (issue 5).
 
-Run from the repository root with the reference environment (see make_model_goldens.py for why
-transformers 4.57.6 lives in /tmp/tf4):
+Run from the repository root with the reference environment (built by
+`bash scripts/setup-refenv.sh`; versions pinned in tests/reference/requirements.txt):
 
-    PYTHONPATH=/tmp/tf4 /opt/refenv/bin/python tests/reference/make_method_goldens.py
+    .refenv/bin/python tests/reference/make_method_goldens.py
 
 It reuses the tiny random models of tests/fixtures/models/ (made by make_model_goldens.py), loads
 them in float64 with eager attention, and writes tests/fixtures/methods/<model>.safetensors

@@ -3,19 +3,15 @@
 
 Run from the repository root with the reference environment:
 
-    PYTHONPATH=/tmp/tf4 /opt/refenv/bin/python tests/reference/make_model_goldens.py            # tiny models
-    PYTHONPATH=/tmp/tf4 /opt/refenv/bin/python tests/reference/make_model_goldens.py --minilm   # MiniLM JSON
+    .refenv/bin/python tests/reference/make_model_goldens.py            # tiny models
+    .refenv/bin/python tests/reference/make_model_goldens.py --minilm   # MiniLM JSON
 
 Environment
 -----------
-transformers >= 5 refuses to use torch < 2.6 ("Disabling PyTorch because PyTorch >= 2.6 is required"),
-and /opt/refenv has torch 2.5.1 + transformers 5.x. The goldens were therefore generated with
-transformers 4.57.6 (which supports torch 2.5.1) installed *beside* the env, not into it:
-
-    /opt/refenv/bin/python -m pip install --target /tmp/tf4 --no-deps \
-        transformers==4.57.6 huggingface_hub==0.36.2 tokenizers==0.22.1
-
-and PYTHONPATH=/tmp/tf4 (see tests/reference/requirements-model-goldens.txt). The versions actually
+`bash scripts/setup-refenv.sh` builds .refenv/ from tests/reference/requirements.txt (torch 2.5.1,
+transformers 4.57.6 — transformers >= 5 refuses torch < 2.6 —, captum 0.9.0, tokenizers 0.22.1,
+pinned). The goldens were first generated with the same versions, transformers installed beside
+an older environment; the versions actually
 used are recorded in tests/fixtures/models/MANIFEST.json.
 
 Everything is seeded and single-threaded; re-running gives byte-identical files.
@@ -125,9 +121,8 @@ def import_transformers():
     ) < version.parse("2.6"):
         sys.exit(
             f"error: transformers {transformers.__version__} disables torch {torch.__version__} (< 2.6).\n"
-            "hint: /opt/refenv/bin/python -m pip install --target /tmp/tf4 --no-deps "
-            "transformers==4.57.6 huggingface_hub==0.36.2 tokenizers==0.22.1\n"
-            "      then run with PYTHONPATH=/tmp/tf4"
+            "hint: run with .refenv/bin/python, built by `bash scripts/setup-refenv.sh` "
+            "(pins transformers 4.57.6)"
         )
     transformers.logging.set_verbosity_error()
     return transformers
@@ -596,8 +591,8 @@ def build_tiny_models(tf):
             "numpy": np.__version__,
         },
         "environment_note": "transformers >= 5 disables torch < 2.6; generated with transformers 4.57.6 "
-        "(+ huggingface_hub 0.36.2, tokenizers 0.22.1) on PYTHONPATH beside /opt/refenv (torch 2.5.1, "
-        "captum 0.9.0); see tests/reference/requirements-model-goldens.txt",
+        "(+ huggingface_hub 0.36.2, tokenizers 0.22.1) with torch 2.5.1 and "
+        "captum 0.9.0: the pins of tests/reference/requirements.txt (scripts/setup-refenv.sh)",
         "dtype": "weights float32 on disk; goldens computed in float64 (model.double())",
         "forward": "token_type_ids all 0, attention_mask all ones, default position ids; eager attention; eval()",
         "lig": {

@@ -5,7 +5,7 @@ Writes ONE golden file, ``tests/fixtures/ops_torch.json``, read by ``tests/ops_t
 
 Run from the repository root with the reference environment (torch 2.5.1, numpy):
 
-    /opt/refenv/bin/python tests/reference/make_op_goldens.py
+    .refenv/bin/python tests/reference/make_op_goldens.py
 
 Everything is computed in float64 on CPU with a fixed seed, so the output is reproducible.
 

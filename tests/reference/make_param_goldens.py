@@ -3,7 +3,7 @@
 
 Run from the repository root with the reference environment (docs/TESTING.md):
 
-    /opt/refenv/bin/python tests/reference/make_param_goldens.py
+    .refenv/bin/python tests/reference/make_param_goldens.py
 
 It loads the tiny BERT classifier fixture (tests/fixtures/models/tiny-bert, float32 weights) as
 `BertForSequenceClassification`, converts it to float64 (exact), puts it in eval mode (no dropout),

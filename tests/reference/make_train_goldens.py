@@ -3,7 +3,7 @@
 
 Run from the repository root with the reference environment (docs/TESTING.md):
 
-    /opt/refenv/bin/python tests/reference/make_train_goldens.py
+    .refenv/bin/python tests/reference/make_train_goldens.py
 
 For each tiny encoder classifier fixture (tests/fixtures/models/tiny-{bert,roberta,distilbert}) it
 loads the model with transformers' `AutoModelForSequenceClassification`, converts it to float64
