@@ -142,6 +142,17 @@ pub enum Error {
     #[error("{path}: {detail}")]
     Checkpoint { path: String, detail: String },
 
+    /// An output path that would clobber an input of the run or another output of the same run.
+    #[error("{path}: {detail}")]
+    OutputPath { path: String, detail: String },
+    /// A result that is not a finite number (NaN or ±∞): `place` is where it sits in the report
+    /// (a JSON pointer such as `/layers/3/attributions/5`, which names the layer and the token).
+    #[error("the result is not finite: {value} at {place}")]
+    NonFinite { place: String, value: String },
+    /// An adaptive rule that did not reach its tolerance within its point budget.
+    #[error("{0}")]
+    NotConverged(String),
+
     // === Everything else ===
     /// Invalid argument value (an axis out of range, an empty list, ...).
     #[error("{op}: {detail}")]

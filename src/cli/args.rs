@@ -39,18 +39,51 @@ pub struct RunArgs {
     /// Compute dtype.
     #[arg(long, default_value = "f32", value_parser = ["f32", "f64"])]
     pub dtype: String,
-    /// CPU threads (default: all cores, or RAYON_NUM_THREADS).
+    /// CPU threads (default: all cores, or RAYON_NUM_THREADS). More than the machine's cores is
+    /// cut to the core count unless --force-threads.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Use --threads as given even above the core count (at most 1024).
+    #[arg(long)]
+    pub force_threads: bool,
     /// Print only warnings and errors.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// The most threads --force-threads allows.
+pub const MAX_THREADS: usize = 1024;
+
+/// The thread count to use for `--threads n`: at least 1, at most the machine's cores (or
+/// [`MAX_THREADS`] when forced). Returns the count and whether it was cut.
+pub fn thread_count(n: usize, force: bool, cores: usize) -> Result<(usize, bool)> {
+    if n == 0 {
+        return Err(Error::BadValue {
+            name: "--threads",
+            detail: "must be at least 1".into(),
+        });
+    }
+    if force {
+        if n > MAX_THREADS {
+            return Err(Error::BadValue {
+                name: "--threads",
+                detail: format!("{n} is more than {MAX_THREADS}, even with --force-threads"),
+            });
+        }
+        return Ok((n, false));
+    }
+    Ok((n.min(cores.max(1)), n > cores.max(1)))
 }
 
 impl RunArgs {
     /// Sets the thread pool and returns the library options.
     pub fn options(&self, batch: Option<usize>) -> Result<Options> {
         if let Some(n) = self.threads {
+            let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+            let (n, cut) = thread_count(n, self.force_threads, cores)?;
+            if cut {
+                eprintln!("warning: --threads {} is more than this machine's {cores} cores; using {cores} (--force-threads to insist)", self.threads.unwrap_or(n));
+            }
             rayon::ThreadPoolBuilder::new()
                 .num_threads(n)
                 .build_global()
@@ -262,17 +295,28 @@ impl WordsArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct OutputArgs {
-    /// Write the result as JSON (schema in docs/JSON.md).
+    /// Write the result as JSON (schema in docs/JSON.md). Files are written only when the run
+    /// succeeds, each atomically (a temporary file renamed into place).
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Write a self-contained HTML page.
     #[arg(long)]
     pub html: Option<PathBuf>,
+    /// Write results that contain NaN or infinite numbers (by default such a result is an error
+    /// naming where the first one sits, and nothing is written).
+    #[arg(long)]
+    pub allow_nan: bool,
+    /// Exit non-zero (after writing the files) when --tolerance was not reached within
+    /// --max-points; without it, that is a warning.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 impl OutputArgs {
-    /// Writes `report` as pretty JSON (keys sorted) with --json.
+    /// Checks `report` ([`super::output::check_report`]: NaN/inf, unmet tolerance), then stages it
+    /// as pretty JSON (keys sorted) with --json.
     pub fn write_json<T: serde::Serialize>(&self, report: &T) -> Result<()> {
+        super::output::check_report(report, self.allow_nan, self.strict)?;
         if let Some(path) = &self.json {
             let v = serde_json::to_value(report).map_err(|e| Error::Internal(e.to_string()))?;
             let s = serde_json::to_string_pretty(&v).map_err(|e| Error::Internal(e.to_string()))?;
@@ -282,11 +326,10 @@ impl OutputArgs {
     }
 }
 
+/// Stages `s` for `path`: written (atomically, with the run's other outputs) when the command
+/// succeeds; see [`super::output`].
 pub(crate) fn write(path: &std::path::Path, s: &str) -> Result<()> {
-    std::fs::write(path, s).map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        source: e,
-    })
+    super::output::stage(path, s.as_bytes().to_vec())
 }
 
 /// A progress bar for path points (hidden with --quiet).
@@ -310,6 +353,7 @@ pub(crate) fn load(
     options: Options,
     quiet: bool,
 ) -> Result<(crate::explain::Explainer, indicatif::ProgressBar)> {
+    super::output::protect(model);
     let mut ex = crate::explain::Explainer::load(model, options)?;
     let bar = progress_bar(quiet);
     let b = bar.clone();

@@ -168,8 +168,8 @@ pub fn most_important(r: &AttAttrReport) -> (usize, usize) {
 
 fn print_summary(r: &AttAttrReport) {
     let h = &r.header;
-    println!("{}", h.model_description);
-    println!(
+    outln!("{}", h.model_description);
+    outln!(
         "target: {}   ATTATTR, {} {} points per layer{}",
         h.target_description(),
         r.quadrature,
@@ -178,9 +178,13 @@ fn print_summary(r: &AttAttrReport) {
             .map(|t| format!(" (tolerance {t})"))
             .unwrap_or_default()
     );
-    println!(
+    outln!(
         "{:>5}  {:>12}  {:>12}  {:>10}  {:>9}  top head (max Attr)",
-        "layer", "Σ Attr", "F(A)−F(0·A)", "delta", "rel."
+        "layer",
+        "Σ Attr",
+        "F(A)−F(0·A)",
+        "delta",
+        "rel."
     );
     for l in &r.layers {
         let (th, tv) =
@@ -191,7 +195,7 @@ fn print_summary(r: &AttAttrReport) {
                     (0, f64::NEG_INFINITY),
                     |b, (i, &v)| if v > b.1 { (i, v) } else { b },
                 );
-        println!(
+        outln!(
             "{:>5}  {:>12.6}  {:>12.6}  {:>10.2e}  {:>9.2e}  {th} ({tv:.4})",
             l.layer,
             l.sum,
@@ -200,24 +204,30 @@ fn print_summary(r: &AttAttrReport) {
             l.relative_delta
         );
     }
-    println!("strongest connections (head-summed; query ← key):");
+    outln!("strongest connections (head-summed; query ← key):");
     for c in r.top_connections.iter().take(10) {
-        println!(
+        outln!(
             "  layer {:>2}  {:>16} ← {:<16} {:+.5}",
-            c.layer, h.tokens[c.from], h.tokens[c.to], c.attribution
+            c.layer,
+            h.tokens[c.from],
+            h.tokens[c.to],
+            c.attribution
         );
     }
     if let Some(t) = &r.tree {
-        println!(
+        outln!(
             "attribution tree (τ = {}): root {:?}, {} edges",
             t.threshold,
             h.tokens[t.root],
             t.edges.len()
         );
         for e in &t.edges {
-            println!(
+            outln!(
                 "  layer {:>2}  {:>16} → {:<16} {:.3}",
-                e.layer, h.tokens[e.from], h.tokens[e.to], e.weight
+                e.layer,
+                h.tokens[e.from],
+                h.tokens[e.to],
+                e.weight
             );
         }
     }

@@ -92,18 +92,19 @@ pub fn run(a: &GenerateArgs) -> Result<()> {
         None => format!("{} × {} points", g.quadrature, g.n_steps),
     };
     if !a.run.quiet {
-        println!("{}", g.model_description);
-        println!("prompt: {:?}   generated: {:?}", g.text, g.generated_text);
-        println!(
+        outln!("{}", g.model_description);
+        outln!("prompt: {:?}   generated: {:?}", g.text, g.generated_text);
+        outln!(
             "target: {} of each generated token   baseline: {}{}   {points}",
             g.target_kind,
             g.baseline,
             if g.prompt_only { " (prompt only)" } else { "" },
         );
-        print!("{}", table(&g));
-        println!(
+        out!("{}", table(&g));
+        outln!(
             "time: load {:.2} s, generation + attribution {:.2} s",
-            g.timing.load_s, g.timing.attribution_s
+            g.timing.load_s,
+            g.timing.attribution_s
         );
     }
     for w in &g.warnings {

@@ -123,6 +123,12 @@ pub fn run(a: &HeadsArgs) -> Result<()> {
         });
     }
     let options = a.run.options(None)?;
+    for p in [Some(&a.model.model), Some(&a.data), a.eval.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        super::output::protect(p);
+    }
     let ex = crate::explain::Explainer::load(&a.model.model, options)?;
     let labels = ex.classifier_labels()?.to_vec();
     let mut data = read_jsonl(&a.data, &labels)?;
@@ -268,7 +274,7 @@ impl Checkpoint {
                 }
             }
         }
-        write(path, &keep)?;
+        crate::io::atomic::write_atomic(path, keep.as_bytes())?;
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(path)
@@ -312,10 +318,12 @@ impl Checkpoint {
 }
 
 fn print_summary(r: &HeadsReport, n: usize) {
-    println!("{}", r.model_description);
-    println!(
+    outln!("{}", r.model_description);
+    outln!(
         "head importance over {n} examples of {} ({} layers × {} heads)",
-        r.data, r.n_layers, r.n_heads
+        r.data,
+        r.n_layers,
+        r.n_heads
     );
     for s in &r.importance {
         let order = s.order();
@@ -329,28 +337,28 @@ fn print_summary(r: &HeadsReport, n: usize) {
             .mean_relative_delta
             .map(|d| format!("  (mean worst-layer relative completeness delta {d:.2e})"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "  {:<9} most important (layer:head): {}{extra}",
             s.criterion.name(),
             top.join(" ")
         );
     }
     if !r.curves.is_empty() {
-        println!(
+        outln!(
             "accuracy on {} examples with the least important heads pruned:",
             r.eval_examples
         );
-        print!("  {:<9}", "pruned");
+        out!("  {:<9}", "pruned");
         for f in &r.curves[0].fractions {
-            print!(" {:>5.0}%", f * 100.0);
+            out!(" {:>5.0}%", f * 100.0);
         }
-        println!();
+        outln!();
         for c in &r.curves {
-            print!("  {:<9}", c.criterion.name());
+            out!("  {:<9}", c.criterion.name());
             for a in &c.accuracy {
-                print!(" {:>6.3}", a);
+                out!(" {:>6.3}", a);
             }
-            println!();
+            outln!();
         }
     }
 }

@@ -25,10 +25,10 @@ pub fn run(a: &HooksArgs) -> Result<()> {
         &crate::models::Batch::repeat(&e.ids, &e.type_ids, 1),
         &mut hooks,
     )?;
-    println!("{}", ex.model().describe());
-    println!("input: {} tokens {:?}", e.len(), e.tokens);
+    outln!("{}", ex.model().describe());
+    outln!("input: {} tokens {:?}", e.len(), e.tokens);
     for (name, shape) in hooks.seen() {
-        println!("{name:<36} {shape:?}");
+        outln!("{name:<36} {shape:?}");
     }
     Ok(())
 }

@@ -42,15 +42,15 @@ pub fn run(a: &IgArgs) -> Result<()> {
         eprintln!("buffer pool: f32 {h} hits, {m} misses, {} MB held; f64 {h64} hits, {m64} misses, {} MB held", b >> 20, b64 >> 20);
     }
     if let Some(how) = words {
-        r.merge_words(how);
+        r.merge_words(how)?;
     }
     let scores = r.scores();
     let h = &r.header;
     let target_desc = h.target_description();
     let warning = r.warnings.first();
     if !a.common.run.quiet {
-        println!("{}", h.model_description);
-        println!(
+        outln!("{}", h.model_description);
+        outln!(
             "target: {target_desc}   baseline: {}   {} × {} points{}",
             h.baseline,
             r.quadrature,
@@ -61,20 +61,22 @@ pub fn run(a: &IgArgs) -> Result<()> {
                 String::new()
             }
         );
-        print!("{}", report::table::render(&scores, 20));
-        println!(
+        out!("{}", report::table::render(&scores, 20));
+        outln!(
             "F(input) = {:.6}   F(baseline) = {:.6}   Σ attributions = {:.6}",
             r.f_input,
             r.f_baseline,
             r.attributions.iter().sum::<f64>()
         );
-        println!(
+        outln!(
             "completeness delta = {:+.3e}   relative = {:.3e}",
-            r.delta, r.relative_delta
+            r.delta,
+            r.relative_delta
         );
-        println!(
+        outln!(
             "time: load {:.2} s, attribution {:.2} s",
-            h.timing.load_s, h.timing.attribution_s
+            h.timing.load_s,
+            h.timing.attribution_s
         );
     }
     if let Some(w) = warning {

@@ -142,7 +142,7 @@ pub fn run(a: &LigArgs) -> Result<()> {
         &o,
     )?;
     if !a.run.quiet {
-        println!(
+        outln!(
             "LIG on {} tokens, layers {:?}, maps {:?}, {} × {} points, {} model rows, {:.2}s",
             r.tokens.len(),
             r.config.layers,
@@ -166,7 +166,7 @@ pub fn run(a: &LigArgs) -> Result<()> {
                     d.l2_mean, d.pearson_mean
                 );
             }
-            println!("{line}");
+            outln!("{line}");
         }
     }
     a.output.write_json(&r)?;
@@ -228,14 +228,21 @@ fn run_table(
     }
     let rows = table.rows();
     if !a.run.quiet {
-        println!(
+        outln!(
             "| layer-direct | ATT | MLP | L2 mean | L2 std | Pearson mean | Pearson std | pairs |"
         );
-        println!("|---|---|---|---|---|---|---|---|");
+        outln!("|---|---|---|---|---|---|---|---|");
         for r in &rows {
-            println!(
+            outln!(
                 "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {} |",
-                r.layer, r.att, r.mlp, r.l2_mean, r.l2_std, r.corr_mean, r.corr_std, r.n_pairs
+                r.layer,
+                r.att,
+                r.mlp,
+                r.l2_mean,
+                r.l2_std,
+                r.corr_mean,
+                r.corr_std,
+                r.n_pairs
             );
         }
     }

@@ -3,6 +3,23 @@
 //! HTML). Errors are printed by `main` as one line of cause ([`errors::message`]) and one line of
 //! hint.
 
+/// `outln!` for the command line: a closed or full stdout never panics (see [`output`]).
+macro_rules! outln {
+    () => {
+        $crate::cli::output::print(format_args!("\n"))
+    };
+    ($($t:tt)*) => {
+        $crate::cli::output::print(format_args!("{}\n", format_args!($($t)*)))
+    };
+}
+
+/// `print!` for the command line (see [`outln!`]).
+macro_rules! out {
+    ($($t:tt)*) => {
+        $crate::cli::output::print(format_args!($($t)*))
+    };
+}
+
 pub mod args;
 pub mod attattr;
 pub mod errors;
@@ -12,6 +29,7 @@ pub mod hooks;
 pub mod ig;
 pub mod lig;
 pub mod methods;
+pub mod output;
 pub mod train;
 
 pub use errors::message;
@@ -82,8 +100,23 @@ pub enum Command {
     Data(train::DataArgs),
 }
 
-/// Runs a parsed command.
+/// Runs a parsed command; its output files are written only if it succeeds (all of them, each
+/// atomically: see [`output`]).
 pub fn run(cli: Cli) -> Result<()> {
+    match dispatch(cli) {
+        Ok(()) => {
+            output::commit()?;
+            output::finish()
+        }
+        Err(e) => {
+            output::discard();
+            let _ = output::finish();
+            Err(e)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Ig(a) => ig::run(&a),
         Command::LayerIg(a) => methods::run_layer_ig(&a),
@@ -102,15 +135,15 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => train::run_eval(&a),
         Command::Data(a) => train::run_data(&a),
         Command::Ops => {
-            println!("{} differentiable ops:", OpKind::ALL.len());
+            outln!("{} differentiable ops:", OpKind::ALL.len());
             for k in OpKind::ALL {
-                println!("  {}", k.name());
+                outln!("  {}", k.name());
             }
             Ok(())
         }
         Command::Info => {
-            println!("gradpath {}", env!("CARGO_PKG_VERSION"));
-            println!(
+            outln!("gradpath {}", env!("CARGO_PKG_VERSION"));
+            outln!(
                 "cuda feature: {}",
                 if cfg!(feature = "cuda") {
                     "on"
@@ -118,8 +151,8 @@ pub fn run(cli: Cli) -> Result<()> {
                     "off (Device::Cuda returns a clear error)"
                 }
             );
-            println!("cpu threads (rayon): {}", rayon::current_num_threads());
-            println!("gemm: gemm 0.19 (pure Rust, x86-v4 kernels when the CPU has AVX-512)");
+            outln!("cpu threads (rayon): {}", rayon::current_num_threads());
+            outln!("gemm: gemm 0.19 (pure Rust, x86-v4 kernels when the CPU has AVX-512)");
             Ok(())
         }
     }
@@ -186,6 +219,9 @@ pub fn hint(e: &Error) -> String {
         Error::Data { .. } => "each line must be a JSON object with \"text\" (and optionally \"text_pair\") and \"label\": a class index or a class name from the model's id2label or --labels".into(),
         Error::NoLabels { .. } => "pass --labels with the class names in index order (e.g. --labels negative,positive) to train a fresh classification head".into(),
         Error::OutputExists { .. } => "pass --overwrite to replace it, --resume to continue its training, or choose another --out".into(),
+        Error::OutputPath { .. } => "choose another --json/--html path: outputs may not overwrite the model's files, an input of the run, or each other".into(),
+        Error::NonFinite { .. } => "the model or the path produced NaN/inf: check the model's config (layer_norm_eps > 0, rope_theta > 0), the baseline and the noise level; --allow-nan writes the result anyway".into(),
+        Error::NotConverged(_) => "raise --max-points or --steps, or loosen --tolerance; without --strict this is a warning".into(),
         Error::Checkpoint { .. } => "resume with the same --model, --labels and --dtype, or start again with --overwrite".into(),
     }
 }

@@ -102,6 +102,9 @@ pub fn run_train(a: &TrainArgs) -> Result<()> {
     let quiet = a.run.quiet;
     let mut bar: Option<indicatif::ProgressBar> = None;
     let mut epochs = opts.epochs;
+    for p in [&a.model, &a.train, &a.dev] {
+        super::output::protect(p);
+    }
     let report = train::fit(
         &a.model,
         &a.train,
@@ -132,20 +135,20 @@ pub fn run_train(a: &TrainArgs) -> Result<()> {
                 if quiet {
                     return;
                 }
-                println!("model: {describe}; classes: {}", labels.join(", "));
+                outln!("model: {describe}; classes: {}", labels.join(", "));
                 if !fresh_head.is_empty() {
-                    println!(
+                    outln!(
                         "fresh head (normal(0, initializer_range), zero bias, seed {}): {}",
                         opts.seed,
                         fresh_head.join(", ")
                     );
                 }
-                println!(
+                outln!(
                     "train: {train} examples ({truncated_train} truncated at --max-len {}), dev: {dev} ({truncated_dev} truncated); {steps_per_epoch} steps per epoch",
                     opts.max_len
                 );
                 if first_epoch > 0 {
-                    println!("resuming after epoch {first_epoch}");
+                    outln!("resuming after epoch {first_epoch}");
                 }
             }
             Event::Step {
@@ -168,7 +171,7 @@ pub fn run_train(a: &TrainArgs) -> Result<()> {
                     b.finish_and_clear();
                 }
                 if !quiet {
-                    println!(
+                    outln!(
                         "epoch {}/{epochs}: train loss {:.4} acc {:.2}% | dev acc {:.2}% loss {:.4} macro-F1 {:.4} (n={}) | {:.1} s, {:.1} ex/s | checkpoint {}",
                         r.epoch,
                         r.train_loss,
@@ -190,13 +193,13 @@ pub fn run_train(a: &TrainArgs) -> Result<()> {
     }
     if !quiet {
         match report.history.last() {
-            Some(last) => println!(
+            Some(last) => outln!(
                 "saved {} (dev accuracy {:.2}% after epoch {})",
                 report.out.display(),
                 100.0 * last.dev.accuracy,
                 last.epoch
             ),
-            None => println!("saved {}", report.out.display()),
+            None => outln!("saved {}", report.out.display()),
         }
     }
     Ok(())
@@ -224,6 +227,8 @@ pub struct EvalArgs {
 
 pub fn run_eval(a: &EvalArgs) -> Result<()> {
     let options = a.run.options(None)?;
+    super::output::protect(&a.model);
+    super::output::protect(&a.data);
     let r = train::evaluate_file(&a.model, &a.data, a.batch, a.max_len, options.dtype)?;
     if let Some(p) = &a.json {
         let mut v = serde_json::to_value(&r).map_err(|e| Error::Internal(e.to_string()))?;
@@ -235,39 +240,43 @@ pub fn run_eval(a: &EvalArgs) -> Result<()> {
     if a.run.quiet {
         return Ok(());
     }
-    println!(
+    outln!(
         "{}: {} examples ({} truncated at --max-len {})",
         a.data.display(),
         r.n,
         r.truncated,
         a.max_len
     );
-    println!(
+    outln!(
         "accuracy {:.2}%  loss {:.4}  macro-F1 {:.4}",
         100.0 * r.accuracy,
         r.loss,
         r.macro_f1
     );
     let w = r.labels.iter().map(|l| l.len()).max().unwrap_or(5).max(5);
-    println!("{:<w$}  precision  recall     f1  support", "class");
+    outln!("{:<w$}  precision  recall     f1  support", "class");
     for c in &r.per_class {
-        println!(
+        outln!(
             "{:<w$}  {:>9.4}  {:>6.4}  {:>5.4}  {:>7}",
-            c.label, c.precision, c.recall, c.f1, c.support
+            c.label,
+            c.precision,
+            c.recall,
+            c.f1,
+            c.support
         );
     }
-    println!("confusion (rows: true, columns: predicted)");
-    print!("{:<w$}", "");
+    outln!("confusion (rows: true, columns: predicted)");
+    out!("{:<w$}", "");
     for l in &r.labels {
-        print!("  {l:>w$}");
+        out!("  {l:>w$}");
     }
-    println!();
+    outln!();
     for (l, row) in r.labels.iter().zip(&r.confusion) {
-        print!("{l:<w$}");
+        out!("{l:<w$}");
         for c in row {
-            print!("  {c:>w$}");
+            out!("  {c:>w$}");
         }
-        println!();
+        outln!();
     }
     Ok(())
 }
@@ -312,7 +321,7 @@ pub fn run_data(a: &DataArgs) -> Result<()> {
             match &r.out {
                 Some(p) => write(p, &s),
                 None => {
-                    print!("{s}");
+                    out!("{s}");
                     Ok(())
                 }
             }

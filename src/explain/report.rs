@@ -359,9 +359,22 @@ pub trait TokenReport {
     fn words_mut(&mut self) -> &mut Option<Words>;
     fn words(&self) -> &Option<Words>;
     /// Adds the words (`words`, `word_attributions`, `word_aggregation` in the JSON).
-    fn merge_words(&mut self, how: Aggregate) {
+    ///
+    /// Errors ([`crate::Error::Mismatch`]) when the report does not hold one value per token (a
+    /// layer attribution at a boundary without a token axis, such as `hook_logits`).
+    fn merge_words(&mut self, how: Aggregate) -> crate::Result<()> {
+        let (n, t) = (self.per_token().len(), self.header().encoded.tokens.len());
+        if n != t {
+            return Err(crate::Error::Mismatch {
+                what: "--words".into(),
+                detail: format!(
+                    "needs one value per token ({t} tokens), but this result has {n} values (a boundary without a token axis); drop --words"
+                ),
+            });
+        }
         let w = words_of(self.header(), self.per_token(), how);
         *self.words_mut() = Some(w);
+        Ok(())
     }
     /// What a table or page shows: the words when merged, else the tokens.
     fn scores(&self) -> TokenScores {

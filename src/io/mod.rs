@@ -1,6 +1,7 @@
 //! Reading models: Hugging Face folders (safetensors weights, memory-mapped; `config.json`;
 //! `tokenizer.json`) and single GGUF files (`gguf.rs`, served under HF names by `gguf_hf.rs`).
 
+pub mod atomic;
 pub mod gguf;
 pub mod gguf_hf;
 pub mod safetensors;

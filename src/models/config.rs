@@ -51,6 +51,61 @@ pub fn parse<T: DeserializeOwned>(cfg: &Value) -> Result<T> {
     Err(error("(config)", err))
 }
 
+/// The largest sizes a config may ask for: far above any released transformer, low enough that
+/// nothing derived from them overflows or asks for memory no machine has.
+pub struct Limits {
+    pub vocab_size: usize,
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub d_mlp: usize,
+    pub max_positions: usize,
+}
+
+/// See [`Limits`].
+pub const LIMITS: Limits = Limits {
+    vocab_size: 4 << 20,
+    d_model: 1 << 16,
+    n_layers: 1024,
+    n_heads: 1024,
+    d_mlp: 1 << 18,
+    max_positions: 1 << 22,
+};
+
+/// Checks a size key: at least 1 and at most its [`LIMITS`] entry.
+pub fn check_size(key: &str, value: usize) -> Result<()> {
+    let max = match key {
+        "vocab_size" => LIMITS.vocab_size,
+        "hidden_size" | "dim" | "n_embd" => LIMITS.d_model,
+        "num_hidden_layers" | "n_layers" | "n_layer" => LIMITS.n_layers,
+        "num_attention_heads" | "n_heads" | "n_head" | "num_key_value_heads" => LIMITS.n_heads,
+        "intermediate_size" | "hidden_dim" | "n_inner" => LIMITS.d_mlp,
+        "max_position_embeddings" | "n_positions" | "n_ctx" => LIMITS.max_positions,
+        _ => usize::MAX,
+    };
+    if value == 0 {
+        return Err(error(key, "is 0; it must be at least 1"));
+    }
+    if value > max {
+        return Err(error(
+            key,
+            format!("is {value}, more than the largest supported ({max})"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a normalisation epsilon: finite and > 0 (a negative one gives NaN).
+pub fn check_eps(key: &str, eps: f64) -> Result<()> {
+    if !(eps.is_finite() && eps > 0.0) {
+        return Err(error(
+            key,
+            format!("is {eps}; it must be a finite number > 0"),
+        ));
+    }
+    Ok(())
+}
+
 /// A token id that may be written as a list (Llama 3's `eos_token_id`): the first one is used.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]

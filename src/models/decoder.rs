@@ -103,11 +103,59 @@ impl DecoderConfig {
             found: config::names(cfg).0.unwrap_or_else(|| "(none)".into()),
             supported: SUPPORTED.iter().map(|s| s.to_string()).collect(),
         })?;
-        if arch == "GPT2LMHeadModel" {
-            config::parse::<gpt2::Gpt2Config>(cfg)?.resolve(arch)
+        let c = if arch == "GPT2LMHeadModel" {
+            config::parse::<gpt2::Gpt2Config>(cfg)?.resolve(arch)?
         } else {
-            config::parse::<llama::LlamaConfig>(cfg)?.resolve(arch)
+            config::parse::<llama::LlamaConfig>(cfg)?.resolve(arch)?
+        };
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks every size against [`config::LIMITS`], the norm epsilon (> 0), the RoPE base
+    /// (finite, > 1) and the special token ids (below the vocabulary), before anything is
+    /// allocated from them; a config error names the family's key.
+    pub fn validate(&self) -> Result<()> {
+        let gpt2 = self.family == DecoderFamily::Gpt2;
+        let key = |g: &'static str, l: &'static str| if gpt2 { g } else { l };
+        config::check_size("vocab_size", self.vocab_size)?;
+        config::check_size(key("n_embd", "hidden_size"), self.d_model)?;
+        config::check_size(key("n_layer", "num_hidden_layers"), self.n_layers)?;
+        config::check_size(key("n_head", "num_attention_heads"), self.n_heads)?;
+        config::check_size(key("n_head", "num_key_value_heads"), self.n_kv_heads)?;
+        config::check_size(key("n_inner", "intermediate_size"), self.d_mlp)?;
+        config::check_size(
+            key("n_positions", "max_position_embeddings"),
+            self.max_positions,
+        )?;
+        if self.d_head > config::LIMITS.d_model {
+            return Err(config::error(
+                "head_dim",
+                format!("{} is too large", self.d_head),
+            ));
         }
+        config::check_eps(key("layer_norm_epsilon", "rms_norm_eps"), self.norm_eps)?;
+        if !gpt2 && !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
+            return Err(config::error(
+                "rope_theta",
+                format!("is {}; it must be a finite number > 1", self.rope_theta),
+            ));
+        }
+        let ids = [
+            ("bos_token_id", self.bos_token_id),
+            ("eos_token_id", self.eos_token_id),
+            ("pad_token_id", self.pad_token_id),
+            ("unk_token_id", self.unk_token_id),
+        ];
+        for (k, id) in ids {
+            if let Some(id) = id.filter(|&i| i >= self.vocab_size) {
+                return Err(config::error(
+                    k,
+                    format!("{id} is not below vocab_size {}", self.vocab_size),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// RoPE inverse frequencies `[d_head / 2]` in f64 (HF `_compute_*_parameters`).

@@ -230,6 +230,7 @@ impl EncoderConfig {
                 }
             }
         };
+        c.validate()?;
         if c.n_heads == 0 || !c.d_model.is_multiple_of(c.n_heads) {
             return Err(config::error(
                 "num_attention_heads",
@@ -244,6 +245,38 @@ impl EncoderConfig {
 
     pub fn d_head(&self) -> usize {
         self.d_model / self.n_heads
+    }
+
+    /// Checks every size against [`config::LIMITS`] and `layer_norm_eps` > 0, before anything is
+    /// allocated from them (a config error names the key).
+    pub fn validate(&self) -> Result<()> {
+        let bert = self.family != Family::DistilBert;
+        let key = |b: &'static str, d: &'static str| if bert { b } else { d };
+        config::check_size(key("vocab_size", "vocab_size"), self.vocab_size)?;
+        config::check_size(key("hidden_size", "dim"), self.d_model)?;
+        config::check_size(key("num_hidden_layers", "n_layers"), self.n_layers)?;
+        config::check_size(key("num_attention_heads", "n_heads"), self.n_heads)?;
+        config::check_size(key("intermediate_size", "hidden_dim"), self.d_mlp)?;
+        config::check_size("max_position_embeddings", self.max_positions)?;
+        if bert {
+            config::check_eps("layer_norm_eps", self.ln_eps)?;
+            if self.type_vocab_size > config::LIMITS.vocab_size {
+                return Err(config::error(
+                    "type_vocab_size",
+                    format!("{} is too large", self.type_vocab_size),
+                ));
+            }
+            if self.pad_token_id >= self.vocab_size {
+                return Err(config::error(
+                    "pad_token_id",
+                    format!(
+                        "{} is not below vocab_size {}",
+                        self.pad_token_id, self.vocab_size
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Longest input in tokens.
@@ -383,6 +416,14 @@ impl Encoder {
             None
         };
         let ln_embed = LayerNorm::load(&e.pp("LayerNorm"), c, cfg.ln_eps)?;
+        root.pp(n.layer).no_layer(
+            cfg.n_layers,
+            if cfg.family == Family::DistilBert {
+                "n_layers"
+            } else {
+                "num_hidden_layers"
+            },
+        )?;
         let mut blocks = Vec::with_capacity(cfg.n_layers);
         for l in 0..cfg.n_layers {
             let b = root.pp(n.layer).pp(l);

@@ -104,6 +104,7 @@ pub(super) fn load(cfg: DecoderConfig, src: &Source, budget: &CopyBudget) -> Res
         Ok((vp.get("weight", &[d_in, d_out])?, vp.get("bias", &[d_out])?))
     };
     let lin = |(w, b): (Var, Var)| Linear::from_in_out(w, Some(b), budget);
+    root.pp("h").no_layer(cfg.n_layers, "n_layer")?;
     let mut blocks = Vec::with_capacity(cfg.n_layers);
     for l in 0..cfg.n_layers {
         let b = root.pp("h").pp(l);

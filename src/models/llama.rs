@@ -192,6 +192,8 @@ pub(super) fn load(cfg: DecoderConfig, src: &Source, budget: &CopyBudget) -> Res
         Some(&cfg.inv_freq()),
         src.dtype(),
     )?;
+    root.pp("layers")
+        .no_layer(cfg.n_layers, "num_hidden_layers")?;
     let mut blocks = Vec::with_capacity(cfg.n_layers);
     for l in 0..cfg.n_layers {
         let b = root.pp("layers").pp(l);

@@ -278,6 +278,15 @@ impl<'a> Source<'a> {
         }
     }
 
+    /// Whether any tensor's name starts with `prefix.` (a module the checkpoint holds).
+    pub(crate) fn has_module(&self, prefix: &str) -> bool {
+        let dotted = format!("{prefix}.");
+        match self.from {
+            From::Weights(w) => w.names().iter().any(|n| n.starts_with(&dotted)),
+            From::Params(p, _) => p.iter().any(|q| q.name.starts_with(&dotted)),
+        }
+    }
+
     pub(crate) fn shape_of(&self, name: &str) -> Option<Vec<usize>> {
         match self.from {
             From::Weights(w) => w.shape_of(name).map(<[usize]>::to_vec),
@@ -344,6 +353,23 @@ impl<'a> ParamPath<'a> {
             src: self.src,
             prefix: self.full(&name.to_string()),
         }
+    }
+
+    /// Errors when the checkpoint holds a layer `n` under this path (`encoder.layer`, `h`,
+    /// `layers`): the config says `n` layers (`key`) but the checkpoint has more, which would
+    /// otherwise truncate the model silently.
+    pub(crate) fn no_layer(&self, n: usize, key: &str) -> Result<()> {
+        let next = self.full(&n.to_string());
+        if self.src.has_module(&next) {
+            return Err(super::config::error(
+                key,
+                format!(
+                    "is {n} but the checkpoint {} has more layers (it holds `{next}.*`)",
+                    self.src.origin()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub(crate) fn full(&self, name: &str) -> String {

@@ -15,7 +15,6 @@ use crate::models::Model;
 use crate::{DType, Error, Result, Tensor};
 use safetensors::tensor::{Dtype as StDtype, TensorView};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Tokenizer files copied next to a saved model when the source folder has them.
@@ -35,21 +34,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed to disk,
-/// then renamed over `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(bytes).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
-    }
-    std::fs::rename(&tmp, path).map_err(io_err(path))
-}
+pub use crate::io::atomic::write_atomic;
 
 /// Little-endian bytes of a tensor and its safetensors dtype.
 fn bytes_of(t: &Tensor) -> Result<(StDtype, Vec<u8>)> {

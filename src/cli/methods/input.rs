@@ -32,7 +32,7 @@ pub fn run_saliency(args: &SaliencyArgs) -> Result<()> {
         .map_err(|e| c.target.explain(e, ex.model().is_decoder()))?;
     bar.finish_and_clear();
     if let Some(how) = words {
-        r.merge_words(how);
+        r.merge_words(how)?;
     }
     let what = match &r.noise_tunnel {
         None => r.header.method.clone(),
@@ -44,7 +44,7 @@ pub fn run_saliency(args: &SaliencyArgs) -> Result<()> {
     header_lines(c, &r.header, &what);
     print_scores(c, &r);
     if !c.run.quiet {
-        println!("F(input) = {:.6}", r.f_input);
+        outln!("F(input) = {:.6}", r.f_input);
     }
     finish_token_scores(
         c,
@@ -90,8 +90,8 @@ pub fn run_attention(args: &AttentionArgs) -> Result<()> {
     let head = |l: usize, hd: usize| -> Vec<f64> { r.attention[l][hd].concat() };
     let sel = head(layer, args.head);
     if !args.run.quiet {
-        println!("{}", h.model_description);
-        println!(
+        outln!("{}", h.model_description);
+        outln!(
             "attention: {} layers × {} heads, {} tokens; layer {layer} head {}: strongest key per query",
             r.n_layers, r.n_heads, t, args.head
         );
@@ -103,7 +103,7 @@ pub fn run_attention(args: &AttentionArgs) -> Result<()> {
                 .max_by(|x, y| x.1.total_cmp(y.1))
                 .map(|(k, v)| (k, *v))
                 .unwrap_or((0, 0.0));
-            println!("  {:>16} → {:<16} {v:.3}", h.tokens[q], h.tokens[k]);
+            outln!("  {:>16} → {:<16} {v:.3}", h.tokens[q], h.tokens[k]);
         }
     }
     args.output.write_json(&r)?;
@@ -152,7 +152,7 @@ pub fn run_ablate(args: &AblateArgs) -> Result<()> {
         .map_err(|e| c.target.explain(e, ex.model().is_decoder()))?;
     bar.finish_and_clear();
     if let Some(how) = words {
-        r.merge_words(how);
+        r.merge_words(how)?;
     }
     let what = format!(
         "embedding ablation: each token's word embedding replaced by {}",
@@ -165,7 +165,7 @@ pub fn run_ablate(args: &AblateArgs) -> Result<()> {
     header_lines(c, &r.header, &what);
     print_scores(c, &r);
     if !c.run.quiet {
-        println!(
+        outln!(
             "F(input) = {:.6}   (score = F(input) − F(ablated))",
             r.f_input
         );
@@ -195,7 +195,7 @@ pub fn run_sensitivity(args: &SensitivityArgs) -> Result<()> {
         .map_err(|e| c.target.explain(e, ex.model().is_decoder()))?;
     bar.finish_and_clear();
     if let Some(how) = words {
-        r.merge_words(how);
+        r.merge_words(how)?;
     }
     let what = format!(
         "noise sensitivity: N(0, {}²) on one token's word embedding, {} draws (seed {})",
@@ -204,7 +204,7 @@ pub fn run_sensitivity(args: &SensitivityArgs) -> Result<()> {
     header_lines(c, &r.header, &what);
     print_scores(c, &r);
     if !c.run.quiet {
-        println!(
+        outln!(
             "F(input) = {:.6}   (score = standard deviation of F over the draws)",
             r.f_input
         );

@@ -17,22 +17,24 @@ pub fn run_layer_ig(args: &LayerIgArgs) -> Result<()> {
         .map_err(|e| c.target.explain(e, ex.model().is_decoder()))?;
     bar.finish_and_clear();
     if let Some(how) = words {
-        r.merge_words(how);
+        r.merge_words(how)?;
     }
     let what = format!("layer IG at {}, {} × {}", r.boundary, r.quadrature, r.steps);
     header_lines(c, &r.header, &what);
     if !c.run.quiet {
         if r.attributions.is_empty() {
-            println!("(the boundary has no token axis; total = {:.6})", r.total);
+            outln!("(the boundary has no token axis; total = {:.6})", r.total);
         } else {
             print_scores(c, &r);
         }
-        println!(
+        outln!(
             "F(input) = {:.6}   F(baseline) = {:.6}   Σ attributions = {:.6}",
-            r.f_input, r.f_baseline, r.total
+            r.f_input,
+            r.f_baseline,
+            r.total
         );
         if let (Some(d), Some(rd)) = (r.delta, r.relative_delta) {
-            println!("completeness delta = {d:+.3e}   relative = {rd:.3e}");
+            outln!("completeness delta = {d:+.3e}   relative = {rd:.3e}");
         }
     }
     let mut rows = info_rows(&r.header, what);
@@ -83,42 +85,44 @@ pub fn run_conductance(args: &ConductanceArgs) -> Result<()> {
     let n = r.layers.len();
     let matrix = r.matrix();
     if !c.run.quiet {
-        print!("{:>16}", "token \\ layer");
+        out!("{:>16}", "token \\ layer");
         for l in &r.layer_indices {
-            print!(" {:>10}", l);
+            out!(" {:>10}", l);
         }
-        println!();
+        outln!();
         for (i, tk) in h.tokens.iter().enumerate() {
             let tk: String = tk.chars().take(16).collect();
-            print!("{tk:>16}");
+            out!("{tk:>16}");
             for j in 0..n {
-                print!(" {:>+10.4}", matrix[i * n + j]);
+                out!(" {:>+10.4}", matrix[i * n + j]);
             }
-            println!();
+            outln!();
         }
-        print!("{:>16}", "total");
+        out!("{:>16}", "total");
         for l in &r.layers {
-            print!(" {:>+10.4}", l.total);
+            out!(" {:>+10.4}", l.total);
         }
-        println!();
+        outln!();
         if !args.influence {
-            print!("{:>16}", "rel. delta");
+            out!("{:>16}", "rel. delta");
             for l in &r.layers {
-                print!(" {:>10.2e}", l.relative_delta.unwrap_or(f64::NAN));
+                out!(" {:>10.2e}", l.relative_delta.unwrap_or(f64::NAN));
             }
-            println!();
-            println!(
+            outln!();
+            outln!(
                 "F(input) = {:.6}   F(baseline) = {:.6}",
-                r.f_input, r.f_baseline
+                r.f_input,
+                r.f_baseline
             );
         }
         if let Some(t) = &r.token {
-            println!(
+            outln!(
                 "token {} `{}` across layers (score / L2 norm of the layer's token scores):",
-                t.index, t.token
+                t.index,
+                t.token
             );
             for (l, nv) in r.layer_indices.iter().zip(&t.normalised) {
-                println!("  layer {l:>3}: {nv:+.4}");
+                outln!("  layer {l:>3}: {nv:+.4}");
             }
         }
     }
@@ -181,7 +185,7 @@ pub fn run_neuron(args: &NeuronArgs) -> Result<()> {
         .map_err(|e| c.target.explain(e, ex.model().is_decoder()))?;
     bar.finish_and_clear();
     if let Some(how) = words {
-        r.merge_words(how);
+        r.merge_words(how)?;
     }
     let what = format!(
         "neuron conductance of {}{:?}, path at {}, {} × {}",
@@ -190,7 +194,7 @@ pub fn run_neuron(args: &NeuronArgs) -> Result<()> {
     header_lines(c, &r.header, &what);
     print_scores(c, &r);
     if !c.run.quiet {
-        println!("Σ attributions = {:.6}", r.total);
+        outln!("Σ attributions = {:.6}", r.total);
     }
     finish_token_scores(
         c,

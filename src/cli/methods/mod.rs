@@ -189,8 +189,8 @@ fn start(
 
 fn header_lines(c: &Common, h: &Header, what: &str) {
     if !c.run.quiet {
-        println!("{}", h.model_description);
-        println!(
+        outln!("{}", h.model_description);
+        outln!(
             "target: {}   baseline: {}   {what}",
             h.target_description(),
             h.baseline
@@ -234,6 +234,6 @@ fn finish_token_scores<R: TokenReport + serde::Serialize>(
 /// The table of token (or word) scores.
 fn print_scores<R: TokenReport>(c: &Common, r: &R) {
     if !c.run.quiet {
-        print!("{}", report::table::render(&r.scores(), 20));
+        out!("{}", report::table::render(&r.scores(), 20));
     }
 }

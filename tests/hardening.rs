@@ -1,0 +1,545 @@
+//! Hardening of the `gradpath` binary (issue "Hardening"): a closed stdout, colliding or
+//! dangerous output paths, a run that fails half-way, absurd configs, absurd thread counts,
+//! NaN results and unmet tolerances. Each class ends in a clean `error:` + `hint:` (or a quiet
+//! success), never a panic, and never a half-written or clobbered file.
+//!
+//! Uses the tiny random fixtures under tests/fixtures/models; broken copies are made per test in
+//! a fresh temp folder.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gradpath");
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name)
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("gradpath-hard-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    /// The names of the files in the folder (to check that nothing else was left behind).
+    fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .expect("cannot start the gradpath binary")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Exit code 1, `error:` then `hint:`, no panic, and the error mentions every keyword.
+fn expect_error(o: &Output, keywords: &[&str]) -> String {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "stderr:\n{e}");
+    assert!(!e.contains("panicked"), "panic:\n{e}");
+    let error = e
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line:\n{e}"));
+    assert!(
+        e.lines().any(|l| l.starts_with("hint: ")),
+        "no hint line:\n{e}"
+    );
+    for k in keywords {
+        assert!(error.contains(k), "`{k}` not in `{error}`");
+    }
+    error.to_string()
+}
+
+fn copy_model(name: &str, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(fixture(name)).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), dst.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// A copy of fixture `name` with `edit` applied to its config.json.
+fn edited_model(t: &TempDir, name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
+    let dst = t.join(name);
+    copy_model(name, &dst);
+    let p = dst.join("config.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    dst
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+// ----------------------------------------------------------------------------------------------
+// 1. A closed stdout
+// ----------------------------------------------------------------------------------------------
+
+/// Every command run with its stdout closed before it prints (`gradpath ... | head -0`) ends
+/// without a panic, with exit code 0, after writing its files.
+#[test]
+fn every_command_survives_a_closed_stdout() {
+    let t = TempDir::new("stdout");
+    let bert = fixture("tiny-bert");
+    let gpt2 = fixture("tiny-gpt2");
+    let (bert, gpt2) = (s(&bert).to_string(), s(&gpt2).to_string());
+    let text = "the film was not bad";
+    let cases: Vec<(&str, Vec<&str>, bool)> = vec![
+        (
+            "ig",
+            vec!["--model", &bert, "--text", text, "--steps", "4"],
+            true,
+        ),
+        (
+            "layer-ig",
+            vec![
+                "--model",
+                &bert,
+                "--text",
+                text,
+                "--boundary",
+                "blocks.0.hook_resid_pre",
+                "--steps",
+                "4",
+            ],
+            true,
+        ),
+        (
+            "conductance",
+            vec!["--model", &bert, "--text", text, "--steps", "4"],
+            true,
+        ),
+        ("saliency", vec!["--model", &bert, "--text", text], true),
+        ("attention", vec!["--model", &bert, "--text", text], true),
+        ("ablate", vec!["--model", &bert, "--text", text], true),
+        (
+            "sensitivity",
+            vec!["--model", &bert, "--text", text, "--draws", "2"],
+            true,
+        ),
+        (
+            "attattr",
+            vec!["--model", &bert, "--text", text, "--steps", "4"],
+            true,
+        ),
+        (
+            "lig",
+            vec![
+                "--model", &bert, "--text", text, "--steps", "4", "--layers", "0",
+            ],
+            true,
+        ),
+        (
+            "generate-attr",
+            vec![
+                "--model",
+                &gpt2,
+                "--text",
+                "hello world",
+                "--max-new-tokens",
+                "2",
+                "--steps",
+                "4",
+            ],
+            true,
+        ),
+        ("hooks", vec!["--model", &bert, "--text", text], false),
+        ("ops", vec![], false),
+        ("info", vec![], false),
+    ];
+    for (cmd, args, writes_json) in cases {
+        let json = t.join(&format!("{cmd}.json"));
+        let mut full: Vec<&str> = vec![cmd];
+        full.extend(&args);
+        if writes_json {
+            full.extend(["--json", s(&json)]);
+        }
+        let mut child = Command::new(BIN)
+            .args(&full)
+            .env("RAYON_NUM_THREADS", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before the command prints anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let e = stderr(&out);
+        assert!(
+            !e.contains("panicked"),
+            "{cmd}: panic with a closed stdout:\n{e}"
+        );
+        assert!(out.status.success(), "{cmd}: {:?}\n{e}", out.status);
+        if writes_json {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap())
+                .unwrap_or_else(|err| panic!("{cmd}: the JSON is not valid: {err}"));
+            assert!(v.is_object(), "{cmd}");
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// 2. Output paths and all-or-nothing writes
+// ----------------------------------------------------------------------------------------------
+
+#[test]
+fn json_and_html_on_the_same_path_is_an_error_and_writes_nothing() {
+    let t = TempDir::new("same");
+    let m = fixture("tiny-bert");
+    let x = t.join("x.out");
+    let o = run(&[
+        "ig",
+        "--model",
+        s(&m),
+        "--text",
+        "good",
+        "--steps",
+        "4",
+        "--json",
+        s(&x),
+        "--html",
+        s(&x),
+    ]);
+    expect_error(&o, &["x.out", "two outputs"]);
+    assert!(t.names().is_empty(), "{:?}", t.names());
+    // The same file through another spelling of the path.
+    std::fs::create_dir_all(t.join("sub")).unwrap();
+    let other = t.join("sub/../x.out");
+    let o = run(&[
+        "ig",
+        "--model",
+        s(&m),
+        "--text",
+        "good",
+        "--steps",
+        "4",
+        "--json",
+        s(&x),
+        "--html",
+        s(&other),
+    ]);
+    expect_error(&o, &["two outputs"]);
+    assert_eq!(t.names(), vec!["sub".to_string()]);
+}
+
+#[test]
+fn an_output_onto_the_model_files_is_refused() {
+    let t = TempDir::new("model");
+    let m = t.join("tiny-bert");
+    copy_model("tiny-bert", &m);
+    let config = std::fs::read(m.join("config.json")).unwrap();
+    for name in ["config.json", "tokenizer.json", "new-file-inside.json"] {
+        let o = run(&[
+            "ig",
+            "--model",
+            s(&m),
+            "--text",
+            "good",
+            "--steps",
+            "4",
+            "--json",
+            s(&m.join(name)),
+        ]);
+        expect_error(&o, &[name, "input of this run"]);
+    }
+    assert_eq!(std::fs::read(m.join("config.json")).unwrap(), config);
+    assert!(!m.join("new-file-inside.json").exists());
+}
+
+/// `--html` into a folder that does not exist fails the run: the JSON that would have been
+/// written first is not written, and an older JSON at that path is kept intact.
+#[test]
+fn a_run_that_fails_writes_nothing_and_keeps_the_previous_file() {
+    let t = TempDir::new("atomic");
+    let m = fixture("tiny-bert");
+    let json = t.join("out.json");
+    std::fs::write(&json, "previous").unwrap();
+    let o = run(&[
+        "ig",
+        "--model",
+        s(&m),
+        "--text",
+        "good",
+        "--steps",
+        "4",
+        "--json",
+        s(&json),
+        "--html",
+        s(&t.join("missing/out.html")),
+    ]);
+    expect_error(&o, &["folder does not exist"]);
+    assert_eq!(std::fs::read_to_string(&json).unwrap(), "previous");
+    assert_eq!(t.names(), vec!["out.json".to_string()]);
+    // The same run with good paths replaces the file and leaves no temporary behind.
+    let o = run(&[
+        "ig",
+        "--model",
+        s(&m),
+        "--text",
+        "good",
+        "--steps",
+        "4",
+        "--json",
+        s(&json),
+        "--html",
+        s(&t.join("out.html")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(v["attributions"].is_array());
+    assert_eq!(
+        t.names(),
+        vec!["out.html".to_string(), "out.json".to_string()]
+    );
+}
+
+// ----------------------------------------------------------------------------------------------
+// 3. Configs validated before anything is allocated
+// ----------------------------------------------------------------------------------------------
+
+#[test]
+fn absurd_or_inconsistent_configs_are_errors_naming_the_key() {
+    let t = TempDir::new("config");
+    type Edit = fn(&mut Value);
+    let cases: Vec<(&str, &str, Edit, &str)> = vec![
+        (
+            "huge-layers",
+            "tiny-bert",
+            |v| v["num_hidden_layers"] = 1_000_000_000u64.into(),
+            "num_hidden_layers",
+        ),
+        (
+            "zero-layers",
+            "tiny-bert",
+            |v| v["num_hidden_layers"] = 0.into(),
+            "num_hidden_layers",
+        ),
+        // Fewer layers than the checkpoint would silently truncate the model.
+        (
+            "fewer-layers",
+            "tiny-bert",
+            |v| v["num_hidden_layers"] = 1.into(),
+            "more layers",
+        ),
+        (
+            "huge-positions",
+            "tiny-bert",
+            |v| v["max_position_embeddings"] = (1u64 << 40).into(),
+            "max_position_embeddings",
+        ),
+        (
+            "negative-eps",
+            "tiny-bert",
+            |v| v["layer_norm_eps"] = (-1e-12).into(),
+            "layer_norm_eps",
+        ),
+        (
+            "string-layers",
+            "tiny-bert",
+            |v| v["num_hidden_layers"] = "two".into(),
+            "num_hidden_layers",
+        ),
+        (
+            "rope-zero",
+            "tiny-llama",
+            |v| v["rope_theta"] = 0.0.into(),
+            "rope_theta",
+        ),
+        (
+            "rms-eps-zero",
+            "tiny-llama",
+            |v| v["rms_norm_eps"] = 0.0.into(),
+            "rms_norm_eps",
+        ),
+        (
+            "eos-out-of-vocab",
+            "tiny-llama",
+            |v| v["eos_token_id"] = 100_000.into(),
+            "eos_token_id",
+        ),
+        (
+            "llama-fewer-layers",
+            "tiny-llama",
+            |v| v["num_hidden_layers"] = 1.into(),
+            "more layers",
+        ),
+        (
+            "gpt2-huge-ctx",
+            "tiny-gpt2",
+            |v| v["n_positions"] = (1u64 << 40).into(),
+            "n_positions",
+        ),
+        (
+            "gpt2-fewer-layers",
+            "tiny-gpt2",
+            |v| v["n_layer"] = 1.into(),
+            "more layers",
+        ),
+    ];
+    for (tag, name, edit, key) in cases {
+        let sub = TempDir::new(&format!("config-{tag}"));
+        let m = edited_model(&sub, name, edit);
+        let o = run(&["ig", "--model", s(&m), "--text", "hello", "--steps", "2"]);
+        let e = expect_error(&o, &[key]);
+        assert!(e.contains("config.json"), "{tag}: {e}");
+    }
+    drop(t);
+}
+
+// ----------------------------------------------------------------------------------------------
+// 4. Threads
+// ----------------------------------------------------------------------------------------------
+
+#[test]
+fn thread_counts_are_capped_at_the_cores_unless_forced() {
+    let m = fixture("tiny-bert");
+    let o = run(&[
+        "ig",
+        "--model",
+        s(&m),
+        "--text",
+        "good",
+        "--steps",
+        "2",
+        "--threads",
+        "100000",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--force-threads"), "{}", stderr(&o));
+    let o = run(&[
+        "ig",
+        "--model",
+        s(&m),
+        "--text",
+        "good",
+        "--steps",
+        "2",
+        "--threads",
+        "100000",
+        "--force-threads",
+    ]);
+    expect_error(&o, &["--threads", "1024"]);
+    let o = run(&["ig", "--model", s(&m), "--text", "good", "--threads", "0"]);
+    expect_error(&o, &["--threads"]);
+}
+
+// ----------------------------------------------------------------------------------------------
+// 5. Honest results: NaN and unmet tolerances
+// ----------------------------------------------------------------------------------------------
+
+#[test]
+fn a_non_finite_result_is_an_error_unless_allowed() {
+    let t = TempDir::new("nan");
+    let m = fixture("tiny-bert");
+    let json = t.join("nan.json");
+    let args = [
+        "saliency",
+        "--model",
+        s(&m),
+        "--text",
+        "good film",
+        "--smooth",
+        "smoothgrad",
+        "--stdev",
+        "1e300",
+        "--samples",
+        "2",
+        "--json",
+        s(&json),
+    ];
+    let o = run(&args);
+    expect_error(&o, &["not finite", "/attributions/"]);
+    assert!(!json.exists());
+    let mut allowed = args.to_vec();
+    allowed.push("--allow-nan");
+    let o = run(&allowed);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--allow-nan"), "{}", stderr(&o));
+    assert!(json.exists());
+}
+
+#[test]
+fn an_unmet_tolerance_warns_and_fails_with_strict_after_writing() {
+    let t = TempDir::new("tol");
+    let m = fixture("tiny-bert");
+    let json = t.join("tol.json");
+    let args = [
+        "ig",
+        "--model",
+        s(&m),
+        "--text",
+        "good film",
+        "--tolerance",
+        "1e-15",
+        "--steps",
+        "4",
+        "--max-points",
+        "16",
+        "--json",
+        s(&json),
+    ];
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("warning: --tolerance was not reached"));
+    let mut strict = args.to_vec();
+    strict.push("--strict");
+    std::fs::remove_file(&json).unwrap();
+    let o = run(&strict);
+    expect_error(&o, &["--tolerance was not reached"]);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["refinement"]["converged"], Value::Bool(false));
+}
+
+// ----------------------------------------------------------------------------------------------
+// 6. Found by hand: --words at a boundary without a token axis
+// ----------------------------------------------------------------------------------------------
+
+#[test]
+fn words_at_a_boundary_without_tokens_is_an_error_not_a_panic() {
+    let m = fixture("tiny-bert");
+    let o = run(&[
+        "layer-ig",
+        "--model",
+        s(&m),
+        "--text",
+        "good film",
+        "--boundary",
+        "hook_logits",
+        "--words",
+        "--steps",
+        "2",
+    ]);
+    expect_error(&o, &["--words"]);
+}
