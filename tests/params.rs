@@ -27,9 +27,7 @@ fn golden() -> Weights {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/params/tiny-bert-grads.safetensors");
     Weights::open(&p, DType::F64).unwrap_or_else(|e| {
-        panic!(
-            "{e}: regenerate with `.refenv/bin/python tests/reference/make_param_goldens.py`"
-        )
+        panic!("{e}: regenerate with `.refenv/bin/python tests/reference/make_param_goldens.py`")
     })
 }
 

@@ -34,9 +34,7 @@ fn golden(name: &str) -> (Weights, serde_json::Value) {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join(format!("tests/fixtures/train/{name}-steps.safetensors"));
     let w = Weights::open(&p, DType::F64).unwrap_or_else(|e| {
-        panic!(
-            "{e}: regenerate with `.refenv/bin/python tests/reference/make_train_goldens.py`"
-        )
+        panic!("{e}: regenerate with `.refenv/bin/python tests/reference/make_train_goldens.py`")
     });
     let bytes = std::fs::read(&p).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
