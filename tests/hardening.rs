@@ -543,3 +543,47 @@ fn words_at_a_boundary_without_tokens_is_an_error_not_a_panic() {
     ]);
     expect_error(&o, &["--words"]);
 }
+
+// ----------------------------------------------------------------------------------------------
+// 7. Determinism
+// ----------------------------------------------------------------------------------------------
+
+/// The same command gives bit-identical JSON across runs and thread counts, except `timing`
+/// (wall-clock seconds).
+#[test]
+fn json_is_bit_identical_across_runs_and_thread_counts() {
+    let t = TempDir::new("det");
+    let m = fixture("tiny-bert");
+    let cases: [&[&str]; 3] = [
+        &["ig", "--steps", "8"],
+        &["conductance", "--steps", "8"],
+        &["attattr", "--steps", "8"],
+    ];
+    for case in cases {
+        let mut outs = Vec::new();
+        for (i, threads) in ["1", "2", "2"].iter().enumerate() {
+            let json = t.join(&format!("{}-{i}.json", case[0]));
+            let mut args: Vec<&str> = case.to_vec();
+            args.extend([
+                "--model",
+                s(&m),
+                "--text",
+                "the film was not bad at all",
+                "--threads",
+                threads,
+                "--force-threads",
+                "--quiet",
+                "--json",
+                s(&json),
+            ]);
+            let o = Command::new(BIN).args(&args).output().unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+            let mut v: Value =
+                serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+            v.as_object_mut().unwrap().remove("timing");
+            outs.push(serde_json::to_string(&v).unwrap());
+        }
+        assert_eq!(outs[0], outs[1], "{}: 1 vs 2 threads", case[0]);
+        assert_eq!(outs[1], outs[2], "{}: two runs", case[0]);
+    }
+}
