@@ -437,6 +437,18 @@ impl Builder {
         self.n_tensors += 1;
         self
     }
+    /// A tensor entry pointing at data offset `offset` (no data of its own: aliasing tests).
+    fn tensor_at(mut self, name: &str, ne: &[u64], ty: u32, offset: u64) -> Builder {
+        Builder::put_str(&mut self.infos, name);
+        self.infos.extend((ne.len() as u32).to_le_bytes());
+        for d in ne {
+            self.infos.extend(d.to_le_bytes());
+        }
+        self.infos.extend(ty.to_le_bytes());
+        self.infos.extend(offset.to_le_bytes());
+        self.n_tensors += 1;
+        self
+    }
     fn bytes(&self) -> Vec<u8> {
         let mut b = b"GGUF".to_vec();
         b.extend(3u32.to_le_bytes());
@@ -582,8 +594,7 @@ fn unsupported_types_and_non_finite_values_are_errors() {
         .tensor("blk.0.q4k", &[256], 12, &[0u8; 144])
         .tensor("nan", &[2], 0, &f32_bytes(&[1.0, f32::NAN]))
         .tensor("inf16", &[32], 1, &[0x00, 0x7c].repeat(32))
-        .tensor("q4_1_odd", &[16], 3, &[0u8; 20])
-        .tensor("past_end", &[64], 0, &[0u8; 4]);
+        .tensor("q4_1_odd", &[16], 3, &[0u8; 20]);
     let p = write(&d, "bad.gguf", &b.bytes());
     let g = GgufFile::open(&p).unwrap();
     let err = |n: &str| g.dequantize(n).unwrap_err().to_string();
@@ -601,10 +612,44 @@ fn unsupported_types_and_non_finite_values_are_errors() {
     assert!(e.contains("non-finite value at element 0"), "{e}");
     let e = err("q4_1_odd");
     assert!(e.contains("not a multiple"), "{e}");
-    let e = err("past_end");
-    assert!(e.contains("outside the file"), "{e}");
+    // Data past the end of the file is an error when the file is opened, before any read.
+    let b = Builder::new()
+        .tensor("x", &[2], 0, &f32_bytes(&[1.0, 2.0]))
+        .tensor("past_end", &[64], 0, &[0u8; 4]);
+    let e = GgufFile::open(&write(&d, "past.gguf", &b.bytes()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`past_end`") && e.contains("outside"), "{e}");
     let e = err("nope");
     assert!(e.contains("missing tensor `nope`"), "{e}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Tensor entries that alias one data block (a 1 MB file posing as gigabytes of weights) are an
+/// error when the file is opened.
+#[test]
+fn tensors_sharing_data_bytes_are_errors() {
+    let d = scratch("alias");
+    let block = f32_bytes(&[0.5; 64]);
+    let mut b = Builder::new().tensor("a", &[64], 0, &block);
+    for i in 0..100 {
+        b = b.tensor_at(&format!("alias{i}"), &[64], 0, 0);
+    }
+    let e = GgufFile::open(&write(&d, "alias.gguf", &b.bytes()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("share data bytes") && e.contains("alias.gguf"),
+        "{e}"
+    );
+    // A partial overlap too.
+    let b = Builder::new()
+        .tensor("a", &[64], 0, &block)
+        .tensor_at("b", &[8], 0, 128);
+    let e = GgufFile::open(&write(&d, "overlap.gguf", &b.bytes()))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`a`") && e.contains("`b`"), "{e}");
     let _ = std::fs::remove_dir_all(&d);
 }
 

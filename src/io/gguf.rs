@@ -512,7 +512,51 @@ fn parse(buf: &[u8]) -> std::result::Result<Parsed, String> {
     }
     let data_start = (c.pos as u64).div_ceil(alignment) * alignment;
     let data_start = usize::try_from(data_start).map_err(|_| "data offset overflows")?;
+    check_data_ranges(&tensors, buf.len().saturating_sub(data_start))?;
     Ok((version, metadata, tensors, data_start))
+}
+
+/// Every tensor's data (of a type gradpath reads) lies inside the data section and no two
+/// tensors share bytes: a file whose entries alias one block would otherwise make a small file
+/// expand into gigabytes of "weights".
+fn check_data_ranges(
+    tensors: &[GgufTensorInfo],
+    data_len: usize,
+) -> std::result::Result<(), String> {
+    let mut ranges: Vec<(u64, u64, &str)> = Vec::with_capacity(tensors.len());
+    for t in tensors {
+        let Some((bs, ts)) = t.ggml_type.block() else {
+            continue; // unsupported types are an error when (and if) the tensor is read
+        };
+        let n = t.ne.iter().product::<usize>() as u64;
+        let bytes = (n / bs as u64)
+            .checked_mul(ts as u64)
+            .ok_or_else(|| format!("tensor `{}`: size overflows", t.name))?;
+        let end = t
+            .offset
+            .checked_add(bytes)
+            .filter(|&e| e <= data_len as u64)
+            .ok_or_else(|| {
+                format!(
+                    "tensor `{}`: data ({bytes} bytes at data offset {}) lies outside the file's \
+                     {data_len}-byte data section (truncated or damaged file)",
+                    t.name, t.offset
+                )
+            })?;
+        if bytes > 0 {
+            ranges.push((t.offset, end, &t.name));
+        }
+    }
+    ranges.sort_unstable();
+    for w in ranges.windows(2) {
+        if w[1].0 < w[0].1 {
+            return Err(format!(
+                "tensors `{}` and `{}` share data bytes ({}..{} and {}..{}); the file is damaged",
+                w[0].2, w[1].2, w[0].0, w[0].1, w[1].0, w[1].1
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn f16(b: &[u8]) -> f32 {
