@@ -153,6 +153,15 @@ pub enum Error {
     #[error("{0}")]
     NotConverged(String),
 
+    /// A request larger than the memory budget ([`crate::memory`]).
+    #[error("{what} would need {size}, more than the memory budget of {budget}")]
+    TooLarge {
+        what: String,
+        size: String,
+        budget: String,
+        hint: String,
+    },
+
     // === Everything else ===
     /// Invalid argument value (an axis out of range, an empty list, ...).
     #[error("{op}: {detail}")]

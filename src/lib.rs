@@ -41,6 +41,7 @@ mod error;
 pub mod explain;
 pub mod integrate;
 pub mod io;
+pub mod memory;
 pub mod models;
 pub mod ops;
 pub mod report;

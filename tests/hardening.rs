@@ -587,3 +587,70 @@ fn json_is_bit_identical_across_runs_and_thread_counts() {
         assert_eq!(outs[1], outs[2], "{}: two runs", case[0]);
     }
 }
+
+// ----------------------------------------------------------------------------------------------
+// 8. Bounded memory
+// ----------------------------------------------------------------------------------------------
+
+/// Counts that would grow memory without bound are refused before anything is allocated, with the
+/// size they would need; `--memory` sets the budget.
+#[test]
+fn requests_beyond_the_memory_budget_say_how_large_they_would_be() {
+    let m = fixture("tiny-bert");
+    let o = run(&[
+        "saliency",
+        "--model",
+        s(&m),
+        "--text",
+        "good film",
+        "--smooth",
+        "smoothgrad",
+        "--samples",
+        "1000000000",
+    ]);
+    let e = expect_error(&o, &["--samples", "GiB", "memory budget"]);
+    assert!(stderr(&o).contains("--memory"), "{e}");
+    let o = run(&[
+        "sensitivity",
+        "--model",
+        s(&m),
+        "--text",
+        "good film",
+        "--draws",
+        "100000000",
+        "--memory",
+        "1G",
+    ]);
+    expect_error(&o, &["--draws", "1.0 GiB"]);
+    let o = run(&[
+        "attention",
+        "--model",
+        s(&m),
+        "--text",
+        "good film",
+        "--memory",
+        "1K",
+    ]);
+    expect_error(&o, &["attention maps", "1.0 KiB"]);
+    let o = run(&[
+        "attention",
+        "--model",
+        s(&m),
+        "--text",
+        "good film",
+        "--memory",
+        "lots",
+    ]);
+    expect_error(&o, &["--memory", "lots"]);
+    // Within the budget the same command runs.
+    let o = run(&[
+        "attention",
+        "--model",
+        s(&m),
+        "--text",
+        "good film",
+        "--memory",
+        "1G",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

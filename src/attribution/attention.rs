@@ -34,6 +34,12 @@ pub fn attention_maps(
 ) -> Result<AttentionMaps> {
     let s = Subject::new(model, ids, type_ids);
     let n_layers = model.n_layers();
+    // the maps in f64, and about as much again for the JSON and HTML made from them
+    crate::memory::check(
+        "the attention maps",
+        crate::memory::product(&[n_layers, model.n_heads(), ids.len(), ids.len(), 8, 4]),
+        "shorten the text",
+    )?;
     for (l, f) in head_masks {
         if *l >= n_layers {
             return Err(Error::OutOfRange {

@@ -212,8 +212,14 @@ pub fn gaussian_noise(p: &PathProblem, samples: usize, stdev: f64, seed: u64) ->
             detail: format!("must be a finite number ≥ 0, got {stdev}"),
         });
     }
-    let mut g = Gaussian::new(seed);
     let per = p.input.numel();
+    // the f64 draws, and the tensor made from them
+    crate::memory::check(
+        "the noise of --samples",
+        crate::memory::product(&[samples, per, 16]),
+        "use fewer --samples",
+    )?;
+    let mut g = Gaussian::new(seed);
     let v: Vec<f64> = (0..samples * per).map(|_| stdev * g.sample()).collect();
     let mut shape = vec![samples];
     shape.extend_from_slice(p.input.shape());

@@ -126,6 +126,12 @@ pub fn noise_sensitivity(
     let x = p.input.to_vec_f64()?;
     let t = p.input.shape()[0];
     let c = x.len() / t.max(1);
+    // every F is kept (and written to the JSON, about 24 bytes each)
+    crate::memory::check(
+        "the F values of --draws",
+        crate::memory::product(&[t, draws, 32]),
+        "use fewer --draws",
+    )?;
     let mut g = Gaussian::new(seed);
     let mut f = eval_rows(
         p,

@@ -49,6 +49,10 @@ pub struct RunArgs {
     /// Print only warnings and errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Memory budget for requests that grow with a count (noise samples, draws, attention maps):
+    /// e.g. 4G, 512M. Default: half the physical memory, or GRADPATH_MEMORY.
+    #[arg(long)]
+    pub memory: Option<String>,
 }
 
 /// The most threads --force-threads allows.
@@ -78,6 +82,9 @@ pub fn thread_count(n: usize, force: bool, cores: usize) -> Result<(usize, bool)
 impl RunArgs {
     /// Sets the thread pool and returns the library options.
     pub fn options(&self, batch: Option<usize>) -> Result<Options> {
+        if let Some(m) = &self.memory {
+            crate::memory::set_budget(crate::memory::parse_size(m)?);
+        }
         if let Some(n) = self.threads {
             let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
             let (n, cut) = thread_count(n, self.force_threads, cores)?;

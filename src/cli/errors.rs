@@ -22,6 +22,7 @@ fn flag(name: &str) -> Option<&'static str> {
         "weight_decay" => "--weight-decay",
         "max_len" => "--max-len",
         "labels" => "--labels",
+        "memory" => "--memory",
         _ => return None,
     })
 }

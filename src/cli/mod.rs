@@ -222,6 +222,7 @@ pub fn hint(e: &Error) -> String {
         Error::OutputPath { .. } => "choose another --json/--html path: outputs may not overwrite the model's files, an input of the run, or each other".into(),
         Error::NonFinite { .. } => "the model or the path produced NaN/inf: check the model's config (layer_norm_eps > 0, rope_theta > 0), the baseline and the noise level; --allow-nan writes the result anyway".into(),
         Error::NotConverged(_) => "raise --max-points or --steps, or loosen --tolerance; without --strict this is a warning".into(),
+        Error::TooLarge { hint, .. } => format!("{hint}, or raise the budget with --memory (e.g. --memory 16G)"),
         Error::Checkpoint { .. } => "resume with the same --model, --labels and --dtype, or start again with --overwrite".into(),
     }
 }
