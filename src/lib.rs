@@ -35,6 +35,7 @@
 
 pub mod attribution;
 pub mod autodiff;
+pub mod batch;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod error;

@@ -22,6 +22,8 @@ fn flag(name: &str) -> Option<&'static str> {
         "weight_decay" => "--weight-decay",
         "max_len" => "--max-len",
         "labels" => "--labels",
+        "shard" => "--shard",
+        "words" => "--words",
         _ => return None,
     })
 }
