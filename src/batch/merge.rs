@@ -85,15 +85,17 @@ pub fn merge(shards: &[PathBuf], input: Option<&Path>) -> Result<Merged> {
                 .to_string();
             match &config {
                 None => config = Some((c, p.clone())),
-                Some((c0, p0)) if *c0 != c => return Err(Error::Mismatch {
-                    what: "shard outputs".into(),
-                    detail: format!(
+                Some((c0, p0)) if *c0 != c => {
+                    return Err(Error::Mismatch {
+                        what: "shard outputs".into(),
+                        detail: format!(
                         "{} (id {:?}) was written with other options than {} (config {c} vs {c0})",
                         p.display(),
                         r.id,
                         p0.display()
                     ),
-                }),
+                    })
+                }
                 Some(_) => {}
             }
             let n = count.entry(r.id.clone()).or_insert(0);

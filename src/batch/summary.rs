@@ -3,7 +3,8 @@
 //! - **top tokens**: the mean score of each token (each word, when the lines carry words) over
 //!   its occurrences, special tokens left out; the strongest positive and negative means among
 //!   tokens seen at least `min_count` times. Scores: `attributions` (token methods), `std`
-//!   (noise sensitivity), the last layer's `attributions` (conductance);
+//!   (noise sensitivity), the first attributed layer's `attributions` (conductance: at the last
+//!   layer of an encoder classifier only the token the head reads carries any);
 //! - **completeness deltas**: per example, the relative delta |Σ attributions − (F(x) − F(x′))| /
 //!   |F(x) − F(x′)| (IG, layer IG; the worst layer for conductance and ATTATTR), its
 //!   distribution, and the examples flagged: `rough` set by the method, or a delta above
@@ -155,7 +156,7 @@ fn token_scores(v: &Value, method: &str) -> Option<(Vec<String>, Vec<f64>, bool)
     let scores = match method {
         "noise_sensitivity" => f64s(v.get("std"))?,
         "layer_conductance" | "internal_influence" => {
-            f64s(v.get("layers")?.as_array()?.last()?.get("attributions"))?
+            f64s(v.get("layers")?.as_array()?.first()?.get("attributions"))?
         }
         _ => f64s(v.get("attributions"))?,
     };
@@ -238,10 +239,12 @@ pub fn summarise(lines: &[Value], o: &SummaryOptions) -> DatasetSummary {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let same: Vec<&Value> = lines
+    let mut same: Vec<&Value> = lines
         .iter()
         .filter(|v| v.get("method").and_then(Value::as_str) == Some(method.as_str()))
         .collect();
+    // Input order (a shard's output is in order of length).
+    same.sort_by_key(|v| v.get("line").and_then(Value::as_u64).unwrap_or(u64::MAX));
     // tokens
     let mut stats: std::collections::HashMap<String, (Vec<f64>, Vec<usize>)> =
         std::collections::HashMap::new();
@@ -409,7 +412,7 @@ pub fn summarise(lines: &[Value], o: &SummaryOptions) -> DatasetSummary {
                 "noise_sensitivity" => "standard deviation of F under noise".into(),
                 "layer_conductance" | "internal_influence" => format!(
                     "conductance at {}",
-                    layer_labels.last().cloned().unwrap_or_default()
+                    layer_labels.first().cloned().unwrap_or_default()
                 ),
                 m => format!("{m} attribution"),
             },

@@ -1,7 +1,7 @@
 //! The data-set report (`gradpath report`): one self-contained page (no scripts, no external
-//! assets) drawn from a [`DatasetSummary`]: top tokens by mean attribution, the distribution of
-//! completeness deltas with the flagged examples, conductance per layer with its spread, the
-//! mean head-importance grid (ATTATTR), and every example one click away (links to anchors).
+//! assets) drawn from a [`DatasetSummary`]: conductance per layer with its spread, the mean
+//! head-importance grid (ATTATTR), the distribution of completeness deltas with the flagged
+//! examples, top tokens by mean attribution, and every example one click away (links to anchors).
 
 use super::attention_html::{colour, esc, heatmap, page};
 use crate::batch::summary::{DatasetSummary, Deltas, LayerCurve, TopTokens};
@@ -25,12 +25,7 @@ fn tokens_table(t: &TopTokens, positive: bool, s: &DatasetSummary) -> String {
         let links: Vec<String> = x
             .examples
             .iter()
-            .map(|&k| {
-                ex_link(
-                    k,
-                    &s.examples.get(k).map_or("?", |e| e.id.as_str()).to_string(),
-                )
-            })
+            .map(|&k| ex_link(k, s.examples.get(k).map_or("?", |e| e.id.as_str())))
             .collect();
         let a = if max > 0.0 { x.mean / max } else { 0.0 };
         h.push_str(&format!(
@@ -132,8 +127,17 @@ fn deltas_section(d: &Deltas, rough: f64, s: &DatasetSummary) -> String {
     )
 }
 
+/// `blocks.3.hook_resid_post` → `layer 3`; other names as they are.
+fn short(label: &str) -> String {
+    let mut p = label.split('.');
+    match (p.next(), p.next()) {
+        (Some("blocks"), Some(l)) if l.parse::<usize>().is_ok() => format!("layer {l}"),
+        _ => label.to_string(),
+    }
+}
+
 fn layers_section(c: &LayerCurve) -> String {
-    let (w, h, ml, mb, mt, mr) = (680.0, 300.0, 56.0, 70.0, 14.0, 16.0);
+    let (w, h, ml, mb, mt, mr) = (680.0, 300.0, 90.0, 70.0, 14.0, 40.0);
     let n = c.labels.len().max(1);
     let hi = c
         .p90
@@ -194,7 +198,7 @@ fn layers_section(c: &LayerCurve) -> String {
     for i in 0..n {
         s.push_str(&format!(
             r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{BLUE}"><title>{}: mean {:.4} ± {:.4} (p10 {:.4}, p90 {:.4})</title></circle>
-<text x="{:.1}" y="{:.1}" text-anchor="end" transform="rotate(-40 {:.1} {:.1})">{}</text>
+<text x="{:.1}" y="{:.1}" text-anchor="end" transform="rotate(-30 {:.1} {:.1})">{}</text>
 "##,
             x(i),
             y(c.mean[i]),
@@ -207,7 +211,7 @@ fn layers_section(c: &LayerCurve) -> String {
             h - mb + 14.0,
             x(i),
             h - mb + 14.0,
-            esc(&c.labels[i])
+            esc(&short(&c.labels[i]))
         ));
     }
     s.push_str("</svg>");
@@ -286,13 +290,8 @@ pub fn render(s: &DatasetSummary, source: &str, rough: f64) -> String {
             ),
         ));
     }
+    // The compact per-layer views first, then the deltas, the token tables and the examples.
     let mut sections = vec!["<a id=\"top\"></a>".to_string()];
-    if let Some(t) = &s.tokens {
-        sections.push(tokens_section(t, s));
-    }
-    if let Some(d) = &s.deltas {
-        sections.push(deltas_section(d, rough, s));
-    }
     if let Some(c) = &s.layers {
         sections.push(layers_section(c));
     }
@@ -309,6 +308,12 @@ pub fn render(s: &DatasetSummary, source: &str, rough: f64) -> String {
             &g.mean,
             true,
         ));
+    }
+    if let Some(d) = &s.deltas {
+        sections.push(deltas_section(d, rough, s));
+    }
+    if let Some(t) = &s.tokens {
+        sections.push(tokens_section(t, s));
     }
     sections.push(examples_section(s));
     let mut html = page(
