@@ -145,8 +145,8 @@ pub enum Error {
     // === Data sets (gradpath::batch) ===
     /// One example of a data set that cannot be run: a line that is not a JSON object with a
     /// text, a repeated id, or an example the method refuses (`cause`, the method's error).
-    /// `line` counts from 1.
-    #[error("{file} line {line}{}: {detail}", .id.as_ref().map(|i| format!(" (id {i:?})")).unwrap_or_default())]
+    /// `line` counts from 1; 0 means the file as a whole (no examples at all).
+    #[error("{file}{}{}: {detail}", if *.line > 0 { format!(" line {}", .line) } else { String::new() }, .id.as_ref().map(|i| format!(" (id {i:?})")).unwrap_or_default())]
     BadExample {
         file: String,
         line: usize,

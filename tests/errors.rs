@@ -213,5 +213,13 @@ fn data_set_hints() {
         cause: None,
     };
     assert_eq!(e.to_string(), "in.jsonl line 3 (id \"x\"): no \"text\"");
+    let e = Error::BadExample {
+        file: "in.jsonl".into(),
+        line: 0,
+        id: None,
+        detail: "has no examples".into(),
+        cause: None,
+    };
+    assert_eq!(e.to_string(), "in.jsonl: has no examples");
     assert!(!e.to_string().contains("--"));
 }
