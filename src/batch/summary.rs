@@ -13,7 +13,7 @@
 //!   |F(x) − F(x′)| (1 when every token pushes F the same way; larger when tokens cancel), and
 //!   its mean, standard deviation and 10th/90th percentiles over the examples;
 //! - **head importance** (ATTATTR): the mean over examples of each layer's per-head importance
-//!   (max_{i,j} Attr[h]);
+//!   (the largest attribution of the head, over query and key);
 //! - **examples**: id, text, target and per-token (per-word) scores of each line.
 
 use serde::Serialize;

@@ -81,7 +81,7 @@ pub struct BatchArgs {
     /// conductance, attattr: layers, e.g. 0,3 (default: all).
     #[arg(long, value_delimiter = ',')]
     pub layers: Option<Vec<usize>>,
-    /// conductance: the boundary of each layer, blocks.{l}.<AT>.
+    /// conductance: the boundary of each layer, `blocks.{l}.<AT>`.
     #[arg(long)]
     pub at: Option<String>,
     /// conductance: where the path runs.
