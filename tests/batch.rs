@@ -566,3 +566,53 @@ fn report_page_for_ig_conductance_and_attattr() {
         );
     }
 }
+
+#[test]
+fn repeated_kills_and_resumes_write_each_id_once() {
+    let dir = TempDir::new("kills");
+    let input = dir.join("in.jsonl");
+    write_input(&input, 40);
+    let inp = input.display().to_string();
+    let clean = dir.join("clean.jsonl").display().to_string();
+    let out = dir.join("out.jsonl").display().to_string();
+    run_ok(&with_model(ig_args(&inp, &clean)));
+    let mut a = with_model(ig_args(&inp, &out));
+    a.push("--resume".into());
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    let count = || lines_or_torn(Path::new(&out));
+    let mut kills = 0;
+    for _ in 0..4 {
+        let before = count();
+        let mut c = command(&refs)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        let mut finished = false;
+        while count() < before + 2 {
+            if c.try_wait().unwrap().is_some() {
+                finished = true;
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(120));
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if finished {
+            break;
+        }
+        c.kill().unwrap();
+        c.wait().unwrap();
+        kills += 1;
+    }
+    assert!(
+        kills >= 2,
+        "only {kills} kills landed before the run finished"
+    );
+    run_ok(&a);
+    eprintln!(
+        "{kills} kills and resumes, then a last resume: {} lines",
+        count()
+    );
+    assert_eq!(by_id(Path::new(&out)), by_id(Path::new(&clean)));
+}
