@@ -25,7 +25,24 @@ $GP ig --model tests/fixtures/models/tiny-bert --text "$TEXT" --target 1 --quiet
 $GP attention --model tests/fixtures/models/tiny-bert --text "$TEXT" --quiet --html "$OUT/attention.html"
 $GP lig --model tests/fixtures/models/tiny-bert --text "$TEXT" --granularity all --layers all --steps 8 \
     --html "$OUT/lig.html" >/dev/null
+# The data-set report: 40 polarity-style sentences through `batch --method attattr` (its mean
+# head-importance grid, its completeness deltas: the paper's 20-point left Riemann sum leaves
+# deltas above 1 %, so the flagged bars are red) and `batch --method conductance` (the layer
+# curve, blue, over its light-blue p10-p90 band).
+python3 - "$OUT/batch-in.jsonl" <<'PY'
+import json, sys
+words = "the film was good bad quick fox never always music dull bright".split()
+with open(sys.argv[1], "w") as f:
+    for i in range(40):
+        n = 4 + (i * 5) % 9
+        f.write(json.dumps({"id": f"ex-{i}", "text": " ".join(words[(i * 7 + k * 3) % 12] for k in range(n)) + "."}) + "\n")
+PY
+for m in attattr conductance; do
+    $GP batch --method $m --model tests/fixtures/models/tiny-bert --input "$OUT/batch-in.jsonl" \
+        --output "$OUT/batch-$m.jsonl" --overwrite --quiet
+    $GP report --input "$OUT/batch-$m.jsonl" --html "$OUT/report-$m.html" --quiet
+done
 # attattr: the tree's red root node; ig: a positive (green) or negative (red) token mark;
 # attention: the blue scale; lig: its layer heatmaps (the page draws them with a script).
 python3 scripts/browser_check.py "$OUT" "$OUT/attattr.html:b91c1c" "$OUT/ig.html" "$OUT/attention.html" \
-    "$OUT/lig.html"
+    "$OUT/lig.html" "$OUT/report-attattr.html:b91c1c" "$OUT/report-conductance.html:1d4ed8,bfdbfe"

@@ -162,6 +162,29 @@ pub enum Error {
         hint: String,
     },
 
+    // === Data sets (gradpath::batch) ===
+    /// One example of a data set that cannot be run: a line that is not a JSON object with a
+    /// text, a repeated id, or an example the method refuses (`cause`, the method's error).
+    /// `line` counts from 1; 0 means the file as a whole (no examples at all).
+    #[error("{file}{}{}: {detail}", if *.line > 0 { format!(" line {}", .line) } else { String::new() }, .id.as_ref().map(|i| format!(" (id {i:?})")).unwrap_or_default())]
+    BadExample {
+        file: String,
+        line: usize,
+        id: Option<String>,
+        detail: String,
+        cause: Option<Box<Error>>,
+    },
+    /// Shard outputs that do not hold every id exactly once.
+    #[error("{}", incomplete_text(.missing, .duplicated, .unexpected))]
+    Incomplete {
+        /// Ids of the input that no shard output holds.
+        missing: Vec<String>,
+        /// Ids held more than once.
+        duplicated: Vec<String>,
+        /// Ids that are not in the input.
+        unexpected: Vec<String>,
+    },
+
     // === Everything else ===
     /// Invalid argument value (an axis out of range, an empty list, ...).
     #[error("{op}: {detail}")]
@@ -195,6 +218,35 @@ fn range_text(what: &str, len: usize) -> String {
     match len {
         0 => format!("there are no {plural}"),
         _ => format!("{len} {plural} (0..{})", len - 1),
+    }
+}
+
+/// "3 ids missing (a, b, c); 1 id more than once (x)" for [`Error::Incomplete`] (at most 10
+/// ids of each kind are named).
+fn incomplete_text(missing: &[String], duplicated: &[String], unexpected: &[String]) -> String {
+    let part = |v: &[String], what: &str| {
+        if v.is_empty() {
+            return None;
+        }
+        let mut names: Vec<String> = v.iter().take(10).map(|i| format!("{i:?}")).collect();
+        if v.len() > 10 {
+            names.push(format!("and {} more", v.len() - 10));
+        }
+        let ids = if v.len() == 1 { "id" } else { "ids" };
+        Some(format!("{} {ids} {what} ({})", v.len(), names.join(", ")))
+    };
+    let parts: Vec<String> = [
+        part(missing, "missing"),
+        part(duplicated, "more than once"),
+        part(unexpected, "not in the input"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if parts.is_empty() {
+        "complete".into()
+    } else {
+        format!("the shard outputs are incomplete: {}", parts.join("; "))
     }
 }
 

@@ -12,6 +12,7 @@
 //! | [`io`], [`integrate`] | safetensors, GGUF, tokenizers; quadrature rules and adaptive refinement |
 //! | [`attribution`] | [`attribution::probe`], the one batched pass, and every method built on it |
 //! | [`explain`] | the front door: load, encode, resolve a target, run a method, get a serialisable report |
+//! | [`batch`] | a method over a JSONL data set: resumable append-only output, shards, merge, data-set summary |
 //! | [`report`] | tables, HTML |
 //! | [`train`] | fine-tuning encoder classifiers: cross-entropy, dropout, AdamW and its schedule, the epoch loop, checkpoints (needs nothing from attribution) |
 //! | `cli` | (feature `cli`, default) the `gradpath` binary: parse flags, call [`explain`], print |
@@ -35,6 +36,7 @@
 
 pub mod attribution;
 pub mod autodiff;
+pub mod batch;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod error;

@@ -163,3 +163,63 @@ fn hints_ignore_messages() {
     };
     assert_eq!(hint(&a), hint(&b));
 }
+
+#[test]
+fn data_set_hints() {
+    // A bad line: what a line must hold, and --skip-bad.
+    hints(
+        Error::BadExample {
+            file: "in.jsonl".into(),
+            line: 3,
+            id: Some("x".into()),
+            detail: "no \"text\"".into(),
+            cause: None,
+        },
+        &["\"text\"", "\"id\"", "--skip-bad"],
+    );
+    // An example the method refuses: the cause's hint, then --skip-bad.
+    hints(
+        Error::BadExample {
+            file: "in.jsonl".into(),
+            line: 3,
+            id: Some("x".into()),
+            detail: "anything".into(),
+            cause: Some(Box::new(Error::TooLong { tokens: 9, max: 8 })),
+        },
+        &["--truncate", "--skip-bad"],
+    );
+    hints(
+        Error::Incomplete {
+            missing: strings(&["a"]),
+            duplicated: vec![],
+            unexpected: vec![],
+        },
+        &["--resume", "--shard", "FNV-1a", "--partial"],
+    );
+    let e = Error::Incomplete {
+        missing: (0..12).map(|i| i.to_string()).collect(),
+        duplicated: strings(&["d"]),
+        unexpected: vec![],
+    };
+    assert_eq!(
+        e.to_string(),
+        "the shard outputs are incomplete: 12 ids missing (\"0\", \"1\", \"2\", \"3\", \"4\", \"5\", \"6\", \"7\", \"8\", \"9\", and 2 more); 1 id more than once (\"d\")"
+    );
+    let e = Error::BadExample {
+        file: "in.jsonl".into(),
+        line: 3,
+        id: Some("x".into()),
+        detail: "no \"text\"".into(),
+        cause: None,
+    };
+    assert_eq!(e.to_string(), "in.jsonl line 3 (id \"x\"): no \"text\"");
+    let e = Error::BadExample {
+        file: "in.jsonl".into(),
+        line: 0,
+        id: None,
+        detail: "has no examples".into(),
+        cause: None,
+    };
+    assert_eq!(e.to_string(), "in.jsonl: has no examples");
+    assert!(!e.to_string().contains("--"));
+}

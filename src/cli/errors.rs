@@ -23,6 +23,8 @@ fn flag(name: &str) -> Option<&'static str> {
         "max_len" => "--max-len",
         "labels" => "--labels",
         "memory" => "--memory",
+        "shard" => "--shard",
+        "words" => "--words",
         _ => return None,
     })
 }

@@ -22,6 +22,7 @@ macro_rules! out {
 
 pub mod args;
 pub mod attattr;
+pub mod batch;
 pub mod errors;
 pub mod generate;
 pub mod heads;
@@ -74,6 +75,14 @@ pub enum Command {
     /// Self-attention attribution (ATTATTR): IG over each layer's attention probabilities, all
     /// layers in one sweep; head importance, strongest connections, the attribution tree.
     Attattr(attattr::AttAttrArgs),
+    /// One method over a JSONL data set: one JSON line per example, resumable after kill -9,
+    /// sharded for job arrays (--shard I/N, Slurm, Kubernetes Indexed Jobs).
+    Batch(batch::BatchArgs),
+    /// Merge shard outputs of `gradpath batch`: every id exactly once (checked against --input).
+    Merge(batch::MergeArgs),
+    /// The data-set report of a batch output: top tokens, completeness deltas, conductance per
+    /// layer, head importance, every example (self-contained HTML).
+    Report(batch::ReportArgs),
     /// Head importance over a data set (ATTATTR, attention, Taylor, random) and pruning curves.
     Heads(heads::HeadsArgs),
     /// Noise sensitivity: standard deviation of F under Gaussian noise on one token at a time.
@@ -126,6 +135,9 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Attention(a) => methods::run_attention(&a),
         Command::Attattr(a) => attattr::run(&a),
         Command::Heads(a) => heads::run(&a),
+        Command::Batch(a) => batch::run(&a),
+        Command::Merge(a) => batch::run_merge(&a),
+        Command::Report(a) => batch::run_report(&a),
         Command::Ablate(a) => methods::run_ablate(&a),
         Command::Sensitivity(a) => methods::run_sensitivity(&a),
         Command::GenerateAttr(a) => generate::run(&a),
@@ -218,11 +230,14 @@ pub fn hint(e: &Error) -> String {
         Error::Invalid { .. } => "run with --help to see the expected arguments".into(),
         Error::Data { .. } => "each line must be a JSON object with \"text\" (and optionally \"text_pair\") and \"label\": a class index or a class name from the model's id2label or --labels".into(),
         Error::NoLabels { .. } => "pass --labels with the class names in index order (e.g. --labels negative,positive) to train a fresh classification head".into(),
-        Error::OutputExists { .. } => "pass --overwrite to replace it, --resume to continue its training, or choose another --out".into(),
         Error::OutputPath { .. } => "choose another --json/--html path: outputs may not overwrite the model's files, an input of the run, or each other".into(),
         Error::NonFinite { .. } => "the model or the path produced NaN/inf: check the model's config (layer_norm_eps > 0, rope_theta > 0), the baseline and the noise level; --allow-nan writes the result anyway".into(),
         Error::NotConverged(_) => "raise --max-points or --steps, or loosen --tolerance; without --strict this is a warning".into(),
         Error::TooLarge { hint, .. } => format!("{hint}, or raise the budget with --memory (e.g. --memory 16G)"),
-        Error::Checkpoint { .. } => "resume with the same --model, --labels and --dtype, or start again with --overwrite".into(),
+        Error::OutputExists { .. } => "pass --overwrite to replace it, --resume to continue it (training or a batch run), or choose another output path".into(),
+        Error::Checkpoint { .. } => "resume with the same command and options (--model, --method, --labels, --dtype), or start again with --overwrite".into(),
+        Error::BadExample { cause: Some(c), .. } => format!("{}; or pass --skip-bad to skip such examples and list them at the end", hint(c)),
+        Error::BadExample { cause: None, .. } => "each line must be a JSON object with a non-empty \"text\" and a unique \"id\" (optional: \"text_pair\", \"target\", \"similar_to\", \"target_token\", \"position\", \"label\"); or pass --skip-bad to skip bad lines and list them at the end".into(),
+        Error::Incomplete { .. } => "resume the shards that own the missing ids (gradpath batch ... --shard I/N --resume; an id's shard is FNV-1a 64 of the id modulo N), then merge again; or pass --partial to write what is there".into(),
     }
 }

@@ -86,6 +86,19 @@ pub fn stage(path: &Path, bytes: Vec<u8>) -> Result<()> {
     Ok(())
 }
 
+/// Errors when `path` is an input of this run ([`protect`]): for outputs a command writes itself
+/// (the append-only JSONL of `gradpath batch`).
+pub fn ensure_not_input(path: &Path) -> Result<()> {
+    let r = resolved(path);
+    if state().inputs.iter().any(|i| r == *i || r.starts_with(i)) {
+        return Err(Error::OutputPath {
+            path: path.display().to_string(),
+            detail: "is an input of this run (the model's folder or file, or a data file); writing there would destroy it".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Writes every staged file (all temporary files first, then the renames) and forgets them.
 pub fn commit() -> Result<()> {
     let files = {

@@ -3,7 +3,7 @@
 //! tables (tokens × layers for conductance, query × key for one attention head), and a
 //! layer × head grid of attention thumbnails.
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -11,7 +11,7 @@ fn esc(s: &str) -> String {
 }
 
 /// Captum `visualize_text` colours for a ∈ [−1, 1] (as `report::html`).
-fn colour(a: f64) -> String {
+pub(crate) fn colour(a: f64) -> String {
     let a = if a.is_finite() {
         a.clamp(-1.0, 1.0)
     } else {

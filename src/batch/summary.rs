@@ -1,0 +1,588 @@
+//! A data-set summary of batch output lines (what `gradpath report` draws):
+//!
+//! - **top tokens**: the mean score of each token (each word, when the lines carry words) over
+//!   its occurrences, special tokens left out; the strongest positive and negative means among
+//!   tokens seen at least `min_count` times. Scores: `attributions` (token methods), `std`
+//!   (noise sensitivity), the first attributed layer's `attributions` (conductance: at the last
+//!   layer of an encoder classifier only the token the head reads carries any);
+//! - **completeness deltas**: per example, the relative delta |Σ attributions − (F(x) − F(x′))| /
+//!   |F(x) − F(x′)| (IG, layer IG; the worst layer for conductance and ATTATTR), its
+//!   distribution, and the examples flagged: `rough` set by the method, or a delta above
+//!   `rough`;
+//! - **conductance per layer**: per example and layer, the attribution mass Σ_t |c_{l,t}| /
+//!   |F(x) − F(x′)| (1 when every token pushes F the same way; larger when tokens cancel), and
+//!   its mean, standard deviation and 10th/90th percentiles over the examples;
+//! - **head importance** (ATTATTR): the mean over examples of each layer's per-head importance
+//!   (the largest attribution of the head, over query and key);
+//! - **examples**: id, text, target and per-token (per-word) scores of each line.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Options of [`summarise`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SummaryOptions {
+    /// Tokens listed on each side.
+    pub top: usize,
+    /// Occurrences a token needs to be listed.
+    pub min_count: usize,
+    /// Relative delta above which an example is flagged.
+    pub rough: f64,
+    /// Examples shown in full (the first ones of the file).
+    pub max_examples: usize,
+}
+
+impl Default for SummaryOptions {
+    fn default() -> SummaryOptions {
+        SummaryOptions {
+            top: 20,
+            min_count: 2,
+            rough: 1e-2,
+            max_examples: 2000,
+        }
+    }
+}
+
+/// One token's statistics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenStat {
+    pub token: String,
+    pub count: usize,
+    pub mean: f64,
+    pub std: f64,
+    /// Indices (into [`DatasetSummary::examples`]) of up to three examples holding it.
+    pub examples: Vec<usize>,
+}
+
+/// Top tokens by mean score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopTokens {
+    /// Words (sub-words merged by the run) rather than tokens.
+    pub by_word: bool,
+    /// What the score is.
+    pub score: String,
+    pub distinct: usize,
+    pub positive: Vec<TokenStat>,
+    pub negative: Vec<TokenStat>,
+}
+
+/// An example with a large completeness delta.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Flagged {
+    pub example: usize,
+    pub id: String,
+    pub relative_delta: f64,
+    pub reason: String,
+}
+
+/// The distribution of completeness deltas.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Deltas {
+    pub what: String,
+    /// Per example (examples without one left out).
+    pub values: Vec<f64>,
+    /// Decades of the relative delta: `(log10 lower edge, count)`, from 10⁻¹⁶ (and below) up.
+    pub histogram: Vec<(i32, usize)>,
+    pub median: f64,
+    pub p90: f64,
+    pub max: f64,
+    pub flagged: Vec<Flagged>,
+}
+
+/// Mean and spread of a per-layer quantity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerCurve {
+    pub what: String,
+    pub labels: Vec<String>,
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    pub p10: Vec<f64>,
+    pub p90: Vec<f64>,
+    pub examples: usize,
+}
+
+/// Mean head importance, `[layer][head]` row-major.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeadGrid {
+    pub layers: Vec<usize>,
+    pub n_heads: usize,
+    pub mean: Vec<f64>,
+    pub examples: usize,
+}
+
+/// One example as shown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExampleView {
+    pub id: String,
+    pub text: String,
+    pub target: String,
+    pub labels: Vec<String>,
+    pub scores: Vec<f64>,
+    pub relative_delta: Option<f64>,
+    pub rough: bool,
+}
+
+/// The whole summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatasetSummary {
+    pub method: String,
+    pub model: String,
+    pub examples_total: usize,
+    pub tokens: Option<TopTokens>,
+    pub deltas: Option<Deltas>,
+    pub layers: Option<LayerCurve>,
+    pub heads: Option<HeadGrid>,
+    /// The first `max_examples` examples.
+    pub examples: Vec<ExampleView>,
+}
+
+fn f64s(v: Option<&Value>) -> Option<Vec<f64>> {
+    v?.as_array()?.iter().map(Value::as_f64).collect()
+}
+
+fn strings(v: Option<&Value>) -> Option<Vec<String>> {
+    v?.as_array()?
+        .iter()
+        .map(|x| x.as_str().map(str::to_string))
+        .collect()
+}
+
+/// (labels, scores) of a line: words when present, else the non-special tokens.
+fn token_scores(v: &Value, method: &str) -> Option<(Vec<String>, Vec<f64>, bool)> {
+    if let (Some(w), Some(s)) = (strings(v.get("words")), f64s(v.get("word_attributions"))) {
+        return Some((w, s, true));
+    }
+    let tokens = strings(v.get("tokens"))?;
+    let scores = match method {
+        "noise_sensitivity" => f64s(v.get("std"))?,
+        "layer_conductance" | "internal_influence" => {
+            f64s(v.get("layers")?.as_array()?.first()?.get("attributions"))?
+        }
+        _ => f64s(v.get("attributions"))?,
+    };
+    if scores.len() != tokens.len() {
+        return None;
+    }
+    let special: Vec<bool> = v
+        .get("special")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(|x| x.as_bool().unwrap_or(false)).collect())
+        .unwrap_or_else(|| vec![false; tokens.len()]);
+    let (mut l, mut s) = (Vec::new(), Vec::new());
+    for ((t, x), sp) in tokens.into_iter().zip(scores).zip(special) {
+        if !sp {
+            l.push(t);
+            s.push(x);
+        }
+    }
+    Some((l, s, false))
+}
+
+/// The relative completeness delta of a line and whether the method flagged it.
+fn delta_of(v: &Value, method: &str) -> Option<(f64, bool, String)> {
+    let rough = v.get("rough").and_then(Value::as_bool).unwrap_or(false);
+    let warning = v
+        .get("warnings")
+        .and_then(Value::as_array)
+        .and_then(|w| w.first())
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let d = match method {
+        "integrated_gradients" | "layer_integrated_gradients" => {
+            v.get("relative_delta")?.as_f64()?.abs()
+        }
+        "attention_attribution" => v.get("worst_relative_delta")?.as_f64()?.abs(),
+        "layer_conductance" => v
+            .get("layers")?
+            .as_array()?
+            .iter()
+            .filter_map(|l| l.get("relative_delta")?.as_f64())
+            .fold(None, |m: Option<f64>, x| {
+                Some(m.map_or(x.abs(), |m| m.max(x.abs())))
+            })?,
+        _ => return None,
+    };
+    Some((d, rough, warning))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let k = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[k.min(sorted.len() - 1)]
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n;
+    (m, var.sqrt())
+}
+
+/// Summarises output lines (each a batch output JSON object). Lines of different methods are
+/// summarised by the first line's method; the others are counted but not used.
+pub fn summarise(lines: &[Value], o: &SummaryOptions) -> DatasetSummary {
+    let method = lines
+        .first()
+        .and_then(|v| v.get("method"))
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
+        .to_string();
+    let model = lines
+        .first()
+        .and_then(|v| v.get("model_description").or_else(|| v.get("model")))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let mut same: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v.get("method").and_then(Value::as_str) == Some(method.as_str()))
+        .collect();
+    // Input order (a shard's output is in order of length).
+    same.sort_by_key(|v| v.get("line").and_then(Value::as_u64).unwrap_or(u64::MAX));
+    // tokens
+    let mut stats: std::collections::HashMap<String, (Vec<f64>, Vec<usize>)> =
+        std::collections::HashMap::new();
+    let mut by_word = false;
+    let mut examples = Vec::new();
+    let mut deltas: Vec<(usize, String, f64, bool, String)> = Vec::new();
+    let mut layer_vals: Vec<Vec<f64>> = Vec::new();
+    let mut layer_labels: Vec<String> = Vec::new();
+    let mut heads: Option<(Vec<usize>, usize, Vec<f64>, usize)> = None;
+    for (i, v) in same.iter().enumerate() {
+        let id = v
+            .get("id")
+            .map(|x| match x {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default();
+        let ts = token_scores(v, &method);
+        let shown = i < o.max_examples;
+        if let Some((labels, scores, w)) = &ts {
+            by_word |= *w;
+            for (l, s) in labels.iter().zip(scores) {
+                let e = stats.entry(l.clone()).or_default();
+                e.0.push(*s);
+                if shown && e.1.len() < 3 && e.1.last() != Some(&i) {
+                    e.1.push(i);
+                }
+            }
+        }
+        let d = delta_of(v, &method);
+        if let Some((x, rough, warn)) = &d {
+            deltas.push((i, id.clone(), *x, *rough, warn.clone()));
+        }
+        if method == "layer_conductance" || method == "internal_influence" {
+            let df = v.get("f_input").and_then(Value::as_f64).unwrap_or(f64::NAN)
+                - v.get("f_baseline")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(f64::NAN);
+            if let Some(ls) = v.get("layers").and_then(Value::as_array) {
+                if layer_labels.is_empty() {
+                    layer_labels = ls
+                        .iter()
+                        .map(|l| {
+                            l.get("boundary")
+                                .and_then(Value::as_str)
+                                .unwrap_or("?")
+                                .to_string()
+                        })
+                        .collect();
+                    layer_vals = vec![Vec::new(); ls.len()];
+                }
+                if ls.len() == layer_vals.len() && df.abs() > 1e-12 {
+                    for (k, l) in ls.iter().enumerate() {
+                        if let Some(a) = f64s(l.get("attributions")) {
+                            layer_vals[k].push(a.iter().map(|x| x.abs()).sum::<f64>() / df.abs());
+                        }
+                    }
+                }
+            }
+        }
+        if method == "attention_attribution" {
+            if let Some(ls) = v.get("layers").and_then(Value::as_array) {
+                let idx: Vec<usize> = ls
+                    .iter()
+                    .filter_map(|l| l.get("layer")?.as_u64().map(|x| x as usize))
+                    .collect();
+                let imp: Option<Vec<Vec<f64>>> =
+                    ls.iter().map(|l| f64s(l.get("head_importance"))).collect();
+                if let Some(imp) = imp {
+                    let nh = imp.first().map_or(0, Vec::len);
+                    let flat: Vec<f64> = imp.concat();
+                    match &mut heads {
+                        None => heads = Some((idx, nh, flat, 1)),
+                        Some((l0, h0, sum, n)) if *l0 == idx && *h0 == nh => {
+                            sum.iter_mut().zip(&flat).for_each(|(a, b)| *a += b);
+                            *n += 1;
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+        if shown {
+            let target = v
+                .get("target")
+                .map(|t| match t {
+                    Value::Object(m) => {
+                        let kind = m.get("kind").and_then(Value::as_str).unwrap_or("");
+                        if let Some(c) = m.get("class") {
+                            let label = m
+                                .get("label")
+                                .and_then(Value::as_str)
+                                .map(|l| format!(" ({l})"))
+                                .unwrap_or_default();
+                            format!("class {c}{label} {kind}")
+                        } else if let Some(s) = m.get("similar_to").and_then(Value::as_str) {
+                            format!("similarity to {s:?}")
+                        } else if let Some(t) = m.get("token_str").and_then(Value::as_str) {
+                            format!("next token {t:?} {kind}")
+                        } else {
+                            t.to_string()
+                        }
+                    }
+                    Value::Null => "none".into(),
+                    other => other.to_string(),
+                })
+                .unwrap_or_default();
+            let (labels, scores) = match &ts {
+                Some((l, s, _)) => (l.clone(), s.clone()),
+                None => (Vec::new(), Vec::new()),
+            };
+            examples.push(ExampleView {
+                id: id.clone(),
+                text: v
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                target,
+                labels,
+                scores,
+                relative_delta: d.as_ref().map(|x| x.0),
+                rough: d.as_ref().is_some_and(|x| x.1 || x.0 > o.rough),
+            });
+        }
+    }
+    let tokens = (!stats.is_empty()).then(|| {
+        let mut all: Vec<TokenStat> = stats
+            .iter()
+            .map(|(t, (v, ex))| {
+                let (mean, std) = mean_std(v);
+                TokenStat {
+                    token: t.clone(),
+                    count: v.len(),
+                    mean,
+                    std,
+                    examples: ex.clone(),
+                }
+            })
+            .collect();
+        let distinct = all.len();
+        let min = if all.iter().any(|s| s.count >= o.min_count) {
+            o.min_count
+        } else {
+            1
+        };
+        all.retain(|s| s.count >= min && s.mean.is_finite());
+        all.sort_by(|a, b| b.mean.total_cmp(&a.mean).then(a.token.cmp(&b.token)));
+        let positive: Vec<TokenStat> = all
+            .iter()
+            .filter(|s| s.mean > 0.0)
+            .take(o.top)
+            .cloned()
+            .collect();
+        let negative: Vec<TokenStat> = all
+            .iter()
+            .rev()
+            .filter(|s| s.mean < 0.0)
+            .take(o.top)
+            .cloned()
+            .collect();
+        TopTokens {
+            by_word,
+            score: match method.as_str() {
+                "noise_sensitivity" => "standard deviation of F under noise".into(),
+                "layer_conductance" | "internal_influence" => format!(
+                    "conductance at {}",
+                    layer_labels.first().cloned().unwrap_or_default()
+                ),
+                m => format!("{m} attribution"),
+            },
+            distinct,
+            positive,
+            negative,
+        }
+    });
+    let deltas = (!deltas.is_empty()).then(|| {
+        let mut sorted: Vec<f64> = deltas.iter().map(|d| d.2).collect();
+        sorted.sort_by(f64::total_cmp);
+        let mut hist: Vec<(i32, usize)> = Vec::new();
+        for &x in &sorted {
+            let e = if x > 0.0 {
+                (x.log10().floor() as i32).max(-16)
+            } else {
+                -16
+            };
+            match hist.iter_mut().find(|h| h.0 == e) {
+                Some(h) => h.1 += 1,
+                None => hist.push((e, 1)),
+            }
+        }
+        hist.sort();
+        if let (Some(lo), Some(hi)) = (hist.first().map(|h| h.0), hist.last().map(|h| h.0)) {
+            for e in lo..=hi {
+                if !hist.iter().any(|h| h.0 == e) {
+                    hist.push((e, 0));
+                }
+            }
+            hist.sort();
+        }
+        let flagged = deltas
+            .iter()
+            .filter(|d| d.3 || d.2 > o.rough)
+            .map(|d| Flagged {
+                example: d.0,
+                id: d.1.clone(),
+                relative_delta: d.2,
+                reason: if d.4.is_empty() {
+                    format!("relative delta {:.2e} above {:.0e}", d.2, o.rough)
+                } else {
+                    d.4.clone()
+                },
+            })
+            .collect();
+        Deltas {
+            what: match method.as_str() {
+                "layer_conductance" | "attention_attribution" => {
+                    "worst layer's relative completeness delta".into()
+                }
+                _ => {
+                    "relative completeness delta |Σ attr − (F(x) − F(x′))| / |F(x) − F(x′)|".into()
+                }
+            },
+            median: percentile(&sorted, 0.5),
+            p90: percentile(&sorted, 0.9),
+            max: sorted.last().copied().unwrap_or(f64::NAN),
+            values: deltas.iter().map(|d| d.2).collect(),
+            histogram: hist,
+            flagged,
+        }
+    });
+    let layers = (!layer_vals.is_empty() && !layer_vals[0].is_empty()).then(|| {
+        let mut c = LayerCurve {
+            what: "attribution mass Σ_t |conductance| / |F(x) − F(x′)| per layer".into(),
+            labels: layer_labels.clone(),
+            mean: Vec::new(),
+            std: Vec::new(),
+            p10: Vec::new(),
+            p90: Vec::new(),
+            examples: layer_vals[0].len(),
+        };
+        for v in &layer_vals {
+            let (m, s) = mean_std(v);
+            let mut sorted = v.clone();
+            sorted.sort_by(f64::total_cmp);
+            c.mean.push(m);
+            c.std.push(s);
+            c.p10.push(percentile(&sorted, 0.1));
+            c.p90.push(percentile(&sorted, 0.9));
+        }
+        c
+    });
+    let heads = heads.map(|(layers, n_heads, sum, n)| HeadGrid {
+        layers,
+        n_heads,
+        mean: sum.iter().map(|s| s / n as f64).collect(),
+        examples: n,
+    });
+    DatasetSummary {
+        method,
+        model,
+        examples_total: lines.len(),
+        tokens,
+        deltas,
+        layers,
+        heads,
+        examples,
+    }
+}
+
+/// Reads the JSON lines of a batch output or merged file (a torn last line is ignored).
+pub fn read_lines(path: &std::path::Path) -> crate::Result<Vec<Value>> {
+    let s = super::output::scan(path)?;
+    if s.records.is_empty() {
+        return Err(crate::Error::BadExample {
+            file: path.display().to_string(),
+            line: 0,
+            id: None,
+            detail: "has no output lines".into(),
+            cause: None,
+        });
+    }
+    s.records
+        .iter()
+        .map(|r| serde_json::from_str(&r.json).map_err(|e| crate::Error::Internal(e.to_string())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tokens_deltas_and_flags() {
+        let line = |id: &str, toks: &[&str], attr: &[f64], d: f64, rough: bool| {
+            json!({"id": id, "method": "integrated_gradients", "text": "t",
+                   "tokens": toks, "special": toks.iter().map(|t| t.starts_with('[')).collect::<Vec<_>>(),
+                   "attributions": attr, "relative_delta": d, "rough": rough, "warnings": [],
+                   "target": {"type": "class", "class": 1, "kind": "logit", "label": null}})
+        };
+        let lines = vec![
+            line(
+                "a",
+                &["[CLS]", "good", "film", "[SEP]"],
+                &[9.0, 1.0, -0.5, 9.0],
+                2e-4,
+                false,
+            ),
+            line(
+                "b",
+                &["[CLS]", "good", "bad", "[SEP]"],
+                &[9.0, 3.0, -2.0, 9.0],
+                0.05,
+                false,
+            ),
+            line(
+                "c",
+                &["[CLS]", "bad", "film", "[SEP]"],
+                &[9.0, -1.0, 0.5, 9.0],
+                2e-3,
+                true,
+            ),
+        ];
+        let s = summarise(&lines, &SummaryOptions::default());
+        let t = s.tokens.unwrap();
+        assert_eq!(t.distinct, 3); // specials left out
+        assert_eq!(t.positive[0].token, "good");
+        assert_eq!(t.positive[0].mean, 2.0);
+        assert_eq!(t.positive[0].examples, vec![0, 1]);
+        assert_eq!(t.negative[0].token, "bad");
+        assert_eq!(t.negative[0].mean, -1.5);
+        let d = s.deltas.unwrap();
+        assert_eq!(d.values, vec![2e-4, 0.05, 2e-3]);
+        let flagged: Vec<&str> = d.flagged.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(flagged, vec!["b", "c"]);
+        assert_eq!(d.histogram, vec![(-4, 1), (-3, 1), (-2, 1)]);
+        assert_eq!(s.examples.len(), 3);
+        assert!(s.examples[2].rough);
+    }
+}

@@ -1,0 +1,618 @@
+//! `gradpath batch`, `merge` and `report` end to end on the tiny fixture classifier:
+//!
+//! - four shards run in parallel as processes, one killed with SIGKILL mid-way and resumed, the
+//!   shards merged and compared example by example with a single-process run: every field but
+//!   the wall-clock `timing` and the `shard` label is bit-identical (same binary, same thread
+//!   count, one example at a time: the floating-point work of an example does not depend on
+//!   which process runs it or what ran before it);
+//! - a torn last line (a write cut short) is cut off on resume and its example redone, exactly
+//!   once;
+//! - bad lines: a clear error naming the line without --skip-bad; skipped and listed with it;
+//!   merge reports the missing ids and exits non-zero;
+//! - the shard from Slurm and Kubernetes environment variables;
+//! - the report page.
+
+use gradpath::batch::Shard;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gradpath");
+
+fn model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/tiny-bert")
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("gradpath-batch-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn command(args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args).env("RAYON_NUM_THREADS", "1");
+    for k in [
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_COUNT",
+        "SLURM_ARRAY_TASK_MIN",
+        "JOB_COMPLETION_INDEX",
+        "GRADPATH_NUM_SHARDS",
+    ] {
+        c.env_remove(k);
+    }
+    c
+}
+
+fn gradpath(args: &[&str]) -> Output {
+    command(args).output().expect("cannot start gradpath")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `n` sentences of 4 to 12 words (ids `ex-0` ...).
+fn write_input(path: &Path, n: usize) {
+    const WORDS: [&str; 12] = [
+        "the", "film", "was", "good", "bad", "quick", "fox", "never", "always", "music", "dull",
+        "bright",
+    ];
+    let mut s = String::new();
+    for i in 0..n {
+        let len = 4 + (i * 5) % 9;
+        let words: Vec<&str> = (0..len)
+            .map(|k| WORDS[(i * 7 + k * 3) % WORDS.len()])
+            .collect();
+        s.push_str(
+            &serde_json::json!({"id": format!("ex-{i}"), "text": words.join(" ") + "."})
+                .to_string(),
+        );
+        s.push('\n');
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Lines by id, asserting each id appears once; `timing` and `shard` removed.
+fn by_id(path: &Path) -> BTreeMap<String, Value> {
+    let mut m = BTreeMap::new();
+    for mut v in lines(path) {
+        let o = v.as_object_mut().unwrap();
+        o.remove("timing");
+        o.remove("shard");
+        let id = o["id"].as_str().unwrap().to_string();
+        assert!(
+            m.insert(id.clone(), v).is_none(),
+            "{id} twice in {}",
+            path.display()
+        );
+    }
+    m
+}
+
+fn ig_args<'a>(input: &'a str, output: &'a str) -> Vec<&'a str> {
+    vec![
+        "batch", "--method", "ig", "--model", MODEL_MARK, "--input", input, "--output", output,
+        "--steps", "96", "--quiet",
+    ]
+}
+
+const MODEL_MARK: &str = "@model";
+
+fn with_model(args: Vec<&str>) -> Vec<String> {
+    let m = model().display().to_string();
+    args.into_iter()
+        .map(|a| {
+            if a == MODEL_MARK {
+                m.clone()
+            } else {
+                a.to_string()
+            }
+        })
+        .collect()
+}
+
+fn run_ok(args: &[String]) -> Output {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = gradpath(&refs);
+    assert!(
+        out.status.success(),
+        "gradpath {args:?} failed:\n{}",
+        text(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn four_shards_with_a_kill_and_resume_match_one_process() {
+    let dir = TempDir::new("shards");
+    let input = dir.join("in.jsonl");
+    write_input(&input, 120);
+    let inp = input.display().to_string();
+    let single = dir.join("single.jsonl").display().to_string();
+    let parts: Vec<String> = (0..4)
+        .map(|i| dir.join(&format!("part-{i}.jsonl")).display().to_string())
+        .collect();
+    // Four shards and the single-process run, all at once.
+    let spawn = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        command(&refs)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut reference = spawn(with_model(ig_args(&inp, &single)));
+    let mut shards: Vec<std::process::Child> = (0..4)
+        .map(|i| {
+            let mut a = with_model(ig_args(&inp, &parts[i]));
+            a.extend(["--shard".to_string(), format!("{i}/4")]);
+            spawn(a)
+        })
+        .collect();
+    // Shard 2 is killed (SIGKILL) once it has written three lines.
+    let victim = 2;
+    let expected: usize = (0..120)
+        .filter(|i| Shard::of(&format!("ex-{i}"), 4) == victim)
+        .count();
+    let t0 = Instant::now();
+    loop {
+        let n = std::fs::read_to_string(&parts[victim])
+            .map(|s| s.lines().count())
+            .unwrap_or(0);
+        if n >= 3 {
+            break;
+        }
+        assert!(
+            shards[victim].try_wait().unwrap().is_none(),
+            "the shard finished before it could be killed"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no output from shard {victim}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    shards[victim].kill().unwrap(); // SIGKILL on Unix
+    let st = shards[victim].wait().unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(st.signal(), Some(9), "{st:?}");
+    }
+    let killed_at = lines_or_torn(Path::new(&parts[victim]));
+    assert!(
+        killed_at < expected,
+        "the kill came after the shard's last example ({killed_at} of {expected})"
+    );
+    eprintln!(
+        "shard {victim} killed (SIGKILL) after {killed_at} of its {expected} examples ({} bytes on disk)",
+        std::fs::metadata(&parts[victim]).map(|m| m.len()).unwrap_or(0)
+    );
+    for (i, c) in shards.iter_mut().enumerate() {
+        if i != victim {
+            let out = c.wait_with_output_ref();
+            assert!(out.0.success(), "shard {i}: {}", out.1);
+        }
+    }
+    let (st, err) = reference.wait_with_output_ref();
+    assert!(st.success(), "single run: {err}");
+    // Merging now reports the victim's missing ids and fails.
+    let merged = dir.join("merged.jsonl").display().to_string();
+    let mut margs: Vec<String> = vec!["merge".into()];
+    margs.extend(parts.iter().cloned());
+    margs.extend([
+        "--output".into(),
+        merged.clone(),
+        "--input".into(),
+        inp.clone(),
+    ]);
+    let refs: Vec<&str> = margs.iter().map(String::as_str).collect();
+    let out = gradpath(&refs);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("ids missing") && err.contains("hint:"),
+        "{err}"
+    );
+    assert!(!Path::new(&merged).exists());
+    // Resume the victim: it finishes its shard, each id once.
+    let mut a = with_model(ig_args(&inp, &parts[victim]));
+    a.extend(["--shard".into(), format!("{victim}/4"), "--resume".into()]);
+    run_ok(&a);
+    assert_eq!(by_id(Path::new(&parts[victim])).len(), expected);
+    // A second resume finds nothing to do and writes nothing.
+    let before = std::fs::read(&parts[victim]).unwrap();
+    run_ok(&a);
+    assert_eq!(std::fs::read(&parts[victim]).unwrap(), before);
+    run_ok(&margs);
+    let m = by_id(Path::new(&merged));
+    let s = by_id(Path::new(&single));
+    assert_eq!(m.len(), 120);
+    assert_eq!(m.keys().collect::<Vec<_>>(), s.keys().collect::<Vec<_>>());
+    for (id, v) in &s {
+        assert_eq!(
+            &m[id], v,
+            "example {id} differs between the shards and one process"
+        );
+    }
+    eprintln!(
+        "merged 4 shards: {} ids, each equal to the single-process line (timing and shard aside)",
+        m.len()
+    );
+    // The merged file follows the input order.
+    let order: Vec<String> = lines(Path::new(&merged))
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
+    let want: Vec<String> = (0..120).map(|i| format!("ex-{i}")).collect();
+    assert_eq!(order, want);
+    // Completeness holds on every line (the method's own delta, not a copy of the other run).
+    for v in m.values() {
+        let d = v["relative_delta"].as_f64().unwrap();
+        assert!(d.abs() < 1e-2, "{d}");
+    }
+}
+
+/// Complete lines of a file, ignoring a torn tail.
+fn lines_or_torn(p: &Path) -> usize {
+    let s = std::fs::read_to_string(p).unwrap_or_default();
+    s.matches('\n').count()
+}
+
+trait WaitRef {
+    fn wait_with_output_ref(&mut self) -> (std::process::ExitStatus, String);
+}
+
+impl WaitRef for std::process::Child {
+    fn wait_with_output_ref(&mut self) -> (std::process::ExitStatus, String) {
+        use std::io::Read;
+        let mut err = String::new();
+        if let Some(mut e) = self.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        (self.wait().unwrap(), err)
+    }
+}
+
+#[test]
+fn a_torn_last_line_is_cut_and_redone_exactly_once() {
+    let dir = TempDir::new("torn");
+    let input = dir.join("in.jsonl");
+    write_input(&input, 12);
+    let inp = input.display().to_string();
+    let full = dir.join("full.jsonl").display().to_string();
+    let out = dir.join("out.jsonl").display().to_string();
+    run_ok(&with_model(ig_args(&inp, &full)));
+    let text_full = std::fs::read_to_string(&full).unwrap();
+    let ls: Vec<&str> = text_full.lines().collect();
+    assert_eq!(ls.len(), 12);
+    // Five complete lines, then half of the sixth (no newline): a write cut short.
+    let mut torn = String::new();
+    for l in &ls[..5] {
+        torn.push_str(l);
+        torn.push('\n');
+    }
+    torn.push_str(&ls[5][..ls[5].len() / 2]);
+    std::fs::write(&out, &torn).unwrap();
+    // Without --resume the existing output is refused.
+    let refs = with_model(ig_args(&inp, &out));
+    let r: Vec<&str> = refs.iter().map(String::as_str).collect();
+    let o = gradpath(&r);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("already exists") && err.contains("--resume"),
+        "{err}"
+    );
+    let mut a = with_model(ig_args(&inp, &out));
+    a.push("--resume".into());
+    a.retain(|x| x != "--quiet");
+    let o = run_ok(&a);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("5 already done") && err.contains("torn last line"),
+        "{err}"
+    );
+    let got = by_id(Path::new(&out));
+    let want = by_id(Path::new(&full));
+    assert_eq!(got, want);
+    // Resuming with other options is refused (the lines would not be comparable).
+    let mut b = with_model(ig_args(&inp, &out));
+    b.push("--resume".into());
+    let k = b.iter().position(|x| x == "96").unwrap();
+    b[k] = "32".into();
+    let r: Vec<&str> = b.iter().map(String::as_str).collect();
+    let o = gradpath(&r);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("other options"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn bad_lines_fail_clearly_or_are_skipped_and_listed() {
+    let dir = TempDir::new("bad");
+    let input = dir.join("in.jsonl");
+    let long = vec!["word"; 200].join(" ");
+    let content = [
+        r#"{"id": "a", "text": "a good film."}"#.to_string(),
+        r#"{"id": "b", "text": "a bad film."}"#.to_string(),
+        r#"{"id": "c", "text": "broken"#.to_string(),
+        r#"{"id": "d", "text": "the fox."}"#.to_string(),
+        r#"{"id": "e", "txt": "no text key"}"#.to_string(),
+        r#"{"id": "f", "text": "bright music."}"#.to_string(),
+        r#"{"id": "a", "text": "a repeated id."}"#.to_string(),
+        String::new(),
+        serde_json::json!({"id": "g", "text": long}).to_string(),
+        r#"{"id": "h", "text": "never dull.", "target": 7}"#.to_string(),
+    ]
+    .join("\n");
+    std::fs::write(&input, content + "\n").unwrap();
+    let inp = input.display().to_string();
+    let out = dir.join("out.jsonl").display().to_string();
+    let o = gradpath(
+        &with_model(ig_args(&inp, &out))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    let el: Vec<&str> = err.lines().collect();
+    assert_eq!(el.len(), 2, "{err}");
+    assert!(
+        el[0].starts_with("error: ")
+            && el[0].contains("line 3")
+            && el[0].contains("not a JSON object"),
+        "{err}"
+    );
+    assert!(
+        el[1].starts_with("hint: ") && el[1].contains("--skip-bad"),
+        "{err}"
+    );
+    // With --skip-bad the others run and the bad ones are listed at the end.
+    let mut a = with_model(ig_args(&inp, &out));
+    a.push("--skip-bad".into());
+    a.push("--overwrite".into());
+    let o = run_ok(&a);
+    let err = text(&o.stderr);
+    assert!(err.contains("skipped 5 examples"), "{err}");
+    for (line, why) in [
+        (3, "not a JSON object"),
+        (5, "no \"text\""),
+        (7, "already used on line 1"),
+        (9, "tokens but the model takes at most 64"),
+        (10, "class 7 is out of range"),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&format!("line {line} ")) && l.contains(why)),
+            "line {line}: {why}\n{err}"
+        );
+    }
+    let got: HashSet<String> = by_id(Path::new(&out)).into_keys().collect();
+    let want: HashSet<String> = ["a", "b", "d", "f"].map(String::from).into();
+    assert_eq!(got, want);
+    // An example the method refuses, without --skip-bad: the line, the id and the cause.
+    let in2 = dir.join("in2.jsonl");
+    std::fs::write(
+        &in2,
+        r#"{"id": "z", "text": "the film.", "target": "NOPE"}"#.to_string() + "\n",
+    )
+    .unwrap();
+    let o = gradpath(
+        &with_model(ig_args(
+            &in2.display().to_string(),
+            &dir.join("o2.jsonl").display().to_string(),
+        ))
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("line 1 (id \"z\")") && err.contains("unknown class label `NOPE`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("id2label") && err.contains("--skip-bad"),
+        "{err}"
+    );
+    // Merge against the input: the skipped ids are missing, exit 1; --partial writes the rest.
+    let merged = dir.join("merged.jsonl").display().to_string();
+    let o = gradpath(&["merge", &out, "--output", &merged, "--input", &inp]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    // Missing: the unparsable line 3 (its id is its line number), "e", "g" and "h"; the
+    // repeated "a" is one id, present once.
+    assert!(
+        err.contains("4 ids missing (\"3\", \"e\", \"g\", \"h\")"),
+        "{err}"
+    );
+    let o = gradpath(&[
+        "merge",
+        &out,
+        "--output",
+        &merged,
+        "--input",
+        &inp,
+        "--partial",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(lines(Path::new(&merged)).len(), 4);
+}
+
+#[test]
+fn shards_from_slurm_and_kubernetes_environments() {
+    let dir = TempDir::new("env");
+    let input = dir.join("in.jsonl");
+    write_input(&input, 16);
+    let inp = input.display().to_string();
+    let tmpl = dir.join("part-{shard}.jsonl").display().to_string();
+    let mut a = with_model(ig_args(&inp, &tmpl));
+    let k = a.iter().position(|x| x == "96").unwrap();
+    a[k] = "8".into();
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    // Slurm: --array=1-3 → task 2 is shard 1 of 3.
+    let o = command(&refs)
+        .env("SLURM_ARRAY_TASK_ID", "2")
+        .env("SLURM_ARRAY_TASK_MIN", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "3")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let got: HashSet<String> = by_id(&dir.join("part-1.jsonl")).into_keys().collect();
+    let want: HashSet<String> = (0..16)
+        .map(|i| format!("ex-{i}"))
+        .filter(|id| Shard::of(id, 3) == 1)
+        .collect();
+    assert_eq!(got, want);
+    // Kubernetes: completion index 0 of --num-shards 2 (GRADPATH_NUM_SHARDS works too).
+    let mut b = a.clone();
+    b.extend(["--num-shards".into(), "2".into()]);
+    let refs: Vec<&str> = b.iter().map(String::as_str).collect();
+    let o = command(&refs)
+        .env("JOB_COMPLETION_INDEX", "0")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let got: HashSet<String> = by_id(&dir.join("part-0.jsonl")).into_keys().collect();
+    let want: HashSet<String> = (0..16)
+        .map(|i| format!("ex-{i}"))
+        .filter(|id| Shard::of(id, 2) == 0)
+        .collect();
+    assert_eq!(got, want);
+    // A completion index without the number of shards is an error with a hint.
+    let o = command(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        .env("JOB_COMPLETION_INDEX", "0")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("--shard:") && err.contains("JOB_COMPLETION_INDEX"),
+        "{err}"
+    );
+}
+
+#[test]
+fn report_page_for_ig_conductance_and_attattr() {
+    let dir = TempDir::new("report");
+    let input = dir.join("in.jsonl");
+    write_input(&input, 10);
+    let inp = input.display().to_string();
+    for (m, needles) in [
+        (
+            "ig",
+            vec![
+                "Top tokens by mean",
+                "Completeness deltas over 10 examples",
+                "href=\"#ex-9\"",
+            ],
+        ),
+        (
+            "conductance",
+            vec!["Conductance per layer over 10 examples", "<polygon"],
+        ),
+        (
+            "attattr",
+            vec!["Mean head importance over 10 examples", "Flagged:"],
+        ),
+    ] {
+        let out = dir.join(&format!("{m}.jsonl")).display().to_string();
+        let html = dir.join(&format!("{m}.html")).display().to_string();
+        let a = with_model(vec![
+            "batch", "--method", m, "--model", MODEL_MARK, "--input", &inp, "--output", &out,
+            "--quiet",
+        ]);
+        run_ok(&a);
+        let o = gradpath(&["report", "--input", &out, "--html", &html, "--quiet"]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let page = std::fs::read_to_string(&html).unwrap();
+        for n in needles {
+            assert!(page.contains(n), "{m}: no {n:?} in the page");
+        }
+        assert!(
+            page.contains("id=\"ex-0\"") && !page.contains("<script"),
+            "{m}"
+        );
+    }
+}
+
+#[test]
+fn repeated_kills_and_resumes_write_each_id_once() {
+    let dir = TempDir::new("kills");
+    let input = dir.join("in.jsonl");
+    write_input(&input, 40);
+    let inp = input.display().to_string();
+    let clean = dir.join("clean.jsonl").display().to_string();
+    let out = dir.join("out.jsonl").display().to_string();
+    run_ok(&with_model(ig_args(&inp, &clean)));
+    let mut a = with_model(ig_args(&inp, &out));
+    a.push("--resume".into());
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    let count = || lines_or_torn(Path::new(&out));
+    let mut kills = 0;
+    for _ in 0..4 {
+        let before = count();
+        let mut c = command(&refs)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        let mut finished = false;
+        while count() < before + 2 {
+            if c.try_wait().unwrap().is_some() {
+                finished = true;
+                break;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(120));
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if finished {
+            break;
+        }
+        c.kill().unwrap();
+        c.wait().unwrap();
+        kills += 1;
+    }
+    assert!(
+        kills >= 2,
+        "only {kills} kills landed before the run finished"
+    );
+    run_ok(&a);
+    eprintln!(
+        "{kills} kills and resumes, then a last resume: {} lines",
+        count()
+    );
+    assert_eq!(by_id(Path::new(&out)), by_id(Path::new(&clean)));
+}
