@@ -108,7 +108,7 @@ impl Method {
             words: Option<Aggregate>,
         ) -> Result<Value> {
             if let Some(how) = words {
-                r.merge_words(how);
+                r.merge_words(how)?;
             }
             json(&r)
         }
