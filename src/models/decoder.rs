@@ -135,7 +135,8 @@ impl DecoderConfig {
             ));
         }
         config::check_eps(key("layer_norm_epsilon", "rms_norm_eps"), self.norm_eps)?;
-        if !gpt2 && !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
+        let rope_ok = self.rope_theta.is_finite() && self.rope_theta > 1.0;
+        if !gpt2 && !rope_ok {
             return Err(config::error(
                 "rope_theta",
                 format!("is {}; it must be a finite number > 1", self.rope_theta),
