@@ -168,6 +168,7 @@ pub fn most_important(r: &AttAttrReport) -> (usize, usize) {
 
 fn print_summary(r: &AttAttrReport) {
     let h = &r.header;
+    let labels = h.labels();
     println!("{}", h.model_description);
     println!(
         "target: {}   ATTATTR, {} {} points per layer{}",
@@ -204,20 +205,20 @@ fn print_summary(r: &AttAttrReport) {
     for c in r.top_connections.iter().take(10) {
         println!(
             "  layer {:>2}  {:>16} ← {:<16} {:+.5}",
-            c.layer, h.tokens[c.from], h.tokens[c.to], c.attribution
+            c.layer, labels[c.from], labels[c.to], c.attribution
         );
     }
     if let Some(t) = &r.tree {
         println!(
             "attribution tree (τ = {}): root {:?}, {} edges",
             t.threshold,
-            h.tokens[t.root],
+            labels[t.root],
             t.edges.len()
         );
         for e in &t.edges {
             println!(
                 "  layer {:>2}  {:>16} → {:<16} {:.3}",
-                e.layer, h.tokens[e.from], h.tokens[e.to], e.weight
+                e.layer, labels[e.from], labels[e.to], e.weight
             );
         }
     }
@@ -228,7 +229,7 @@ fn print_summary(r: &AttAttrReport) {
 fn page(r: &AttAttrReport, (li, head): (usize, usize)) -> String {
     use crate::report::attention_html as ah;
     let h = &r.header;
-    let toks = &h.tokens;
+    let toks = &h.labels();
     let l = &r.layers[li];
     let rows = vec![
         ("model", h.model_description.clone()),

@@ -92,17 +92,25 @@ pub struct GenerationReport {
     pub generated_text: String,
 }
 
-/// Printable token: spaces and newlines made visible.
-fn show(tok: &Tokenizer, id: usize) -> String {
-    let t = tok.decode(&[id]).unwrap_or_default();
-    // A byte-level token that is part of a multi-byte character decodes to U+FFFD: show the raw
-    // token instead.
-    let t = if t.is_empty() || t.contains('\u{FFFD}') {
-        tok.id_to_token(id).unwrap_or_else(|| format!("#{id}"))
-    } else {
-        t
-    };
-    t.replace(' ', "␣").replace('\n', "⏎")
+/// Printable tokens of a sequence ([`crate::io::display_tokens`], so that characters spread
+/// over several byte-level tokens decode): spaces and newlines made visible (␣, ⏎), the rest of
+/// a character shown on the token before as `·`.
+fn shown(tok: &Tokenizer, ids: &[usize]) -> Vec<String> {
+    let toks: Vec<String> = ids
+        .iter()
+        .map(|&i| tok.id_to_token(i).unwrap_or_else(|| format!("#{i}")))
+        .collect();
+    let special: Vec<bool> = ids.iter().map(|&i| tok.is_special(i)).collect();
+    tok.display_tokens(&toks, &special)
+        .into_iter()
+        .map(|t| {
+            if t.is_empty() {
+                "·".into()
+            } else {
+                t.replace(' ', "␣").replace('\n', "⏎")
+            }
+        })
+        .collect()
 }
 
 impl Explainer {
@@ -171,9 +179,10 @@ impl Explainer {
             &mut |d, t| self.report_progress(d, t),
         )?;
         let n_gen = generated.len();
-        let mut inputs: Vec<String> = e.ids.iter().map(|&i| show(tok, i)).collect();
-        inputs.extend(generated[..n_gen - 1].iter().map(|&i| show(tok, i)));
-        let outputs: Vec<String> = generated.iter().map(|&i| show(tok, i)).collect();
+        let all: Vec<usize> = e.ids.iter().chain(&generated).copied().collect();
+        let mut inputs = shown(tok, &all);
+        let outputs: Vec<String> = inputs[e.len()..].to_vec();
+        inputs.truncate(e.len() + n_gen - 1);
         let warnings: Vec<String> = g
             .steps
             .iter()

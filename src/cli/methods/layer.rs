@@ -88,7 +88,7 @@ pub fn run_conductance(args: &ConductanceArgs) -> Result<()> {
             print!(" {:>10}", l);
         }
         println!();
-        for (i, tk) in h.tokens.iter().enumerate() {
+        for (i, tk) in h.labels().iter().enumerate() {
             let tk: String = tk.chars().take(16).collect();
             print!("{tk:>16}");
             for j in 0..n {
@@ -135,7 +135,7 @@ pub fn run_conductance(args: &ConductanceArgs) -> Result<()> {
         let cols: Vec<String> = r.layer_indices.iter().map(|l| format!("L{l}")).collect();
         let mut sections = vec![ah::heatmap(
             "Tokens × layers (colour normalised by the largest |value|)",
-            &h.tokens,
+            &h.labels(),
             &cols,
             &matrix,
             true,
