@@ -22,6 +22,10 @@ fn flag(name: &str) -> Option<&'static str> {
         "weight_decay" => "--weight-decay",
         "max_len" => "--max-len",
         "labels" => "--labels",
+        "answer" | "the answer" => "--answer",
+        "contrast" | "the contrast" => "--contrast",
+        "per_token_paths" => "--per-token-paths",
+        "chat" => "--chat",
         _ => return None,
     })
 }

@@ -34,7 +34,7 @@ mod report;
 pub use attattr::{
     AttAttrLayer, AttAttrOptions, AttAttrReport, Connection, ROUGH as ATTATTR_ROUGH,
 };
-pub use generate::{GenerateOptions, GenerationReport, GenerationStepReport};
+pub use generate::{AnswerPathsReport, GenerateOptions, GenerationReport, GenerationStepReport};
 pub use heads::{HeadCriterion, HeadScores, PruningCurve};
 pub use methods::{
     check_head, AblateOptions, AttentionOptions, ConductanceOptions, LayerIgOptions, NeuronOptions,

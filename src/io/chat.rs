@@ -108,7 +108,16 @@ fn py_json(
     Ok(())
 }
 
-fn tojson(v: Value, indent: Option<usize>) -> std::result::Result<Value, minijinja::Error> {
+fn tojson(
+    v: Value,
+    indent: Option<usize>,
+    kwargs: minijinja::value::Kwargs,
+) -> std::result::Result<Value, minijinja::Error> {
+    let indent = match indent {
+        Some(i) => Some(i),
+        None => kwargs.get::<Option<usize>>("indent")?,
+    };
+    kwargs.assert_all_used()?;
     let mut s = String::new();
     py_json(&v, indent, 0, &mut s)?;
     // not escaped again when printed (`{{ x | tojson }}` writes the JSON as it is)
