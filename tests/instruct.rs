@@ -548,3 +548,56 @@ fn answer_target_errors_are_typed() {
         Err(Error::TargetMismatch(_))
     ));
 }
+
+/// `--per-token-paths` against Captum's own `LLMGradientAttribution` + `LayerIntegratedGradients`
+/// (tests/reference/make_instruct_goldens.py, f64, Gauss–Legendre 20): `token_attr` and
+/// `seq_attr` on the prompt's non-special tokens (Captum's skip_tokens), to 1e-8 of the largest
+/// value; plain prompts and a chat-rendered one.
+#[test]
+fn per_token_paths_match_captum() {
+    let g = json("tests/fixtures/instruct_goldens.json");
+    let cases = g["captum"].as_array().unwrap();
+    assert!(cases.len() >= 4);
+    for c in cases {
+        let model = c["model"].as_str().unwrap();
+        let ex = f64_explainer(model);
+        let mut input =
+            Input::text(c["text"].as_str().unwrap()).answer(c["answer"].as_str().unwrap());
+        if c["chat"].as_bool().unwrap() {
+            input = input.chat();
+        }
+        let o = PathOptions {
+            quadrature: Quadrature {
+                steps: c["steps"].as_u64().unwrap() as usize,
+                ..Quadrature::default()
+            },
+            ..PathOptions::default()
+        };
+        let r = ex.answer_token_paths(&input, &o).unwrap();
+        let h = &r.header;
+        assert_eq!(serde_json::to_value(&h.ids).unwrap(), c["ids"], "{model}");
+        let keep: Vec<usize> = (0..h.ids.len()).filter(|&i| !h.special[i]).collect();
+        let want_tok = c["token_attr"].as_array().unwrap();
+        assert_eq!(r.token_attr.len(), want_tok.len(), "{model}: answer tokens");
+        let mut scale = 0.0f64;
+        let mut err = 0.0f64;
+        for (row, want) in r.token_attr.iter().zip(want_tok) {
+            let want = f64s(want);
+            assert_eq!(want.len(), keep.len(), "{model}: interpretable tokens");
+            for (&i, w) in keep.iter().zip(&want) {
+                scale = scale.max(w.abs());
+                err = err.max((row[i] - w).abs());
+            }
+            // special tokens (kept in the baseline) get exactly zero
+            assert!((0..h.ids.len())
+                .filter(|&i| h.special[i])
+                .all(|i| row[i] == 0.0));
+        }
+        let want_seq = f64s(&c["seq_attr"]);
+        for (&i, w) in keep.iter().zip(&want_seq) {
+            err = err.max((r.seq_attr[i] - w).abs());
+        }
+        eprintln!("{model}: per-token paths vs Captum, max abs diff {err:.2e} (scale {scale:.3})");
+        assert!(err <= 1e-8 * scale, "{model}: {err:e} vs scale {scale}");
+    }
+}

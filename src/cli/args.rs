@@ -158,7 +158,9 @@ impl TargetArgs {
         let Error::TargetMismatch(_) = e else {
             return e;
         };
-        Error::TargetMismatch(if is_decoder {
+        Error::TargetMismatch(if !is_decoder && self.answer.is_some() {
+            "--answer (and --contrast) explain a continuation of a causal language model; for this model use --target (classifiers) or --similar-to (sentence embeddings)".into()
+        } else if is_decoder {
             "this is a causal language model: choose the explained token with --target-token (and --position), not --target / --similar-to".into()
         } else if self.target_token.is_some() || self.position.is_some() {
             "--target-token and --position are for causal language models; for this model use --target (classifiers) or --similar-to (sentence embeddings)".into()

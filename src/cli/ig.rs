@@ -89,7 +89,10 @@ pub fn run(a: &IgArgs) -> Result<()> {
                         .map(|s| s.f_input - s.f_baseline)
                         .sum::<f64>()
                         .abs(),
-                method: &format!("{} × {} per answer token, baseline {}", r.quadrature, r.n_steps, h.baseline),
+                method: &format!(
+                    "{} × {} per answer token, baseline {}",
+                    r.quadrature, r.n_steps, h.baseline
+                ),
                 warning: r.warnings.first().map(String::as_str),
                 path_alphas: &[],
                 path_f: &[],

@@ -273,7 +273,11 @@ impl Explainer {
     /// log-probability given the prompt and the answer's earlier tokens, which stay fixed),
     /// attributions on the prompt's tokens (`token_attr`) and their sum over the answer
     /// (`seq_attr`). The default answer target instead runs one path for the whole sum.
-    pub fn answer_token_paths(&self, input: &super::Input, o: &PathOptions) -> Result<AnswerPathsReport> {
+    pub fn answer_token_paths(
+        &self,
+        input: &super::Input,
+        o: &PathOptions,
+    ) -> Result<AnswerPathsReport> {
         let q = o.quadrature;
         q.check()?;
         let answer = input.target.answer.clone().ok_or_else(|| Error::BadValue {
@@ -283,7 +287,8 @@ impl Explainer {
         if input.target.contrast.is_some() {
             return Err(Error::BadValue {
                 name: "per_token_paths",
-                detail: "explains an answer's tokens one by one; it does not take a contrast".into(),
+                detail: "explains an answer's tokens one by one; it does not take a contrast"
+                    .into(),
             });
         }
         // the prompt alone (chat template applied), with the answer as the reported target
@@ -335,7 +340,10 @@ impl Explainer {
             .steps
             .iter()
             .zip(&outputs)
-            .filter_map(|(s, o)| s.ig.roughness_warning().map(|w| format!("answer token {o}: {w}")))
+            .filter_map(|(s, o)| {
+                s.ig.roughness_warning()
+                    .map(|w| format!("answer token {o}: {w}"))
+            })
             .collect();
         let steps: Vec<GenerationStepReport> = g
             .steps

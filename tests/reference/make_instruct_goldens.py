@@ -18,6 +18,12 @@ contrast that shares the answer's first token, on tiny-llama / tiny-gpt2 / tiny-
 tiny-qwen2, and an answer after the chat template of tiny-llama-chat (the rendered prompt as
 `apply_chat_template(..., tokenize=True)` gives it). Written to tests/fixtures/instruct_goldens.json.
 
+`--per-token-paths` (CAPTUM_CASES): Captum's own `LLMGradientAttribution` around
+`LayerIntegratedGradients` on the embedding layer, `TextTokenInput(prompt, baselines=<pad id>,
+skip_tokens=[<BOS id>])` (the chat fixture: the rendered prompt, its special tokens skipped),
+target = the answer text, gausslegendre 20 steps: `token_attr` [n_answer, n_interpretable] and
+`seq_attr`, stored under "captum".
+
 Run from the repository root with the reference environment (built by
 `bash scripts/setup-refenv.sh`):
 
@@ -165,6 +171,64 @@ def run_case(model, tok, name, prompt, answer_text, contrast_text, baseline):
     }
 
 
+CAPTUM_CASES = [
+    ("tiny-llama", PROMPT, " lazy dog."),
+    ("tiny-qwen2", PROMPT, " lazy dog."),
+    ("tiny-gpt2", PROMPT, " lazy dog."),
+    ("tiny-llama-chat", "chat", " it sleeps."),
+]
+
+
+def captum_case(model, name, prompt, answer_text):
+    from captum.attr import LayerIntegratedGradients, LLMGradientAttribution, TextTokenInput
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    folder = os.path.join(MODELS, name)
+    if prompt == "chat":
+        hf = AutoTokenizer.from_pretrained(folder)
+        text = hf.apply_chat_template([{"role": "user", "content": CHAT_USER}], tokenize=False,
+                                      add_generation_prompt=True)
+        # the rendered prompt holds its special tokens: encode it without adding more
+        ids = hf(text, add_special_tokens=False)["input_ids"]
+        skip = sorted({i for i in ids if i in SPECIAL_IDS})
+
+        class NoSpecials:  # TextTokenInput encodes with the tokenizer's defaults
+            def __init__(self, tok):
+                self.tok = tok
+
+            def encode(self, t, return_tensors=None, add_special_tokens=False):
+                return self.tok.encode(t, return_tensors=return_tensors, add_special_tokens=False)
+
+            def __getattr__(self, k):
+                return getattr(self.tok, k)
+
+        tok = NoSpecials(hf)
+    else:
+        text = prompt
+        hf = PreTrainedTokenizerFast(tokenizer_file=os.path.join(folder, "tokenizer.json"))
+        tok = hf
+        ids = hf(text)["input_ids"]
+        skip = sorted({i for i in ids if i in SPECIAL_IDS})
+    inp = TextTokenInput(text, tok, baselines=PAD, skip_tokens=skip or None)
+    assert inp.inp_tensor[0].tolist() == ids, (inp.inp_tensor, ids)
+    lig = LayerIntegratedGradients(model, model.get_input_embeddings())
+    llm = LLMGradientAttribution(lig, hf)
+    res = llm.attribute(inp, target=answer_text, n_steps=N_STEPS, method="gausslegendre")
+    return {
+        "model": name,
+        "text": CHAT_USER if prompt == "chat" else prompt,
+        "chat": prompt == "chat",
+        "answer": answer_text,
+        "baseline": "pad",
+        "steps": N_STEPS,
+        "ids": ids,
+        "skip_tokens": skip,
+        "answer_ids": hf.encode(answer_text, add_special_tokens=False),
+        "token_attr": res.token_attr.tolist(),
+        "seq_attr": res.seq_attr.tolist(),
+    }
+
+
 def main():
     torch.set_num_threads(1)
     f64_eager_attention()
@@ -180,6 +244,13 @@ def main():
         r = run_case(model, tok, name, prompt, a, c, b)
         print(name, b, repr(a), repr(c), "F", r["f_input"], r["f_baseline"], "delta", r["delta"])
         out["cases"].append(r)
+    out["captum"] = []
+    for name, prompt, a in CAPTUM_CASES:
+        if name not in cache:
+            cache[name] = load(name)
+        r = captum_case(cache[name][0], name, prompt, a)
+        print("captum", name, repr(a), "seq_attr", [round(v, 6) for v in r["seq_attr"]])
+        out["captum"].append(r)
     with open(OUT, "w") as f:
         json.dump(out, f, indent=1, ensure_ascii=False)
         f.write("\n")
