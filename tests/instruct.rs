@@ -252,12 +252,13 @@ fn chat_prompt_keeps_its_special_tokens_in_the_baseline() {
     assert!(h.text.ends_with("<|assistant|>\n"));
     let b = h.baseline_ids.as_ref().unwrap();
     let mut kept = 0;
-    for i in 0..h.ids.len() {
-        if h.special[i] {
-            assert_eq!(b[i], h.ids[i]);
+    assert_eq!(b.len(), h.ids.len());
+    for ((&bi, &id), &special) in b.iter().zip(&h.ids).zip(&h.special) {
+        if special {
+            assert_eq!(bi, id);
             kept += 1;
         } else {
-            assert_eq!(b[i], 2, "pad");
+            assert_eq!(bi, 2, "pad");
         }
     }
     assert_eq!(kept, 2, "<s> and <|endoftext|>: {:?}", h.tokens);
@@ -350,6 +351,10 @@ fn answer_targets_match_pytorch() {
             .iter()
             .zip(&want)
             .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+        eprintln!(
+            "{what}: max abs diff {err:.2e} (scale {scale:.3}), delta {:.3e}",
+            r.delta
+        );
         assert!(
             err <= 1e-8 * scale,
             "{what}: attributions differ by {err:e} (scale {scale})"

@@ -284,7 +284,7 @@ pub fn display_tokens(spelling: TokenSpelling, tokens: &[String], special: &[boo
         let mut j = i;
         while j < tokens.len() && !special.get(j).copied().unwrap_or(false) {
             let b = token_bytes(spelling, &tokens[j]);
-            owner.extend(std::iter::repeat(j).take(b.len()));
+            owner.extend(std::iter::repeat_n(j, b.len()));
             bytes.extend(b);
             j += 1;
         }

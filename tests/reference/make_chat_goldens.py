@@ -18,7 +18,11 @@ renders the same with gradpath (minijinja) and compares byte for byte.
 Run from the repository root with the reference environment (built by
 `bash scripts/setup-refenv.sh`):
 
-    .refenv/bin/python tests/reference/make_chat_goldens.py
+    .refenv/bin/python -m pip install --quiet --target .refenv-gguf --no-deps gguf==0.19.0
+    PYTHONPATH=.refenv-gguf .refenv/bin/python tests/reference/make_chat_goldens.py
+
+(transformers reads the SmolLM2 GGUF file through the `gguf` package, which the pinned
+requirements do not include; installing it beside the environment leaves `.refenv` as it is.)
 """
 
 import json
