@@ -78,5 +78,6 @@ fn describe(t: &Target) -> &'static str {
         Target::Similarity { .. } => "cosine similarity",
         Target::Class { .. } => "class",
         Target::Token { .. } => "next token",
+        Target::Sum { .. } => "answer (sum of next-token terms)",
     }
 }

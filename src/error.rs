@@ -75,6 +75,14 @@ pub enum Error {
     /// file when there is one).
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// The model has no chat template (neither `chat_template` in `tokenizer_config.json` /
+    /// `chat_template.jinja` nor `tokenizer.chat_template` in the GGUF metadata).
+    #[error("{model}: the model has no chat template")]
+    NoChatTemplate { model: String },
+    /// The model's chat template does not parse or fails to render (its own
+    /// `raise_exception(...)` included).
+    #[error("chat template: {0}")]
+    ChatTemplate(String),
 
     // === Inputs and requests ===
     /// An input that is empty where something is needed. The field names it: "the text",

@@ -1560,3 +1560,114 @@ fn heads_resume_reuses_the_checkpoint_and_drops_a_torn_line() {
         }
     }
 }
+
+// ----------------------------------------------------------------------------------------------
+// Instruct models (issue 15): --chat, --system, --answer, --contrast, --per-token-paths
+// ----------------------------------------------------------------------------------------------
+
+#[test]
+fn chat_without_a_template_fails_with_a_hint() {
+    let f = expect_failure(
+        &ig(&fixture("tiny-llama"), "the quick", &["--chat"]),
+        &["no chat template"],
+    );
+    assert!(f.hint.contains("--chat"), "{}", f.hint);
+}
+
+#[test]
+fn answer_contrast_and_chat_in_the_json() {
+    let d = TempDir::new("answer_json");
+    let json = d.join("a.json");
+    let html = d.join("a.html");
+    expect_success(&ig(
+        &fixture("tiny-llama-chat"),
+        "the dog?",
+        &[
+            "--system",
+            "Be brief.",
+            "--answer",
+            " lazy dog.",
+            "--contrast",
+            " lazy do",
+            "--steps",
+            "8",
+            "--words",
+            "--json",
+            json.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ],
+    ));
+    let v = read_json(&json);
+    assert_eq!(v["chat"]["system"], "Be brief.");
+    assert!(v["text"]
+        .as_str()
+        .unwrap()
+        .contains("<|system|>\nBe brief."));
+    assert_eq!(v["target"]["type"], "answer");
+    assert_eq!(v["target"]["contrast"]["text"], " lazy do");
+    let n = v["tokens"].as_array().unwrap().len();
+    assert_eq!(v["tokens_display"].as_array().unwrap().len(), n);
+    assert!(v["tokens_display"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| !t.as_str().unwrap().contains('Ġ')));
+    // the shared " lazy" cancels: the terms are " dog", "." and − " do"
+    let terms = v["answer_terms"].as_array().unwrap();
+    assert_eq!(terms.len(), 3);
+    let f: f64 = terms
+        .iter()
+        .map(|t| t["weight"].as_f64().unwrap() * t["f_input"].as_f64().unwrap())
+        .sum();
+    assert!((f - v["f_input"].as_f64().unwrap()).abs() < 1e-4);
+    assert!(std::fs::read_to_string(&html).unwrap().contains("<mark"));
+}
+
+#[test]
+fn per_token_paths_json_and_errors() {
+    let d = TempDir::new("per_token_paths");
+    let json = d.join("p.json");
+    expect_success(&ig(
+        &fixture("tiny-llama"),
+        "the quick brown fox",
+        &[
+            "--answer",
+            " lazy dog.",
+            "--per-token-paths",
+            "--steps",
+            "8",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    ));
+    let v = read_json(&json);
+    assert_eq!(v["mode"], "per_token_paths");
+    let rows = v["token_attr"].as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        v["target"]["answer"]["ids"].as_array().unwrap().len()
+    );
+    let seq = f64_vec(&v["seq_attr"]);
+    for (i, s) in seq.iter().enumerate() {
+        let sum: f64 = rows.iter().map(|r| r[i].as_f64().unwrap()).sum();
+        assert!((sum - s).abs() < 1e-9);
+    }
+    // --per-token-paths needs --answer (clap), --contrast needs --answer, and continuations
+    // that cannot share one forward are refused with a hint
+    let out = ig(&fixture("tiny-llama"), "the quick", &["--per-token-paths"]);
+    assert_eq!(out.status.code(), Some(2), "clap usage error");
+    let f = expect_failure(
+        &ig(
+            &fixture("tiny-llama"),
+            "the quick",
+            &["--answer", " lazy dog.", "--contrast", " quick fox"],
+        ),
+        &["--contrast", "last token"],
+    );
+    assert!(!f.hint.is_empty());
+    expect_failure(
+        &ig(&fixture("tiny-bert"), "a b", &["--answer", "c"]),
+        &["causal language model"],
+    );
+}

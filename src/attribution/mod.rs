@@ -26,4 +26,4 @@ pub use layer::{
     LayerAttribution, LayerResult,
 };
 pub use perturb::{ablation, noise_sensitivity, AblationResult, SensitivityResult};
-pub use target::{Target, TargetKind};
+pub use target::{Target, TargetKind, TokenTerm};

@@ -33,6 +33,15 @@ impl TargetKind {
     }
 }
 
+/// One term of [`Target::Sum`]: `weight · kind(token as the next token after position)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenTerm {
+    pub position: usize,
+    pub token: usize,
+    pub kind: TargetKind,
+    pub weight: f64,
+}
+
 /// The scalar explained.
 #[derive(Debug, Clone)]
 pub enum Target {
@@ -47,6 +56,11 @@ pub enum Target {
         token: usize,
         kind: TargetKind,
     },
+    /// A weighted sum of next-token terms of a causal language model, all read from one
+    /// forward: an answer's teacher-forced log-probability (Σ_j log p(a_j | prompt, a_<j), one
+    /// term per answer token, weight 1), or a contrast (a logit difference of two tokens at the
+    /// same position: weights +1 and −1).
+    Sum { terms: Vec<TokenTerm> },
 }
 
 /// `kind` of the logits `[batch, n]`, column `index` → `[batch]`.
@@ -60,10 +74,50 @@ fn pick(logits: &Var, index: usize, kind: TargetKind) -> Result<Var> {
     v.narrow(1, index, 1)?.reshape(&[b])
 }
 
+/// One next-token term, `[batch]`.
+fn token_term(out: &ModelOutput, position: usize, token: usize, kind: TargetKind) -> Result<Var> {
+    if kind == TargetKind::Logit {
+        return out.token_logit(position, token);
+    }
+    out.check_token(token)?;
+    pick(&out.token_logits(position)?, token, kind)
+}
+
 impl Target {
+    /// The value of each term of a [`Target::Sum`] for every row, `[batch]` each (the other
+    /// targets: F alone).
+    pub fn eval_terms(&self, out: &ModelOutput) -> Result<Vec<Var>> {
+        match self {
+            Target::Sum { terms } => terms
+                .iter()
+                .map(|t| token_term(out, t.position, t.token, t.kind))
+                .collect(),
+            _ => Ok(vec![self.eval(out)?]),
+        }
+    }
+
     /// F for every row: `[batch]`.
     pub fn eval(&self, out: &ModelOutput) -> Result<Var> {
         match self {
+            Target::Sum { terms } => {
+                if terms.is_empty() {
+                    return Err(Error::Empty("the target's terms"));
+                }
+                let mut f: Option<Var> = None;
+                for t in terms {
+                    let v = token_term(out, t.position, t.token, t.kind)?;
+                    let v = if t.weight == 1.0 {
+                        v
+                    } else {
+                        v.scale(t.weight)?
+                    };
+                    f = Some(match f {
+                        None => v,
+                        Some(acc) => acc.add(&v)?,
+                    });
+                }
+                f.ok_or_else(|| Error::Internal("empty sum".into()))
+            }
             Target::Class { class, kind } => {
                 let logits = out.logits.as_ref().ok_or_else(|| Error::TargetMismatch("a class target needs a classification model (this one has no classifier head); sentence-embedding models take a similarity target".into()))?;
                 let n = logits.shape()[1];
@@ -80,13 +134,7 @@ impl Target {
                 position,
                 token,
                 kind,
-            } => {
-                if *kind == TargetKind::Logit {
-                    return out.token_logit(*position, *token);
-                }
-                out.check_token(*token)?;
-                pick(&out.token_logits(*position)?, *token, *kind)
-            }
+            } => token_term(out, *position, *token, *kind),
             Target::Similarity { reference } => {
                 let p = out.pooled.as_ref().ok_or_else(|| Error::TargetMismatch("a similarity target needs a sentence-embedding model (this one is a classifier, which takes a class target)".into()))?;
                 let (b, c) = (p.shape()[0], p.shape()[1]);
@@ -131,6 +179,10 @@ impl Target {
             } => {
                 serde_json::json!({"type": "token", "kind": kind.name(), "position": position, "token": token, "token_str": label})
             }
+            Target::Sum { terms } => serde_json::json!({
+                "type": "sum",
+                "terms": terms.iter().map(|t| serde_json::json!({"position": t.position, "token": t.token, "kind": t.kind.name(), "weight": t.weight})).collect::<Vec<_>>(),
+            }),
         }
     }
 }

@@ -165,9 +165,12 @@ impl ExampleDefaults {
                 token: e.target_token.clone().or_else(|| t.token.clone()),
                 position: e.position.or(t.position),
                 kind: t.kind,
+                answer: t.answer.clone(),
+                contrast: t.contrast.clone(),
             },
             truncate: self.truncate,
             pair: e.text_pair.clone(),
+            chat: None,
         }
     }
 }

@@ -115,6 +115,22 @@ pub struct TextArgs {
     /// Cut texts longer than the model's positions instead of failing.
     #[arg(long)]
     pub truncate: bool,
+    /// Render TEXT as the user's message with the model's chat template (generation prompt
+    /// appended), as the model sees it in a conversation.
+    #[arg(long)]
+    pub chat: bool,
+    /// A system message before TEXT (implies --chat).
+    #[arg(long)]
+    pub system: Option<String>,
+}
+
+impl TextArgs {
+    /// The chat turn of --chat / --system.
+    pub fn chat(&self) -> Option<crate::explain::Chat> {
+        (self.chat || self.system.is_some()).then(|| crate::explain::Chat {
+            system: self.system.clone(),
+        })
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -138,6 +154,14 @@ pub struct TargetArgs {
     /// `attattr`: prob, as the paper).
     #[arg(long, value_parser = ["logit", "prob", "log-prob"])]
     pub target_kind: Option<String>,
+    /// Causal language models: explain the log-probability of this whole answer after TEXT
+    /// (sum over its tokens, teacher-forced; the path moves the prompt's embeddings only).
+    #[arg(long, conflicts_with_all = ["target_token", "position"])]
+    pub answer: Option<String>,
+    /// With --answer: explain log p(answer) − log p(contrast) (for two single tokens, their
+    /// logit difference).
+    #[arg(long, requires = "answer")]
+    pub contrast: Option<String>,
 }
 
 impl TargetArgs {
@@ -160,9 +184,12 @@ impl TargetArgs {
                 token: self.target_token.clone(),
                 position: self.position,
                 kind,
+                answer: self.answer.clone(),
+                contrast: self.contrast.clone(),
             },
             truncate: text.truncate,
             pair: None,
+            chat: text.chat(),
         })
     }
 
@@ -171,7 +198,9 @@ impl TargetArgs {
         let Error::TargetMismatch(_) = e else {
             return e;
         };
-        Error::TargetMismatch(if is_decoder {
+        Error::TargetMismatch(if !is_decoder && self.answer.is_some() {
+            "--answer (and --contrast) explain a continuation of a causal language model; for this model use --target (classifiers) or --similar-to (sentence embeddings)".into()
+        } else if is_decoder {
             "this is a causal language model: choose the explained token with --target-token (and --position), not --target / --similar-to".into()
         } else if self.target_token.is_some() || self.position.is_some() {
             "--target-token and --position are for causal language models; for this model use --target (classifiers) or --similar-to (sentence embeddings)".into()
@@ -185,7 +214,9 @@ impl TargetArgs {
 
 /// A text input without a target (`gradpath attention`).
 pub fn plain_input(text: &TextArgs) -> Input {
-    Input::text(text.text.clone()).truncate(text.truncate)
+    let mut i = Input::text(text.text.clone()).truncate(text.truncate);
+    i.chat = text.chat();
+    i
 }
 
 #[derive(Args, Debug, Clone)]

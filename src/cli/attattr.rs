@@ -168,6 +168,7 @@ pub fn most_important(r: &AttAttrReport) -> (usize, usize) {
 
 fn print_summary(r: &AttAttrReport) {
     let h = &r.header;
+    let labels = h.labels();
     outln!("{}", h.model_description);
     outln!(
         "target: {}   ATTATTR, {} {} points per layer{}",
@@ -209,8 +210,8 @@ fn print_summary(r: &AttAttrReport) {
         outln!(
             "  layer {:>2}  {:>16} ← {:<16} {:+.5}",
             c.layer,
-            h.tokens[c.from],
-            h.tokens[c.to],
+            labels[c.from],
+            labels[c.to],
             c.attribution
         );
     }
@@ -218,15 +219,15 @@ fn print_summary(r: &AttAttrReport) {
         outln!(
             "attribution tree (τ = {}): root {:?}, {} edges",
             t.threshold,
-            h.tokens[t.root],
+            labels[t.root],
             t.edges.len()
         );
         for e in &t.edges {
             outln!(
                 "  layer {:>2}  {:>16} → {:<16} {:.3}",
                 e.layer,
-                h.tokens[e.from],
-                h.tokens[e.to],
+                labels[e.from],
+                labels[e.to],
                 e.weight
             );
         }
@@ -238,7 +239,7 @@ fn print_summary(r: &AttAttrReport) {
 fn page(r: &AttAttrReport, (li, head): (usize, usize)) -> String {
     use crate::report::attention_html as ah;
     let h = &r.header;
-    let toks = &h.tokens;
+    let toks = &h.labels();
     let l = &r.layers[li];
     let rows = vec![
         ("model", h.model_description.clone()),

@@ -282,6 +282,8 @@ pub fn run(a: &BatchArgs) -> Result<()> {
     let text = TextArgs {
         text: String::new(),
         truncate: a.truncate,
+        chat: false,
+        system: None,
     };
     let target = a.target.input_kind(&text, kind)?.target;
     let o = BatchOptions {

@@ -25,6 +25,10 @@ fn flag(name: &str) -> Option<&'static str> {
         "memory" => "--memory",
         "shard" => "--shard",
         "words" => "--words",
+        "answer" | "the answer" => "--answer",
+        "contrast" | "the contrast" => "--contrast",
+        "per_token_paths" => "--per-token-paths",
+        "chat" => "--chat",
         _ => return None,
     })
 }

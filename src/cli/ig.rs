@@ -19,6 +19,11 @@ pub struct IgArgs {
     pub adaptive: AdaptiveArgs,
     #[command(flatten)]
     pub words: WordsArgs,
+    /// With --answer: one IG path per answer token (its log-probability given the prompt and the
+    /// answer's earlier tokens), as Captum's LLMGradientAttribution; prints seq_attr, the JSON
+    /// also has token_attr.
+    #[arg(long, requires = "answer")]
+    pub per_token_paths: bool,
 }
 
 /// Runs `gradpath ig`.
@@ -32,6 +37,74 @@ pub fn run(a: &IgArgs) -> Result<()> {
     let words = a.words.parse()?;
     let input = a.common.target.input(&a.common.text)?;
     let (ex, bar) = load(&a.common.model.model, options, a.common.run.quiet)?;
+    if a.per_token_paths {
+        if opts.adaptive.is_some() {
+            return Err(crate::Error::BadValue {
+                name: "per_token_paths",
+                detail: "runs a fixed rule per answer token; drop --tolerance".into(),
+            });
+        }
+        let r = ex
+            .answer_token_paths(&input, &opts.path)
+            .map_err(|e| a.common.target.explain(e, ex.model().is_decoder()))?;
+        bar.finish_and_clear();
+        let h = &r.header;
+        if !a.common.run.quiet {
+            outln!("{}", h.model_description);
+            outln!(
+                "target: {}, one path per answer token   baseline: {}   {} × {} points",
+                h.target_description(),
+                h.baseline,
+                r.quadrature,
+                r.n_steps
+            );
+            let scores = crate::report::TokenScores {
+                labels: h.labels(),
+                scores: r.seq_attr.clone(),
+            };
+            out!("{}", report::table::render(&scores, 20));
+            for s in &r.steps {
+                outln!(
+                    "answer token {:<12} F(input) = {:.6}  F(baseline) = {:.6}  delta = {:+.3e}  relative = {:.3e}",
+                    s.token_str, s.f_input, s.f_baseline, s.delta, s.relative_delta
+                );
+            }
+        }
+        for w in &r.warnings {
+            eprintln!("warning: {w}");
+        }
+        a.common.output.write_json(&r)?;
+        if let Some(path) = &a.common.output.html {
+            let info = report::html::PageInfo {
+                title: "gradpath · integrated gradients, one path per answer token",
+                model: &h.model_description,
+                text: &h.text,
+                target: &h.target_description(),
+                f_input: r.steps.iter().map(|s| s.f_input).sum(),
+                f_baseline: r.steps.iter().map(|s| s.f_baseline).sum(),
+                delta: r.delta,
+                relative_delta: r.delta.abs()
+                    / r.steps
+                        .iter()
+                        .map(|s| s.f_input - s.f_baseline)
+                        .sum::<f64>()
+                        .abs(),
+                method: &format!(
+                    "{} × {} per answer token, baseline {}",
+                    r.quadrature, r.n_steps, h.baseline
+                ),
+                warning: r.warnings.first().map(String::as_str),
+                path_alphas: &[],
+                path_f: &[],
+            };
+            let scores = crate::report::TokenScores {
+                labels: h.labels(),
+                scores: r.seq_attr.clone(),
+            };
+            write(path, &report::html::render(&scores, &info))?;
+        }
+        return Ok(());
+    }
     let mut r = ex
         .ig(&input, &opts)
         .map_err(|e| a.common.target.explain(e, ex.model().is_decoder()))?;

@@ -200,6 +200,8 @@ pub fn hint(e: &Error) -> String {
         Error::UnsupportedArchitecture { .. } => ARCH.into(),
         Error::Config { key, .. } if key == "architectures" || key == "model_type" => ARCH.into(),
         Error::Config { .. } | Error::MissingTensor { .. } | Error::BadWeights { .. } => DAMAGED.into(),
+        Error::NoChatTemplate { .. } => "drop --chat (and --system) to explain the text as given, or use an instruct model whose tokenizer_config.json or GGUF metadata has a chat template".into(),
+        Error::ChatTemplate(_) => "the model's chat template rejected the conversation (e.g. a template without a system role): drop --system, or check the template".into(),
         Error::Tokenizer(_) => "check the model's tokenizer (tokenizer.json or the GGUF tokenizer metadata); re-download the model if it is damaged".into(),
         // inputs and requests
         Error::Empty(what) if what.contains("text") || what.contains("input") || what.contains("prompt") => TEXT.into(),

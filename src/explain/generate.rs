@@ -92,17 +92,25 @@ pub struct GenerationReport {
     pub generated_text: String,
 }
 
-/// Printable token: spaces and newlines made visible.
-fn show(tok: &Tokenizer, id: usize) -> String {
-    let t = tok.decode(&[id]).unwrap_or_default();
-    // A byte-level token that is part of a multi-byte character decodes to U+FFFD: show the raw
-    // token instead.
-    let t = if t.is_empty() || t.contains('\u{FFFD}') {
-        tok.id_to_token(id).unwrap_or_else(|| format!("#{id}"))
-    } else {
-        t
-    };
-    t.replace(' ', "␣").replace('\n', "⏎")
+/// Printable tokens of a sequence ([`crate::io::display_tokens`], so that characters spread
+/// over several byte-level tokens decode): spaces and newlines made visible (␣, ⏎), the rest of
+/// a character shown on the token before as `·`.
+fn shown(tok: &Tokenizer, ids: &[usize]) -> Vec<String> {
+    let toks: Vec<String> = ids
+        .iter()
+        .map(|&i| tok.id_to_token(i).unwrap_or_else(|| format!("#{i}")))
+        .collect();
+    let special: Vec<bool> = ids.iter().map(|&i| tok.is_special(i)).collect();
+    tok.display_tokens(&toks, &special)
+        .into_iter()
+        .map(|t| {
+            if t.is_empty() {
+                "·".into()
+            } else {
+                t.replace(' ', "␣").replace('\n', "⏎")
+            }
+        })
+        .collect()
 }
 
 impl Explainer {
@@ -171,9 +179,10 @@ impl Explainer {
             &mut |d, t| self.report_progress(d, t),
         )?;
         let n_gen = generated.len();
-        let mut inputs: Vec<String> = e.ids.iter().map(|&i| show(tok, i)).collect();
-        inputs.extend(generated[..n_gen - 1].iter().map(|&i| show(tok, i)));
-        let outputs: Vec<String> = generated.iter().map(|&i| show(tok, i)).collect();
+        let all: Vec<usize> = e.ids.iter().chain(&generated).copied().collect();
+        let mut inputs = shown(tok, &all);
+        let outputs: Vec<String> = inputs[e.len()..].to_vec();
+        inputs.truncate(e.len() + n_gen - 1);
         let warnings: Vec<String> = g
             .steps
             .iter()
@@ -229,6 +238,145 @@ impl Explainer {
             },
             generated_text: tok.decode(&generated).unwrap_or_default(),
             generation: g,
+        })
+    }
+}
+
+/// [`Explainer::answer_token_paths`]: Captum `LLMGradientAttribution`'s view of an answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnswerPathsReport {
+    /// The prompt (`tokens`, `tokens_display`, ...; `target` is the answer).
+    #[serde(flatten)]
+    pub header: super::Header,
+    /// Always `"per_token_paths"`.
+    pub mode: &'static str,
+    /// `token_attr[j][i]`: IG of log p(answer token j | prompt, answer tokens before j) on prompt
+    /// token i, along a path of its own that moves the prompt's word embeddings only (the answer
+    /// tokens before j are appended to input and baseline alike).
+    pub token_attr: Vec<Vec<f64>>,
+    /// `seq_attr[i] = Σ_j token_attr[j][i]`.
+    pub seq_attr: Vec<f64>,
+    /// Per answer token: F at the input and at the baseline, the completeness delta.
+    pub steps: Vec<GenerationStepReport>,
+    /// Σ_j of the per-token deltas.
+    pub delta: f64,
+    pub quadrature: &'static str,
+    pub n_steps: usize,
+    pub batch: usize,
+    pub rough: bool,
+    pub warnings: Vec<String>,
+}
+
+impl Explainer {
+    /// An answer target ([`super::TargetSpec::answer`]) the way Captum's `LLMGradientAttribution`
+    /// with `LayerIntegratedGradients` explains it: one IG path per answer token (its
+    /// log-probability given the prompt and the answer's earlier tokens, which stay fixed),
+    /// attributions on the prompt's tokens (`token_attr`) and their sum over the answer
+    /// (`seq_attr`). The default answer target instead runs one path for the whole sum.
+    pub fn answer_token_paths(
+        &self,
+        input: &super::Input,
+        o: &PathOptions,
+    ) -> Result<AnswerPathsReport> {
+        let q = o.quadrature;
+        q.check()?;
+        let answer = input.target.answer.clone().ok_or_else(|| Error::BadValue {
+            name: "per_token_paths",
+            detail: "needs an answer".into(),
+        })?;
+        if input.target.contrast.is_some() {
+            return Err(Error::BadValue {
+                name: "per_token_paths",
+                detail: "explains an answer's tokens one by one; it does not take a contrast"
+                    .into(),
+            });
+        }
+        // the prompt alone (chat template applied), with the answer as the reported target
+        let mut prompt_input = input.clone();
+        prompt_input.target.answer = None;
+        let p = self.prepare(&prompt_input, &o.baseline, false)?;
+        let mut with_answer = self.prepare(input, &o.baseline, true)?;
+        let model = self.model();
+        let tok = self.tokenizer();
+        let generated = tok.encode_plain(&answer)?;
+        let e = &p.encoded;
+        if e.len() + generated.len() - 1 > model.max_tokens() {
+            return Err(Error::TooLong {
+                tokens: e.len() + generated.len() - 1,
+                max: model.max_tokens(),
+            });
+        }
+        let (alphas, weights) = q.nodes(q.steps)?;
+        let batch = self.batch_size(e.len() + generated.len(), q.steps)?;
+        let spec = GenerationSpec {
+            prompt: &e.ids,
+            special: &e.special,
+            generated: &generated,
+            baseline_token: o.baseline.token_id(tok, model)?,
+            kind: TargetKind::LogProb,
+            prompt_only: true,
+            alphas: &alphas,
+            weights: &weights,
+            adaptive: None,
+            batch,
+        };
+        let g = generation_attribution(
+            model,
+            &spec,
+            &mut |s, n| self.report_step(s, n),
+            &mut |d, t| self.report_progress(d, t),
+        )?;
+        let n = e.len();
+        let token_attr: Vec<Vec<f64>> = g
+            .steps
+            .iter()
+            .map(|s| s.ig.per_token[..n].to_vec())
+            .collect();
+        let seq_attr: Vec<f64> = (0..n)
+            .map(|i| token_attr.iter().map(|r| r[i]).sum())
+            .collect();
+        let outputs = shown(tok, &generated);
+        let warnings: Vec<String> = g
+            .steps
+            .iter()
+            .zip(&outputs)
+            .filter_map(|(s, o)| {
+                s.ig.roughness_warning()
+                    .map(|w| format!("answer token {o}: {w}"))
+            })
+            .collect();
+        let steps: Vec<GenerationStepReport> = g
+            .steps
+            .iter()
+            .zip(&outputs)
+            .map(|(s, o)| GenerationStepReport {
+                token: s.token,
+                token_str: o.clone(),
+                attributions: s.ig.per_token.clone(),
+                f_input: s.ig.f_input,
+                f_baseline: s.ig.f_baseline,
+                delta: s.ig.delta,
+                relative_delta: s.ig.relative_delta,
+                path: PathInfo::of(&s.ig),
+                rough: s.ig.roughness_warning().is_some(),
+            })
+            .collect();
+        // the header of the prompt, with the answer target's description
+        with_answer.encoded = p.encoded.clone();
+        with_answer.baseline_ids = p.baseline_ids.clone();
+        let header = self.header("answer_token_paths", input, &with_answer);
+        Ok(AnswerPathsReport {
+            header,
+            mode: "per_token_paths",
+            seq_attr,
+            token_attr,
+            delta: steps.iter().map(|s| s.delta).sum(),
+            steps,
+            quadrature: q.rule.name(),
+            n_steps: q.steps,
+            batch,
+            rough: !warnings.is_empty(),
+            warnings,
         })
     }
 }

@@ -540,7 +540,8 @@ impl Explainer {
         let p = self.prepare(input, &o.baseline, true)?;
         let target = p.target()?;
         let problem = self.problem(&p, target);
-        let zero = Tensor::zeros(p.x.shape(), p.x.dtype());
+        // an answer's positions are never ablated (their rows stay the input's)
+        let zero = p.fix_rows(&Tensor::zeros(p.x.shape(), p.x.dtype()))?;
         let rep = if o.zero { &zero } else { &p.x_baseline };
         let batch = self.batch_size(p.encoded.len(), p.encoded.len() + 1)?;
         let r = ablation(&problem, rep, batch, &mut self.progress_fn())?;

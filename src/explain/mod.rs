@@ -34,21 +34,22 @@ mod report;
 pub use attattr::{
     AttAttrLayer, AttAttrOptions, AttAttrReport, Connection, ROUGH as ATTATTR_ROUGH,
 };
-pub use generate::{GenerateOptions, GenerationReport, GenerationStepReport};
+pub use generate::{AnswerPathsReport, GenerateOptions, GenerationReport, GenerationStepReport};
 pub use heads::{HeadCriterion, HeadScores, PruningCurve};
 pub use methods::{
     check_head, AblateOptions, AttentionOptions, ConductanceOptions, LayerIgOptions, NeuronOptions,
     SaliencyOptions, SensitivityOptions, Smoothing,
 };
 pub use report::{
-    AblationReport, AttentionReport, ConductanceReport, Header, IgReport, LayerEntry,
-    LayerIgReport, NeuronReport, NoiseTunnelInfo, PathInfo, Refinement, RefinementStep,
-    SaliencyReport, SensitivityReport, SimplePath, StartProbe, TargetInfo, Timing, TokenCurve,
-    TokenReport, Words,
+    AblationReport, AttentionReport, ChatInfo, ConductanceReport, Continuation, Header, IgReport,
+    LayerEntry, LayerIgReport, NeuronReport, NoiseTunnelInfo, PathInfo, Refinement, RefinementStep,
+    SaliencyReport, SensitivityReport, SimplePath, StartProbe, TargetInfo, TermInfo, TermValue,
+    Timing, TokenCurve, TokenReport, Words,
 };
 
-use crate::attribution::{Adaptive, Baseline, PathProblem, Target, TargetKind};
+use crate::attribution::{Adaptive, Baseline, PathProblem, Target, TargetKind, TokenTerm};
 use crate::integrate::{captum_exact, Rule};
+use crate::io::ChatTemplate;
 use crate::io::{Encoded, Tokenizer};
 use crate::models::{self, Batch, HookName, Hooks, Model, ModelOutput};
 use crate::report::{aggregate_words, Aggregate, TokenScores};
@@ -95,6 +96,15 @@ pub struct TargetSpec {
     pub position: Option<usize>,
     /// Logit, probability or log-probability.
     pub kind: TargetKind,
+    /// Causal language models: explain the log-probability of this whole continuation of the
+    /// text, Σ_j log p(a_j | text, a_<j), teacher-forced (the answer's tokens are appended to the
+    /// input and stay fixed along every path; the path moves the text's word embeddings only).
+    /// Replaces `token` / `position`; `kind` does not apply.
+    pub answer: Option<String>,
+    /// With `answer`: explain log p(answer) − log p(contrast) instead. Both are read from one
+    /// forward, so they must share every token but their last (single tokens always do; for two
+    /// single tokens this is their logit difference).
+    pub contrast: Option<String>,
 }
 
 impl Default for TargetSpec {
@@ -105,8 +115,17 @@ impl Default for TargetSpec {
             token: None,
             position: None,
             kind: TargetKind::Logit,
+            answer: None,
+            contrast: None,
         }
     }
+}
+
+/// The chat turn an [`Input`] is rendered into when the model's chat template is used.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Chat {
+    /// A system message before the user's.
+    pub system: Option<String>,
 }
 
 /// A text to explain and its target.
@@ -119,6 +138,10 @@ pub struct Input {
     pub truncate: bool,
     /// A second segment (sentence-pair classifiers: `[CLS] text [SEP] pair [SEP]`, token type 1).
     pub pair: Option<String>,
+    /// Render `text` as the user's message with the model's chat template (generation prompt
+    /// appended) and explain the rendered prompt; the template's special tokens are kept out of
+    /// the baseline like BOS. [`Error::NoChatTemplate`] for a model without a template.
+    pub chat: Option<Chat>,
 }
 
 impl Input {
@@ -129,7 +152,29 @@ impl Input {
             target: TargetSpec::default(),
             truncate: false,
             pair: None,
+            chat: None,
         }
+    }
+
+    /// Render the text with the model's chat template, as the user's message.
+    pub fn chat(mut self) -> Input {
+        self.chat.get_or_insert_with(Chat::default);
+        self
+    }
+    /// A system message (implies [`Input::chat`]).
+    pub fn system(mut self, system: impl Into<String>) -> Input {
+        self.chat.get_or_insert_with(Chat::default).system = Some(system.into());
+        self
+    }
+    /// Explain the log-probability of this continuation (causal language models).
+    pub fn answer(mut self, answer: impl Into<String>) -> Input {
+        self.target.answer = Some(answer.into());
+        self
+    }
+    /// Explain log p(answer) − log p(contrast) (with [`Input::answer`]).
+    pub fn contrast(mut self, contrast: impl Into<String>) -> Input {
+        self.target.contrast = Some(contrast.into());
+        self
     }
 
     /// A second segment for sentence-pair models.
@@ -314,6 +359,7 @@ pub type ProgressFn = Box<dyn FnMut(usize, usize)>;
 pub struct Explainer {
     model: Box<dyn Model>,
     tokenizer: Tokenizer,
+    chat_template: Option<ChatTemplate>,
     path: PathBuf,
     options: Options,
     load_s: f64,
@@ -335,10 +381,31 @@ pub struct Prepared {
     /// Token ids of the baseline sequence (`None` for the zero baseline).
     pub baseline_ids: Option<Vec<usize>>,
     pub baseline: Baseline,
+    /// The text that was tokenized (with a chat, the rendered prompt).
+    pub text: String,
+    /// The chat turn, when the chat template was used.
+    pub chat: Option<Chat>,
+    /// Positions from here on hold an answer's tokens: the same at both path ends.
+    pub fixed_from: Option<usize>,
+    /// An answer target's terms at the input and at the baseline.
+    pub answer_terms: Option<Vec<TermValue>>,
     started: Instant,
 }
 
 impl Prepared {
+    /// `t` (`[n_tok, d_model]`, e.g. a baseline) with the rows of the fixed positions (an
+    /// answer's tokens) taken from the input.
+    pub fn fix_rows(&self, t: &Tensor) -> Result<Tensor> {
+        let Some(from) = self.fixed_from else {
+            return Ok(t.clone());
+        };
+        let d = self.x.shape()[1];
+        let mut v = t.to_vec_f64()?;
+        let x = self.x.to_vec_f64()?;
+        v[from * d..].copy_from_slice(&x[from * d..]);
+        Tensor::from_f64_on(&v, t.shape(), t.dtype(), t.device())
+    }
+
     /// The target, for methods that need one.
     pub fn target(&self) -> Result<&Target> {
         self.target
@@ -355,9 +422,11 @@ impl Explainer {
         let t0 = Instant::now();
         let model = models::load(&path, options.dtype)?;
         let tokenizer = models::load_tokenizer(&path)?;
+        let chat_template = crate::io::ModelDir::open(&path)?.chat_template()?;
         Ok(Explainer {
             model,
             tokenizer,
+            chat_template,
             path,
             options,
             load_s: t0.elapsed().as_secs_f64(),
@@ -374,6 +443,44 @@ impl Explainer {
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
     }
+    /// The model's chat template (`None` when it has none).
+    pub fn chat_template(&self) -> Option<&ChatTemplate> {
+        self.chat_template.as_ref()
+    }
+
+    /// `user` (after an optional `system` message) rendered with the model's chat template, the
+    /// generation prompt appended: the text the model answers.
+    pub fn render_chat(&self, user: &str, system: Option<&str>) -> Result<String> {
+        let t = self
+            .chat_template
+            .as_ref()
+            .ok_or_else(|| Error::NoChatTemplate {
+                model: self.path.display().to_string(),
+            })?;
+        t.render(&ChatTemplate::messages(user, system), true)
+    }
+
+    /// Encodes a chat: [`Explainer::render_chat`], tokenized without adding special tokens (the
+    /// template writes them, as `apply_chat_template(..., tokenize=True)` does); every special
+    /// token of the rendered prompt is marked `special`.
+    pub fn encode_chat(&self, user: &str, system: Option<&str>) -> Result<(String, Encoded)> {
+        if user.trim().is_empty() {
+            return Err(Error::Empty("the text"));
+        }
+        let text = self.render_chat(user, system)?;
+        let mut e = self.tokenizer.encode_with(&text, None, false)?;
+        for (s, &id) in e.special.iter_mut().zip(&e.ids) {
+            *s = *s || self.tokenizer.is_special(id);
+        }
+        if e.len() > self.model.max_tokens() {
+            return Err(Error::TooLong {
+                tokens: e.len(),
+                max: self.model.max_tokens(),
+            });
+        }
+        Ok((text, e))
+    }
+
     /// The path the model was loaded from, as given.
     pub fn path(&self) -> &Path {
         &self.path
@@ -516,6 +623,7 @@ impl Explainer {
                     position,
                     token,
                     token_str: self.tokenizer.id_to_token(token),
+                    token_display: self.tokenizer.display_token(token),
                 },
             ));
         }
@@ -616,22 +724,54 @@ impl Explainer {
         need_target: bool,
     ) -> Result<Prepared> {
         let started = Instant::now();
-        let e = match &input.pair {
-            None => self.encode(&input.text, input.truncate)?,
-            Some(pair) => encode(
-                &self.tokenizer,
-                &input.text,
-                Some(pair),
-                self.model.max_tokens(),
-                input.truncate,
-            )?,
+        let (text, mut e) = match (&input.chat, &input.pair) {
+            (Some(_), Some(_)) => {
+                return Err(Error::BadValue {
+                    name: "chat",
+                    detail: "renders one user message; it does not take a second segment".into(),
+                })
+            }
+            (Some(c), None) => self.encode_chat(&input.text, c.system.as_deref())?,
+            (None, None) => (
+                input.text.clone(),
+                self.encode(&input.text, input.truncate)?,
+            ),
+            (None, Some(pair)) => (
+                input.text.clone(),
+                encode(
+                    &self.tokenizer,
+                    &input.text,
+                    Some(pair),
+                    self.model.max_tokens(),
+                    input.truncate,
+                )?,
+            ),
         };
-        let (target, target_info) = if need_target {
-            let (t, i) = self.resolve_target(&input.target, &e, input.truncate)?;
-            (Some(t), Some(i))
+        let n_prompt = e.len();
+        let answer = if need_target && input.target.answer.is_some() {
+            Some(self.append_answer(&input.target, &mut e)?)
         } else {
-            (None, None)
+            if input.target.contrast.is_some() {
+                return Err(Error::BadValue {
+                    name: "contrast",
+                    detail: "needs an answer to contrast with".into(),
+                });
+            }
+            None
         };
+        let (target, target_info) = match answer {
+            Some((t, i)) => (Some(t), Some(i)),
+            None if need_target => {
+                let (t, i) = self.resolve_target(&input.target, &e, input.truncate)?;
+                (Some(t), Some(i))
+            }
+            None => (None, None),
+        };
+        let fixed_from = (e.len() > n_prompt
+            || target_info
+                .as_ref()
+                .is_some_and(|t| matches!(t, TargetInfo::Answer { .. })))
+        .then_some(n_prompt);
         let (baseline_ids, x_baseline) = baseline
             .build(&e, &self.tokenizer, self.model.as_ref())
             .map_err(|err| match err {
@@ -645,16 +785,201 @@ impl Explainer {
             other => other,
         })?;
         let x = self.model.word_embeddings(&e.ids)?;
-        Ok(Prepared {
+        let mut p = Prepared {
             encoded: e,
+            text,
+            chat: input.chat.clone(),
             target,
             target_info,
             x,
             x_baseline,
             baseline_ids,
             baseline: baseline.clone(),
+            fixed_from,
+            answer_terms: None,
             started,
-        })
+        };
+        if let Some(from) = fixed_from {
+            // the answer's tokens are the same at both path ends
+            p.x_baseline = p.fix_rows(&p.x_baseline)?;
+            if let Some(ids) = p.baseline_ids.as_mut() {
+                ids[from..].copy_from_slice(&p.encoded.ids[from..]);
+            }
+        }
+        if let Some(Target::Sum { terms }) = &p.target {
+            p.answer_terms = Some(self.term_values(&p, terms)?);
+        }
+        Ok(p)
+    }
+
+    /// Appends the answer's tokens (all but the last: teacher forcing) to `e` and builds the
+    /// answer (or contrast) target on it.
+    fn append_answer(&self, spec: &TargetSpec, e: &mut Encoded) -> Result<(Target, TargetInfo)> {
+        if !self.model.is_decoder() {
+            return Err(Error::TargetMismatch(
+                "an answer target needs a causal language model".into(),
+            ));
+        }
+        if spec.token.is_some() || spec.position.is_some() {
+            return Err(Error::BadValue {
+                name: "answer",
+                detail:
+                    "replaces the next-token target: give either an answer or a token and position"
+                        .into(),
+            });
+        }
+        let continuation = |text: &str, what: &'static str| -> Result<Continuation> {
+            if text.is_empty() {
+                return Err(Error::Empty(what));
+            }
+            let ids = self.tokenizer.encode_plain(text)?;
+            if ids.is_empty() {
+                return Err(Error::Empty(what));
+            }
+            let toks: Vec<String> = ids
+                .iter()
+                .map(|&i| self.tokenizer.id_to_token(i).unwrap_or_default())
+                .collect();
+            let special: Vec<bool> = ids.iter().map(|&i| self.tokenizer.is_special(i)).collect();
+            Ok(Continuation {
+                text: text.to_string(),
+                tokens_display: self.tokenizer.display_tokens(&toks, &special),
+                ids,
+            })
+        };
+        let a = continuation(spec.answer.as_deref().unwrap_or(""), "the answer")?;
+        let c = spec
+            .contrast
+            .as_deref()
+            .map(|t| continuation(t, "the contrast"))
+            .transpose()?;
+        // the forward holds the longer continuation; the shorter must be its prefix but for its
+        // last token
+        let longer = match &c {
+            Some(c) if c.ids.len() > a.ids.len() => &c.ids,
+            _ => &a.ids,
+        };
+        for (name, cont) in [("answer", Some(&a)), ("contrast", c.as_ref())] {
+            let Some(cont) = cont else { continue };
+            let m = cont.ids.len();
+            if cont.ids[..m - 1] != longer[..m - 1] {
+                return Err(Error::BadValue {
+                    name: "contrast",
+                    detail: format!(
+                        "the {name} ({:?}, tokens {:?}) and the other continuation ({longer:?}) differ before the {name}'s last token; both are teacher-forced in one forward, so they must share every token but their last (single tokens always do)",
+                        cont.text, cont.ids
+                    ),
+                });
+            }
+        }
+        let last = e.len() - 1;
+        let mut terms: Vec<TokenTerm> = Vec::new();
+        let single = c.as_ref().is_some_and(|c| c.ids.len() == 1) && a.ids.len() == 1;
+        // for two single tokens log p(a) − log p(c) is the logit difference: no softmax needed
+        let kind = if single {
+            TargetKind::Logit
+        } else {
+            TargetKind::LogProb
+        };
+        for (cont, w) in [(Some(&a), 1.0), (c.as_ref(), -1.0)] {
+            let Some(cont) = cont else { continue };
+            for (j, &t) in cont.ids.iter().enumerate() {
+                let term = TokenTerm {
+                    position: last + j,
+                    token: t,
+                    kind,
+                    weight: w,
+                };
+                // a shared token at a shared position cancels
+                if let Some(k) = terms
+                    .iter()
+                    .position(|x| x.position == term.position && x.token == t && x.weight == -w)
+                {
+                    terms.remove(k);
+                } else {
+                    terms.push(term);
+                }
+            }
+        }
+        if terms.is_empty() {
+            return Err(Error::BadValue {
+                name: "contrast",
+                detail: "is the answer itself: the difference is zero".into(),
+            });
+        }
+        let extra = &longer[..longer.len() - 1];
+        if e.len() + extra.len() > self.model.max_tokens() {
+            return Err(Error::TooLong {
+                tokens: e.len() + extra.len(),
+                max: self.model.max_tokens(),
+            });
+        }
+        let end = e.offsets.last().map(|o| o.1).unwrap_or(0);
+        for &id in extra {
+            e.ids.push(id);
+            e.tokens
+                .push(self.tokenizer.id_to_token(id).unwrap_or_default());
+            e.type_ids.push(0);
+            e.offsets.push((end, end));
+            e.special.push(false);
+            e.words.push(None);
+        }
+        let quantity = match (&c, single) {
+            (None, _) => "log p(answer)",
+            (Some(_), true) => "log p(answer) - log p(contrast) = logit(answer) - logit(contrast)",
+            (Some(_), false) => "log p(answer) - log p(contrast)",
+        };
+        let info = TargetInfo::Answer {
+            quantity,
+            prompt_tokens: last + 1,
+            answer: a,
+            contrast: c,
+            terms: terms
+                .iter()
+                .map(|t| TermInfo {
+                    position: t.position,
+                    token: t.token,
+                    token_display: self.tokenizer.display_token(t.token),
+                    kind: t.kind.name(),
+                    weight: t.weight,
+                })
+                .collect(),
+        };
+        Ok((Target::Sum { terms }, info))
+    }
+
+    /// Every term of an answer target at the input and at the baseline (two forwards).
+    fn term_values(&self, p: &Prepared, terms: &[TokenTerm]) -> Result<Vec<TermValue>> {
+        let target = p.target()?;
+        let (t, d) = (p.x.shape()[0], p.x.shape()[1]);
+        let mut ends = Vec::new();
+        for x in [&p.x, &p.x_baseline] {
+            crate::attribution::probe::count_forward(1);
+            let mut hooks =
+                Hooks::new().replace("hook_embed", crate::Var::constant(x.reshape(&[1, t, d])?));
+            let out = self.model.forward(
+                &Batch::repeat(&p.encoded.ids, &p.encoded.type_ids, 1),
+                &mut hooks,
+            )?;
+            let v = target
+                .eval_terms(&out)?
+                .iter()
+                .map(|v| v.value().to_vec_f64().map(|x| x[0]))
+                .collect::<Result<Vec<f64>>>()?;
+            ends.push(v);
+        }
+        Ok(terms
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TermValue {
+                position: t.position,
+                token: t.token,
+                token_display: self.tokenizer.display_token(t.token),
+                weight: t.weight,
+                f_input: ends[0][i],
+                f_baseline: ends[1][i],
+            })
+            .collect())
     }
 
     /// The path problem at `hook_embed` for a prepared input.
@@ -677,8 +1002,16 @@ impl Explainer {
             gradpath_version: env!("CARGO_PKG_VERSION"),
             model: self.path.display().to_string(),
             model_description: self.model.describe(),
-            text: input.text.clone(),
+            text: p.text.clone(),
+            chat: p.chat.as_ref().map(|c| ChatInfo {
+                user: input.text.clone(),
+                system: c.system.clone(),
+            }),
+            answer_terms: p.answer_terms.clone(),
             tokens: p.encoded.tokens.clone(),
+            tokens_display: self
+                .tokenizer
+                .display_tokens(&p.encoded.tokens, &p.encoded.special),
             ids: p.encoded.ids.clone(),
             special: p.encoded.special.clone(),
             target: p.target_info.clone(),
@@ -778,7 +1111,7 @@ pub fn argmax(v: &[f64]) -> usize {
 pub(crate) fn words_of(h: &Header, per_token: &[f64], how: Aggregate) -> Words {
     let s = aggregate_words(
         &h.text,
-        &h.encoded.tokens,
+        &h.tokens_display,
         &h.encoded.words,
         &h.encoded.offsets,
         &h.encoded.type_ids,
@@ -806,11 +1139,11 @@ pub fn aggregate_name(how: Aggregate) -> &'static str {
 pub(crate) fn token_scores(h: &Header, words: &Option<Words>, per_token: &[f64]) -> TokenScores {
     match words {
         Some(w) => TokenScores {
-            labels: w.words.clone(),
+            labels: w.words.iter().map(|l| crate::io::printable(l)).collect(),
             scores: w.word_attributions.clone(),
         },
         None => TokenScores {
-            labels: h.tokens.clone(),
+            labels: h.labels(),
             scores: per_token.to_vec(),
         },
     }

@@ -28,7 +28,59 @@ pub enum TargetInfo {
         position: usize,
         token: usize,
         token_str: Option<String>,
+        /// `token_str` as text ([`crate::io::Tokenizer::display_token`]).
+        token_display: Option<String>,
     },
+    /// A whole answer's teacher-forced log-probability, or its difference to a contrast's.
+    #[serde(rename = "answer")]
+    Answer {
+        /// What F is, e.g. `log p(answer) - log p(contrast)`.
+        quantity: &'static str,
+        /// Tokens of the prompt; the answer's tokens (all but its last) follow them.
+        prompt_tokens: usize,
+        answer: Continuation,
+        contrast: Option<Continuation>,
+        /// F = Σ weight · term: each term is the `kind` of `token` as the next token after
+        /// `position` (shared tokens of answer and contrast cancel and are left out).
+        terms: Vec<TermInfo>,
+    },
+}
+
+/// An answer or contrast continuation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Continuation {
+    pub text: String,
+    pub ids: Vec<usize>,
+    pub tokens_display: Vec<String>,
+}
+
+/// One term of an answer target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TermInfo {
+    pub position: usize,
+    pub token: usize,
+    pub token_display: Option<String>,
+    pub kind: &'static str,
+    pub weight: f64,
+}
+
+/// One term of an answer target at the path ends: the per-answer-token breakdown of F.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TermValue {
+    pub position: usize,
+    pub token: usize,
+    pub token_display: Option<String>,
+    pub weight: f64,
+    /// The term (before its weight) at the input and at the baseline.
+    pub f_input: f64,
+    pub f_baseline: f64,
+}
+
+/// The chat turn a prompt was rendered from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatInfo {
+    pub user: String,
+    pub system: Option<String>,
 }
 
 impl std::fmt::Display for TargetInfo {
@@ -51,11 +103,28 @@ impl std::fmt::Display for TargetInfo {
                 position,
                 token,
                 token_str,
+                token_display,
             } => write!(
                 f,
                 "next token {token} {:?} after position {position}, {kind}",
-                token_str.as_deref().unwrap_or("?")
+                token_display
+                    .as_deref()
+                    .or(token_str.as_deref())
+                    .unwrap_or("?")
             ),
+            TargetInfo::Answer {
+                quantity,
+                answer,
+                contrast,
+                ..
+            } => match contrast {
+                None => write!(f, "{quantity}, answer {:?}", answer.text),
+                Some(c) => write!(
+                    f,
+                    "{quantity}, answer {:?}, contrast {:?}",
+                    answer.text, c.text
+                ),
+            },
         }
     }
 }
@@ -77,8 +146,18 @@ pub struct Header {
     /// The model path as given.
     pub model: String,
     pub model_description: String,
+    /// The text that was tokenized: with a chat, the prompt rendered by the chat template.
     pub text: String,
+    /// The chat turn (user and system message) when the chat template was used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat: Option<ChatInfo>,
+    /// Answer targets: each answer (and contrast) token's term at the input and the baseline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer_terms: Option<Vec<TermValue>>,
     pub tokens: Vec<String>,
+    /// The tokens as text ([`crate::io::display_tokens`]): byte-level and SentencePiece
+    /// spellings decoded, special tokens as spelled (`special` marks them).
+    pub tokens_display: Vec<String>,
     pub ids: Vec<usize>,
     pub special: Vec<bool>,
     /// `None` (JSON `null`) for methods that explain no target.
@@ -93,6 +172,13 @@ pub struct Header {
 }
 
 impl Header {
+    /// The readable tokens made printable for a table or page ([`crate::io::printable`]).
+    pub fn labels(&self) -> Vec<String> {
+        self.tokens_display
+            .iter()
+            .map(|t| crate::io::printable(t))
+            .collect()
+    }
     /// A one-line description of the target (`none` without one).
     pub fn target_description(&self) -> String {
         self.target

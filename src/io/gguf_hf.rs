@@ -302,6 +302,30 @@ impl GgufFile {
         Weights::from_f32_tensors(self.path(), self.hf_tensors()?, dtype)
     }
 
+    /// `tokenizer.chat_template` with the special tokens named by `tokenizer.ggml.*_token_id`
+    /// (`None` without a template).
+    pub fn chat_template(&self) -> Option<crate::io::ChatTemplate> {
+        let source = self.meta("tokenizer.chat_template")?.as_str()?.to_string();
+        let tokens = self
+            .meta("tokenizer.ggml.tokens")
+            .and_then(MetaValue::as_array);
+        let mut special = std::collections::BTreeMap::new();
+        for (name, key) in [
+            ("bos_token", "bos_token_id"),
+            ("eos_token", "eos_token_id"),
+            ("unk_token", "unknown_token_id"),
+            ("pad_token", "padding_token_id"),
+        ] {
+            let tok = self
+                .tok_id(key)
+                .and_then(|id| tokens?.get(id as usize)?.as_str().map(String::from));
+            if let Some(t) = tok {
+                special.insert(name.to_string(), t);
+            }
+        }
+        Some(crate::io::ChatTemplate::new(source, special))
+    }
+
     /// The tokenizer described by `tokenizer.ggml.*`. Only byte-level BPE (`gpt2`) vocabularies
     /// are supported so far.
     pub fn tokenizer(&self) -> Result<Tokenizer> {

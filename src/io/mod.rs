@@ -2,6 +2,7 @@
 //! `tokenizer.json`) and single GGUF files (`gguf.rs`, served under HF names by `gguf_hf.rs`).
 
 pub mod atomic;
+pub mod chat;
 pub mod gguf;
 pub mod gguf_hf;
 pub mod safetensors;
@@ -9,7 +10,8 @@ pub mod tokenizer;
 
 pub use self::gguf::{GgmlType, GgufFile, GgufTensorInfo, MetaValue};
 pub use self::safetensors::{NamedF32, VarPath, Weights};
-pub use tokenizer::{Encoded, Tokenizer};
+pub use chat::{ChatTemplate, Message};
+pub use tokenizer::{display_tokens, printable, Encoded, TokenSpelling, Tokenizer};
 
 use crate::{DType, Error, Result};
 use std::path::{Path, PathBuf};
@@ -138,6 +140,16 @@ impl ModelDir {
         match &self.gguf {
             Some(g) => g.weights(dtype),
             None => Weights::open(&self.weights, dtype),
+        }
+    }
+
+    /// The chat template ([`chat`]): `chat_template.jinja` or `chat_template` in
+    /// `tokenizer_config.json`, or `tokenizer.chat_template` in the GGUF metadata; `None` when the
+    /// model has none.
+    pub fn chat_template(&self) -> Result<Option<ChatTemplate>> {
+        match &self.gguf {
+            Some(g) => Ok(g.chat_template()),
+            None => chat::from_hf_folder(&self.dir),
         }
     }
 

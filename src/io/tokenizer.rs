@@ -66,9 +66,20 @@ impl Tokenizer {
 
     /// Encodes `text` (and `pair`, if given) with the tokenizer's special tokens.
     pub fn encode(&self, text: &str, pair: Option<&str>) -> Result<Encoded> {
+        self.encode_with(text, pair, true)
+    }
+
+    /// Encodes `text` (and `pair`), adding the post-processor's special tokens (BOS, `[CLS]`,
+    /// ...) only when `add_special` (a rendered chat prompt already holds them).
+    pub fn encode_with(
+        &self,
+        text: &str,
+        pair: Option<&str>,
+        add_special: bool,
+    ) -> Result<Encoded> {
         let enc = match pair {
-            None => self.inner.encode(text, true),
-            Some(p) => self.inner.encode((text, p), true),
+            None => self.inner.encode(text, add_special),
+            Some(p) => self.inner.encode((text, p), add_special),
         }
         .map_err(|e| Error::Tokenizer(format!("cannot tokenize the text: {e}")))?;
         Ok(Encoded {
@@ -115,10 +126,212 @@ impl Tokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// How this vocabulary spells text, read from the tokenizer's decoder (and pre-tokenizer):
+    /// a `ByteLevel` decoder or pre-tokenizer is byte-level BPE; a `Metaspace` decoder, or a
+    /// decoder sequence with `ByteFallback` or a `▁` replacement, is SentencePiece; anything else
+    /// (WordPiece, ...) is plain.
+    pub fn spelling(&self) -> TokenSpelling {
+        fn types(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(t) = m.get("type").and_then(|t| t.as_str()) {
+                        out.push(t.to_string());
+                    }
+                    if let Some(serde_json::Value::String(p)) =
+                        m.get("pattern").and_then(|p| p.get("String"))
+                    {
+                        out.push(format!("pattern:{p}"));
+                    }
+                    m.values().for_each(|x| types(x, out));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|x| types(x, out)),
+                _ => {}
+            }
+        }
+        let mut t = Vec::new();
+        if let Some(d) = self.inner.get_decoder() {
+            types(&serde_json::to_value(d).unwrap_or_default(), &mut t);
+        }
+        if let Some(p) = self.inner.get_pre_tokenizer() {
+            types(&serde_json::to_value(p).unwrap_or_default(), &mut t);
+        }
+        let has = |x: &str| t.iter().any(|y| y == x);
+        if has("ByteLevel") {
+            TokenSpelling::ByteLevel
+        } else if has("Metaspace") || has("ByteFallback") || has("pattern:\u{2581}") {
+            TokenSpelling::SentencePiece
+        } else {
+            TokenSpelling::Plain
+        }
+    }
+
+    /// Readable text of each token ([`display_tokens`] with this tokenizer's spelling).
+    pub fn display_tokens(&self, tokens: &[String], special: &[bool]) -> Vec<String> {
+        display_tokens(self.spelling(), tokens, special)
+    }
+
+    /// Readable text of one token id on its own (a byte that is not a whole character shows as
+    /// `<0xNN>`); `None` for an id outside the vocabulary.
+    pub fn display_token(&self, id: usize) -> Option<String> {
+        let t = self.id_to_token(id)?;
+        let special = self.is_special(id);
+        Some(display_tokens(self.spelling(), &[t], &[special]).remove(0))
+    }
+
+    /// True for an added special token (`<|im_end|>`, `[CLS]`, ...).
+    pub fn is_special(&self, id: usize) -> bool {
+        self.inner
+            .get_added_tokens_decoder()
+            .get(&(id as u32))
+            .is_some_and(|a| a.special)
+    }
+
     /// The first of `candidates` that exists in the vocabulary.
     pub fn find_token(&self, candidates: &[&str]) -> Option<(String, usize)> {
         candidates
             .iter()
             .find_map(|c| self.token_to_id(c).map(|id| (c.to_string(), id)))
     }
+}
+
+/// How a vocabulary's token strings spell text, for [`display_tokens`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSpelling {
+    /// GPT-2 byte-level BPE: every byte is one printable character (`Ġ` = space, `Ċ` = newline,
+    /// `Ð` = the byte 0xD0, ...).
+    ByteLevel,
+    /// SentencePiece: `▁` is a space, `<0xNN>` a raw byte (byte fallback).
+    SentencePiece,
+    /// Token strings are text as they are (WordPiece keeps its `##` continuation marks).
+    Plain,
+}
+
+/// GPT-2's `bytes_to_unicode` inverted: the character a byte-level vocabulary uses for each byte
+/// maps back to the byte.
+fn byte_level_byte(c: char) -> Option<u8> {
+    let u = c as u32;
+    let printable =
+        |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+    if u < 256 && printable(u) {
+        return Some(u as u8);
+    }
+    if u >= 256 {
+        // the other bytes (0..=32, 127..=160, 173) take 256, 257, ... in byte order
+        let mut n = 256;
+        for b in 0u32..256 {
+            if !printable(b) {
+                if n == u {
+                    return Some(b as u8);
+                }
+                n += 1;
+            }
+        }
+    }
+    None
+}
+
+/// `<0xNN>` → the byte NN.
+fn byte_token(t: &str) -> Option<u8> {
+    let h = t.strip_prefix("<0x")?.strip_suffix('>')?;
+    if h.len() != 2 {
+        return None;
+    }
+    u8::from_str_radix(h, 16).ok()
+}
+
+/// The bytes a token string stands for.
+fn token_bytes(spelling: TokenSpelling, token: &str) -> Vec<u8> {
+    match spelling {
+        TokenSpelling::ByteLevel => {
+            let mut out = Vec::with_capacity(token.len());
+            for c in token.chars() {
+                match byte_level_byte(c) {
+                    Some(b) => out.push(b),
+                    // an added token spelled in plain text
+                    None => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+                }
+            }
+            out
+        }
+        TokenSpelling::SentencePiece => match byte_token(token) {
+            Some(b) => vec![b],
+            None => token.replace('\u{2581}', " ").into_bytes(),
+        },
+        TokenSpelling::Plain => token.as_bytes().to_vec(),
+    }
+}
+
+/// Readable text for each token of a sequence: byte-level BPE and SentencePiece spellings decoded
+/// to the text they stand for (`Ġmany` → `" many"`, `Ċ` → `"\n"`, `▁Paris` → `" Paris"`,
+/// `<0x0A>` → `"\n"`), with characters whose UTF-8 bytes are spread over several tokens decoded
+/// from the whole byte sequence: such a character is shown on the token that holds its first
+/// byte, and a token holding only the remaining bytes of a character shows as `""`. Bytes that
+/// do not form a character (a sequence cut inside one) show as `<0xNN>`. Special tokens
+/// (`special[i]`) are shown as they are spelled (`<|im_start|>`, `[CLS]`) and split the byte
+/// sequence. Concatenating the non-special entries gives the decoded text.
+pub fn display_tokens(spelling: TokenSpelling, tokens: &[String], special: &[bool]) -> Vec<String> {
+    let mut out = vec![String::new(); tokens.len()];
+    let mut i = 0;
+    while i < tokens.len() {
+        if special.get(i).copied().unwrap_or(false) {
+            out[i] = tokens[i].clone();
+            i += 1;
+            continue;
+        }
+        // a run of ordinary tokens: one byte sequence, with the token that owns each byte
+        let mut bytes = Vec::new();
+        let mut owner = Vec::new();
+        let mut j = i;
+        while j < tokens.len() && !special.get(j).copied().unwrap_or(false) {
+            let b = token_bytes(spelling, &tokens[j]);
+            owner.extend(std::iter::repeat_n(j, b.len()));
+            bytes.extend(b);
+            j += 1;
+        }
+        let mut p = 0;
+        while p < bytes.len() {
+            let width = match bytes[p] {
+                0x00..=0x7F => 1,
+                0xC2..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                0xF0..=0xF4 => 4,
+                _ => 0,
+            };
+            match (width > 0)
+                .then(|| bytes.get(p..p + width))
+                .flatten()
+                .and_then(|s| std::str::from_utf8(s).ok())
+            {
+                Some(s) => {
+                    out[owner[p]].push_str(s);
+                    p += width;
+                }
+                None => {
+                    out[owner[p]].push_str(&format!("<0x{:02X}>", bytes[p]));
+                    p += 1;
+                }
+            }
+        }
+        i = j;
+    }
+    out
+}
+
+/// A label for a terminal table or an HTML page: [`display_tokens`]' text with line breaks and
+/// tabs made visible (`⏎`, `⇥`) and other control characters as `<0xNN>`; an empty entry (the
+/// rest of a character shown on the token before) as `·`.
+pub fn printable(label: &str) -> String {
+    if label.is_empty() {
+        return "·".into();
+    }
+    let mut s = String::with_capacity(label.len());
+    for c in label.chars() {
+        match c {
+            '\n' => s.push('⏎'),
+            '\t' => s.push('⇥'),
+            c if c.is_control() => s.push_str(&format!("<0x{:02X}>", c as u32)),
+            c => s.push(c),
+        }
+    }
+    s
 }

@@ -42,6 +42,9 @@ impl Aggregate {
 
 /// Groups tokens into words using the tokenizer's word ids and character offsets: tokens with the
 /// same word id form one word (its text is the original span); special tokens stay on their own.
+/// `tokens` are the labels used where the text has no span for a word: pass the readable tokens
+/// ([`crate::io::display_tokens`]), whose concatenation over a word is its decoded text (also for
+/// characters split over several byte-level tokens, such as Cyrillic).
 pub fn aggregate_words(
     text: &str,
     tokens: &[String],
@@ -51,7 +54,7 @@ pub fn aggregate_words(
     scores: &[f64],
     how: Aggregate,
 ) -> TokenScores {
-    let mut labels = Vec::new();
+    let mut labels: Vec<String> = Vec::new();
     let mut groups: Vec<Vec<f64>> = Vec::new();
     let mut last: Option<(u32, usize)> = None;
     let mut spans: Vec<Option<(usize, usize)>> = Vec::new();
@@ -60,6 +63,9 @@ pub fn aggregate_words(
         match (key, last) {
             (Some(k), Some(l)) if k == l => {
                 groups.last_mut().expect("group exists").push(scores[i]);
+                if let Some(l) = labels.last_mut() {
+                    l.push_str(&tokens[i]);
+                }
                 if let Some(Some(sp)) = spans.last_mut() {
                     sp.1 = offsets[i].1;
                 }

@@ -87,6 +87,7 @@ pub fn run_attention(args: &AttentionArgs) -> Result<()> {
     let r = ex.attention(&plain_input(&args.text), &opts)?;
     let h = &r.header;
     let t = h.tokens.len();
+    let labels = h.labels();
     let head = |l: usize, hd: usize| -> Vec<f64> { r.attention[l][hd].concat() };
     let sel = head(layer, args.head);
     if !args.run.quiet {
@@ -103,7 +104,7 @@ pub fn run_attention(args: &AttentionArgs) -> Result<()> {
                 .max_by(|x, y| x.1.total_cmp(y.1))
                 .map(|(k, v)| (k, *v))
                 .unwrap_or((0, 0.0));
-            outln!("  {:>16} → {:<16} {v:.3}", h.tokens[q], h.tokens[k]);
+            outln!("  {:>16} → {:<16} {v:.3}", labels[q], labels[k]);
         }
     }
     args.output.write_json(&r)?;
@@ -125,8 +126,8 @@ pub fn run_attention(args: &AttentionArgs) -> Result<()> {
                 "Layer {layer}, head {}: query (rows) × key (columns)",
                 args.head
             ),
-            &h.tokens,
-            &h.tokens,
+            &labels,
+            &labels,
             &sel,
             false,
         );

@@ -90,7 +90,7 @@ pub fn run_conductance(args: &ConductanceArgs) -> Result<()> {
             out!(" {:>10}", l);
         }
         outln!();
-        for (i, tk) in h.tokens.iter().enumerate() {
+        for (i, tk) in h.labels().iter().enumerate() {
             let tk: String = tk.chars().take(16).collect();
             out!("{tk:>16}");
             for j in 0..n {
@@ -139,7 +139,7 @@ pub fn run_conductance(args: &ConductanceArgs) -> Result<()> {
         let cols: Vec<String> = r.layer_indices.iter().map(|l| format!("L{l}")).collect();
         let mut sections = vec![ah::heatmap(
             "Tokens × layers (colour normalised by the largest |value|)",
-            &h.tokens,
+            &h.labels(),
             &cols,
             &matrix,
             true,
