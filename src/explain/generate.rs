@@ -95,6 +95,23 @@ pub struct GenerationReport {
 /// Printable tokens of a sequence ([`crate::io::display_tokens`], so that characters spread
 /// over several byte-level tokens decode): spaces and newlines made visible (␣, ⏎), the rest of
 /// a character shown on the token before as `·`.
+impl GenerationStepReport {
+    /// The report of one explained token `s`, shown as `shown`.
+    fn of(s: &crate::attribution::GenerationStep, shown: &str) -> GenerationStepReport {
+        GenerationStepReport {
+            token: s.token,
+            token_str: shown.to_string(),
+            attributions: s.ig.per_token.clone(),
+            f_input: s.ig.f_input,
+            f_baseline: s.ig.f_baseline,
+            delta: s.ig.delta,
+            relative_delta: s.ig.relative_delta,
+            path: PathInfo::of(&s.ig),
+            rough: s.ig.roughness_warning().is_some(),
+        }
+    }
+}
+
 fn shown(tok: &Tokenizer, ids: &[usize]) -> Vec<String> {
     let toks: Vec<String> = ids
         .iter()
@@ -193,17 +210,7 @@ impl Explainer {
             .steps
             .iter()
             .zip(&outputs)
-            .map(|(s, o)| GenerationStepReport {
-                token: s.token,
-                token_str: o.clone(),
-                attributions: s.ig.per_token.clone(),
-                f_input: s.ig.f_input,
-                f_baseline: s.ig.f_baseline,
-                delta: s.ig.delta,
-                relative_delta: s.ig.relative_delta,
-                path: PathInfo::of(&s.ig),
-                rough: s.ig.roughness_warning().is_some(),
-            })
+            .map(|(s, o)| GenerationStepReport::of(s, o))
             .collect();
         Ok(GenerationReport {
             method: "generation_attribution",
@@ -349,17 +356,7 @@ impl Explainer {
             .steps
             .iter()
             .zip(&outputs)
-            .map(|(s, o)| GenerationStepReport {
-                token: s.token,
-                token_str: o.clone(),
-                attributions: s.ig.per_token.clone(),
-                f_input: s.ig.f_input,
-                f_baseline: s.ig.f_baseline,
-                delta: s.ig.delta,
-                relative_delta: s.ig.relative_delta,
-                path: PathInfo::of(&s.ig),
-                rough: s.ig.roughness_warning().is_some(),
-            })
+            .map(|(s, o)| GenerationStepReport::of(s, o))
             .collect();
         // the header of the prompt, with the answer target's description
         with_answer.encoded = p.encoded.clone();
