@@ -32,6 +32,41 @@ impl Encoded {
     }
 }
 
+/// Reads a `tokenizer.json` with the `tokenizers` crate, which panics on some malformed files
+/// (found by fuzzing: `fuzz/regressions/tokenizer/`): the text must be valid JSON first, and a
+/// panic inside the crate becomes an [`Error::Tokenizer`] (the panic message is not printed; the
+/// process-wide panic hook is replaced for the duration of the call).
+pub fn read_tokenizer_json(path: &Path) -> Result<tokenizers::Tokenizer> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        source: e,
+    })?;
+    let bad = |why: String| {
+        Error::Tokenizer(format!(
+            "{}: cannot read the tokenizer ({why})",
+            path.display()
+        ))
+    };
+    serde_json::from_str::<serde_json::Value>(&text)
+        .map_err(|e| bad(format!("not valid JSON: {e}")))?;
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(|| text.parse::<tokenizers::Tokenizer>());
+    std::panic::set_hook(hook);
+    match r {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(e)) => Err(bad(e.to_string())),
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(bad(format!("the file is malformed: {msg}")))
+        }
+    }
+}
+
 impl Tokenizer {
     pub fn from_file(path: &Path) -> Result<Tokenizer> {
         if !path.exists() {
@@ -40,12 +75,7 @@ impl Tokenizer {
                 what: "tokenizer file".into(),
             });
         }
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| {
-            Error::Tokenizer(format!(
-                "{}: cannot read the tokenizer ({e})",
-                path.display()
-            ))
-        })?;
+        let inner = read_tokenizer_json(path)?;
         Tokenizer::from_tokenizers(inner).map_err(|e| match e {
             Error::Tokenizer(m) => Error::Tokenizer(format!("{}: {m}", path.display())),
             other => other,

@@ -144,12 +144,7 @@ impl TextEncoder {
                 detail: format!("{max_len} tokens leave no room for text (at least 4)"),
             });
         }
-        let mut inner = tokenizers::Tokenizer::from_file(tokenizer_json).map_err(|e| {
-            Error::Tokenizer(format!(
-                "{}: cannot read the tokenizer ({e})",
-                tokenizer_json.display()
-            ))
-        })?;
+        let mut inner = crate::io::tokenizer::read_tokenizer_json(tokenizer_json)?;
         inner.with_padding(None);
         inner
             .with_truncation(Some(TruncationParams {
