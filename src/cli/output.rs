@@ -5,7 +5,7 @@
 //!   that fails writes nothing, a run that succeeds writes everything, and an interrupted write
 //!   leaves the previous file in place. An output may not name an input of the run ([`protect`]:
 //!   the model's folder or file, data files) nor the same file as another output.
-//! - **Standard output** goes through [`print`] (the `outln!`/`out!` macros): a closed pipe
+//! - **Standard output** goes through [`print()`] (the `outln!`/`out!` macros): a closed pipe
 //!   (`gradpath ig ... | head -1`) silences the rest of the printing instead of panicking, and the
 //!   run goes on to write its files; any other write error (a full disk) is reported once the
 //!   files are written ([`finish`]).
