@@ -23,7 +23,6 @@ use std::sync::Mutex;
 
 struct State {
     staged: Vec<(PathBuf, Vec<u8>)>,
-    staged_resolved: Vec<PathBuf>,
     inputs: Vec<PathBuf>,
     stdout_closed: bool,
     stdout_error: Option<std::io::Error>,
@@ -32,7 +31,6 @@ struct State {
 
 static STATE: Mutex<State> = Mutex::new(State {
     staged: Vec::new(),
-    staged_resolved: Vec::new(),
     inputs: Vec::new(),
     stdout_closed: false,
     stdout_error: None,
@@ -71,7 +69,7 @@ pub fn stage(path: &Path, bytes: Vec<u8>) -> Result<()> {
     }
     let r = resolved(path);
     let mut s = state();
-    if s.staged_resolved.contains(&r) {
+    if s.staged.iter().any(|(p, _)| resolved(p) == r) {
         return Err(bad(
             "is named by two outputs of this run (e.g. --json and --html); give each its own file",
         ));
@@ -81,7 +79,6 @@ pub fn stage(path: &Path, bytes: Vec<u8>) -> Result<()> {
             "is an input of this run (the model's folder or file, or a data file); writing there would destroy it",
         ));
     }
-    s.staged_resolved.push(r);
     s.staged.push((path.to_path_buf(), bytes));
     Ok(())
 }
@@ -101,19 +98,13 @@ pub fn ensure_not_input(path: &Path) -> Result<()> {
 
 /// Writes every staged file (all temporary files first, then the renames) and forgets them.
 pub fn commit() -> Result<()> {
-    let files = {
-        let mut s = state();
-        s.staged_resolved.clear();
-        std::mem::take(&mut s.staged)
-    };
+    let files = std::mem::take(&mut state().staged);
     write_all_atomic(&files)
 }
 
 /// Forgets the staged files without writing them (the command failed).
 pub fn discard() {
-    let mut s = state();
-    s.staged.clear();
-    s.staged_resolved.clear();
+    state().staged.clear();
 }
 
 /// Prints to standard output; see the module docs for what a closed or full stdout does.
