@@ -25,6 +25,9 @@ $GP ig --model tests/fixtures/models/tiny-bert --text "$TEXT" --target 1 --quiet
 $GP attention --model tests/fixtures/models/tiny-bert --text "$TEXT" --quiet --html "$OUT/attention.html"
 $GP lig --model tests/fixtures/models/tiny-bert --text "$TEXT" --granularity all --layers all --steps 8 \
     --html "$OUT/lig.html" >/dev/null
+# The quadrature lab: one line per rule on the log–log plot (blue gauss-legendre, red riemann-left).
+$GP converge --model tests/fixtures/models/tiny-bert --text "$TEXT" --rules gauss-legendre,riemann-left,tanh-sinh \
+    --points 4,8,16,32 --quiet --html "$OUT/converge.html"
 # The data-set report: 40 polarity-style sentences through `batch --method attattr` (its mean
 # head-importance grid, its completeness deltas: the paper's 20-point left Riemann sum leaves
 # deltas above 1 %, so the flagged bars are red) and `batch --method conductance` (the layer
@@ -45,4 +48,5 @@ done
 # attattr: the tree's red root node; ig: a positive (green) or negative (red) token mark;
 # attention: the blue scale; lig: its layer heatmaps (the page draws them with a script).
 python3 scripts/browser_check.py "$OUT" "$OUT/attattr.html:b91c1c" "$OUT/ig.html" "$OUT/attention.html" \
-    "$OUT/lig.html" "$OUT/report-attattr.html:b91c1c" "$OUT/report-conductance.html:1d4ed8,bfdbfe"
+    "$OUT/lig.html" "$OUT/report-attattr.html:b91c1c" "$OUT/report-conductance.html:1d4ed8,bfdbfe" \
+    "$OUT/converge.html:1f77b4,d62728"

@@ -188,8 +188,13 @@ def run_measured(cmd, env):
 
 
 def gradpath_cmd(a, text, json_path, extra):
+    method = "gauss-legendre"
+    if "--method" in extra:  # the time-to-accuracy run names its own rule
+        i = extra.index("--method")
+        method = extra[i + 1]
+        extra = extra[:i] + extra[i + 2:]
     cmd = [a.gradpath, "ig", "--model", a.model, "--text", text, "--similar-to", a.similar_to,
-           "--steps", str(a.steps), "--method", "gauss-legendre", "--dtype", "f32",
+           "--steps", str(a.steps), "--method", method, "--dtype", "f32",
            "--threads", str(a.threads), "--json", json_path, "-q"]
     if a.gradpath_batch:
         cmd += ["--batch", str(a.gradpath_batch)]
@@ -278,7 +283,8 @@ def bench_length(a, side, n_tokens, env_gp, env_py, rows, notes):
           f"(import+load {fmt_s(py_imp)}, peak RSS {py_rss:.0f} MiB)", flush=True)
 
     # ---- 4. time to accuracy -------------------------------------------------------------
-    tta_runs = [run_gradpath(a, text, env_gp, ["--tolerance", str(a.tolerance)]) for _ in range(reps)]
+    tta_args = ["--tolerance", str(a.tolerance), "--method", a.tta_rule]
+    tta_runs = [run_gradpath(a, text, env_gp, tta_args) for _ in range(reps)]
     gp_tta = min(r[2]["timing"]["attribution_s"] for r in tta_runs)
     gp_pts = tta_runs[0][2]["points_used"]
     gp_tta_rel = tta_runs[0][2]["relative_delta"]
@@ -302,7 +308,7 @@ def bench_length(a, side, n_tokens, env_gp, env_py, rows, notes):
         cap_tta = min(side.attribute(nmax, last_b, delta=True)[0] for _ in range(reps))
         notes.append(f"{n_tokens} tokens: Captum reached no relative delta ≤ {a.tolerance:g} at "
                      f"{'/'.join(map(str, a.tta_steps))} steps ({tried_s}); its time at {nmax} steps is a lower bound")
-    print(f"[accuracy] gradpath --tolerance {a.tolerance:g}: {fmt_s(gp_tta)}, {gp_pts} points, rel. delta "
+    print(f"[accuracy] gradpath --tolerance {a.tolerance:g} --method {a.tta_rule}: {fmt_s(gp_tta)}, {gp_pts} points, rel. delta "
           f"{gp_tta_rel:.1e}{'' if gp_conv else ' (NOT converged)'}; captum: {tried_s} -> "
           f"{'n=%d' % cap_n if cap_n else 'none'} {fmt_s(cap_tta)}", flush=True)
     if not gp_conv:
@@ -362,6 +368,8 @@ def main():
     ap.add_argument("--gradpath-batch", type=int, default=None, help="gradpath --batch (default: gradpath's own choice)")
     ap.add_argument("--runs", type=int, default=3, help="repetitions per measurement (best time is reported)")
     ap.add_argument("--tolerance", type=float, default=1e-4, help="relative-delta target of the time-to-accuracy comparison")
+    ap.add_argument("--tta-rule", default="gauss-legendre",
+                    help="gradpath --method of the time-to-accuracy run (clenshaw-curtis refines by nesting, reusing every point)")
     ap.add_argument("--tta-steps", type=int, nargs="+", default=[50, 100, 200, 400],
                     help="Captum step counts tried (in order) for the time-to-accuracy comparison")
     ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"], help="transformers attention implementation")

@@ -512,12 +512,12 @@ fn an_unmet_tolerance_warns_and_fails_with_strict_after_writing() {
     ];
     let o = run(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("warning: --tolerance was not reached"));
+    assert!(stderr(&o).contains("warning: a tolerance was not reached"));
     let mut strict = args.to_vec();
     strict.push("--strict");
     std::fs::remove_file(&json).unwrap();
     let o = run(&strict);
-    expect_error(&o, &["--tolerance was not reached"]);
+    expect_error(&o, &["a tolerance was not reached"]);
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["refinement"]["converged"], Value::Bool(false));
 }

@@ -78,7 +78,12 @@ impl PathProblem<'_> {
 
     /// The probe request of the path points `alphas`: ∂F at the path boundary, `batch` rows per
     /// forward.
-    fn gradient_request<'r>(&self, path: &'r Path, alphas: &'r [f64], batch: usize) -> Request<'r>
+    pub(crate) fn gradient_request<'r>(
+        &self,
+        path: &'r Path,
+        alphas: &'r [f64],
+        batch: usize,
+    ) -> Request<'r>
     where
         Self: 'r,
     {
@@ -116,6 +121,11 @@ pub struct IgResult {
     pub steps: usize,
     /// Adaptive refinement trace (empty without `--tolerance`).
     pub refinement: Option<Refined>,
+    /// Adaptive refinement by a rule: per attempt, ‖A_k − A_{k−1}‖₂ / ‖A_k‖₂ of the per-token
+    /// attributions against the attempt before (`None` for the first attempt, and for panel
+    /// refinement). The last value estimates the error of the second-to-last attempt's
+    /// attributions, which the completeness sum alone cannot show when contributions cancel.
+    pub attribution_changes: Vec<Option<f64>>,
 }
 
 impl IgResult {
@@ -124,6 +134,11 @@ impl IgResult {
     pub fn start_jump(&self) -> f64 {
         let df = (self.f_input - self.f_baseline).abs();
         (self.f_start - self.f_baseline).abs() / df.max(1e-300)
+    }
+
+    /// The last of [`IgResult::attribution_changes`], when there is one.
+    pub fn attribution_change(&self) -> Option<f64> {
+        self.attribution_changes.last().copied().flatten()
     }
 
     /// Total variation of F along the evaluated path (endpoints included).
@@ -151,10 +166,18 @@ impl IgResult {
         let swinging = tv > 2.0 * df.max(1e-12);
         let jump = self.start_jump();
         let jumping = jump > 0.25;
-        if !unconverged && !swinging && !jumping {
+        let moving = self.attribution_change().filter(|&c| c > 0.05);
+        if !unconverged && !swinging && !jumping && moving.is_none() {
             return None;
         }
         let mut why = Vec::new();
+        if let Some(c) = moving {
+            why.push(format!(
+                "the token attributions still moved by {:.1}% (relative L2) between the last two refinements while the completeness delta is {:.2e}: the sum converged before the tokens did",
+                100.0 * c,
+                self.relative_delta
+            ));
+        }
         if jumping {
             why.push(format!(
                 "F moves by {:.0}% of F(x) − F(x′) within α ≤ {START_PROBE} (the baseline end): the path is badly conditioned there, as when a zero baseline enters a LayerNorm/RMSNorm, and quadrature nodes barely sample it (use a token baseline such as pad/eos/unk instead of zero)",
@@ -218,6 +241,7 @@ fn finish(
         points_used,
         steps,
         refinement,
+        attribution_changes: Vec::new(),
     }
 }
 
@@ -370,8 +394,37 @@ pub fn integrated_gradients_adaptive(
         .iter()
         .map(|(k, (f, _))| (f64::from_bits(*k), *f))
         .collect();
+    // Per attempt of a rule: its per-token attributions, from the stash (no model pass).
+    let mut changes = Vec::new();
+    if let Adaptive::Rule(rule, _) = scheme {
+        let mut prev: Option<Vec<f64>> = None;
+        for t in &refined.trajectory {
+            let (al, w) = rule.nodes_weights(t.n)?;
+            let mut a = vec![0.0; n_tok];
+            for (x, w) in al.iter().zip(&w) {
+                if let Some((_, tok)) = stash.get(&x.to_bits()) {
+                    a.iter_mut().zip(tok).for_each(|(s, t)| *s += w * t);
+                }
+            }
+            changes.push(prev.as_ref().map(|p| {
+                let d = a
+                    .iter()
+                    .zip(p)
+                    .map(|(x, y)| (x - y) * (x - y))
+                    .sum::<f64>()
+                    .sqrt();
+                let n = a.iter().map(|x| x * x).sum::<f64>().sqrt();
+                if n > 0.0 {
+                    d / n
+                } else {
+                    d
+                }
+            }));
+            prev = Some(a);
+        }
+    }
     let steps = refined.n;
-    Ok(finish(
+    let mut r = finish(
         None,
         per_token,
         f_input,
@@ -380,5 +433,7 @@ pub fn integrated_gradients_adaptive(
         path,
         steps,
         Some(refined),
-    ))
+    );
+    r.attribution_changes = changes;
+    Ok(r)
 }

@@ -5,6 +5,7 @@ pub mod attattr;
 pub mod attention;
 pub mod baseline;
 pub mod boundary;
+pub mod converge;
 pub mod generate;
 pub mod gradients;
 pub mod ig;

@@ -242,7 +242,9 @@ pub struct QuadratureArgs {
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
     /// Quadrature rule: gauss-legendre, riemann-left, riemann-right, riemann-middle,
-    /// riemann-trapezoid (textbook), captum-trapezoid (Captum's weights, for parity).
+    /// riemann-trapezoid (textbook), captum-trapezoid (Captum's weights, for parity),
+    /// clenshaw-curtis, tanh-sinh (nodes crowd at the path ends: zero baselines), gauss-kronrod
+    /// (15 points per panel; `gradpath converge` compares them all).
     #[arg(long, default_value = "gauss-legendre")]
     pub method: String,
 }

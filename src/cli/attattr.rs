@@ -31,7 +31,8 @@ pub struct AttAttrArgs {
     #[arg(long, default_value_t = 20)]
     pub steps: usize,
     /// Quadrature rule: riemann-left (the paper's: α = k/m, k = 0..m−1), gauss-legendre,
-    /// riemann-right, riemann-middle, riemann-trapezoid, captum-trapezoid.
+    /// riemann-right, riemann-middle, riemann-trapezoid, captum-trapezoid, clenshaw-curtis,
+    /// tanh-sinh, gauss-kronrod.
     #[arg(long, default_value = "riemann-left")]
     pub method: String,
     /// Refine each layer's rule until its relative completeness delta is ≤ T.

@@ -66,7 +66,7 @@ pub struct BatchArgs {
     pub steps: Option<usize>,
     /// Quadrature rule (default: the method's: gauss-legendre; attattr riemann-left):
     /// gauss-legendre, riemann-left, riemann-right, riemann-middle, riemann-trapezoid,
-    /// captum-trapezoid.
+    /// captum-trapezoid, clenshaw-curtis, tanh-sinh, gauss-kronrod.
     #[arg(long)]
     pub rule: Option<String>,
     #[command(flatten)]

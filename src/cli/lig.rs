@@ -51,7 +51,8 @@ pub struct LigArgs {
     #[arg(long, default_value_t = 32)]
     pub steps: usize,
     /// Quadrature rule: gauss-legendre, captum-trapezoid (the package's nodes and weights),
-    /// riemann-left, riemann-right, riemann-middle, riemann-trapezoid.
+    /// riemann-left, riemann-right, riemann-middle, riemann-trapezoid, clenshaw-curtis,
+    /// tanh-sinh, gauss-kronrod.
     #[arg(long, default_value = "gauss-legendre")]
     pub method: String,
     /// Double the points of each map, layer by layer, until every column's relative

@@ -23,6 +23,7 @@ macro_rules! out {
 pub mod args;
 pub mod attattr;
 pub mod batch;
+pub mod converge;
 pub mod errors;
 pub mod generate;
 pub mod heads;
@@ -93,6 +94,9 @@ pub enum Command {
     /// Layer-wise Integrated Gradients (LIG): token-to-token flow inside every layer (z → z,
     /// attention z → u per head, MLP u → z), as set-to-set IG with completeness per column.
     Lig(lig::LigArgs),
+    /// Quadrature lab: every rule at every point count on a text's IG path, against a
+    /// converged reference (error vs passes, fitted order; JSON and an HTML log–log plot).
+    Converge(converge::ConvergeArgs),
     /// List every boundary (hook point) of a model with its shape for an input.
     Hooks(hooks::HooksArgs),
     /// List the differentiable op catalogue (every op has a forward, a backward and an f64
@@ -142,6 +146,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Sensitivity(a) => methods::run_sensitivity(&a),
         Command::GenerateAttr(a) => generate::run(&a),
         Command::Lig(a) => lig::run(&a),
+        Command::Converge(a) => converge::run(&a),
         Command::Hooks(a) => hooks::run(&a),
         Command::Train(a) => train::run_train(&a),
         Command::Eval(a) => train::run_eval(&a),

@@ -225,7 +225,7 @@ pub fn check_report<T: serde::Serialize>(report: &T, allow_nan: bool, strict: bo
     }
     if !f.unconverged.is_empty() {
         let msg = format!(
-            "--tolerance was not reached within --max-points (JSON: `converged` is false at {}); these are the last refinement's numbers",
+            "a tolerance was not reached within its point budget (--tolerance/--max-points; converge: --reference-tolerance/--reference-max-points); JSON: `converged` is false at {}; these are the last refinement's numbers",
             f.unconverged.join(", ")
         );
         eprintln!("warning: {msg}");

@@ -192,7 +192,7 @@ fn token_index(tokens: &[String], token: &str) -> Result<usize> {
 }
 
 impl Explainer {
-    fn progress_fn(&self) -> impl FnMut(usize, usize) + '_ {
+    pub(crate) fn progress_fn(&self) -> impl FnMut(usize, usize) + '_ {
         move |d, t| self.report_progress(d, t)
     }
 
@@ -240,10 +240,12 @@ impl Explainer {
             trajectory: rf
                 .trajectory
                 .iter()
-                .map(|t| RefinementStep {
+                .enumerate()
+                .map(|(k, t)| RefinementStep {
                     n: t.n,
                     points_used: t.points_used,
                     relative_delta: t.delta,
+                    attribution_change: r.attribution_changes.get(k).copied().flatten(),
                 })
                 .collect(),
         });

@@ -26,6 +26,7 @@
 //! `batch`, `tolerance`, ...), never of command-line flags.
 
 mod attattr;
+mod converge;
 mod generate;
 mod heads;
 mod methods;
@@ -34,6 +35,7 @@ mod report;
 pub use attattr::{
     AttAttrLayer, AttAttrOptions, AttAttrReport, Connection, ROUGH as ATTATTR_ROUGH,
 };
+pub use converge::{ConvergeOptions, ConvergeReport, ConvergeSummary, SummaryRule, SummaryRun};
 pub use generate::{AnswerPathsReport, GenerateOptions, GenerationReport, GenerationStepReport};
 pub use heads::{HeadCriterion, HeadScores, PruningCurve};
 pub use methods::{

@@ -234,6 +234,10 @@ pub struct RefinementStep {
     pub n: usize,
     pub points_used: usize,
     pub relative_delta: f64,
+    /// ‖A_n − A_prev‖₂ / ‖A_n‖₂ of the per-token attributions against the attempt before: an
+    /// error estimate for the attributions themselves (`null` for the first attempt and for
+    /// `--adaptive panels`).
+    pub attribution_change: Option<f64>,
 }
 
 /// The trace of adaptive refinement.

@@ -55,7 +55,7 @@ pub fn captum_name(rule: Rule) -> Option<&'static str> {
         Rule::RiemannRight => Some("riemann_right"),
         Rule::RiemannMiddle => Some("riemann_middle"),
         Rule::CaptumTrapezoid => Some("riemann_trapezoid"),
-        Rule::RiemannTrapezoid => None,
+        Rule::RiemannTrapezoid | Rule::ClenshawCurtis | Rule::TanhSinh | Rule::GaussKronrod => None,
     }
 }
 
@@ -77,9 +77,10 @@ pub fn captum_exact(rule: Rule, n: usize) -> Result<(Vec<f64>, Vec<f64>)> {
     let Some(name) = captum_name(rule) else {
         return Err(Error::Invalid {
             op: OP,
-            detail: "riemann-trapezoid (the textbook rule) has no Captum counterpart; Captum's \
-                     riemann_trapezoid is `captum-trapezoid`"
-                .into(),
+            detail: format!(
+                "{} has no Captum counterpart (Captum's riemann_trapezoid is `captum-trapezoid`)",
+                rule.name()
+            ),
         });
     };
     let min = if rule == Rule::GaussLegendre { 1 } else { 2 };

@@ -14,6 +14,9 @@
 //! | `riemann-middle` | (k+½)/n | 1/n | 1 | ≥ 1 |
 //! | `riemann-trapezoid` | k/(n−1) | h = 1/(n−1), ends h/2 | 1 | ≥ 2 |
 //! | `captum-trapezoid` | k/(n−1) | 1/n, ends 1/(2n) | (n−1)/n | ≥ 2 |
+//! | `clenshaw-curtis` | sin²(kπ/2(n−1)) | classical CC weights ([`nested::clenshaw_curtis`]) | 1 | ≥ 2 |
+//! | `tanh-sinh` | ½(1 + tanh(½π sinh t_k)), t_k = (2k−n+1)·3/(n−1) | trapezoid in t ([`nested::tanh_sinh`]) | 1 − O(1e−12) | ≥ 3 |
+//! | `gauss-kronrod` | K15 nodes on round(n/15) equal panels | K15 weights | 1 | 15 per panel |
 //!
 //! ```
 //! use gradpath::integrate::Rule;
@@ -29,10 +32,11 @@
 mod captum;
 mod gauss;
 pub mod kronrod;
+pub mod nested;
 mod refine;
 
 pub use captum::{captum_exact, captum_name, torch_linspace_f32};
-pub use kronrod::refine_panels;
+pub use kronrod::{refine_panels, refine_panels_vec, VecPanels};
 pub use refine::{refine, Attempt, Refined, Stop};
 
 use crate::{Error, Result};
@@ -57,17 +61,30 @@ pub enum Rule {
     /// Captum's `riemann_trapezoid`: α = k/(n−1) with weights 1/n and ends 1/(2n), which sum to
     /// (n−1)/n, so results are the textbook trapezoid × (n−1)/n. For parity tests only.
     CaptumTrapezoid,
+    /// Clenshaw–Curtis: α = sin²(kπ/2(n−1)), ends included; nested at n → 2n − 1; near-Gauss
+    /// accuracy for smooth integrands.
+    ClenshawCurtis,
+    /// tanh–sinh (double exponential): nodes crowd double-exponentially towards both ends, where
+    /// a zero baseline into a norm layer makes F jump; nested at n → 2n − 1; n ≥ 3.
+    TanhSinh,
+    /// Composite Gauss–Kronrod: the 15-point Kronrod rule on round(n/15) equal panels (so the
+    /// rule uses 15·⌈…⌉ points, which may differ from n); each panel's embedded 7-point Gauss rule
+    /// gives an error estimate (`--tolerance` with `--adaptive panels` bisects where it is large).
+    GaussKronrod,
 }
 
 impl Rule {
     /// Every rule, in the order of the CLI help.
-    pub const ALL: [Rule; 6] = [
+    pub const ALL: [Rule; 9] = [
         Rule::GaussLegendre,
         Rule::RiemannLeft,
         Rule::RiemannRight,
         Rule::RiemannMiddle,
         Rule::RiemannTrapezoid,
         Rule::CaptumTrapezoid,
+        Rule::ClenshawCurtis,
+        Rule::TanhSinh,
+        Rule::GaussKronrod,
     ];
 
     /// The CLI name (`gauss-legendre`, `riemann-left`, ...).
@@ -79,6 +96,9 @@ impl Rule {
             Rule::RiemannMiddle => "riemann-middle",
             Rule::RiemannTrapezoid => "riemann-trapezoid",
             Rule::CaptumTrapezoid => "captum-trapezoid",
+            Rule::ClenshawCurtis => "clenshaw-curtis",
+            Rule::TanhSinh => "tanh-sinh",
+            Rule::GaussKronrod => "gauss-kronrod",
         }
     }
 
@@ -95,13 +115,30 @@ impl Rule {
             })
     }
 
-    /// The fewest points the rule is defined for: 2 for the two trapezoid rules (their nodes are
-    /// spaced 1/(n−1)), 1 otherwise.
+    /// The fewest points the rule is defined for: 2 for the two trapezoid rules and
+    /// Clenshaw–Curtis (their nodes are spaced by 1/(n−1) or its cosine image), 3 for tanh–sinh,
+    /// 1 otherwise.
     pub fn min_points(self) -> usize {
         match self {
-            Rule::RiemannTrapezoid | Rule::CaptumTrapezoid => 2,
+            Rule::RiemannTrapezoid | Rule::CaptumTrapezoid | Rule::ClenshawCurtis => 2,
+            Rule::TanhSinh => 3,
             _ => 1,
         }
+    }
+
+    /// The number of points the rule really uses when asked for n: n, except for
+    /// `gauss-kronrod`, which uses 15 per panel on round(n/15) panels (at least one).
+    pub fn actual_points(self, n: usize) -> usize {
+        match self {
+            Rule::GaussKronrod => 15 * nested::kronrod_panels(n),
+            _ => n,
+        }
+    }
+
+    /// Whether the rule at [`Rule::refined_n`] points contains every node of the rule at n, so a
+    /// refinement costs only the new points.
+    pub fn nests(self) -> bool {
+        !matches!(self, Rule::GaussLegendre | Rule::GaussKronrod)
     }
 
     /// Nodes α (ascending, in [0, 1]) and weights w of the n-point rule; see the table in the
@@ -160,6 +197,21 @@ impl Rule {
                 w[n - 1] = 0.5 / nf;
                 ((0..n).map(|k| k as f64 / m).collect(), w)
             }
+            Rule::ClenshawCurtis | Rule::TanhSinh | Rule::GaussKronrod
+                if n > nested::MAX_POINTS =>
+            {
+                return Err(Error::Invalid {
+                    op: OP,
+                    detail: format!(
+                        "{} supports n ≤ {}, got n = {n}",
+                        self.name(),
+                        nested::MAX_POINTS
+                    ),
+                });
+            }
+            Rule::ClenshawCurtis => nested::clenshaw_curtis(n),
+            Rule::TanhSinh => nested::tanh_sinh(n),
+            Rule::GaussKronrod => nested::composite_kronrod(nested::kronrod_panels(n)),
         })
     }
 
@@ -210,12 +262,18 @@ impl Rule {
 
     /// The n the adaptive driver tries after n, chosen so the new nodes contain the old ones when
     /// the rule allows it: 2n for left/right (k/n = 2k/2n), 3n for the midpoint rule, 2n − 1 for
-    /// the trapezoids (k/(n−1) = 2k/(2n−2)). Gauss–Legendre doubles (its nodes never nest).
+    /// the trapezoids, Clenshaw–Curtis and tanh–sinh (k/(n−1) = 2k/(2n−2) in their own
+    /// variable). Gauss–Legendre doubles (its nodes never nest), composite Gauss–Kronrod doubles
+    /// its panels (bisected panels get new nodes).
     pub fn refined_n(self, n: usize) -> usize {
         match self {
             Rule::GaussLegendre | Rule::RiemannLeft | Rule::RiemannRight => n.saturating_mul(2),
+            Rule::GaussKronrod => self.actual_points(n).saturating_mul(2),
             Rule::RiemannMiddle => n.saturating_mul(3),
-            Rule::RiemannTrapezoid | Rule::CaptumTrapezoid => n.saturating_mul(2).saturating_sub(1),
+            Rule::RiemannTrapezoid
+            | Rule::CaptumTrapezoid
+            | Rule::ClenshawCurtis
+            | Rule::TanhSinh => n.saturating_mul(2).saturating_sub(1),
         }
     }
 }
@@ -224,6 +282,13 @@ impl FromStr for Rule {
     type Err = Error;
     fn from_str(s: &str) -> Result<Rule> {
         Rule::parse(s)
+    }
+}
+
+/// A rule serialises as its CLI name.
+impl serde::Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 

@@ -102,9 +102,9 @@ pub(super) fn stop_delta(stop: Stop, estimate: f64, prev: Option<f64>) -> f64 {
 /// says whether it met `tol`.
 ///
 /// `eval(alphas)` must return one finite value per alpha; it is only ever asked for alphas it has
-/// not seen (compared bit for bit), so nested refinements (every rule but Gauss–Legendre) cost
-/// only their new points. For Gauss–Legendre each attempt costs its full n, i.e. at most about
-/// twice the points of the final rule in total.
+/// not seen (compared bit for bit), so nested refinements ([`Rule::nests`]: every rule but
+/// Gauss–Legendre and Gauss–Kronrod) cost only their new points. For those two each attempt costs
+/// its full n, i.e. at most about twice the points of the final rule in total.
 ///
 /// Errors: `tol` not finite and > 0; `start_n` below the rule's minimum; a non-finite `exact`;
 /// a first attempt that alone exceeds `max_points`; `eval` returning the wrong number of values,
@@ -203,13 +203,17 @@ where
         let converged = delta <= tol;
         let next = rule.refined_n(n);
         // Points the next attempt needs at most: nested refinements reuse all n old points.
-        let next_cost = if rule == Rule::GaussLegendre {
-            next
-        } else {
+        let next_cost = if rule.nests() {
             next.saturating_sub(n)
+        } else {
+            rule.actual_points(next)
         };
         let over_budget = points_used.saturating_add(next_cost) > max_points;
-        let too_many = rule == Rule::GaussLegendre && next > gauss::MAX_GAUSS_N;
+        let too_many = (rule == Rule::GaussLegendre && next > gauss::MAX_GAUSS_N)
+            || (matches!(
+                rule,
+                Rule::ClenshawCurtis | Rule::TanhSinh | Rule::GaussKronrod
+            ) && next > super::nested::MAX_POINTS);
         if converged || over_budget || too_many {
             return Ok(Refined {
                 panels: Vec::new(),
