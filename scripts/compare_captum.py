@@ -283,12 +283,13 @@ def bench_length(a, side, n_tokens, env_gp, env_py, rows, notes):
           f"(import+load {fmt_s(py_imp)}, peak RSS {py_rss:.0f} MiB)", flush=True)
 
     # ---- 4. time to accuracy -------------------------------------------------------------
-    tta_args = ["--tolerance", str(a.tolerance), "--method", a.tta_rule]
-    tta_runs = [run_gradpath(a, text, env_gp, tta_args) for _ in range(reps)]
-    gp_tta = min(r[2]["timing"]["attribution_s"] for r in tta_runs)
-    gp_pts = tta_runs[0][2]["points_used"]
-    gp_tta_rel = tta_runs[0][2]["relative_delta"]
-    gp_conv = tta_runs[0][2].get("refinement", {}).get("converged", gp_tta_rel <= a.tolerance)
+    tta = []  # per gradpath rule: (rule, best compute time, points, rel. delta, converged)
+    for rule in a.tta_rule:
+        tta_args = ["--tolerance", str(a.tolerance), "--method", rule]
+        runs_ = [run_gradpath(a, text, env_gp, tta_args) for _ in range(reps)]
+        rel_ = runs_[0][2]["relative_delta"]
+        tta.append((rule, min(r[2]["timing"]["attribution_s"] for r in runs_), runs_[0][2]["points_used"],
+                    rel_, runs_[0][2].get("refinement", {}).get("converged", rel_ <= a.tolerance)))
     time.sleep(0.5)
     cap_n, cap_tta, cap_tta_rel, tried = None, None, None, []
     for steps in a.tta_steps:
@@ -308,12 +309,13 @@ def bench_length(a, side, n_tokens, env_gp, env_py, rows, notes):
         cap_tta = min(side.attribute(nmax, last_b, delta=True)[0] for _ in range(reps))
         notes.append(f"{n_tokens} tokens: Captum reached no relative delta ≤ {a.tolerance:g} at "
                      f"{'/'.join(map(str, a.tta_steps))} steps ({tried_s}); its time at {nmax} steps is a lower bound")
-    print(f"[accuracy] gradpath --tolerance {a.tolerance:g} --method {a.tta_rule}: {fmt_s(gp_tta)}, {gp_pts} points, rel. delta "
-          f"{gp_tta_rel:.1e}{'' if gp_conv else ' (NOT converged)'}; captum: {tried_s} -> "
-          f"{'n=%d' % cap_n if cap_n else 'none'} {fmt_s(cap_tta)}", flush=True)
-    if not gp_conv:
-        notes.append(f"{n_tokens} tokens: gradpath --tolerance {a.tolerance:g} did not converge "
-                     f"(rel. delta {gp_tta_rel:.1e} after {gp_pts} points)")
+    for rule, gp_tta, gp_pts, gp_tta_rel, gp_conv in tta:
+        print(f"[accuracy] gradpath --tolerance {a.tolerance:g} --method {rule}: {fmt_s(gp_tta)}, {gp_pts} points, "
+              f"rel. delta {gp_tta_rel:.1e}{'' if gp_conv else ' (NOT converged)'}; captum: {tried_s} -> "
+              f"{'n=%d' % cap_n if cap_n else 'none'} {fmt_s(cap_tta)}", flush=True)
+        if not gp_conv:
+            notes.append(f"{n_tokens} tokens: gradpath --tolerance {a.tolerance:g} --method {rule} did not converge "
+                         f"(rel. delta {gp_tta_rel:.1e} after {gp_pts} points)")
 
     la_end = loadavg()
     print(f"(load average at end: {la_end})", flush=True)
@@ -321,7 +323,7 @@ def bench_length(a, side, n_tokens, env_gp, env_py, rows, notes):
         n=n_tokens,
         gp_compute=gp_compute, cap_compute=cap_compute, agree=agree,
         gp_wall=gp_wall, py_wall=py_wall, gp_rss=gp_rss, py_rss=py_rss,
-        gp_tta=gp_tta, gp_pts=gp_pts, cap_tta=cap_tta, cap_n=cap_n, tta_max=a.tta_steps[-1],
+        tta=tta, cap_tta=cap_tta, cap_n=cap_n, tta_max=a.tta_steps[-1],
         load_end=la_end,
     ))
 
@@ -341,9 +343,10 @@ def print_table(rows, a):
         print(f"| {n} | peak RSS | {r['gp_rss']:.0f} MiB | {r['py_rss']:.0f} MiB | {r['gp_rss'] / r['py_rss']:.2f} |")
         cap_lbl = (f"{fmt_s(r['cap_tta'])} (n={r['cap_n']})" if r["cap_n"]
                    else f"> {fmt_s(r['cap_tta'])} (none ≤ {a.tolerance:g} up to n={r['tta_max']})")
-        ratio = r["cap_tta"] / r["gp_tta"]
-        print(f"| {n} | time to rel. delta ≤ {a.tolerance:g} | {fmt_s(r['gp_tta'])} ({r['gp_pts']} points) | "
-              f"{cap_lbl} | {'' if r['cap_n'] else '> '}{ratio:.2f}× |")
+        for rule, gp_tta, gp_pts, _, _ in r["tta"]:
+            ratio = r["cap_tta"] / gp_tta
+            print(f"| {n} | time to rel. delta ≤ {a.tolerance:g}, gradpath {rule} | {fmt_s(gp_tta)} ({gp_pts} points) | "
+                  f"{cap_lbl} | {'' if r['cap_n'] else '> '}{ratio:.2f}× |")
         print(f"| {n} | attribution agreement (max abs diff / max abs) | | | {r['agree']:.1e} |")
 
 
@@ -368,8 +371,8 @@ def main():
     ap.add_argument("--gradpath-batch", type=int, default=None, help="gradpath --batch (default: gradpath's own choice)")
     ap.add_argument("--runs", type=int, default=3, help="repetitions per measurement (best time is reported)")
     ap.add_argument("--tolerance", type=float, default=1e-4, help="relative-delta target of the time-to-accuracy comparison")
-    ap.add_argument("--tta-rule", default="gauss-legendre",
-                    help="gradpath --method of the time-to-accuracy run (clenshaw-curtis refines by nesting, reusing every point)")
+    ap.add_argument("--tta-rule", nargs="+", default=["gauss-legendre", "clenshaw-curtis"],
+                    help="gradpath --method of the time-to-accuracy runs, one run each (clenshaw-curtis refines by nesting, reusing every point)")
     ap.add_argument("--tta-steps", type=int, nargs="+", default=[50, 100, 200, 400],
                     help="Captum step counts tried (in order) for the time-to-accuracy comparison")
     ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"], help="transformers attention implementation")
