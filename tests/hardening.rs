@@ -108,7 +108,8 @@ fn s(p: &Path) -> &str {
 // ----------------------------------------------------------------------------------------------
 
 /// Every command run with its stdout closed before it prints (`gradpath ... | head -0`) ends
-/// without a panic, with exit code 0, after writing its files.
+/// without a panic, with exit code 0, after writing its files (`data rules` prints its examples
+/// to stdout, so there is nothing to keep).
 #[test]
 fn every_command_survives_a_closed_stdout() {
     let t = TempDir::new("stdout");
@@ -116,6 +117,17 @@ fn every_command_survives_a_closed_stdout() {
     let gpt2 = fixture("tiny-gpt2");
     let (bert, gpt2) = (s(&bert).to_string(), s(&gpt2).to_string());
     let text = "the film was not bad";
+    let data = t.join("data.jsonl");
+    std::fs::write(
+        &data,
+        "{\"id\": \"a\", \"text\": \"a good film\", \"label\": 1}\n\
+         {\"id\": \"b\", \"text\": \"a dull film\", \"label\": 0}\n\
+         {\"id\": \"c\", \"text\": \"not bad at all\", \"label\": 1}\n",
+    )
+    .unwrap();
+    let files = ["batch.jsonl", "merged.jsonl", "report.html", "trained"].map(|f| t.join(f));
+    let data = s(&data).to_string();
+    let [batch, merged, page, trained] = files.each_ref().map(|p| s(p).to_string());
     let cases: Vec<(&str, Vec<&str>, bool)> = vec![
         (
             "ig",
@@ -175,6 +187,60 @@ fn every_command_survives_a_closed_stdout() {
             ],
             true,
         ),
+        (
+            "neuron",
+            vec![
+                "--model",
+                &bert,
+                "--text",
+                text,
+                "--boundary",
+                "blocks.1.hook_resid_post",
+                "--neuron",
+                "1,3",
+                "--steps",
+                "4",
+            ],
+            true,
+        ),
+        (
+            "converge",
+            vec![
+                "--model", &bert, "--text", text, "--rules", "riemann-left", "--points", "4,8",
+            ],
+            true,
+        ),
+        (
+            "heads",
+            vec![
+                "--model", &bert, "--data", &data, "--by", "attention", "--steps", "2",
+            ],
+            true,
+        ),
+        ("eval", vec!["--model", &bert, "--data", &data], true),
+        // batch → merge → report, in this order (each reads the one before).
+        (
+            "batch",
+            vec![
+                "--method", "saliency", "--model", &bert, "--input", &data, "--output", &batch,
+            ],
+            false,
+        ),
+        (
+            "merge",
+            vec!["--input", &data, "--output", &merged, &batch],
+            false,
+        ),
+        ("report", vec!["--input", &merged, "--html", &page], true),
+        (
+            "train",
+            vec![
+                "--model", &bert, "--train", &data, "--dev", &data, "--out", &trained,
+                "--epochs", "1", "--batch", "2",
+            ],
+            false,
+        ),
+        ("data", vec!["rules", "--n", "3"], false),
         ("hooks", vec!["--model", &bert, "--text", text], false),
         ("ops", vec![], false),
         ("info", vec![], false),
@@ -208,6 +274,15 @@ fn every_command_survives_a_closed_stdout() {
             assert!(v.is_object(), "{cmd}");
         }
     }
+    // The files of the commands that write something else than --json.
+    for f in &files {
+        assert!(f.exists(), "{} was not written", f.display());
+    }
+    assert_eq!(
+        std::fs::read_to_string(&files[1]).unwrap().lines().count(),
+        3,
+        "merge"
+    );
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -416,6 +491,39 @@ fn absurd_or_inconsistent_configs_are_errors_naming_the_key() {
         assert!(e.contains("config.json"), "{tag}: {e}");
     }
     drop(t);
+}
+
+/// Checkpoint tensors the model does not read are reported: a note on stderr and the sorted
+/// names in the JSON header; a checkpoint whose every tensor is read has no such key.
+#[test]
+fn unused_checkpoint_tensors_are_reported() {
+    let t = TempDir::new("unused");
+    let json = t.join("o.json");
+    let m = fixture("tiny-bert-embed");
+    let o = run(&[
+        "ig", "--model", s(&m), "--text", "hello", "--similar-to", "hi", "--steps", "2", "--json",
+        s(&json),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("note: 2 checkpoint tensors are not used by this model: pooler.dense.bias, pooler.dense.weight"),
+        "{}",
+        stderr(&o)
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(
+        v["unused_tensors"],
+        serde_json::json!(["pooler.dense.bias", "pooler.dense.weight"])
+    );
+    // The classifier reads its pooler: nothing unused, no key, no note.
+    let o = run(&[
+        "ig", "--model", s(&fixture("tiny-bert")), "--text", "hello", "--steps", "2", "--json",
+        s(&json),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("note:"), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(v.get("unused_tensors").is_none());
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -395,6 +395,17 @@ pub(crate) fn load(
 ) -> Result<(crate::explain::Explainer, indicatif::ProgressBar)> {
     super::output::protect(model);
     let mut ex = crate::explain::Explainer::load(model, options)?;
+    let unused = ex.model().unused_tensors();
+    if !unused.is_empty() && !quiet {
+        let shown: Vec<&str> = unused.iter().take(4).map(String::as_str).collect();
+        eprintln!(
+            "note: {} checkpoint tensor{} not used by this model: {}{}",
+            unused.len(),
+            if unused.len() == 1 { " is" } else { "s are" },
+            shown.join(", "),
+            if unused.len() > shown.len() { ", ..." } else { "" }
+        );
+    }
     let bar = progress_bar(quiet);
     let b = bar.clone();
     ex.on_progress(move |d, t| {

@@ -1020,6 +1020,7 @@ impl Explainer {
             baseline: p.baseline.name(),
             baseline_ids: p.baseline_ids.clone(),
             dtype: self.options.dtype.to_string(),
+            unused_tensors: self.model.unused_tensors(),
             timing: Timing {
                 load_s: self.load_s,
                 attribution_s: p.started.elapsed().as_secs_f64(),

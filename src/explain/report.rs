@@ -165,6 +165,10 @@ pub struct Header {
     pub baseline: String,
     pub baseline_ids: Option<Vec<usize>>,
     pub dtype: String,
+    /// Checkpoint tensors the model did not read (a pooler, a pre-training head); absent when
+    /// every tensor was used.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unused_tensors: Vec<String>,
     pub timing: Timing,
     /// The encoding (offsets and word ids, for word aggregation).
     #[serde(skip)]

@@ -144,6 +144,11 @@ pub trait Model {
     /// Every weight under its Hugging Face tensor name, in load order (values share storage
     /// with the model; cloning a [`Param`] copies no data).
     fn parameters(&self) -> Vec<Param>;
+    /// Checkpoint tensors the model did not read (sorted): a pooler, a pre-training head, a
+    /// buffer. Empty for models not loaded from a checkpoint.
+    fn unused_tensors(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Sets new values (same shapes) for the named parameters, then rebuilds what is derived
     /// from them (transposed weight copies, GPT-2's split q/k/v), so the next forward uses the
     /// new values everywhere. Nothing changes if a name or shape is wrong. Set many parameters
@@ -176,6 +181,9 @@ macro_rules! registry_model_methods {
         }
         fn parameters(&self) -> Vec<Param> {
             self.params.iter().cloned().collect()
+        }
+        fn unused_tensors(&self) -> Vec<String> {
+            self.params.unused().to_vec()
         }
         fn set_parameters(&mut self, values: Vec<(String, Tensor)>) -> Result<()> {
             self.params.set(values)?;

@@ -69,6 +69,9 @@ pub struct Params {
     /// Where the values came from (for messages).
     origin: String,
     dtype: DType,
+    /// Checkpoint tensors the model did not read (sorted), e.g. a pooler or a pre-training head
+    /// the architecture has no use for.
+    unused: Vec<String>,
 }
 
 impl Params {
@@ -78,7 +81,14 @@ impl Params {
             index: HashMap::new(),
             origin,
             dtype,
+            unused: Vec::new(),
         }
+    }
+
+    /// The checkpoint's tensors that the model did not read, sorted (empty for a registry that
+    /// was not loaded from a checkpoint).
+    pub fn unused(&self) -> &[String] {
+        &self.unused
     }
 
     pub fn iter(&self) -> std::slice::Iter<'_, Param> {
@@ -252,8 +262,20 @@ impl<'a> Source<'a> {
         Params::new(r.origin.clone(), r.dtype)
     }
 
+    /// Every tensor read; from a checkpoint, also the names it holds that were not read
+    /// ([`Params::unused`]; `gamma`/`beta` aliases count as read).
     pub(crate) fn into_params(self) -> Params {
-        self.read.into_inner()
+        let mut p = self.read.into_inner();
+        p.unused = match self.from {
+            From::Weights(w) => w
+                .names()
+                .into_iter()
+                .filter(|n| p.get(n).is_none())
+                .map(str::to_string)
+                .collect(),
+            From::Params(q, _) => q.unused.clone(),
+        };
+        p
     }
 
     pub(crate) fn dtype(&self) -> DType {
