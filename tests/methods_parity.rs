@@ -273,6 +273,31 @@ fn saliency_input_x_gradient_and_noise_tunnel_match_captum() {
                     &c.g.get(&format!("{pre}nt.{}", kind.name())).unwrap(),
                     TOL,
                 ));
+                // Streaming the seeded noise row by row (what `saliency --smooth` runs) gives
+                // exactly the result on the whole noise tensor, whatever the batch.
+                let whole =
+                    gradpath::attribution::gradients::gaussian_noise(p, 7, 0.1, 42).unwrap();
+                let a =
+                    noise_tunnel(p, GradMethod::Saliency, kind, &whole, 7, &mut |_, _| {}).unwrap();
+                for batch in [1, 3] {
+                    let b = gradpath::attribution::gradients::noise_tunnel_seeded(
+                        p,
+                        GradMethod::Saliency,
+                        kind,
+                        7,
+                        0.1,
+                        42,
+                        batch,
+                        &mut |_, _| {},
+                    )
+                    .unwrap();
+                    assert_eq!(
+                        a,
+                        b,
+                        "{m} {pre}{}: streamed noise, batch {batch}",
+                        kind.name()
+                    );
+                }
             }
         });
     }

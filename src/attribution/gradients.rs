@@ -111,8 +111,6 @@ pub fn noise_tunnel(
             ),
         });
     }
-    let path = p.path()?;
-    let at = path.segments[0].at;
     let x = p.input.to_vec_f64()?;
     let eps = noise.to_vec_f64()?;
     let fill = |k: usize, row: &mut [f64]| -> Result<()> {
@@ -121,16 +119,69 @@ pub fn noise_tunnel(
         }
         Ok(())
     };
-    let req = Request::new(
-        Rows::Fill {
-            n: s,
-            at,
-            fill: &fill,
-        },
-        Objective::Target(p.target),
-    )
-    .capture(Capture::both(at))
-    .chunking(Chunking::Rows(batch));
+    tunnel(p, method, kind, s, &fill, batch, progress)
+}
+
+/// Noise-tunnel attribution with `samples` seeded N(0, σ²) noise samples drawn as the rows are
+/// filled, chunk by chunk: memory does not grow with `samples`. The draws (and their rounding to
+/// the model's dtype) are exactly those of [`gaussian_noise`] with the same seed, so the result is
+/// that of [`noise_tunnel`] on that tensor.
+#[allow(clippy::too_many_arguments)]
+pub fn noise_tunnel_seeded(
+    p: &PathProblem,
+    method: GradMethod,
+    kind: NoiseKind,
+    samples: usize,
+    stdev: f64,
+    seed: u64,
+    batch: usize,
+    progress: Progress,
+) -> Result<Vec<f64>> {
+    check_noise(samples, stdev)?;
+    let per = p.input.numel();
+    let x = p.input.to_vec_f64()?;
+    let f32_model = p.input.dtype() == DType::F32;
+    // (generator, the next row it draws for)
+    let state = std::cell::RefCell::new((Gaussian::new(seed), 0usize));
+    let fill = |k: usize, row: &mut [f64]| -> Result<()> {
+        let mut st = state.borrow_mut();
+        if k < st.1 {
+            return Err(Error::Internal(format!(
+                "noise row {k} asked after row {}: rows must be filled in order",
+                st.1
+            )));
+        }
+        while st.1 < k {
+            (0..per).for_each(|_| {
+                st.0.sample();
+            });
+            st.1 += 1;
+        }
+        for (o, x) in row.iter_mut().zip(&x) {
+            let e = stdev * st.0.sample();
+            *o = x + if f32_model { e as f32 as f64 } else { e };
+        }
+        st.1 += 1;
+        Ok(())
+    };
+    tunnel(p, method, kind, samples, &fill, batch, progress)
+}
+
+/// The noise tunnel over `s` rows filled by `fill` (x + noise of row k).
+fn tunnel(
+    p: &PathProblem,
+    method: GradMethod,
+    kind: NoiseKind,
+    s: usize,
+    fill: &dyn Fn(usize, &mut [f64]) -> Result<()>,
+    batch: usize,
+    progress: Progress,
+) -> Result<Vec<f64>> {
+    let path = p.path()?;
+    let at = path.segments[0].at;
+    let req = Request::new(Rows::Fill { n: s, at, fill }, Objective::Target(p.target))
+        .capture(Capture::both(at))
+        .chunking(Chunking::Rows(batch));
     let (mut sum, mut sq): (Option<Tensor>, Option<Tensor>) = (None, None);
     probe::run(&p.subject(), &req, progress, &mut |c| {
         let g = c.grad(0)?;
@@ -158,6 +209,22 @@ pub fn noise_tunnel(
             .map(|(s1, s2)| s2 / n - (s1 / n) * (s1 / n))
             .collect(),
     })
+}
+
+fn check_noise(samples: usize, stdev: f64) -> Result<()> {
+    if samples == 0 {
+        return Err(Error::BadValue {
+            name: "samples",
+            detail: "must be at least 1".into(),
+        });
+    }
+    if !(stdev.is_finite() && stdev >= 0.0) {
+        return Err(Error::BadValue {
+            name: "stdev",
+            detail: format!("must be a finite number ≥ 0, got {stdev}"),
+        });
+    }
+    Ok(())
 }
 
 /// Seeded standard normal numbers (SplitMix64 + Box–Muller): reproducible across platforms,
@@ -198,20 +265,10 @@ impl Gaussian {
     }
 }
 
-/// `samples` noise tensors N(0, σ²) of the path boundary's shape, `[samples, ...]`.
+/// `samples` noise tensors N(0, σ²) of the path boundary's shape, `[samples, ...]`, all in
+/// memory (refused beyond the memory budget); [`noise_tunnel_seeded`] streams the same draws.
 pub fn gaussian_noise(p: &PathProblem, samples: usize, stdev: f64, seed: u64) -> Result<Tensor> {
-    if samples == 0 {
-        return Err(Error::BadValue {
-            name: "samples",
-            detail: "must be at least 1".into(),
-        });
-    }
-    if !(stdev.is_finite() && stdev >= 0.0) {
-        return Err(Error::BadValue {
-            name: "stdev",
-            detail: format!("must be a finite number ≥ 0, got {stdev}"),
-        });
-    }
+    check_noise(samples, stdev)?;
     let per = p.input.numel();
     // the f64 draws, and the tensor made from them
     crate::memory::check(

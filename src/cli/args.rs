@@ -403,7 +403,11 @@ pub(crate) fn load(
             unused.len(),
             if unused.len() == 1 { " is" } else { "s are" },
             shown.join(", "),
-            if unused.len() > shown.len() { ", ..." } else { "" }
+            if unused.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
         );
     }
     let bar = progress_bar(quiet);

@@ -7,8 +7,8 @@ use crate::attribution::layer::{boundaries, boundary_shape, flat_index, layer_bo
 use crate::attribution::{
     ablation, attention_maps, gradient_attribution, integrated_gradients,
     integrated_gradients_adaptive, internal_influence, layer_conductance,
-    layer_integrated_gradients, neuron_conductance, noise_sensitivity, noise_tunnel, Baseline,
-    GradMethod, NoiseKind, PathProblem, Target,
+    layer_integrated_gradients, neuron_conductance, noise_sensitivity, Baseline, GradMethod,
+    NoiseKind, PathProblem, Target,
 };
 use crate::integrate::Rule;
 use crate::{Error, Result, Tensor};
@@ -466,15 +466,16 @@ impl Explainer {
         let (f, per) = match &o.smooth {
             None => gradient_attribution(&problem, method)?,
             Some(s) => {
-                let noise = crate::attribution::gradients::gaussian_noise(
-                    &problem, s.samples, s.stdev, s.seed,
-                )?;
+                // The noise is drawn row by row as the batches are filled: memory does not
+                // grow with the number of samples.
                 let batch = self.batch_size(p.encoded.len(), s.samples)?;
-                let v = noise_tunnel(
+                let v = crate::attribution::gradients::noise_tunnel_seeded(
                     &problem,
                     method,
                     s.kind,
-                    &noise,
+                    s.samples,
+                    s.stdev,
+                    s.seed,
                     batch,
                     &mut self.progress_fn(),
                 )?;
