@@ -626,6 +626,38 @@ fn a_non_finite_result_is_an_error_unless_allowed() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("--allow-nan"), "{}", stderr(&o));
     assert!(json.exists());
+
+    // `batch` checks every example's line: the NaN stops the run naming the line and the place
+    // (JSON would have carried it as null); with --skip-bad the example is listed as skipped.
+    let data = t.join("in.jsonl");
+    std::fs::write(&data, "{\"id\": \"a\", \"text\": \"good film\"}\n").unwrap();
+    let out = t.join("out.jsonl");
+    let batch = [
+        "batch",
+        "--method",
+        "saliency",
+        "--model",
+        s(&m),
+        "--input",
+        s(&data),
+        "--output",
+        s(&out),
+        "--smooth",
+        "smoothgrad",
+        "--stdev",
+        "1e300",
+        "--samples",
+        "2",
+    ];
+    let o = run(&batch);
+    expect_error(&o, &["not finite", "/attributions/", "line 1"]);
+    let mut skip = batch.to_vec();
+    skip.push("--skip-bad");
+    let o = run(&skip);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(!lines.contains("null"), "{lines}");
+    assert_eq!(lines.lines().count(), 0, "{lines}");
 }
 
 #[test]

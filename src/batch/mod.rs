@@ -100,7 +100,12 @@ impl Method {
         words: Option<Aggregate>,
         keep_maps: bool,
     ) -> Result<Value> {
+        /// The example's line; a NaN or infinity anywhere in it is an error naming its place
+        /// (JSON would carry it as `null`), so it is never written silently.
         fn json<T: serde::Serialize>(r: &T) -> Result<Value> {
+            if let Some((place, value)) = crate::report::check::scan(r)?.non_finite {
+                return Err(Error::NonFinite { place, value });
+            }
             serde_json::to_value(r).map_err(|e| Error::Internal(e.to_string()))
         }
         fn token<T: TokenReport + serde::Serialize>(
@@ -278,6 +283,7 @@ fn is_example_error(e: &Error) -> bool {
             | Error::TargetMismatch(_)
             | Error::NoToken { .. }
             | Error::Tokenizer(_)
+            | Error::NonFinite { .. }
     )
 }
 
