@@ -286,12 +286,7 @@ pub fn converge(
     cfg.check()?;
     let (f_input, f_baseline) = p.endpoints()?;
     let df = f_input - f_baseline;
-    let diff = {
-        let x = p.input.to_vec_f64()?;
-        let b = p.baseline.to_vec_f64()?;
-        let d: Vec<f64> = x.iter().zip(&b).map(|(x, b)| x - b).collect();
-        Tensor::from_f64_on(&d, p.input.shape(), crate::DType::F64, p.input.device())?
-    };
+    let diff = p.direction()?;
     let c = (*p.input.shape().last().unwrap_or(&1)).max(1);
     let mut pts = Points {
         p,

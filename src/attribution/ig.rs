@@ -76,6 +76,20 @@ impl PathProblem<'_> {
         Ok((f[0], f[1], f[2]))
     }
 
+    /// x − x′ in f64 on the model's device: what the boundary gradient is dotted with to give
+    /// the per-token IG integrand.
+    pub fn direction(&self) -> Result<Tensor> {
+        let x = self.input.to_vec_f64()?;
+        let b = self.baseline.to_vec_f64()?;
+        let d: Vec<f64> = x.iter().zip(&b).map(|(x, b)| x - b).collect();
+        Tensor::from_f64_on(
+            &d,
+            self.input.shape(),
+            crate::DType::F64,
+            self.input.device(),
+        )
+    }
+
     /// The probe request of the path points `alphas`: ∂F at the path boundary, `batch` rows per
     /// forward.
     pub(crate) fn gradient_request<'r>(
@@ -343,12 +357,7 @@ pub fn integrated_gradients_adaptive(
 ) -> Result<IgResult> {
     let (f_input, f_baseline, f_start) = p.endpoints_and_start()?;
     let path = p.path()?;
-    let diff = {
-        let x = p.input.to_vec_f64()?;
-        let b = p.baseline.to_vec_f64()?;
-        let d: Vec<f64> = x.iter().zip(&b).map(|(x, b)| x - b).collect();
-        Tensor::from_f64_on(&d, p.input.shape(), crate::DType::F64, p.input.device())?
-    };
+    let diff = p.direction()?;
     let c = (*p.input.shape().last().unwrap_or(&1)).max(1);
     let n_tok = p.input.numel() / c;
     // Per α: F and the per-token contributions Σ_c (x − x′)·∂F/∂x (reduced on the device).

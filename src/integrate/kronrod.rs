@@ -95,10 +95,7 @@ where
         });
     }
     let mut run = |bounds: &[(f64, f64)]| -> Result<Vec<Panel>> {
-        let mut alphas = Vec::with_capacity(15 * bounds.len());
-        for &(a, b) in bounds {
-            alphas.extend_from_slice(&kronrod15(a, b).0);
-        }
+        let alphas = kronrod_nodes(bounds).0;
         let v = eval(&alphas)?;
         if v.len() != alphas.len() || v.iter().any(|x| !x.is_finite()) {
             return Err(Error::Invalid {
@@ -126,20 +123,7 @@ where
             })
             .collect())
     };
-    let h = 1.0 / start_panels as f64;
-    let start: Vec<(f64, f64)> = (0..start_panels)
-        .map(|i| {
-            (
-                i as f64 * h,
-                if i + 1 == start_panels {
-                    1.0
-                } else {
-                    (i + 1) as f64 * h
-                },
-            )
-        })
-        .collect();
-    let mut panels = run(&start)?;
+    let mut panels = run(&equal_panels(start_panels))?;
     let mut points_used = 15 * start_panels;
     let mut trajectory = Vec::new();
     let mut prev: Option<f64> = None;
@@ -188,25 +172,56 @@ where
                 panels: panels.iter().map(|p| (p.a, p.b)).collect(),
             });
         }
-        let halves: Vec<(f64, f64)> = split
-            .iter()
-            .flat_map(|&i| {
-                let (a, b) = (panels[i].a, panels[i].b);
-                let m = 0.5 * (a + b);
-                [(a, m), (m, b)]
-            })
-            .collect();
+        let halves = bisect(split.iter().map(|&i| (panels[i].a, panels[i].b)));
         let new = run(&halves)?;
         points_used += cost;
-        let mut keep: Vec<Panel> = panels
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| !split.contains(i))
-            .map(|(_, p)| p)
-            .collect();
-        keep.extend(new);
-        panels = keep;
+        panels = replace_split(panels, &split, new);
     }
+}
+
+/// `n` equal panels of [0, 1] (the last one ends at exactly 1).
+pub(super) fn equal_panels(n: usize) -> Vec<(f64, f64)> {
+    let p = n as f64;
+    (0..n)
+        .map(|i| {
+            let b = if i + 1 == n { 1.0 } else { (i + 1) as f64 / p };
+            (i as f64 / p, b)
+        })
+        .collect()
+}
+
+/// The K15 nodes and weights of `panels`, in order.
+pub(super) fn kronrod_nodes(panels: &[(f64, f64)]) -> (Vec<f64>, Vec<f64>) {
+    let mut alphas = Vec::with_capacity(15 * panels.len());
+    let mut weights = Vec::with_capacity(15 * panels.len());
+    for &(a, b) in panels {
+        let (x, w, _) = kronrod15(a, b);
+        alphas.extend_from_slice(&x);
+        weights.extend_from_slice(&w);
+    }
+    (alphas, weights)
+}
+
+/// The two halves of every panel.
+fn bisect(panels: impl Iterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
+    panels
+        .flat_map(|(a, b)| {
+            let m = 0.5 * (a + b);
+            [(a, m), (m, b)]
+        })
+        .collect()
+}
+
+/// `panels` without those at the indices `split`, followed by `new`.
+fn replace_split<P>(panels: Vec<P>, split: &[usize], new: Vec<P>) -> Vec<P> {
+    let mut keep: Vec<P> = panels
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !split.contains(i))
+        .map(|(_, q)| q)
+        .collect();
+    keep.extend(new);
+    keep
 }
 
 /// The outcome of [`refine_panels_vec`].
@@ -259,10 +274,7 @@ where
         err: f64,
     }
     let mut run = |bounds: &[(f64, f64)]| -> Result<Vec<VPanel>> {
-        let mut alphas = Vec::with_capacity(15 * bounds.len());
-        for &(a, b) in bounds {
-            alphas.extend_from_slice(&kronrod15(a, b).0);
-        }
+        let alphas = kronrod_nodes(bounds).0;
         let v = eval(&alphas)?;
         let dim = v.first().map_or(0, Vec::len);
         if v.len() != alphas.len()
@@ -298,18 +310,7 @@ where
             })
             .collect())
     };
-    let p = start_panels as f64;
-    let start: Vec<(f64, f64)> = (0..start_panels)
-        .map(|i| {
-            let b = if i + 1 == start_panels {
-                1.0
-            } else {
-                (i + 1) as f64 / p
-            };
-            (i as f64 / p, b)
-        })
-        .collect();
-    let mut panels = run(&start)?;
+    let mut panels = run(&equal_panels(start_panels))?;
     let mut points_used = 15 * start_panels;
     loop {
         let dim = panels[0].k15.len();
@@ -331,13 +332,8 @@ where
             || points_used + 30 * split.len() > max_points
         {
             panels.sort_by(|x, y| x.a.total_cmp(&y.a));
-            let mut alphas = Vec::with_capacity(15 * panels.len());
-            let mut weights = Vec::with_capacity(15 * panels.len());
-            for q in &panels {
-                let (x, w, _) = kronrod15(q.a, q.b);
-                alphas.extend_from_slice(&x);
-                weights.extend_from_slice(&w);
-            }
+            let bounds: Vec<(f64, f64)> = panels.iter().map(|q| (q.a, q.b)).collect();
+            let (alphas, weights) = kronrod_nodes(&bounds);
             return Ok(VecPanels {
                 alphas,
                 weights,
@@ -345,27 +341,13 @@ where
                 error,
                 converged,
                 points_used,
-                panels: panels.iter().map(|q| (q.a, q.b)).collect(),
+                panels: bounds,
             });
         }
-        let halves: Vec<(f64, f64)> = split
-            .iter()
-            .flat_map(|&i| {
-                let (a, b) = (panels[i].a, panels[i].b);
-                let m = 0.5 * (a + b);
-                [(a, m), (m, b)]
-            })
-            .collect();
+        let halves = bisect(split.iter().map(|&i| (panels[i].a, panels[i].b)));
         let new = run(&halves)?;
         points_used += 30 * split.len();
-        let mut keep: Vec<VPanel> = panels
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| !split.contains(i))
-            .map(|(_, q)| q)
-            .collect();
-        keep.extend(new);
-        panels = keep;
+        panels = replace_split(panels, &split, new);
     }
 }
 

@@ -4,7 +4,7 @@
 //! the rule nests (Clenshaw–Curtis and tanh–sinh at n → 2n − 1), which lets a driver that caches
 //! integrand values by `alpha.to_bits()` reuse every point.
 
-use super::kronrod::kronrod15;
+use super::kronrod::{equal_panels, kronrod_nodes};
 use std::f64::consts::PI;
 
 /// The most points these rules are built for (Clenshaw–Curtis weights cost O(n²)).
@@ -78,21 +78,7 @@ pub fn kronrod_panels(n: usize) -> usize {
 /// Composite Gauss–Kronrod: the 15-point Kronrod rule on each of `panels` equal panels of
 /// [0, 1] (15·panels points, ascending).
 pub fn composite_kronrod(panels: usize) -> (Vec<f64>, Vec<f64>) {
-    let p = panels as f64;
-    let mut alphas = Vec::with_capacity(15 * panels);
-    let mut weights = Vec::with_capacity(15 * panels);
-    for i in 0..panels {
-        let a = i as f64 / p;
-        let b = if i + 1 == panels {
-            1.0
-        } else {
-            (i + 1) as f64 / p
-        };
-        let (x, w, _) = kronrod15(a, b);
-        alphas.extend_from_slice(&x);
-        weights.extend_from_slice(&w);
-    }
-    (alphas, weights)
+    kronrod_nodes(&equal_panels(panels))
 }
 
 #[cfg(test)]
