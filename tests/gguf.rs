@@ -885,3 +885,40 @@ fn smollm2_weights_and_config_equal_transformers() {
          {sliced} sliced values compared bit by bit (max |diff| 0)"
     );
 }
+
+/// Absurd GGUF hyper-parameters (a billion blocks, a 2³²−1 context, a zero epsilon) are config
+/// errors naming the Hugging Face key they map to, raised before any tensor is allocated.
+#[test]
+fn absurd_gguf_hyper_parameters_are_errors_before_allocation() {
+    let d = scratch("absurd");
+    let base = |blocks: u32, ctx: u32, eps: f32| {
+        Builder::new()
+            .kv_str("general.architecture", "llama")
+            .kv_u32("llama.embedding_length", 4)
+            .kv_u32("llama.attention.head_count", 2)
+            .kv_u32("llama.feed_forward_length", 8)
+            .kv_u32("llama.block_count", blocks)
+            .kv_u32("llama.context_length", ctx)
+            .kv_u32("llama.vocab_size", 4)
+            .kv_f32("llama.attention.layer_norm_rms_epsilon", eps)
+            .tensor("token_embd.weight", &[4, 4], 0, &f32_bytes(&[0.5; 16]))
+            .bytes()
+    };
+    for (tag, bytes, key) in [
+        ("blocks", base(1_000_000_000, 16, 1e-5), "num_hidden_layers"),
+        (
+            "context",
+            base(1, u32::MAX, 1e-5),
+            "max_position_embeddings",
+        ),
+        ("eps", base(1, 16, 0.0), "rms_norm_eps"),
+    ] {
+        let p = write(&d, &format!("{tag}.gguf"), &bytes);
+        let e = gradpath::models::load(&p, DType::F32)
+            .err()
+            .unwrap_or_else(|| panic!("{tag}: loaded"))
+            .to_string();
+        assert!(e.contains(key), "{tag}: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
