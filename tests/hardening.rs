@@ -651,6 +651,11 @@ fn a_non_finite_result_is_an_error_unless_allowed() {
     ];
     let o = run(&batch);
     expect_error(&o, &["not finite", "/attributions/", "line 1"]);
+    let hint = stderr(&o);
+    assert!(
+        hint.contains("--skip-bad") && !hint.contains("--allow-nan"),
+        "{hint}"
+    );
     let mut skip = batch.to_vec();
     skip.push("--skip-bad");
     let o = run(&skip);

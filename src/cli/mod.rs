@@ -243,6 +243,7 @@ pub fn hint(e: &Error) -> String {
         Error::TooLarge { hint, .. } => format!("{hint}, or raise the budget with --memory (e.g. --memory 16G)"),
         Error::OutputExists { .. } => "pass --overwrite to replace it, --resume to continue it (training or a batch run), or choose another output path".into(),
         Error::Checkpoint { .. } => "resume with the same command and options (--model, --method, --labels, --dtype), or start again with --overwrite".into(),
+        Error::BadExample { cause: Some(c), .. } if matches!(**c, Error::NonFinite { .. }) => "the model or the path produced NaN/inf for this example: check the model's config (layer_norm_eps > 0, rope_theta > 0), the baseline and the noise level; or pass --skip-bad to skip such examples and list them at the end".into(),
         Error::BadExample { cause: Some(c), .. } => format!("{}; or pass --skip-bad to skip such examples and list them at the end", hint(c)),
         Error::BadExample { cause: None, .. } => "each line must be a JSON object with a non-empty \"text\" and a unique \"id\" (optional: \"text_pair\", \"target\", \"similar_to\", \"target_token\", \"position\", \"label\"); or pass --skip-bad to skip bad lines and list them at the end".into(),
         Error::Incomplete { .. } => "resume the shards that own the missing ids (gradpath batch ... --shard I/N --resume; an id's shard is FNV-1a 64 of the id modulo N), then merge again; or pass --partial to write what is there".into(),
