@@ -25,7 +25,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::ig::{PathProblem, Progress};
+use super::ig::{rel_l2, weighted_tokens, PathProblem, Progress};
 use super::probe;
 use crate::integrate::{refine_panels_vec, Rule};
 use crate::{Error, Result, Tensor};
@@ -197,18 +197,11 @@ impl Points<'_, '_> {
             return Ok(());
         }
         let t0 = Instant::now();
-        let mut toks: Vec<Vec<f64>> = Vec::with_capacity(fresh.len());
-        let (n_tok, diff) = (self.n_tok, &self.diff);
-        probe::run(
-            &self.p.subject(),
-            &self.p.gradient_request(&self.path, &fresh, self.batch),
-            &mut |d, _| progress(d),
-            &mut |ch| {
-                let t = probe::row_dot_last(ch.grad(0)?, diff)?.to_vec_f64()?;
-                toks.extend(t.chunks(n_tok.max(1)).map(<[f64]>::to_vec));
-                Ok(())
-            },
-        )?;
+        let (_, toks) =
+            self.p
+                .token_integrand(&self.path, &self.diff, &fresh, self.batch, &mut |d, _| {
+                    progress(d)
+                })?;
         self.seconds += t0.elapsed().as_secs_f64();
         for (a, t) in fresh.iter().zip(toks) {
             if let Some(bad) = t.iter().find(|v| !v.is_finite()) {
@@ -223,26 +216,9 @@ impl Points<'_, '_> {
     }
 
     fn integrate(&self, alphas: &[f64], weights: &[f64]) -> Vec<f64> {
-        let mut out = vec![0.0; self.n_tok];
-        for (a, w) in alphas.iter().zip(weights) {
-            let g = &self.cache[&a.to_bits()];
-            out.iter_mut().zip(g).for_each(|(o, g)| *o += w * g);
-        }
-        out
-    }
-}
-
-fn norm(v: &[f64]) -> f64 {
-    v.iter().map(|x| x * x).sum::<f64>().sqrt()
-}
-
-fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
-    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
-    let n = norm(b);
-    if n > 0.0 {
-        norm(&d) / n
-    } else {
-        norm(&d)
+        weighted_tokens(self.n_tok, alphas, weights, |a| {
+            self.cache.get(&a.to_bits()).map(Vec::as_slice)
+        })
     }
 }
 
@@ -286,13 +262,11 @@ pub fn converge(
     cfg.check()?;
     let (f_input, f_baseline) = p.endpoints()?;
     let df = f_input - f_baseline;
-    let diff = p.direction()?;
-    let c = (*p.input.shape().last().unwrap_or(&1)).max(1);
     let mut pts = Points {
         p,
         path: p.path()?,
-        diff,
-        n_tok: p.input.numel() / c,
+        diff: p.direction()?,
+        n_tok: p.n_tokens(),
         batch: batch.max(1),
         cache: HashMap::new(),
         seconds: 0.0,

@@ -90,6 +90,38 @@ impl PathProblem<'_> {
         )
     }
 
+    /// Tokens of the path boundary (its rows when the last axis is the feature axis).
+    pub(crate) fn n_tokens(&self) -> usize {
+        let c = (*self.input.shape().last().unwrap_or(&1)).max(1);
+        self.input.numel() / c
+    }
+
+    /// F and the per-token IG integrand g_i(α) = Σ_c (x − x′)_{i,c} ∂F/∂x_{i,c} at each α of
+    /// `alphas`, `batch` rows per forward (reduced on the device). `diff` is
+    /// [`PathProblem::direction`]. What adaptive IG and the quadrature lab evaluate.
+    pub(crate) fn token_integrand(
+        &self,
+        path: &Path,
+        diff: &Tensor,
+        alphas: &[f64],
+        batch: usize,
+        progress: Progress,
+    ) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
+        let n_tok = self.n_tokens().max(1);
+        let mut toks: Vec<Vec<f64>> = Vec::with_capacity(alphas.len());
+        let f = probe::run(
+            &self.subject(),
+            &self.gradient_request(path, alphas, batch),
+            progress,
+            &mut |ch| {
+                let t = probe::row_dot_last(ch.grad(0)?, diff)?.to_vec_f64()?;
+                toks.extend(t.chunks(n_tok).map(<[f64]>::to_vec));
+                Ok(())
+            },
+        )?;
+        Ok((f, toks))
+    }
+
     /// The probe request of the path points `alphas`: ∂F at the path boundary, `batch` rows per
     /// forward.
     pub(crate) fn gradient_request<'r>(
@@ -213,6 +245,35 @@ impl IgResult {
             "the quadrature is resolved, but the attributions are small differences of large contributions of both signs and depend strongly on the baseline: compare --baseline pad/mask/unk/zero before reading them"
         };
         Some(format!("the path is rough: {}. These attributions cannot be trusted at {} points as they stand; {advice}.", why.join("; "), self.points_used))
+    }
+}
+
+/// Σ_k w_k g(α_k) over per-token integrand values looked up by α (`None`: not evaluated, left
+/// out).
+pub(crate) fn weighted_tokens<'v>(
+    n_tok: usize,
+    alphas: &[f64],
+    weights: &[f64],
+    g: impl Fn(f64) -> Option<&'v [f64]>,
+) -> Vec<f64> {
+    let mut out = vec![0.0; n_tok];
+    for (&a, w) in alphas.iter().zip(weights) {
+        if let Some(t) = g(a) {
+            out.iter_mut().zip(t).for_each(|(o, t)| *o += w * t);
+        }
+    }
+    out
+}
+
+/// ‖a − b‖₂ / ‖b‖₂ (absolute when b = 0).
+pub(crate) fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
+    let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
+    let d = norm(&mut a.iter().zip(b).map(|(x, y)| x - y));
+    let n = norm(&mut b.iter().copied());
+    if n > 0.0 {
+        d / n
+    } else {
+        d
     }
 }
 
@@ -358,8 +419,7 @@ pub fn integrated_gradients_adaptive(
     let (f_input, f_baseline, f_start) = p.endpoints_and_start()?;
     let path = p.path()?;
     let diff = p.direction()?;
-    let c = (*p.input.shape().last().unwrap_or(&1)).max(1);
-    let n_tok = p.input.numel() / c;
+    let n_tok = p.n_tokens();
     // Per α: F and the per-token contributions Σ_c (x − x′)·∂F/∂x (reduced on the device).
     let mut stash: std::collections::HashMap<u64, (f64, Vec<f64>)> =
         std::collections::HashMap::new();
@@ -370,17 +430,7 @@ pub fn integrated_gradients_adaptive(
     let mut eval = |alphas: &[f64]| -> Result<Vec<f64>> {
         let mut vals = vec![0.0; alphas.len()];
         let mut prog = |d: usize, _t: usize| progress(done + d, max_points);
-        let mut toks: Vec<Vec<f64>> = Vec::with_capacity(alphas.len());
-        let f = probe::run(
-            &p.subject(),
-            &p.gradient_request(&path, alphas, batch),
-            &mut prog,
-            &mut |ch| {
-                let t = probe::row_dot_last(ch.grad(0)?, &diff)?.to_vec_f64()?;
-                toks.extend(t.chunks(n_tok.max(1)).map(<[f64]>::to_vec));
-                Ok(())
-            },
-        )?;
+        let (f, toks) = p.token_integrand(&path, &diff, alphas, batch, &mut prog)?;
         for (k, (tok, f)) in toks.into_iter().zip(f).enumerate() {
             vals[k] = tok.iter().sum();
             stash.insert(alphas[k].to_bits(), (f, tok));
@@ -392,13 +442,13 @@ pub fn integrated_gradients_adaptive(
         Adaptive::Panels(start) => refine_panels(start, max_points, tol, stop, &mut eval)?,
         Adaptive::Rule(rule, start_n) => refine(rule, start_n, max_points, tol, stop, &mut eval)?,
     };
-    let mut per_token = vec![0.0; n_tok];
-    for (a, w) in refined.alphas.iter().zip(&refined.weights) {
-        let (_, tok) = stash
-            .get(&a.to_bits())
-            .ok_or_else(|| Error::Internal("refined node without a stashed gradient".into()))?;
-        per_token.iter_mut().zip(tok).for_each(|(s, t)| *s += w * t);
+    let lookup = |a: f64| stash.get(&a.to_bits()).map(|(_, t)| t.as_slice());
+    if refined.alphas.iter().any(|&a| lookup(a).is_none()) {
+        return Err(Error::Internal(
+            "refined node without a stashed gradient".into(),
+        ));
     }
+    let per_token = weighted_tokens(n_tok, &refined.alphas, &refined.weights, lookup);
     let path: Vec<(f64, f64)> = stash
         .iter()
         .map(|(k, (f, _))| (f64::from_bits(*k), *f))
@@ -409,26 +459,8 @@ pub fn integrated_gradients_adaptive(
         let mut prev: Option<Vec<f64>> = None;
         for t in &refined.trajectory {
             let (al, w) = rule.nodes_weights(t.n)?;
-            let mut a = vec![0.0; n_tok];
-            for (x, w) in al.iter().zip(&w) {
-                if let Some((_, tok)) = stash.get(&x.to_bits()) {
-                    a.iter_mut().zip(tok).for_each(|(s, t)| *s += w * t);
-                }
-            }
-            changes.push(prev.as_ref().map(|p| {
-                let d = a
-                    .iter()
-                    .zip(p)
-                    .map(|(x, y)| (x - y) * (x - y))
-                    .sum::<f64>()
-                    .sqrt();
-                let n = a.iter().map(|x| x * x).sum::<f64>().sqrt();
-                if n > 0.0 {
-                    d / n
-                } else {
-                    d
-                }
-            }));
+            let a = weighted_tokens(n_tok, &al, &w, lookup);
+            changes.push(prev.as_ref().map(|p| rel_l2(p, &a)));
             prev = Some(a);
         }
     }
