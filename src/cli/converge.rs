@@ -105,18 +105,15 @@ pub fn run(a: &ConvergeArgs) -> Result<()> {
                 chat: false,
                 system: None,
             };
-            let defaults = a.target.input(&text)?;
+            // Each line's targets override the flags, exactly as in `gradpath batch`.
+            let defaults = crate::batch::ExampleDefaults {
+                target: a.target.input(&text)?.target,
+                truncate: a.truncate,
+                label_as_target: false,
+            };
             let mut v = Vec::new();
             for e in crate::batch::input::read_examples(path)? {
-                let e = e.map_err(|b| b.error(path))?;
-                let mut i = defaults.clone();
-                i.text = e.text;
-                i.pair = e.text_pair;
-                i.target.class = e.target.or(i.target.class);
-                i.target.similar_to = e.similar_to.or(i.target.similar_to);
-                i.target.token = e.target_token.or(i.target.token);
-                i.target.position = e.position.or(i.target.position);
-                v.push(i);
+                v.push(defaults.input(&e.map_err(|b| b.error(path))?));
             }
             v
         }
