@@ -45,7 +45,10 @@ check() { # file sha
   fi
 }
 
-if [[ -f "$DATA/SHA256SUMS" ]] && (cd "$DATA" && sha256sum --quiet -c SHA256SUMS 2>/dev/null); then
+# Complete = every listed file matches, and the rule files are there unless gradpath is still
+# unbuilt (a first run before `cargo build` skips them; the next run must add them).
+if [[ -f "$DATA/SHA256SUMS" ]] && (cd "$DATA" && sha256sum --quiet -c SHA256SUMS 2>/dev/null) \
+  && { [[ ! -x "$ROOT/target/release/gradpath" ]] || grep -q 'rules/test.jsonl' "$DATA/SHA256SUMS"; }; then
   echo "fetch-data: $DATA is complete (SHA256SUMS match); nothing to do"
   exit 0
 fi
