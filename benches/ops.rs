@@ -7,6 +7,7 @@
 //! RAYON_NUM_THREADS=2 cargo bench --bench ops -- softmax      # criterion filter (also filters the lines)
 //! GRADPATH_BENCH_EXPLICIT_ONLY=1 cargo bench --bench ops      # only the explicit lines
 //! GRADPATH_BENCH_BATCH=8 GRADPATH_BENCH_DTYPE=f64 cargo bench --bench ops   # (defaults: 50, f32)
+//! GRADPATH_SIMD=avx-fma cargo bench --bench ops -- gelu   # one SIMD level (ops::simd)
 //! ```
 //!
 //! - `fwd`: the op on constant `Var`s (nothing recorded): the forward kernel alone.
@@ -566,6 +567,16 @@ fn main() {
         opts.batch,
         opts.dtypes
     );
+    {
+        use gradpath::ops::simd;
+        println!(
+            "cpu: {} ({}); elementwise/softmax/norm at {} (GRADPATH_SIMD caps it), gemm kernels {}",
+            simd::cpu_model().unwrap_or_else(|| "unknown".into()),
+            simd::cpu_features().join(" "),
+            simd::level().name(),
+            simd::gemm_kernels()
+        );
+    }
     println!("GB/s = compulsory bytes (each full-size tensor read/written once per kernel; small vectors, write-allocate ignored) / best time; GFLOP/s counts GEMM FLOPs only");
     let mut c = Criterion::default().configure_from_args();
     let mut rng = Rng(0x6f70);

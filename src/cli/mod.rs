@@ -169,7 +169,28 @@ fn dispatch(cli: Cli) -> Result<()> {
                 }
             );
             outln!("cpu threads (rayon): {}", rayon::current_num_threads());
-            outln!("gemm: gemm 0.19 (pure Rust, x86-v4 kernels when the CPU has AVX-512)");
+            use crate::ops::simd;
+            outln!(
+                "cpu: {} (features: {})",
+                simd::cpu_model().unwrap_or_else(|| "unknown model".into()),
+                simd::cpu_features().join(" ")
+            );
+            let lvl = simd::level();
+            let why = match simd::requested() {
+                Some(Ok(want)) if want > simd::supported() => format!(
+                    "; GRADPATH_SIMD={} asked for more than the CPU has",
+                    want.name()
+                ),
+                Some(Ok(_)) => "; capped by GRADPATH_SIMD".into(),
+                Some(Err(v)) => format!("; GRADPATH_SIMD={v:?} names no level and is ignored"),
+                None => String::new(),
+            };
+            outln!(
+                "elementwise, softmax, norm kernels: {} ({} f32 lanes{why})",
+                lvl.name(),
+                lvl.f32_lanes()
+            );
+            outln!("gemm kernels (gemm 0.19): {}", simd::gemm_kernels());
             Ok(())
         }
     }

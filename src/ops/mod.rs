@@ -23,6 +23,7 @@ pub mod movement;
 pub mod norm;
 pub mod reduce;
 pub mod rope;
+pub mod simd;
 pub mod softmax;
 
 /// The device that every operand of `op` lives on; an error naming `op` when two differ.

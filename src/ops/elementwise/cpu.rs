@@ -1,5 +1,5 @@
-//! CPU kernels of the elementwise family: each unary's `f` and `df` side by side, AVX2 loops when
-//! the CPU has them, large tensors split over rayon; broadcasting and iteration are ndarray's.
+//! CPU kernels of the elementwise family: each unary's `f` and `df` side by side, loops compiled for
+//! the CPU's SIMD level ([`crate::ops::simd`]), large tensors split over rayon; broadcasting and iteration are ndarray's.
 //! Called by `super` with checked operands.
 
 use super::{Binary, Unary};
@@ -132,34 +132,10 @@ macro_rules! specialise {
     };
 }
 
-/// Whether the AVX2 + FMA versions of the elementwise loops can run (checked once, cached).
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn avx2() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-}
-
-/// Runs `body` compiled for AVX2 (8 f32 lanes instead of the baseline build's 4): the closure
-/// inlines into this function and takes its target features. Rust never contracts `a·b + c` into
-/// an FMA, so every element is computed exactly as in the baseline build.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA ([`avx2`]).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn in_avx2(body: impl FnOnce()) {
-    body()
-}
-
-/// Runs `body`, with AVX2 code when the CPU has it.
+/// Runs `body` at the CPU's SIMD level ([`crate::ops::simd`]).
 #[inline(always)]
 fn simd(body: impl FnOnce()) {
-    #[cfg(target_arch = "x86_64")]
-    if avx2() {
-        // SAFETY: AVX2 and FMA were detected at run time.
-        return unsafe { in_avx2(body) };
-    }
-    body()
+    crate::ops::simd::run(body)
 }
 
 fn zip_chunk<T: Float>(o: &mut [T], a: &[T], b: &[T], f: &impl Fn(T, T) -> T) {

@@ -1,4 +1,5 @@
-//! CPU kernels of the norm family: one fused pass per row (rayon over rows). Called by `super`
+//! CPU kernels of the norm family: one fused pass per row (rayon over rows), compiled
+//! for the CPU's SIMD level ([`crate::ops::simd`]). Called by `super`
 //! with checked operands.
 
 use crate::tensor::{pool, sum_by_lanes, sum_lanes, Float, Tensor};
@@ -29,7 +30,7 @@ pub(super) fn forward(
         let mut rstd = vec![T::zero(); rows];
         let eps = T::from_f64(eps);
         let inv_c = T::one() / T::from_f64(c as f64);
-        let row = |((yr, xr), (mu, rs)): ((&mut [T], &[T]), (&mut T, &mut T))| {
+        let row = |((yr, xr), (mu, rs)): ((&mut [T], &[T]), (&mut T, &mut T))| crate::ops::simd::run(|| {
             let m = if rms { T::zero() } else { sum_lanes(xr) * inv_c };
             let var = sum_by_lanes(xr.len(), |j| (xr[j] - m) * (xr[j] - m)) * inv_c;
             let r = (var + eps).sqrt().recip();
@@ -39,7 +40,7 @@ pub(super) fn forward(
             }
             *mu = m;
             *rs = r;
-        };
+        });
         if c > 0 {
             if rows >= PAR_ROWS {
                 y.par_chunks_mut(c).zip(xs.par_chunks(c)).zip(mean.par_iter_mut().zip(rstd.par_iter_mut())).for_each(row);
@@ -74,7 +75,7 @@ pub(super) fn backward(
         let mut dx = None;
         if need[0] && c > 0 {
             let mut out = pool::take::<T>(xs.len());
-            let row = |(r, o): (usize, &mut [T])| {
+            let row = |(r, o): (usize, &mut [T])| crate::ops::simd::run(|| {
                 // term 1: mean(dn), term 2: mean(dn·n)
                 let (gr, xr) = (&gs[r * c..(r + 1) * c], &xs[r * c..(r + 1) * c]);
                 let (mu, rr) = (ms.map_or(T::zero(), |m| m[r]), rs[r]);
@@ -85,7 +86,7 @@ pub(super) fn backward(
                     let dn = gr[j] * ws[j];
                     *o = rr * (dn - s1 - (xr[j] - mu) * rr * s2);
                 }
-            };
+            });
             if rows >= PAR_ROWS {
                 out.par_chunks_mut(c).enumerate().for_each(row);
             } else {

@@ -52,6 +52,7 @@ fn add_mask<T: Float>(out: &mut [T], x: &[T], mask: Option<(&[T], usize, usize)>
     }
 }
 
+#[inline(always)]
 fn softmax_row<T: Float>(out: &mut [T], x: &[T], mask: Option<(&[T], usize, usize)>, log: bool) {
     add_mask(out, x, mask);
     // Plain comparisons (not NaN-aware `max`) so the reduction vectorises; a NaN input still
@@ -95,7 +96,7 @@ pub(super) fn forward(x: &Tensor, mask: Option<(&Tensor, &[usize])>, log: bool) 
                     (Some(ms), Some((offs, s))) => Some((*ms, offs[r], *s)),
                     _ => None,
                 };
-                softmax_row(o, xr, mk, log);
+                crate::ops::simd::run(|| softmax_row(o, xr, mk, log));
             };
             if rows >= PAR_ROWS {
                 out.par_chunks_mut(n).zip(xs.par_chunks(n)).enumerate().for_each(row);
@@ -115,7 +116,7 @@ pub(super) fn backward(g: &Tensor, y: &Tensor, log: bool) -> Result<Tensor> {
         let ys = y.as_slice::<T>()?;
         let mut out = pool::take::<T>(gs.len());
         if let Some(rows) = gs.len().checked_div(n) {
-            let row = |(o, (g, y)): (&mut [T], (&[T], &[T]))| {
+            let row = |(o, (g, y)): (&mut [T], (&[T], &[T]))| crate::ops::simd::run(|| {
                 if log {
                     // Masked entries (y = −∞) are constants: they pass no gradient and take none.
                     // dx_j = g_j − p_j · Σ_{k unmasked} g_k for unmasked j, 0 for masked j.
@@ -129,7 +130,7 @@ pub(super) fn backward(g: &Tensor, y: &Tensor, log: bool) -> Result<Tensor> {
                         *o = y * (g - s);
                     }
                 }
-            };
+            });
             if rows >= PAR_ROWS {
                 out.par_chunks_mut(n).zip(gs.par_chunks(n).zip(ys.par_chunks(n))).for_each(row);
             } else {
