@@ -193,3 +193,59 @@ fn cuda_without_the_feature_is_a_clear_error() {
     assert_eq!(Device::parse("cuda:1").unwrap(), Device::Cuda(1));
     assert!(Device::parse("tpu").is_err());
 }
+
+/// `linear_bias` (bias added inside the GEMM) records what `linear` then `add` record: the same
+/// value up to rounding, the same number of tape nodes, and the same gradients for x, w and b.
+#[test]
+fn linear_bias_matches_linear_then_add() {
+    let mut r = rng(41);
+    for dt in [DType::F64, DType::F32] {
+        let (b, m, k, n) = (3, 5, 7, 6);
+        let x = uniform(&mut r, &[b, m, k], -1.0, 1.0).to_dtype(dt).unwrap();
+        let w = uniform(&mut r, &[n, k], -1.0, 1.0).to_dtype(dt).unwrap();
+        let bias = uniform(&mut r, &[n], -2.0, 2.0).to_dtype(dt).unwrap();
+        let seed = uniform(&mut r, &[b, m, n], -1.0, 1.0).to_dtype(dt).unwrap();
+        let wt = gradpath::ops::movement::permute(&w, &[1, 0]).unwrap();
+        let run = |fused: bool| {
+            let tape = Tape::new();
+            let (xv, wv, bv) = (
+                tape.var(x.clone()),
+                tape.var(w.clone()),
+                tape.var(bias.clone()),
+            );
+            let before = tape.len();
+            let y = if fused {
+                xv.linear_bias(&wv, &wt, &bv).unwrap()
+            } else {
+                xv.linear(&wv, &wt).unwrap().add(&bv).unwrap()
+            };
+            let nodes = tape.len() - before;
+            let g = tape.grad(&[&y], &[seed.clone()], &[&xv, &wv, &bv]).unwrap();
+            let g: Vec<Vec<f64>> = g
+                .into_iter()
+                .map(|t| t.unwrap().to_vec_f64().unwrap())
+                .collect();
+            (y.value().to_vec_f64().unwrap(), nodes, g)
+        };
+        let (y0, n0, g0) = run(false);
+        let (y1, n1, g1) = run(true);
+        assert_eq!(n0, n1);
+        let tol = if dt == DType::F64 { 1e-14 } else { 1e-6 };
+        for (a, e) in y1.iter().zip(&y0) {
+            assert_relative_eq!(*a, *e, epsilon = tol, max_relative = tol);
+        }
+        // The backward is the same code on the same saved operands: bit-identical.
+        assert_eq!(g0, g1);
+    }
+}
+
+#[test]
+fn linear_bias_rejects_a_bias_of_the_wrong_width() {
+    let tape = Tape::new();
+    let x = tape.var(t(&[1.0; 6], &[2, 3]));
+    let w = tape.var(t(&[1.0; 12], &[4, 3]));
+    let wt = gradpath::ops::movement::permute(w.value(), &[1, 0]).unwrap();
+    let b = tape.var(t(&[1.0; 3], &[3]));
+    let e = x.linear_bias(&w, &wt, &b).unwrap_err();
+    assert!(matches!(e, Error::Shape { .. }), "{e}");
+}
