@@ -45,10 +45,17 @@ check() { # file sha
   fi
 }
 
-# Complete = every listed file matches, and the rule files are there unless gradpath is still
-# unbuilt (a first run before `cargo build` skips them; the next run must add them).
-if [[ -f "$DATA/SHA256SUMS" ]] && (cd "$DATA" && sha256sum --quiet -c SHA256SUMS 2>/dev/null) \
-  && { [[ ! -x "$ROOT/target/release/gradpath" ]] || grep -q 'rules/test.jsonl' "$DATA/SHA256SUMS"; }; then
+# Complete = every listed file matches, and, once gradpath is built, the rule files are there and
+# were written by this build's generator (a first run before `cargo build` skips them; a changed
+# generator, seen in the sha256 of a small sample of its output, regenerates them).
+GP="$ROOT/target/release/gradpath"
+RULES_SPEC="train 12000 seed 1, dev 600 seed 2, test 600 seed 3, depth 2"
+rules_fingerprint() { { echo "$RULES_SPEC"; "$GP" data rules --n 24 --depth 2 --seed 1; } | sha256sum | cut -d' ' -f1; }
+rules_current() {
+  [[ ! -x "$GP" ]] && return 0
+  [[ -f "$DATA/rules/GENERATOR" ]] && [[ "$(cat "$DATA/rules/GENERATOR")" == "$(rules_fingerprint)" ]]
+}
+if [[ -f "$DATA/SHA256SUMS" ]] && (cd "$DATA" && sha256sum --quiet -c SHA256SUMS 2>/dev/null) && rules_current; then
   echo "fetch-data: $DATA is complete (SHA256SUMS match); nothing to do"
   exit 0
 fi
@@ -122,13 +129,13 @@ for name in ("amazon", "imdb", "yelp"):
 write(f"{out}/uci/all.jsonl", every)
 PY
 
-GP="$ROOT/target/release/gradpath"
 if [[ -x "$GP" ]]; then
   mkdir -p "$DATA/rules"
-  "$GP" data rules --n 4000 --depth 2 --seed 1 --out "$DATA/rules/train.jsonl"
+  "$GP" data rules --n 12000 --depth 2 --seed 1 --out "$DATA/rules/train.jsonl"
   "$GP" data rules --n 600 --depth 2 --seed 2 --out "$DATA/rules/dev.jsonl"
   "$GP" data rules --n 600 --depth 2 --seed 3 --out "$DATA/rules/test.jsonl"
-  echo "rules: train 4000, dev 600, test 600 (depth 0..2, seeds 1/2/3)"
+  rules_fingerprint > "$DATA/rules/GENERATOR"
+  echo "rules: train 12000, dev 600, test 600 (depth 0..2, seeds 1/2/3)"
 else
   echo "fetch-data: $GP not built; skipping data/rules (run cargo build --release, then this script again)"
 fi

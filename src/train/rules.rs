@@ -6,7 +6,9 @@
 //! **Depth.** For a true query, the number of rule applications its shortest proof needs (0: the
 //! query is a fact). A false query of depth d is a near miss built the same way: a chain of d rules
 //! leads to the queried attribute, but its starting fact is about another entity, so nothing proves
-//! the query. Each example also has 2–4 distractor facts and 1–3 distractor rules; an example is
+//! the query. Both entities have a fact in every example (the one the chain does not start from
+//! gets a random adjective), so whether the query's name occurs in the context says nothing about
+//! the label. Each example also has 2–4 distractor facts and 1–3 distractor rules; an example is
 //! kept only when forward chaining over the whole context gives its intended label and (true) its
 //! intended depth.
 //!
@@ -80,7 +82,14 @@ fn attempt(rng: &mut Rng, truth: bool, depth: usize) -> Option<(Vec<String>, Str
     let ents = distinct(rng, NAMES.len(), 2);
     let (e, other) = (ents[0], ents[1]);
     let chain_adj = distinct(rng, ADJECTIVES.len(), depth + 1);
-    let mut facts = vec![(if truth { e } else { other }, chain_adj[0])];
+    // Both entities get an anchor fact whatever the label: the chain starts at `e` (true) or at
+    // `other` (false), and the other one gets a random adjective. Without it the queried entity
+    // appeared in a false example's context only through a distractor, and a model could answer
+    // from whether the query's name occurs at all (measured: a MiniLM fine-tuned on that data
+    // predicted exactly that rule, 85 % on dev).
+    let start = if truth { e } else { other };
+    let anchor = if truth { other } else { e };
+    let mut facts = vec![(start, chain_adj[0]), (anchor, rng.below(ADJECTIVES.len()))];
     let mut rules: Vec<(usize, usize)> = chain_adj.windows(2).map(|w| (w[0], w[1])).collect();
     for _ in 0..2 + rng.below(3) {
         facts.push((rng.below(NAMES.len()), rng.below(ADJECTIVES.len())));
@@ -154,4 +163,34 @@ pub fn generate(n: usize, max_depth: usize, seed: u64) -> Result<Vec<RuleExample
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entity(sentence: &str) -> &str {
+        sentence.split_whitespace().next().unwrap_or("")
+    }
+
+    /// The label cannot be read from whether the query's name occurs in the context: it occurs in
+    /// every example of both labels, and forward chaining gives every label and depth.
+    #[test]
+    fn the_query_entity_is_in_every_context() {
+        let ex = generate(600, 2, 9).unwrap();
+        for r in &ex {
+            let name = entity(&r.text_pair);
+            assert!(
+                r.text.split(". ").any(|s| entity(s) == name),
+                "{}: {name} missing from {:?}",
+                r.id,
+                r.text
+            );
+        }
+        let trues = ex.iter().filter(|r| r.label == "true").count();
+        assert_eq!(trues, 300);
+        for d in 0..=2 {
+            assert_eq!(ex.iter().filter(|r| r.depth == d).count(), 200);
+        }
+    }
 }
