@@ -18,7 +18,8 @@
 //!   [`Explainer::neuron`], [`Explainer::saliency`], [`Explainer::attention`],
 //!   [`Explainer::ablate`], [`Explainer::sensitivity`], [`Explainer::generate`],
 //!   [`Explainer::attattr`]; over data sets [`Explainer::head_importance`] and
-//!   [`Explainer::pruning_curve`]), each taking
+//!   [`Explainer::pruning_curve`]; a fine-tuned classifier against its base model:
+//!   [`Explainer::load_classifier`] and [`compare`]), each taking
 //!   its own options struct and returning a report that derives `Serialize`: serialised, it is
 //!   the JSON document of docs/JSON.md (`gradpath <command> --json` writes exactly that).
 //!
@@ -26,6 +27,7 @@
 //! `batch`, `tolerance`, ...), never of command-line flags.
 
 mod attattr;
+mod compare;
 mod converge;
 mod generate;
 mod heads;
@@ -34,6 +36,13 @@ mod report;
 
 pub use attattr::{
     AttAttrLayer, AttAttrOptions, AttAttrReport, Connection, ROUGH as ATTATTR_ROUGH,
+};
+pub use compare::{
+    compare, compare_with_progress, late_from, late_share, negative_share, normalised_entropy,
+    peak_layer, read_data, ClassifierInfo, CompareExample, CompareOptions, CompareReport,
+    CompareTiming, ConductanceCurve, DepthComparison, ExampleComparison, GroupComparison,
+    GroupDifference, GroupStats, IgSummary, ModelInfo, ModelResult, Occurrence, Skipped, Stat,
+    StatDifference,
 };
 pub use converge::{ConvergeOptions, ConvergeReport, ConvergeSummary, SummaryRule, SummaryRun};
 pub use generate::{AnswerPathsReport, GenerateOptions, GenerationReport, GenerationStepReport};
@@ -367,6 +376,8 @@ pub struct Explainer {
     load_s: f64,
     progress: RefCell<Option<ProgressFn>>,
     step_progress: RefCell<Option<ProgressFn>>,
+    /// Set by [`Explainer::load_classifier`].
+    classifier: Option<ClassifierInfo>,
 }
 
 /// A text resolved against the model: its tokens, target and path ends at `hook_embed`.
@@ -434,6 +445,7 @@ impl Explainer {
             load_s: t0.elapsed().as_secs_f64(),
             progress: RefCell::new(None),
             step_progress: RefCell::new(None),
+            classifier: None,
         })
     }
 

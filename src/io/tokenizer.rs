@@ -222,6 +222,50 @@ impl Tokenizer {
             .iter()
             .find_map(|c| self.token_to_id(c).map(|id| (c.to_string(), id)))
     }
+
+    /// True when both tokenizers have the same vocabulary (every token string with the same id,
+    /// added tokens included).
+    pub fn same_vocabulary(&self, other: &Tokenizer) -> bool {
+        self.inner.get_vocab(true) == other.inner.get_vocab(true)
+    }
+
+    /// Truncation as transformers' `truncation=True` at `max_len` tokens (the longest segment
+    /// loses a token first, special tokens kept; what `gradpath train` and `eval` do): `None`
+    /// when the encoding of `text` (and `pair`) fits, else the bytes of `text` and of `pair`
+    /// that the kept tokens cover (each segment cut after its last kept token) and the kept ids.
+    #[allow(clippy::type_complexity)]
+    pub fn truncation_cut(
+        &self,
+        text: &str,
+        pair: Option<&str>,
+        max_len: usize,
+    ) -> Result<Option<(usize, Option<usize>, Vec<usize>)>> {
+        let mut t = self.inner.clone();
+        t.with_truncation(Some(tokenizers::TruncationParams {
+            direction: tokenizers::TruncationDirection::Right,
+            max_length: max_len,
+            strategy: tokenizers::TruncationStrategy::LongestFirst,
+            stride: 0,
+        }))
+        .map_err(|e| Error::Tokenizer(format!("cannot set truncation: {e}")))?;
+        let enc = match pair {
+            None => t.encode(text, true),
+            Some(p) => t.encode((text, p), true),
+        }
+        .map_err(|e| Error::Tokenizer(format!("cannot tokenize the text: {e}")))?;
+        if enc.get_overflowing().is_empty() {
+            return Ok(None);
+        }
+        // offsets are byte offsets into each token's own segment
+        let mut ends = [0usize; 2];
+        for (s, o) in enc.get_sequence_ids().iter().zip(enc.get_offsets()) {
+            if let Some(s) = s.filter(|&s| s < 2) {
+                ends[s] = ends[s].max(o.1);
+            }
+        }
+        let ids = enc.get_ids().iter().map(|&i| i as usize).collect();
+        Ok(Some((ends[0], pair.map(|_| ends[1]), ids)))
+    }
 }
 
 /// How a vocabulary's token strings spell text, for [`display_tokens`].

@@ -1,0 +1,1308 @@
+//! A fine-tuned classifier against its base model (`gradpath compare`, seed 000's study): token
+//! Integrated Gradients and the all-layer conductance sweep on both models, for the same class,
+//! per example and averaged over a data set.
+//!
+//! **The two models.** [`Explainer::load_classifier`] loads a classifier checkpoint as it is, and
+//! gives a base encoder (e.g. all-MiniLM-L6-v2, a `BertModel`) a fresh classification head the
+//! way transformers does when a base checkpoint is loaded into `*ForSequenceClassification`
+//! ([`crate::train::classifier::load`]: new Linear weights normal(0, `initializer_range`), zero
+//! biases, from gradpath's own generator seeded by `seed`; a pooler the checkpoint has is kept).
+//! [`compare`] requires the same vocabulary, the same number of layers and the same number of
+//! classes on both sides, and the same tokens for every example.
+//!
+//! **What is explained.** F is the same class on both models: [`CompareOptions::class`] when
+//! given, else the class the *tuned* model predicts for the example (the base model's prediction
+//! is reported but does not change F). The kind (logit by default), the baseline (`[PAD]` for
+//! every non-special token) and the rules (Gauss–Legendre) are shared.
+//!
+//! **Per example and model** ([`ModelResult`]):
+//!
+//! - IG over the word embeddings (`steps` Gauss–Legendre points): the token attributions a_i and
+//!   the completeness delta δ = Σ_i a_i − (F(x) − F(x′)) with |δ| / |F(x) − F(x′)|;
+//! - the **entropy** of |a| over the n non-special tokens, normalised to [0, 1]:
+//!   H(p) / ln n with p_i = |a_i| / Σ_j |a_j| (1: every token carries the same share; 0: one token
+//!   carries everything); `None` when n < 2 or every a_i is 0;
+//! - the **negative share** Σ_{a_i < 0} |a_i| / Σ_i |a_i| over the same tokens;
+//! - layer conductance at every `blocks.{l}.hook_resid_post` from one sweep of
+//!   `conductance_steps` + 1 points ([`Explainer::conductance`]), read at the chosen token t
+//!   ([`CompareOptions::token`], default the separator `[SEP]` / `</s>`; its first occurrence,
+//!   the one between the two segments of a text pair, unless [`Occurrence::Last`]): c_l, the
+//!   layer's conductance summed over `d_model` at t, and
+//!   - the **normalised curve** c_l / ‖c‖₂, the L2 norm over layers of that token's values (each
+//!     example weighs the same in a mean curve);
+//!   - the **token share** c_l / ‖c_{l,·}‖₂, the L2 norm over the layer's tokens (Captum's BERT
+//!     tutorial's `summarize_attributions`; [`super::TokenCurve::normalised`]);
+//!   - the **peak layer** argmax_l |c_l| (= argmax of the normalised curve's magnitude; layers
+//!     from 0; the first on ties);
+//!   - the **late-layer share** Σ_{l ≥ L/2} |c_l| / Σ_l |c_l| (the last ⌊L/2⌋ layers, l from
+//!     ⌈L/2⌉ = [`late_from`]: 3..5 of MiniLM's 6, 6..11 of BERT-base's 12);
+//!   - every layer's completeness delta Σ_tokens Cond_l − (F(x) − F(x′)) and its relative size.
+//!
+//! **Over examples** ([`GroupStats`], for all examples and per `depth`): accuracy where examples
+//! have labels, the mean normalised curve (and the mean of its magnitude, and the mean token
+//! share), the mean, median, min and max of every scalar, a histogram of the peak layers; and
+//! [`GroupDifference`]: tuned − base of each.
+
+use super::{
+    argmax, encode, ConductanceOptions, Explainer, IgOptions, Input, Options, PathOptions,
+    Quadrature, TargetSpec,
+};
+use crate::attribution::{Baseline, TargetKind};
+use crate::integrate::Rule;
+use crate::io::Encoded;
+use crate::models::HookName;
+use crate::{Error, Result};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Instant;
+
+/// How a classifier was loaded by [`Explainer::load_classifier`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassifierInfo {
+    /// Class names in index order.
+    pub labels: Vec<String>,
+    /// Parameters initialised fresh (empty for a classifier checkpoint).
+    pub fresh_parameters: Vec<String>,
+    /// The seed of the fresh head (`None` when nothing was initialised).
+    pub head_seed: Option<u64>,
+}
+
+impl Explainer {
+    /// Loads `dir` as a sequence classifier: a classifier checkpoint as it is (`labels`, when
+    /// given, must match its head), or a base encoder with a fresh classification head seeded by
+    /// `seed` (then `labels` is required: [`Error::NoLabels`]), exactly as
+    /// [`crate::train::classifier::load`] does for training.
+    pub fn load_classifier(
+        dir: impl AsRef<Path>,
+        labels: Option<&[String]>,
+        seed: u64,
+        options: Options,
+    ) -> Result<Explainer> {
+        let path = dir.as_ref().to_path_buf();
+        let t0 = Instant::now();
+        let clf = crate::train::classifier::load(&path, labels, seed, options.dtype)?;
+        let tokenizer = crate::models::load_tokenizer(&path)?;
+        let chat_template = crate::io::ModelDir::open(&path)?.chat_template()?;
+        let head_seed = (!clf.fresh.is_empty()).then_some(seed);
+        Ok(Explainer {
+            model: Box::new(clf.model),
+            tokenizer,
+            chat_template,
+            path,
+            options,
+            load_s: t0.elapsed().as_secs_f64(),
+            progress: Default::default(),
+            step_progress: Default::default(),
+            classifier: Some(ClassifierInfo {
+                labels: clf.labels,
+                fresh_parameters: clf.fresh,
+                head_seed,
+            }),
+        })
+    }
+
+    /// How [`Explainer::load_classifier`] loaded the model (`None` after [`Explainer::load`]).
+    pub fn classifier_info(&self) -> Option<&ClassifierInfo> {
+        self.classifier.as_ref()
+    }
+
+    /// Class names: those [`Explainer::load_classifier`] resolved, else the config's `id2label`
+    /// (`LABEL_i` where it has none); empty for a model without a classification head.
+    fn class_names(&self) -> Vec<String> {
+        if let Some(c) = &self.classifier {
+            return c.labels.clone();
+        }
+        let n = self.n_classes().unwrap_or(0);
+        let l = self.model().labels();
+        if l.len() == n {
+            l.to_vec()
+        } else {
+            (0..n).map(|i| format!("LABEL_{i}")).collect()
+        }
+    }
+
+    /// The number of classes of the head (`None`: no classification head).
+    fn n_classes(&self) -> Option<usize> {
+        if self.model().is_decoder() {
+            return None;
+        }
+        self.model()
+            .hook_points(2)
+            .iter()
+            .find(|p| p.name == HookName::Logits)
+            .map(|p| p.shape[0])
+    }
+}
+
+/// Which occurrence of [`CompareOptions::token`] is read when the input has several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Occurrence {
+    /// The first: for a text pair `[CLS] a [SEP] b [SEP]`, the separator between the segments.
+    #[default]
+    First,
+    /// The last: the closing separator.
+    Last,
+}
+
+impl Occurrence {
+    pub fn parse(s: &str) -> Result<Occurrence> {
+        match s {
+            "first" => Ok(Occurrence::First),
+            "last" => Ok(Occurrence::Last),
+            _ => Err(Error::Unknown {
+                what: "token occurrence",
+                value: s.to_string(),
+                valid: vec!["first".into(), "last".into()],
+            }),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Occurrence::First => "first",
+            Occurrence::Last => "last",
+        }
+    }
+}
+
+/// Options of [`compare`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareOptions {
+    /// The token whose conductance curve is read, as printed in the token list, or its index
+    /// (used when no token is spelled so). `None`: the tokenizer's separator (`[SEP]`, else
+    /// `</s>`).
+    pub token: Option<String>,
+    /// Which occurrence of `token` (default the first).
+    pub occurrence: Occurrence,
+    /// Gauss–Legendre points of IG (default 50).
+    pub steps: usize,
+    /// Conductance: `conductance_steps` + 1 Gauss–Legendre nodes, left-point rule (default 50,
+    /// as `gradpath conductance` and Captum).
+    pub conductance_steps: usize,
+    /// The path start of both methods (default `[PAD]`).
+    pub baseline: Baseline,
+    /// The class explained on both models, an index or a label of the tuned model (default: the
+    /// tuned model's predicted class, per example).
+    pub class: Option<String>,
+    /// Logit (default), probability or log-probability of the class.
+    pub kind: TargetKind,
+    /// Longest input in tokens: longer examples are truncated as transformers'
+    /// `truncation=True` (longest segment first, special tokens kept), as `gradpath train` and
+    /// `eval` do. Default: the models' positions.
+    pub max_len: Option<usize>,
+    /// Skip examples that cannot be run (the token is missing, the tokenizers disagree, a
+    /// non-finite result) and list them in [`CompareReport::skipped`], instead of failing.
+    pub skip_bad: bool,
+}
+
+impl Default for CompareOptions {
+    fn default() -> CompareOptions {
+        CompareOptions {
+            token: None,
+            occurrence: Occurrence::First,
+            steps: 50,
+            conductance_steps: 50,
+            baseline: Baseline::Pad,
+            class: None,
+            kind: TargetKind::Logit,
+            max_len: None,
+            skip_bad: false,
+        }
+    }
+}
+
+/// One example to compare on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareExample {
+    pub id: String,
+    pub text: String,
+    /// The second segment of a text pair (the rules data's query).
+    pub pair: Option<String>,
+    /// The gold class index (accuracy is reported where examples have one).
+    pub label: Option<usize>,
+    /// The reasoning depth (the rules data of `gradpath data rules`): averages per depth.
+    pub depth: Option<usize>,
+    /// The data file and line it was read from (errors then name the example).
+    pub origin: Option<(String, usize)>,
+}
+
+impl CompareExample {
+    /// A text without label or depth (id `"1"`).
+    pub fn text(text: impl Into<String>) -> CompareExample {
+        CompareExample {
+            id: "1".into(),
+            text: text.into(),
+            pair: None,
+            label: None,
+            depth: None,
+            origin: None,
+        }
+    }
+    /// A second segment.
+    pub fn pair(mut self, pair: impl Into<String>) -> CompareExample {
+        self.pair = Some(pair.into());
+        self
+    }
+}
+
+fn data_err(path: &Path, line: usize, detail: impl Into<String>) -> Error {
+    Error::Data {
+        file: path.display().to_string(),
+        line,
+        detail: detail.into(),
+    }
+}
+
+/// Reads the first `limit` (all with `None`) examples of a JSONL file, one object per line:
+/// `text` (required), `text_pair`, `label` (a class index or a name of `labels`), `depth` (a
+/// whole number ≥ 0), `id` (a string or a number; default the line number; unique); other keys
+/// are ignored, blank lines skipped. A malformed line is an [`Error::Data`] naming it.
+pub fn read_data(
+    path: &Path,
+    labels: &[String],
+    limit: Option<usize>,
+) -> Result<Vec<CompareExample>> {
+    if limit == Some(0) {
+        return Err(Error::BadValue {
+            name: "limit",
+            detail: "must be at least 1".into(),
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        source: e,
+    })?;
+    let mut out: Vec<CompareExample> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if limit.is_some_and(|l| out.len() >= l) {
+            break;
+        }
+        let v: Value = serde_json::from_str(line)
+            .map_err(|e| data_err(path, n, format!("not a JSON object ({e})")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| data_err(path, n, "not a JSON object"))?;
+        let text = match obj.get("text") {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+            Some(Value::String(_)) => return Err(data_err(path, n, "the text is empty")),
+            Some(_) => return Err(data_err(path, n, "\"text\" is not a string")),
+            None => return Err(data_err(path, n, "no \"text\"")),
+        };
+        let pair = match obj.get("text_pair") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err(data_err(path, n, "\"text_pair\" is not a string")),
+        };
+        let label = match obj.get("label") {
+            None | Some(Value::Null) => None,
+            Some(l) => Some(
+                crate::train::data::resolve_label(l, labels).map_err(|d| data_err(path, n, d))?,
+            ),
+        };
+        let depth = match obj.get("depth") {
+            None | Some(Value::Null) => None,
+            Some(d) => Some(d.as_u64().ok_or_else(|| {
+                data_err(path, n, format!("\"depth\" {d} is not a whole number ≥ 0"))
+            })? as usize),
+        };
+        let id = match obj.get("id") {
+            None | Some(Value::Null) => n.to_string(),
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::Number(x)) => x.to_string(),
+            Some(_) => {
+                return Err(data_err(
+                    path,
+                    n,
+                    "\"id\" is not a non-empty string or a number",
+                ))
+            }
+        };
+        if let Some(first) = seen.insert(id.clone(), n) {
+            return Err(data_err(
+                path,
+                n,
+                format!("id {id:?} is already used on line {first} (ids must be unique)"),
+            ));
+        }
+        out.push(CompareExample {
+            id,
+            text,
+            pair,
+            label,
+            depth,
+            origin: Some((path.display().to_string(), n)),
+        });
+    }
+    if out.is_empty() {
+        return Err(data_err(path, 0, "has no examples"));
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The numbers
+// ---------------------------------------------------------------------------------------------
+
+/// The first late layer of `n_layers`: ⌈L/2⌉ (layers l ≥ L/2, counted from 0).
+pub fn late_from(n_layers: usize) -> usize {
+    n_layers.div_ceil(2)
+}
+
+/// H(p) / ln n with p = |a| / Σ|a|: 1 when every value has the same magnitude, 0 when one holds
+/// everything; `None` for fewer than two values or all zero.
+pub fn normalised_entropy(a: &[f64]) -> Option<f64> {
+    let s: f64 = a.iter().map(|x| x.abs()).sum();
+    if a.len() < 2 || s <= 0.0 {
+        return None;
+    }
+    let h: f64 = a
+        .iter()
+        .map(|x| x.abs() / s)
+        .filter(|&p| p > 0.0)
+        .map(|p| -p * p.ln())
+        .sum();
+    Some(h / (a.len() as f64).ln())
+}
+
+/// Σ_{a<0} |a| / Σ |a|; `None` when every value is 0.
+pub fn negative_share(a: &[f64]) -> Option<f64> {
+    let s: f64 = a.iter().map(|x| x.abs()).sum();
+    (s > 0.0).then(|| a.iter().filter(|&&x| x < 0.0).map(|x| -x).sum::<f64>() / s)
+}
+
+/// Σ_{l ≥ L/2} |c_l| / Σ_l |c_l| ([`late_from`]); `None` when every value is 0.
+pub fn late_share(c: &[f64]) -> Option<f64> {
+    let s: f64 = c.iter().map(|x| x.abs()).sum();
+    (s > 0.0).then(|| c[late_from(c.len())..].iter().map(|x| x.abs()).sum::<f64>() / s)
+}
+
+/// argmax_l |c_l| (the first on ties); `None` when every value is 0.
+pub fn peak_layer(c: &[f64]) -> Option<usize> {
+    let m: Vec<f64> = c.iter().map(|x| x.abs()).collect();
+    m.iter().any(|&x| x > 0.0).then(|| argmax(&m))
+}
+
+/// `v` over its L2 norm (zeros stay zeros).
+fn unit(v: &[f64]) -> Vec<f64> {
+    let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    v.iter()
+        .map(|x| if n > 0.0 { x / n } else { 0.0 })
+        .collect()
+}
+
+/// Count, mean, median, min and max of the values that exist (`None` where there are none).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Stat {
+    pub n: usize,
+    pub mean: Option<f64>,
+    pub median: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Stat {
+    pub fn of(values: impl IntoIterator<Item = Option<f64>>) -> Stat {
+        let mut v: Vec<f64> = values.into_iter().flatten().collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n == 0 {
+            return Stat {
+                n,
+                mean: None,
+                median: None,
+                min: None,
+                max: None,
+            };
+        }
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            0.5 * (v[n / 2 - 1] + v[n / 2])
+        };
+        Stat {
+            n,
+            mean: Some(v.iter().sum::<f64>() / n as f64),
+            median: Some(median),
+            min: Some(v[0]),
+            max: Some(v[n - 1]),
+        }
+    }
+}
+
+/// tuned − base of a [`Stat`]'s mean and median.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct StatDifference {
+    pub mean: Option<f64>,
+    pub median: Option<f64>,
+}
+
+impl StatDifference {
+    fn of(base: &Stat, tuned: &Stat) -> StatDifference {
+        let d = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
+        StatDifference {
+            mean: d(base.mean, tuned.mean),
+            median: d(base.median, tuned.median),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+// ---------------------------------------------------------------------------------------------
+
+/// One model of the comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// The folder as given.
+    pub path: String,
+    pub description: String,
+    /// Parameters initialised fresh (a base encoder's new head); empty for a checkpoint's head.
+    pub fresh_parameters: Vec<String>,
+    /// The seed of the fresh head (`null` when nothing was initialised).
+    pub head_seed: Option<u64>,
+    pub load_s: f64,
+}
+
+/// IG on one model for one example.
+#[derive(Debug, Clone, Serialize)]
+pub struct IgSummary {
+    /// Per token (special tokens included: 0 with the `[PAD]` baseline, which keeps them).
+    pub attributions: Vec<f64>,
+    pub f_input: f64,
+    pub f_baseline: f64,
+    /// Σ attributions − (F(x) − F(x′)).
+    pub delta: f64,
+    /// |delta| / |F(x) − F(x′)|.
+    pub relative_delta: f64,
+    /// [`normalised_entropy`] of the non-special tokens' attributions.
+    pub entropy: Option<f64>,
+    /// [`negative_share`] of the non-special tokens' attributions.
+    pub negative_share: Option<f64>,
+}
+
+/// The chosen token's layer conductance on one model for one example.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConductanceCurve {
+    /// c_l: the token's conductance at each layer's `hook_resid_post` (summed over `d_model`).
+    pub values: Vec<f64>,
+    /// c_l / ‖c‖₂ (norm over layers).
+    pub normalised: Vec<f64>,
+    /// c_l / ‖c_{l,·}‖₂ (norm over the layer's tokens; Captum tutorial).
+    pub token_share: Vec<f64>,
+    /// [`peak_layer`] of `values`.
+    pub peak_layer: Option<usize>,
+    /// [`late_share`] of `values`.
+    pub late_share: Option<f64>,
+    /// Per layer: Σ_tokens Cond_l (≈ F(x) − F(x′) for a full cut such as `hook_resid_post`).
+    pub layer_totals: Vec<f64>,
+    /// Per layer: total − (F(x) − F(x′)).
+    pub layer_deltas: Vec<f64>,
+    /// Per layer: |delta| / |F(x) − F(x′)|.
+    pub layer_relative_deltas: Vec<f64>,
+    /// The largest of `layer_relative_deltas`.
+    pub worst_relative_delta: f64,
+}
+
+/// One model on one example.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelResult {
+    /// Argmax of the logits.
+    pub predicted: usize,
+    pub predicted_label: Option<String>,
+    /// `predicted` == the example's label (`null` without a label).
+    pub correct: Option<bool>,
+    pub logits: Vec<f64>,
+    pub ig: IgSummary,
+    pub conductance: ConductanceCurve,
+}
+
+/// One example on both models.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExampleComparison {
+    pub id: String,
+    /// The text as run (cut where `truncated`).
+    pub text: String,
+    pub pair: Option<String>,
+    pub truncated: bool,
+    pub label: Option<usize>,
+    pub label_name: Option<String>,
+    pub depth: Option<usize>,
+    pub tokens: Vec<String>,
+    pub tokens_display: Vec<String>,
+    pub special: Vec<bool>,
+    /// Position of the token whose conductance curve is read.
+    pub token_index: usize,
+    /// The class explained on both models.
+    pub class: usize,
+    pub class_label: Option<String>,
+    pub base: ModelResult,
+    pub tuned: ModelResult,
+}
+
+/// One model over a group of examples.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupStats {
+    /// Examples with a label, and those the model predicts right.
+    pub labelled: usize,
+    pub correct: usize,
+    /// correct / labelled (`null` without labels).
+    pub accuracy: Option<f64>,
+    /// Mean over examples of the normalised curve, per layer.
+    pub mean_curve: Vec<f64>,
+    /// Mean of |normalised curve|, per layer.
+    pub mean_abs_curve: Vec<f64>,
+    /// Mean token share, per layer.
+    pub mean_token_share: Vec<f64>,
+    pub peak_layer: Stat,
+    /// How many examples peak at each layer.
+    pub peak_layer_counts: Vec<usize>,
+    pub late_share: Stat,
+    pub entropy: Stat,
+    pub negative_share: Stat,
+    /// IG's |relative delta|.
+    pub relative_delta: Stat,
+    /// IG's delta.
+    pub delta: Stat,
+    /// The worst layer's conductance relative delta.
+    pub conductance_relative_delta: Stat,
+}
+
+/// tuned − base over a group.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupDifference {
+    pub accuracy: Option<f64>,
+    pub mean_curve: Vec<f64>,
+    pub mean_abs_curve: Vec<f64>,
+    pub mean_token_share: Vec<f64>,
+    pub peak_layer: StatDifference,
+    pub late_share: StatDifference,
+    pub entropy: StatDifference,
+    pub negative_share: StatDifference,
+    pub relative_delta: StatDifference,
+    pub conductance_relative_delta: StatDifference,
+}
+
+/// Both models over a group of examples.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupComparison {
+    pub n: usize,
+    pub base: GroupStats,
+    pub tuned: GroupStats,
+    /// tuned − base.
+    pub difference: GroupDifference,
+}
+
+/// The examples of one depth.
+#[derive(Debug, Clone, Serialize)]
+pub struct DepthComparison {
+    pub depth: usize,
+    #[serde(flatten)]
+    pub group: GroupComparison,
+}
+
+/// An example left out ([`CompareOptions::skip_bad`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub id: String,
+    /// Line in the data file (`null` for a text).
+    pub line: Option<usize>,
+    pub detail: String,
+}
+
+/// Wall-clock seconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CompareTiming {
+    /// Loading both models.
+    pub load_s: f64,
+    /// Tokenization, predictions, IG and conductance of every example on both models.
+    pub compare_s: f64,
+}
+
+/// The result of [`compare`] (`gradpath compare --json`; docs/JSON.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareReport {
+    /// `"compare"`.
+    pub method: &'static str,
+    pub gradpath_version: &'static str,
+    pub base: ModelInfo,
+    pub tuned: ModelInfo,
+    /// Class names (the tuned model's).
+    pub labels: Vec<String>,
+    pub n_layers: usize,
+    /// The first late layer ([`late_from`]).
+    pub late_from: usize,
+    /// Where conductance is read: `blocks.{l}.<at>`.
+    pub at: &'static str,
+    /// The token sought, and which occurrence.
+    pub token: String,
+    pub occurrence: &'static str,
+    /// The fixed class (`null`: the tuned model's prediction per example).
+    pub class: Option<String>,
+    pub kind: &'static str,
+    pub baseline: String,
+    pub quadrature: &'static str,
+    pub steps: usize,
+    pub conductance_steps: usize,
+    pub max_len: usize,
+    pub dtype: String,
+    /// Examples cut at `max_len`.
+    pub truncated: usize,
+    pub examples: Vec<ExampleComparison>,
+    /// Over every example.
+    pub summary: GroupComparison,
+    /// Per depth, when examples have one (ascending).
+    pub by_depth: Vec<DepthComparison>,
+    pub skipped: Vec<Skipped>,
+    pub warnings: Vec<String>,
+    pub timing: CompareTiming,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------------------------
+
+/// An example checked against both models, ready to run.
+struct Ready<'a> {
+    example: &'a CompareExample,
+    text: String,
+    pair: Option<String>,
+    truncated: bool,
+    encoded: Encoded,
+    display: Vec<String>,
+    token_index: usize,
+}
+
+/// [`compare_with_progress`] without a progress callback.
+pub fn compare(
+    base: &Explainer,
+    tuned: &Explainer,
+    examples: &[CompareExample],
+    o: &CompareOptions,
+) -> Result<CompareReport> {
+    compare_with_progress(base, tuned, examples, o, &mut |_, _| {})
+}
+
+fn mismatch(detail: String) -> Error {
+    Error::Mismatch {
+        what: "models".into(),
+        detail,
+    }
+}
+
+/// Checks that the two models can be compared; returns the class names and the layer count.
+fn check_models(base: &Explainer, tuned: &Explainer) -> Result<(Vec<String>, usize)> {
+    for (name, ex) in [("base", base), ("tuned", tuned)] {
+        if ex.n_classes().is_none() {
+            return Err(Error::TargetMismatch(format!(
+                "the {name} model ({}) has no classification head: compare explains a class on two sequence classifiers (Explainer::load_classifier gives a base encoder a fresh head)",
+                ex.path().display()
+            )));
+        }
+    }
+    if !base.tokenizer().same_vocabulary(tuned.tokenizer()) {
+        return Err(Error::Mismatch {
+            what: "tokenizers".into(),
+            detail: format!(
+                "{} ({} tokens) and {} ({} tokens) have different vocabularies; compare needs the tokenizer the tuned model was fine-tuned with",
+                base.path().display(),
+                base.tokenizer().vocab_size(),
+                tuned.path().display(),
+                tuned.tokenizer().vocab_size()
+            ),
+        });
+    }
+    let (nb, nt) = (base.n_classes(), tuned.n_classes());
+    if nb != nt {
+        return Err(mismatch(format!(
+            "the base model has {} classes and the tuned model {}",
+            nb.unwrap_or(0),
+            nt.unwrap_or(0)
+        )));
+    }
+    let (lb, lt) = (base.model().n_layers(), tuned.model().n_layers());
+    if lb != lt {
+        return Err(mismatch(format!(
+            "the base model has {lb} layers and the tuned model {lt}; their conductance curves cannot be compared layer by layer"
+        )));
+    }
+    Ok((tuned.class_names(), lt))
+}
+
+/// Encodes an example for both models (truncated at `max_len`), checks they agree and finds
+/// the token.
+fn ready<'a>(
+    e: &'a CompareExample,
+    base: &Explainer,
+    tuned: &Explainer,
+    token: &str,
+    o: &CompareOptions,
+    max_len: usize,
+) -> Result<Ready<'a>> {
+    let tok = tuned.tokenizer();
+    let (mut text, mut pair) = (e.text.clone(), e.pair.clone());
+    let mut enc = encode(tok, &text, pair.as_deref(), usize::MAX, false)?;
+    let mut truncated = false;
+    if enc.len() > max_len {
+        let (a, b, ids) = tok
+            .truncation_cut(&text, pair.as_deref(), max_len)?
+            .ok_or_else(|| Error::Internal("truncation kept every token".into()))?;
+        text = text.get(..a).unwrap_or(&text).to_string();
+        pair = pair.map(|p| {
+            let end = b.unwrap_or(p.len());
+            p.get(..end).unwrap_or(&p).to_string()
+        });
+        enc = encode(tok, &text, pair.as_deref(), max_len, false)?;
+        if enc.ids != ids {
+            return Err(Error::Internal(format!(
+                "the text cut after its last kept token does not tokenize to the {max_len} tokens truncation kept ({} tokens)",
+                enc.len()
+            )));
+        }
+        truncated = true;
+    }
+    let eb = encode(base.tokenizer(), &text, pair.as_deref(), usize::MAX, false)?;
+    if eb.ids != enc.ids || eb.type_ids != enc.type_ids {
+        return Err(Error::Mismatch {
+            what: "tokenizers".into(),
+            detail: format!(
+                "the two models tokenize the example differently ({} and {} tokens)",
+                eb.len(),
+                enc.len()
+            ),
+        });
+    }
+    let hits: Vec<usize> = (0..enc.len()).filter(|&i| enc.tokens[i] == token).collect();
+    let hit = match o.occurrence {
+        Occurrence::First => hits.first(),
+        Occurrence::Last => hits.last(),
+    };
+    let token_index = match (hit, token.parse::<usize>()) {
+        (Some(&i), _) => i,
+        (None, Ok(i)) if i < enc.len() => i,
+        (None, Ok(i)) => {
+            return Err(Error::OutOfRange {
+                what: "token",
+                index: i,
+                len: enc.len(),
+            })
+        }
+        (None, Err(_)) => {
+            return Err(Error::Unknown {
+                what: "token",
+                value: token.to_string(),
+                valid: enc.tokens.clone(),
+            })
+        }
+    };
+    let display = tok.display_tokens(&enc.tokens, &enc.special);
+    Ok(Ready {
+        example: e,
+        text,
+        pair,
+        truncated,
+        encoded: enc,
+        display,
+        token_index,
+    })
+}
+
+fn logits(ex: &Explainer, e: &Encoded) -> Result<Vec<f64>> {
+    ex.forward(e)?
+        .logits
+        .ok_or_else(|| Error::Internal("no logits".into()))?
+        .value()
+        .to_vec_f64()
+}
+
+/// IG and conductance of `class` on one model.
+fn run_model(
+    ex: &Explainer,
+    r: &Ready,
+    class: usize,
+    logits: Vec<f64>,
+    labels: &[String],
+    o: &CompareOptions,
+) -> Result<ModelResult> {
+    let input = Input {
+        text: r.text.clone(),
+        target: TargetSpec {
+            class: Some(class.to_string()),
+            kind: o.kind,
+            ..TargetSpec::default()
+        },
+        truncate: false,
+        pair: r.pair.clone(),
+        chat: None,
+    };
+    let path = |steps| PathOptions {
+        baseline: o.baseline.clone(),
+        quadrature: Quadrature {
+            rule: Rule::GaussLegendre,
+            steps,
+        },
+    };
+    let ig = ex.ig(
+        &input,
+        &IgOptions {
+            path: path(o.steps),
+            adaptive: None,
+        },
+    )?;
+    let cond = ex.conductance(
+        &input,
+        &ConductanceOptions {
+            path: path(o.conductance_steps),
+            ..ConductanceOptions::default()
+        },
+    )?;
+    let n = r.encoded.len();
+    if ig.header.ids != r.encoded.ids
+        || cond.header.ids != r.encoded.ids
+        || cond.layers.iter().any(|l| l.attributions.len() != n)
+    {
+        return Err(Error::Internal(
+            "the methods saw other tokens than the comparison".into(),
+        ));
+    }
+    let content: Vec<f64> = ig
+        .attributions
+        .iter()
+        .zip(&r.encoded.special)
+        .filter(|(_, &s)| !s)
+        .map(|(a, _)| *a)
+        .collect();
+    let t = r.token_index;
+    let values: Vec<f64> = cond.layers.iter().map(|l| l.attributions[t]).collect();
+    let token_share = cond
+        .layers
+        .iter()
+        .map(|l| {
+            let norm = l.attributions.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if norm > 0.0 {
+                l.attributions[t] / norm
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let missing = || Error::Internal("conductance without a completeness delta".into());
+    let layer_deltas = cond
+        .layers
+        .iter()
+        .map(|l| l.delta.ok_or_else(missing))
+        .collect::<Result<Vec<f64>>>()?;
+    let layer_relative_deltas = cond
+        .layers
+        .iter()
+        .map(|l| l.relative_delta.ok_or_else(missing))
+        .collect::<Result<Vec<f64>>>()?;
+    let predicted = argmax(&logits);
+    Ok(ModelResult {
+        predicted,
+        predicted_label: labels.get(predicted).cloned(),
+        correct: r.example.label.map(|l| l == predicted),
+        logits,
+        ig: IgSummary {
+            entropy: normalised_entropy(&content),
+            negative_share: negative_share(&content),
+            attributions: ig.attributions,
+            f_input: ig.f_input,
+            f_baseline: ig.f_baseline,
+            delta: ig.delta,
+            relative_delta: ig.relative_delta,
+        },
+        conductance: ConductanceCurve {
+            normalised: unit(&values),
+            token_share,
+            peak_layer: peak_layer(&values),
+            late_share: late_share(&values),
+            layer_totals: cond.layers.iter().map(|l| l.total).collect(),
+            worst_relative_delta: layer_relative_deltas.iter().copied().fold(0.0, f64::max),
+            layer_deltas,
+            layer_relative_deltas,
+            values,
+        },
+    })
+}
+
+/// Both models on one example.
+fn run_example(
+    base: &Explainer,
+    tuned: &Explainer,
+    r: &Ready,
+    fixed: Option<usize>,
+    labels: &[String],
+    o: &CompareOptions,
+) -> Result<ExampleComparison> {
+    let lt = logits(tuned, &r.encoded)?;
+    let lb = logits(base, &r.encoded)?;
+    let class = fixed.unwrap_or_else(|| argmax(&lt));
+    let e = r.example;
+    Ok(ExampleComparison {
+        id: e.id.clone(),
+        text: r.text.clone(),
+        pair: r.pair.clone(),
+        truncated: r.truncated,
+        label: e.label,
+        label_name: e.label.and_then(|l| labels.get(l).cloned()),
+        depth: e.depth,
+        tokens: r.encoded.tokens.clone(),
+        tokens_display: r.display.clone(),
+        special: r.encoded.special.clone(),
+        token_index: r.token_index,
+        class,
+        class_label: labels.get(class).cloned(),
+        base: run_model(base, r, class, lb, labels, o)?,
+        tuned: run_model(tuned, r, class, lt, labels, o)?,
+    })
+}
+
+/// A failed example: named (for data) and either an error or a skip.
+fn fail(e: &CompareExample, err: Error) -> Error {
+    match &e.origin {
+        Some((file, line)) => Error::BadExample {
+            file: file.clone(),
+            line: *line,
+            id: Some(e.id.clone()),
+            detail: err.to_string(),
+            cause: Some(Box::new(err)),
+        },
+        None => err,
+    }
+}
+
+/// Runs IG and the all-layer conductance sweep of the same class on both models for every
+/// example (see the module docs for every number); `progress(done, total)` after each example.
+pub fn compare_with_progress(
+    base: &Explainer,
+    tuned: &Explainer,
+    examples: &[CompareExample],
+    o: &CompareOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<CompareReport> {
+    let started = Instant::now();
+    for (name, steps) in [
+        ("steps", o.steps),
+        ("conductance_steps", o.conductance_steps),
+    ] {
+        if steps == 0 {
+            return Err(Error::BadValue {
+                name,
+                detail: "must be at least 1".into(),
+            });
+        }
+    }
+    if examples.is_empty() {
+        return Err(Error::Empty("the list of examples"));
+    }
+    let (labels, n_layers) = check_models(base, tuned)?;
+    let positions = base.model().max_tokens().min(tuned.model().max_tokens());
+    let max_len = match o.max_len {
+        None => positions,
+        Some(m) if m > positions => {
+            return Err(Error::BadValue {
+                name: "max_len",
+                detail: format!("{m} is more than the models' {positions} positions"),
+            })
+        }
+        Some(m) if m < 4 => {
+            return Err(Error::BadValue {
+                name: "max_len",
+                detail: format!("{m} tokens leave no room for text (at least 4)"),
+            })
+        }
+        Some(m) => m,
+    };
+    let fixed = match &o.class {
+        None => None,
+        Some(c) => Some(match c.parse::<usize>() {
+            Ok(i) if i < labels.len() => i,
+            Ok(i) => {
+                return Err(Error::OutOfRange {
+                    what: "class",
+                    index: i,
+                    len: labels.len(),
+                })
+            }
+            Err(_) => labels
+                .iter()
+                .position(|l| l == c)
+                .ok_or_else(|| Error::Unknown {
+                    what: "class label",
+                    value: c.clone(),
+                    valid: labels.clone(),
+                })?,
+        }),
+    };
+    let token = match &o.token {
+        Some(t) => t.clone(),
+        None => {
+            tuned
+                .tokenizer()
+                .find_token(&["[SEP]", "</s>"])
+                .ok_or(Error::NoToken {
+                    role: "separator ([SEP] or </s>)",
+                    owner: "tokenizer",
+                })?
+                .0
+        }
+    };
+    // Every example is checked before any is run: a bad one fails in seconds, not after hours.
+    let mut skipped: Vec<Skipped> = Vec::new();
+    let mut skip_or_fail = |e: &CompareExample, err: Error| -> Result<()> {
+        if !o.skip_bad {
+            return Err(fail(e, err));
+        }
+        skipped.push(Skipped {
+            id: e.id.clone(),
+            line: e.origin.as_ref().map(|x| x.1),
+            detail: err.to_string(),
+        });
+        Ok(())
+    };
+    let mut todo: Vec<Ready> = Vec::new();
+    for e in examples {
+        match ready(e, base, tuned, &token, o, max_len) {
+            Ok(r) => todo.push(r),
+            Err(err) => skip_or_fail(e, err)?,
+        }
+    }
+    let mut out: Vec<ExampleComparison> = Vec::new();
+    let total = todo.len();
+    for (k, r) in todo.iter().enumerate() {
+        match run_example(base, tuned, r, fixed, &labels, o).and_then(|x| {
+            crate::report::check::scan(&x)?
+                .non_finite
+                .map_or(Ok(x), |(place, value)| {
+                    Err(Error::NonFinite { place, value })
+                })
+        }) {
+            Ok(x) => out.push(x),
+            Err(err) => skip_or_fail(r.example, err)?,
+        }
+        progress(k + 1, total);
+    }
+    if out.is_empty() {
+        return Err(Error::Empty("the list of examples left after skipping"));
+    }
+    let summary = GroupComparison::of(&out.iter().collect::<Vec<_>>(), n_layers);
+    let mut depths: BTreeMap<usize, Vec<&ExampleComparison>> = BTreeMap::new();
+    for x in &out {
+        if let Some(d) = x.depth {
+            depths.entry(d).or_default().push(x);
+        }
+    }
+    let by_depth = depths
+        .into_iter()
+        .map(|(depth, v)| DepthComparison {
+            depth,
+            group: GroupComparison::of(&v, n_layers),
+        })
+        .collect();
+    let truncated = out.iter().filter(|x| x.truncated).count();
+    let warnings = warnings(&out, truncated, max_len);
+    let info = |ex: &Explainer| ModelInfo {
+        path: ex.path().display().to_string(),
+        description: ex.model().describe(),
+        fresh_parameters: ex
+            .classifier_info()
+            .map(|c| c.fresh_parameters.clone())
+            .unwrap_or_default(),
+        head_seed: ex.classifier_info().and_then(|c| c.head_seed),
+        load_s: ex.load_seconds(),
+    };
+    Ok(CompareReport {
+        method: "compare",
+        gradpath_version: env!("CARGO_PKG_VERSION"),
+        base: info(base),
+        tuned: info(tuned),
+        labels,
+        n_layers,
+        late_from: late_from(n_layers),
+        at: "hook_resid_post",
+        token,
+        occurrence: o.occurrence.name(),
+        class: o.class.clone(),
+        kind: o.kind.name(),
+        baseline: o.baseline.name(),
+        quadrature: Rule::GaussLegendre.name(),
+        steps: o.steps,
+        conductance_steps: o.conductance_steps,
+        max_len,
+        dtype: tuned.options().dtype.to_string(),
+        truncated,
+        examples: out,
+        summary,
+        by_depth,
+        skipped,
+        warnings,
+        timing: CompareTiming {
+            load_s: base.load_seconds() + tuned.load_seconds(),
+            compare_s: started.elapsed().as_secs_f64(),
+        },
+    })
+}
+
+/// Completeness deltas above 1 % (per model and method) and truncation, one line each.
+fn warnings(out: &[ExampleComparison], truncated: usize, max_len: usize) -> Vec<String> {
+    let mut w = Vec::new();
+    let n = out.len();
+    for (name, pick) in [
+        (
+            "base",
+            (|x: &ExampleComparison| &x.base) as fn(&ExampleComparison) -> &ModelResult,
+        ),
+        ("tuned", |x: &ExampleComparison| &x.tuned),
+    ] {
+        let ig: Vec<f64> = out.iter().map(|x| pick(x).ig.relative_delta).collect();
+        let bad = ig.iter().filter(|&&d| d > 0.01).count();
+        if bad > 0 {
+            w.push(format!(
+                "{name}: IG's relative completeness delta is above 1 % on {bad} of {n} examples (worst {:.3}); raise --steps",
+                ig.iter().copied().fold(0.0, f64::max)
+            ));
+        }
+        let c: Vec<f64> = out
+            .iter()
+            .map(|x| pick(x).conductance.worst_relative_delta)
+            .collect();
+        let bad = c.iter().filter(|&&d| d > 0.01).count();
+        if bad > 0 {
+            w.push(format!(
+                "{name}: a layer's relative conductance completeness delta is above 1 % on {bad} of {n} examples (worst {:.3}); conductance is a first-order rule whose delta falls like 1/steps: raise --conductance-steps (e.g. 200)",
+                c.iter().copied().fold(0.0, f64::max)
+            ));
+        }
+    }
+    if truncated > 0 {
+        w.push(format!(
+            "{truncated} of {n} examples were longer than {max_len} tokens and were truncated (longest segment first, as transformers' truncation=True)"
+        ));
+    }
+    w
+}
+
+impl GroupStats {
+    fn of(results: &[&ModelResult], n_layers: usize) -> GroupStats {
+        let n = results.len().max(1) as f64;
+        let mean_of = |f: &dyn Fn(&ModelResult) -> &Vec<f64>, abs: bool| -> Vec<f64> {
+            (0..n_layers)
+                .map(|l| {
+                    results
+                        .iter()
+                        .map(|r| {
+                            let v = f(r).get(l).copied().unwrap_or(0.0);
+                            if abs {
+                                v.abs()
+                            } else {
+                                v
+                            }
+                        })
+                        .sum::<f64>()
+                        / n
+                })
+                .collect()
+        };
+        let labelled = results.iter().filter(|r| r.correct.is_some()).count();
+        let correct = results.iter().filter(|r| r.correct == Some(true)).count();
+        let mut peak_layer_counts = vec![0; n_layers];
+        for r in results {
+            if let Some(p) = r.conductance.peak_layer {
+                peak_layer_counts[p] += 1;
+            }
+        }
+        GroupStats {
+            labelled,
+            correct,
+            accuracy: (labelled > 0).then(|| correct as f64 / labelled as f64),
+            mean_curve: mean_of(&|r| &r.conductance.normalised, false),
+            mean_abs_curve: mean_of(&|r| &r.conductance.normalised, true),
+            mean_token_share: mean_of(&|r| &r.conductance.token_share, false),
+            peak_layer: Stat::of(
+                results
+                    .iter()
+                    .map(|r| r.conductance.peak_layer.map(|p| p as f64)),
+            ),
+            peak_layer_counts,
+            late_share: Stat::of(results.iter().map(|r| r.conductance.late_share)),
+            entropy: Stat::of(results.iter().map(|r| r.ig.entropy)),
+            negative_share: Stat::of(results.iter().map(|r| r.ig.negative_share)),
+            relative_delta: Stat::of(results.iter().map(|r| Some(r.ig.relative_delta))),
+            delta: Stat::of(results.iter().map(|r| Some(r.ig.delta))),
+            conductance_relative_delta: Stat::of(
+                results
+                    .iter()
+                    .map(|r| Some(r.conductance.worst_relative_delta)),
+            ),
+        }
+    }
+}
+
+impl GroupComparison {
+    fn of(examples: &[&ExampleComparison], n_layers: usize) -> GroupComparison {
+        let b: Vec<&ModelResult> = examples.iter().map(|x| &x.base).collect();
+        let t: Vec<&ModelResult> = examples.iter().map(|x| &x.tuned).collect();
+        let (base, tuned) = (GroupStats::of(&b, n_layers), GroupStats::of(&t, n_layers));
+        let sub =
+            |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(x, y)| y - x).collect() };
+        let difference = GroupDifference {
+            accuracy: base.accuracy.zip(tuned.accuracy).map(|(x, y)| y - x),
+            mean_curve: sub(&base.mean_curve, &tuned.mean_curve),
+            mean_abs_curve: sub(&base.mean_abs_curve, &tuned.mean_abs_curve),
+            mean_token_share: sub(&base.mean_token_share, &tuned.mean_token_share),
+            peak_layer: StatDifference::of(&base.peak_layer, &tuned.peak_layer),
+            late_share: StatDifference::of(&base.late_share, &tuned.late_share),
+            entropy: StatDifference::of(&base.entropy, &tuned.entropy),
+            negative_share: StatDifference::of(&base.negative_share, &tuned.negative_share),
+            relative_delta: StatDifference::of(&base.relative_delta, &tuned.relative_delta),
+            conductance_relative_delta: StatDifference::of(
+                &base.conductance_relative_delta,
+                &tuned.conductance_relative_delta,
+            ),
+        };
+        GroupComparison {
+            n: examples.len(),
+            base,
+            tuned,
+            difference,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas() {
+        // equal magnitudes: entropy 1; one token: 0
+        assert_eq!(normalised_entropy(&[1.0, -1.0, 1.0, -1.0]), Some(1.0));
+        assert_eq!(normalised_entropy(&[0.0, 2.0, 0.0]), Some(0.0));
+        assert_eq!(normalised_entropy(&[0.0, 0.0]), None);
+        assert_eq!(normalised_entropy(&[3.0]), None);
+        // p = (1/4, 3/4): H = −(¼ ln ¼ + ¾ ln ¾) / ln 2
+        let h = -(0.25f64 * 0.25f64.ln() + 0.75 * 0.75f64.ln()) / 2f64.ln();
+        assert_eq!(normalised_entropy(&[1.0, -3.0]), Some(h));
+        assert_eq!(negative_share(&[1.0, -3.0]), Some(0.75));
+        assert_eq!(negative_share(&[0.0, 0.0]), None);
+        assert_eq!(late_from(6), 3);
+        assert_eq!(late_from(5), 3);
+        assert_eq!(late_from(2), 1);
+        assert_eq!(late_share(&[1.0, -1.0, 2.0, 0.0, -4.0, 0.0]), Some(0.5));
+        assert_eq!(late_share(&[0.0; 4]), None);
+        assert_eq!(peak_layer(&[0.5, -2.0, 2.0]), Some(1));
+        assert_eq!(peak_layer(&[0.0, 0.0]), None);
+        let s = Stat::of([Some(3.0), None, Some(1.0), Some(2.0), Some(10.0)]);
+        assert_eq!(
+            (s.n, s.mean, s.median, s.min, s.max),
+            (4, Some(4.0), Some(2.5), Some(1.0), Some(10.0))
+        );
+        assert_eq!(Stat::of([None]).mean, None);
+    }
+}
