@@ -3,6 +3,7 @@
 pub mod attattr_html;
 pub mod attention_html;
 pub mod check;
+pub mod compare_html;
 pub mod converge_html;
 pub mod dataset_html;
 pub mod heatmap;
