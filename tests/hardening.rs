@@ -116,6 +116,7 @@ fn every_command_survives_a_closed_stdout() {
     let bert = fixture("tiny-bert");
     let gpt2 = fixture("tiny-gpt2");
     let (bert, gpt2) = (s(&bert).to_string(), s(&gpt2).to_string());
+    let bert_embed = s(&fixture("tiny-bert-embed")).to_string();
     let text = "the film was not bad";
     let data = t.join("data.jsonl");
     std::fs::write(
@@ -214,6 +215,22 @@ fn every_command_survives_a_closed_stdout() {
                 "riemann-left",
                 "--points",
                 "4,8",
+            ],
+            true,
+        ),
+        (
+            "compare",
+            vec![
+                "--base",
+                &bert_embed,
+                "--tuned",
+                &bert,
+                "--data",
+                &data,
+                "--steps",
+                "2",
+                "--conductance-steps",
+                "2",
             ],
             true,
         ),

@@ -21,6 +21,8 @@ fn flag(name: &str) -> Option<&'static str> {
         "warmup" => "--warmup",
         "weight_decay" => "--weight-decay",
         "max_len" => "--max-len",
+        "limit" => "--limit",
+        "conductance_steps" => "--conductance-steps",
         "labels" => "--labels",
         "memory" => "--memory",
         "shard" => "--shard",

@@ -23,6 +23,7 @@ macro_rules! out {
 pub mod args;
 pub mod attattr;
 pub mod batch;
+pub mod compare;
 pub mod converge;
 pub mod errors;
 pub mod generate;
@@ -97,6 +98,11 @@ pub enum Command {
     /// Quadrature lab: every rule at every point count on a text's IG path, against a
     /// converged reference (error vs passes, fitted order; JSON and an HTML log–log plot).
     Converge(converge::ConvergeArgs),
+    /// A fine-tuned classifier against its base model (fresh, seeded head): IG and the
+    /// all-layer conductance sweep of the same class on both, per example and averaged (a token's
+    /// conductance curve across layers, peak layer, late-layer share, entropy and negative share
+    /// of the token attributions, completeness deltas, accuracy per depth); JSON and HTML.
+    Compare(compare::CompareArgs),
     /// List every boundary (hook point) of a model with its shape for an input.
     Hooks(hooks::HooksArgs),
     /// List the differentiable op catalogue (every op has a forward, a backward and an f64
@@ -147,6 +153,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::GenerateAttr(a) => generate::run(&a),
         Command::Lig(a) => lig::run(&a),
         Command::Converge(a) => converge::run(&a),
+        Command::Compare(a) => compare::run(&a),
         Command::Hooks(a) => hooks::run(&a),
         Command::Train(a) => train::run_train(&a),
         Command::Eval(a) => train::run_eval(&a),
@@ -254,6 +261,7 @@ pub fn hint(e: &Error) -> String {
         },
         Error::NoToken { .. } => "choose another --baseline: zero, pad, eos, mask, unk or id:N (a token id)".into(),
         Error::TargetMismatch(_) => "choose a target this model produces: --target (a class) for a classifier, --similar-to \"another text\" for a sentence-embedding model, --target-token for a causal language model".into(),
+        Error::Mismatch { what, .. } if what == "models" || what == "tokenizers" => "compare a fine-tuned model with the base it was fine-tuned from: both need the same tokenizer (vocabulary), the same number of layers and, for a classifier base, the same number of classes".into(),
         Error::Mismatch { .. } => "check the shapes and dtypes of the values you pass; `gradpath hooks --model DIR` lists every boundary with its shape".into(),
         Error::Invalid { .. } => "run with --help to see the expected arguments".into(),
         Error::Data { .. } => "each line must be a JSON object with \"text\" (and optionally \"text_pair\") and \"label\": a class index or a class name from the model's id2label or --labels".into(),
