@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Renders the HTML reports in a real browser (headless Chromium from Debian) and checks the
 # screenshots (scripts/browser_check.py). Installs chromium when it is missing (root: apt-get).
-# Needs target/release/gradpath (scripts/test.sh builds it first).
+# Needs target/release/gradpath (scripts/test.sh builds it first; under $CARGO_TARGET_DIR when set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null 2>&1; then
@@ -15,7 +15,7 @@ if ! command -v chromium >/dev/null 2>&1; then
         exit 1
     fi
 fi
-GP=target/release/gradpath
+GP="${CARGO_TARGET_DIR:-target}/release/gradpath"
 OUT=target/browser-check
 rm -rf "$OUT" && mkdir -p "$OUT"
 TEXT="The quick brown fox jumps over the lazy dog."
@@ -28,6 +28,12 @@ $GP lig --model tests/fixtures/models/tiny-bert --text "$TEXT" --granularity all
 # The quadrature lab: one line per rule on the log–log plot (blue gauss-legendre, red riemann-left).
 $GP converge --model tests/fixtures/models/tiny-bert --text "$TEXT" --rules gauss-legendre,riemann-left,tanh-sinh \
     --points 4,8,16,32 --quiet --html "$OUT/converge.html"
+# Fine-tuned vs base: tiny-bert against tiny-bert-embed with a fresh head, on 12 rule examples
+# (3 depths; the tiny models' 64 positions truncate them): the base curve orange, the tuned blue.
+$GP data rules --n 12 --depth 2 --seed 1 --out "$OUT/rules.jsonl" >/dev/null
+$GP compare --base tests/fixtures/models/tiny-bert-embed --tuned tests/fixtures/models/tiny-bert \
+    --data "$OUT/rules.jsonl" --labels false,true,other --steps 8 --conductance-steps 8 --quiet \
+    --html "$OUT/compare.html"
 # The data-set report: 40 polarity-style sentences through `batch --method attattr` (its mean
 # head-importance grid, its completeness deltas: the paper's 20-point left Riemann sum leaves
 # deltas above 1 %, so the flagged bars are red) and `batch --method conductance` (the layer
@@ -49,4 +55,4 @@ done
 # attention: the blue scale; lig: its layer heatmaps (the page draws them with a script).
 python3 scripts/browser_check.py "$OUT" "$OUT/attattr.html:b91c1c" "$OUT/ig.html" "$OUT/attention.html" \
     "$OUT/lig.html" "$OUT/report-attattr.html:b91c1c" "$OUT/report-conductance.html:1d4ed8,bfdbfe" \
-    "$OUT/converge.html:1f77b4,d62728"
+    "$OUT/converge.html:1f77b4,d62728" "$OUT/compare.html:ff7f0e,1f77b4"
