@@ -220,7 +220,7 @@ fn linear_bias_matches_linear_then_add() {
                 xv.linear(&wv, &wt).unwrap().add(&bv).unwrap()
             };
             let nodes = tape.len() - before;
-            let g = tape.grad(&[&y], &[seed.clone()], &[&xv, &wv, &bv]).unwrap();
+            let g = tape.grad(&[&y], std::slice::from_ref(&seed), &[&xv, &wv, &bv]).unwrap();
             let g: Vec<Vec<f64>> = g
                 .into_iter()
                 .map(|t| t.unwrap().to_vec_f64().unwrap())
