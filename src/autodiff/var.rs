@@ -272,36 +272,6 @@ impl Var {
         self.record_matmul(w, false, true, y)
     }
 
-    /// [`Var::linear`] plus an `[out]` bias `b`, added inside the GEMM
-    /// ([`matmul::forward_bias`]: the output starts as the bias rows), which saves the separate
-    /// add's pass over the output. The tape records the same two nodes as `linear` then `add`, so
-    /// gradients, hooks and op counts are unchanged; the matmul node's value is the biased output,
-    /// which nothing reads (the backward of a matmul reads its operands, an add's reads nothing).
-    pub fn linear_bias(&self, w: &Var, wt: &Tensor, b: &Var) -> Result<Var> {
-        let ws = w.shape();
-        if ws.len() != 2 || wt.shape() != [ws[1], ws[0]] {
-            return Err(Error::Shape {
-                op: "linear",
-                detail: format!(
-                    "the transposed weight has shape {:?}, expected the transpose of {ws:?}",
-                    wt.shape()
-                ),
-            });
-        }
-        let y = matmul::forward_bias(&self.value, wt, &b.value, false, false)?;
-        let mm = self.record_matmul(w, false, true, y.clone())?;
-        let (a_shape, b_shape) = (y.shape().to_vec(), b.shape().to_vec());
-        Var::record("add", &[&mm, b], y, |ids| Op::Binary {
-            a: ids[0],
-            b: ids[1],
-            op: Binary::Add,
-            sa: None,
-            sb: None,
-            a_shape,
-            b_shape,
-        })
-    }
-
     // === Reductions ===
 
     fn reduce(&self, axes: &[usize], keepdim: bool, kind: ReduceKind) -> Result<Var> {

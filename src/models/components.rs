@@ -95,9 +95,6 @@ impl Linear {
         Linear::new(w, b, budget)
     }
     pub fn forward(&self, x: &Var) -> Result<Var> {
-        if let (Some(wt), Some(b)) = (&self.wt, &self.b) {
-            return x.linear_bias(&self.w, wt, b);
-        }
         let y = match &self.wt {
             Some(wt) => x.linear(&self.w, wt)?,
             None => x.matmul_t(&self.w, false, true)?,

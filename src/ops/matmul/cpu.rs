@@ -22,29 +22,6 @@ pub(super) fn forward(
     })
 }
 
-/// `op(A) · op(B) + bias` (bias `[n]`): the output is filled with the bias rows, then the GEMM
-/// accumulates onto it.
-pub(super) fn forward_bias(
-    a: &Tensor,
-    b: &Tensor,
-    bias: &Tensor,
-    dims: &MatMulDims,
-    ta: bool,
-    tb: bool,
-) -> Result<Tensor> {
-    with_dtype!(a.dtype(), T => {
-        let bs = bias.as_slice::<T>()?;
-        let mut out = pool::take::<T>(dims.batch * dims.m * dims.n);
-        if dims.n > 0 {
-            for row in out.chunks_exact_mut(dims.n) {
-                row.copy_from_slice(bs);
-            }
-        }
-        gemm_into::<T>(&mut out, a.as_slice()?, b.as_slice()?, dims, ta, tb, true)?;
-        Tensor::from_vec(out, &dims.out_shape())
-    })
-}
-
 /// `out (+)= op(A) · op(B)` on raw buffers.
 fn gemm_into<T: Float>(
     out: &mut [T],

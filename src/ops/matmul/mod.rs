@@ -81,30 +81,6 @@ pub fn forward(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
     }
 }
 
-/// `op(A) · op(B) + bias` with the `[n]` bias broadcast over rows, added by the GEMM itself: the
-/// output starts as copies of the bias and the product accumulates onto it, so no separate pass
-/// over the output reads it back (a Linear layer's bias in the GEMM epilogue). Equal to
-/// `forward` then an add up to rounding (the GEMM may add its k-blocks to the bias in turn).
-pub fn forward_bias(a: &Tensor, b: &Tensor, bias: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
-    a.same_dtype("matmul", b)?;
-    a.same_dtype("matmul", bias)?;
-    let dims = MatMulDims::new(a.shape(), b.shape(), ta, tb)?;
-    if bias.shape() != [dims.n] {
-        return Err(Error::Shape {
-            op: "matmul",
-            detail: format!(
-                "the bias has shape {:?}, expected [{}] (the output's last axis)",
-                bias.shape(),
-                dims.n
-            ),
-        });
-    }
-    match common_device("matmul", [a, b, bias])? {
-        Device::Cpu => cpu::forward_bias(a, b, bias, &dims, ta, tb),
-        d @ Device::Cuda(_) => Err(no_kernel("matmul", d)),
-    }
-}
-
 /// Gradients of `C = op(A)·op(B)` for the operands whose flag in `need` is set; `a` (`b`) is the
 /// saved operand that the gradient of `b` (`a`) reads.
 #[allow(clippy::too_many_arguments)]
