@@ -5,7 +5,7 @@
 
 use super::args::{load, write, ModelArgs, OutputArgs, RunArgs};
 use crate::attribution::lig::{
-    explain_lig, word_groups, AttBaseline, Granularity, LayerBaseline, Lig, LigOptions, MlpBaseline,
+    AttBaseline, Granularity, LayerBaseline, Lig, LigOptions, MlpBaseline,
 };
 use crate::attribution::probe::Subject;
 use crate::integrate::Rule;
@@ -28,25 +28,11 @@ pub struct LigArgs {
     /// the composed maps, pooled over layers, columns and sentences) instead of maps.
     #[arg(long)]
     pub text_file: Option<std::path::PathBuf>,
-    /// Which maps: all, att (z → u per head), mlp (u → z), layer (z → z), or a list (att,mlp).
-    #[arg(long, default_value = "all")]
-    pub granularity: String,
+    #[command(flatten)]
+    pub maps: LigMapArgs,
     /// Layers, e.g. `0,3`, or `all`.
     #[arg(long, default_value = "all")]
     pub layers: String,
-    /// Target tokens of the att and mlp maps, e.g. `1,2` (default: all; the layer map is always
-    /// computed for every target).
-    #[arg(long, value_delimiter = ',')]
-    pub target_tokens: Option<Vec<usize>>,
-    /// ATT baseline: zero, self_input_token, itb_zero_ratio, itb_map_ratio.
-    #[arg(long, default_value = "self_input_token")]
-    pub baseline_att: String,
-    /// MLP baseline: zero, att_itb_a0.
-    #[arg(long, default_value = "zero")]
-    pub baseline_mlp: String,
-    /// Layer baseline: zero, self_input_token, itb_zero_ratio.
-    #[arg(long, default_value = "self_input_token")]
-    pub baseline_layer: String,
     /// Path points per map (the package's num_steps).
     #[arg(long, default_value_t = 32)]
     pub steps: usize,
@@ -74,7 +60,53 @@ pub struct LigArgs {
     pub run: RunArgs,
 }
 
-fn parse_layers(s: &str) -> Result<Option<Vec<usize>>> {
+/// Which maps and baselines (`gradpath lig` and `gradpath batch --method lig`).
+#[derive(Args, Debug, Clone)]
+pub struct LigMapArgs {
+    /// Which maps: all (default), att (z → u per head), mlp (u → z), layer (z → z), or a list
+    /// (att,mlp).
+    #[arg(long)]
+    pub granularity: Option<String>,
+    /// Target tokens of the att and mlp maps, e.g. `1,2` (default: all; the layer map is always
+    /// computed for every target).
+    #[arg(long, value_delimiter = ',')]
+    pub target_tokens: Option<Vec<usize>>,
+    /// ATT baseline: zero, self_input_token (default), itb_zero_ratio, itb_map_ratio.
+    #[arg(long)]
+    pub baseline_att: Option<String>,
+    /// MLP baseline: zero (default), att_itb_a0.
+    #[arg(long)]
+    pub baseline_mlp: Option<String>,
+    /// Layer baseline: zero, self_input_token (default), itb_zero_ratio.
+    #[arg(long)]
+    pub baseline_layer: Option<String>,
+}
+
+impl LigMapArgs {
+    /// Whether any of these flags was given.
+    pub fn any(&self) -> bool {
+        self.granularity.is_some()
+            || self.target_tokens.is_some()
+            || self.baseline_att.is_some()
+            || self.baseline_mlp.is_some()
+            || self.baseline_layer.is_some()
+    }
+
+    /// Sets the maps, target tokens and baselines of `o` (the defaults where not given).
+    pub fn apply(&self, o: &mut LigOptions) -> Result<()> {
+        o.granularity = Granularity::parse(self.granularity.as_deref().unwrap_or("all"))?;
+        o.target_tokens = self.target_tokens.clone();
+        o.baseline_att =
+            AttBaseline::parse(self.baseline_att.as_deref().unwrap_or("self_input_token"))?;
+        o.baseline_mlp = MlpBaseline::parse(self.baseline_mlp.as_deref().unwrap_or("zero"))?;
+        o.baseline_layer =
+            LayerBaseline::parse(self.baseline_layer.as_deref().unwrap_or("self_input_token"))?;
+        Ok(())
+    }
+}
+
+/// A layer list, `0,3`, or `all` (`None`).
+pub(crate) fn parse_layers(s: &str) -> Result<Option<Vec<usize>>> {
     if s.trim() == "all" {
         return Ok(None);
     }
@@ -89,19 +121,24 @@ fn parse_layers(s: &str) -> Result<Option<Vec<usize>>> {
         .map(Some)
 }
 
-/// `gradpath lig`.
-pub fn run(a: &LigArgs) -> Result<()> {
-    let rule = Rule::parse(&a.method)?;
-    let mut o = LigOptions::new(rule, a.steps);
-    o.granularity = Granularity::parse(&a.granularity)?;
-    o.layers = parse_layers(&a.layers)?;
-    o.target_tokens = a.target_tokens.clone();
-    o.baseline_att = AttBaseline::parse(&a.baseline_att)?;
-    o.baseline_mlp = MlpBaseline::parse(&a.baseline_mlp)?;
-    o.baseline_layer = LayerBaseline::parse(&a.baseline_layer)?;
-    o.tolerance = a.tolerance;
-    o.max_points = a.max_points;
-    if let Some(b) = a.batch {
+/// The LIG options of the flags `gradpath lig` and `gradpath batch --method lig` share: the
+/// rule and its points, the maps and baselines, the layers, `--tolerance` / `--max-points` and
+/// `--batch` (model rows per forward).
+pub(crate) fn options(
+    rule: Rule,
+    steps: usize,
+    maps: &LigMapArgs,
+    layers: &str,
+    tolerance: Option<f64>,
+    max_points: usize,
+    batch: Option<usize>,
+) -> Result<LigOptions> {
+    let mut o = LigOptions::new(rule, steps);
+    maps.apply(&mut o)?;
+    o.layers = parse_layers(layers)?;
+    o.tolerance = tolerance;
+    o.max_points = max_points;
+    if let Some(b) = batch {
         if b == 0 {
             return Err(Error::BadValue {
                 name: "batch",
@@ -110,7 +147,7 @@ pub fn run(a: &LigArgs) -> Result<()> {
         }
         o.chunking = crate::attribution::probe::Chunking::Rows(b);
     }
-    if let Some(t) = a.tolerance {
+    if let Some(t) = tolerance {
         if !(t.is_finite() && t > 0.0) {
             return Err(Error::BadValue {
                 name: "--tolerance",
@@ -118,30 +155,27 @@ pub fn run(a: &LigArgs) -> Result<()> {
             });
         }
     }
+    Ok(o)
+}
+
+/// `gradpath lig`.
+pub fn run(a: &LigArgs) -> Result<()> {
+    let rule = Rule::parse(&a.method)?;
+    let o = options(
+        rule,
+        a.steps,
+        &a.maps,
+        &a.layers,
+        a.tolerance,
+        a.max_points,
+        a.batch,
+    )?;
     let (ex, _bar) = load(&a.model.model, a.run.options(None)?, true)?;
     if let Some(file) = &a.text_file {
         return run_table(a, &ex, file, &o);
     }
     let text = a.text.as_deref().unwrap_or_default();
-    let enc = ex.encode(text, false)?;
-    if a.words {
-        o.words = Some(word_groups(&enc.words));
-    }
-    let model_type = crate::io::ModelDir::open(&a.model.model)
-        .and_then(|d| d.config_json())
-        .ok()
-        .and_then(|c| c["model_type"].as_str().map(str::to_string))
-        .unwrap_or_else(|| ex.model().describe());
-    let lig = Lig::new(Subject::new(ex.model(), &enc.ids, &enc.type_ids))?;
-    let r = explain_lig(
-        &lig,
-        text,
-        &enc.tokens,
-        &a.model.model.display().to_string(),
-        &model_type,
-        &a.run.dtype,
-        &o,
-    )?;
+    let r = ex.lig(&crate::explain::Input::text(text), &o, a.words)?;
     if !a.run.quiet {
         outln!(
             "LIG on {} tokens, layers {:?}, maps {:?}, {} × {} points, {} model rows, {:.2}s",

@@ -4,6 +4,8 @@
 use super::report::*;
 use super::{Explainer, IgOptions, Input, PathOptions, Prepared};
 use crate::attribution::layer::{boundaries, boundary_shape, flat_index, layer_boundaries};
+use crate::attribution::lig::{explain_lig, word_groups, Lig, LigOptions, LigReport};
+use crate::attribution::probe::Subject;
 use crate::attribution::{
     ablation, attention_maps, gradient_attribution, integrated_gradients,
     integrated_gradients_adaptive, internal_influence, layer_conductance,
@@ -536,6 +538,42 @@ impl Explainer {
             masked_heads: o.mask_heads.iter().map(|&(l, h)| [l, h]).collect(),
             attention,
         })
+    }
+
+    /// Set-to-set Layer-wise Integrated Gradients ([`crate::attribution::lig`], docs/LIG.md)
+    /// on the input's tokens: per layer, the token-to-token maps `o.granularity` asks for, with
+    /// completeness per column. LIG explains the flow between token vectors, not a prediction:
+    /// the input's target is not used. With `words`, the word-level maps and diagnostic are
+    /// added (the input's sub-words summed on both axes; `o.words` is replaced by its word
+    /// groups). The report names the model by the path it was loaded from and its
+    /// `config.json` `model_type` (else the model's description).
+    pub fn lig(&self, input: &Input, o: &LigOptions, words: bool) -> Result<LigReport> {
+        let (text, enc) = self.encode_input(input)?;
+        let groups;
+        let o = if words {
+            groups = LigOptions {
+                words: Some(word_groups(&enc.words)),
+                ..o.clone()
+            };
+            &groups
+        } else {
+            o
+        };
+        let model_type = crate::io::ModelDir::open(&self.path)
+            .and_then(|d| d.config_json())
+            .ok()
+            .and_then(|c| c["model_type"].as_str().map(str::to_string))
+            .unwrap_or_else(|| self.model.describe());
+        let lig = Lig::new(Subject::new(self.model(), &enc.ids, &enc.type_ids))?;
+        explain_lig(
+            &lig,
+            &text,
+            &enc.tokens,
+            &self.path.display().to_string(),
+            &model_type,
+            &self.options.dtype.to_string(),
+            o,
+        )
     }
 
     /// Embedding ablation: F(input) − F(that token's word embedding replaced), per token.

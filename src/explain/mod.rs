@@ -17,8 +17,8 @@
 //! - one method per call ([`Explainer::ig`], [`Explainer::layer_ig`], [`Explainer::conductance`],
 //!   [`Explainer::neuron`], [`Explainer::saliency`], [`Explainer::attention`],
 //!   [`Explainer::ablate`], [`Explainer::sensitivity`], [`Explainer::generate`],
-//!   [`Explainer::attattr`]; over data sets [`Explainer::head_importance`] and
-//!   [`Explainer::pruning_curve`]; a fine-tuned classifier against its base model:
+//!   [`Explainer::attattr`], [`Explainer::lig`]; over data sets [`Explainer::head_importance`]
+//!   and [`Explainer::pruning_curve`]; a fine-tuned classifier against its base model:
 //!   [`Explainer::load_classifier`] and [`compare`]), each taking
 //!   its own options struct and returning a report that derives `Serialize`: serialised, it is
 //!   the JSON document of docs/JSON.md (`gradpath <command> --json` writes exactly that).
@@ -729,16 +729,11 @@ impl Explainer {
         }
     }
 
-    /// Encodes the input, resolves its target (when `need_target`) and builds the path ends at
-    /// `hook_embed` for `baseline`.
-    pub fn prepare(
-        &self,
-        input: &Input,
-        baseline: &Baseline,
-        need_target: bool,
-    ) -> Result<Prepared> {
-        let started = Instant::now();
-        let (text, mut e) = match (&input.chat, &input.pair) {
+    /// The text the model reads (with a chat, the rendered prompt) and its encoding: the
+    /// input's text, with its second segment, chat turn and truncation; its target is not
+    /// looked at.
+    pub fn encode_input(&self, input: &Input) -> Result<(String, Encoded)> {
+        Ok(match (&input.chat, &input.pair) {
             (Some(_), Some(_)) => {
                 return Err(Error::BadValue {
                     name: "chat",
@@ -760,7 +755,19 @@ impl Explainer {
                     input.truncate,
                 )?,
             ),
-        };
+        })
+    }
+
+    /// Encodes the input, resolves its target (when `need_target`) and builds the path ends at
+    /// `hook_embed` for `baseline`.
+    pub fn prepare(
+        &self,
+        input: &Input,
+        baseline: &Baseline,
+        need_target: bool,
+    ) -> Result<Prepared> {
+        let started = Instant::now();
+        let (text, mut e) = self.encode_input(input)?;
         let n_prompt = e.len();
         let answer = if need_target && input.target.answer.is_some() {
             Some(self.append_answer(&input.target, &mut e)?)

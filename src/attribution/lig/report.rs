@@ -58,7 +58,7 @@ impl Granularity {
 }
 
 /// Options of a LIG run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LigOptions {
     pub granularity: Granularity,
     /// Layers (all when `None`).

@@ -6,7 +6,6 @@ use crate::attribution::NoiseKind;
 use crate::explain::{
     AblateOptions, AttentionOptions, SaliencyOptions, SensitivityOptions, Smoothing,
 };
-use crate::Error;
 
 /// `gradpath saliency`.
 pub fn run_saliency(args: &SaliencyArgs) -> Result<()> {
@@ -55,26 +54,9 @@ pub fn run_saliency(args: &SaliencyArgs) -> Result<()> {
     )
 }
 
-fn parse_mask(specs: &[String]) -> Result<Vec<(usize, usize)>> {
-    specs
-        .iter()
-        .map(|m| {
-            let bad = || Error::BadValue {
-                name: "--mask-head",
-                detail: format!("`{m}`: expected LAYER:HEAD, e.g. 3:7"),
-            };
-            let (l, h) = m.split_once(':').ok_or_else(bad)?;
-            Ok((
-                l.trim().parse().map_err(|_| bad())?,
-                h.trim().parse().map_err(|_| bad())?,
-            ))
-        })
-        .collect()
-}
-
 /// `gradpath attention`.
 pub fn run_attention(args: &AttentionArgs) -> Result<()> {
-    let mask_heads = parse_mask(&args.mask_head)?;
+    let mask_heads = args.mask.parse()?;
     let opts = AttentionOptions {
         baseline: args.baseline.parse()?,
         mask_heads,

@@ -175,7 +175,7 @@ pub fn run_neuron(args: &NeuronArgs) -> Result<()> {
     let opts = NeuronOptions {
         path: path_options(&c.baseline, &args.quadrature)?,
         boundary: args.boundary.clone(),
-        neuron: args.neuron.clone(),
+        neuron: args.neuron.parse()?,
         path_boundary: args.path_boundary.clone(),
     };
     let words = args.words.parse()?;

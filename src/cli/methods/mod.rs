@@ -89,9 +89,8 @@ pub struct NeuronArgs {
     /// The boundary holding the neuron, e.g. blocks.1.hook_resid_post.
     #[arg(long)]
     pub boundary: String,
-    /// The neuron's index within one row of the boundary, e.g. `3,17` (token 3, dimension 17).
-    #[arg(long, value_delimiter = ',', required = true)]
-    pub neuron: Vec<usize>,
+    #[command(flatten)]
+    pub neuron: NeuronIndexArgs,
     /// Where the path runs (see `gradpath conductance --help`).
     #[arg(long, default_value = "hook_embed")]
     pub path_boundary: String,
@@ -138,9 +137,58 @@ pub struct AttentionArgs {
     /// The head shown as a heatmap: head index.
     #[arg(long, default_value_t = 0)]
     pub head: usize,
+    #[command(flatten)]
+    pub mask: MaskHeadArgs,
+}
+
+/// `--neuron` (`gradpath neuron` and `gradpath batch --method neuron`).
+#[derive(Args, Debug, Clone)]
+pub struct NeuronIndexArgs {
+    /// The neuron's index within one row of the boundary, e.g. `3,17` (token 3, dimension 17);
+    /// required.
+    #[arg(long, value_delimiter = ',')]
+    pub neuron: Option<Vec<usize>>,
+}
+
+impl NeuronIndexArgs {
+    /// The index; an error when `--neuron` is missing.
+    pub fn parse(&self) -> Result<Vec<usize>> {
+        match &self.neuron {
+            Some(v) if !v.is_empty() => Ok(v.clone()),
+            _ => Err(crate::Error::BadValue {
+                name: "--neuron",
+                detail: "is required: the neuron's index within one row of --boundary, e.g. --neuron 3,17 (token 3, dimension 17)".into(),
+            }),
+        }
+    }
+}
+
+/// `--mask-head` (`gradpath attention` and `gradpath batch --method attention`).
+#[derive(Args, Debug, Clone)]
+pub struct MaskHeadArgs {
     /// Mask a head (HF head_mask semantics), `LAYER:HEAD`; repeatable.
     #[arg(long)]
     pub mask_head: Vec<String>,
+}
+
+impl MaskHeadArgs {
+    /// The masked heads as (layer, head).
+    pub fn parse(&self) -> Result<Vec<(usize, usize)>> {
+        self.mask_head
+            .iter()
+            .map(|m| {
+                let bad = || crate::Error::BadValue {
+                    name: "--mask-head",
+                    detail: format!("`{m}`: expected LAYER:HEAD, e.g. 3:7"),
+                };
+                let (l, h) = m.split_once(':').ok_or_else(bad)?;
+                Ok((
+                    l.trim().parse().map_err(|_| bad())?,
+                    h.trim().parse().map_err(|_| bad())?,
+                ))
+            })
+            .collect()
+    }
 }
 
 #[derive(Args, Debug, Clone)]
