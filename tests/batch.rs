@@ -616,3 +616,359 @@ fn repeated_kills_and_resumes_write_each_id_once() {
     );
     assert_eq!(by_id(Path::new(&out)), by_id(Path::new(&clean)));
 }
+
+// ---------------------------------------------------------------------------------------------
+// lig, neuron, attention: the methods whose reports are not token-level IG.
+
+/// The batch flags of each new method, the same flags of its one-text command, the keys of the
+/// wall-clock time (left out of comparisons) and of the options fingerprint.
+struct NewMethod {
+    name: &'static str,
+    flags: Vec<&'static str>,
+    time_key: &'static str,
+    config_key: &'static str,
+}
+
+fn new_methods() -> Vec<NewMethod> {
+    vec![
+        NewMethod {
+            name: "lig",
+            flags: vec![
+                "--steps",
+                "16",
+                "--baseline-layer",
+                "itb_zero_ratio",
+                "--words",
+            ],
+            time_key: "seconds",
+            config_key: "batch_config",
+        },
+        NewMethod {
+            name: "neuron",
+            flags: vec![
+                "--boundary",
+                "blocks.0.hook_resid_post",
+                "--neuron",
+                "1,3",
+                "--steps",
+                "8",
+                "--words",
+            ],
+            time_key: "timing",
+            config_key: "config",
+        },
+        NewMethod {
+            name: "attention",
+            flags: vec!["--mask-head", "1:2"],
+            time_key: "timing",
+            config_key: "config",
+        },
+    ]
+}
+
+fn batch_args(m: &NewMethod, input: &str, output: &str) -> Vec<String> {
+    let mut a = with_model(vec![
+        "batch", "--method", m.name, "--model", MODEL_MARK, "--input", input, "--output", output,
+        "--quiet",
+    ]);
+    a.extend(m.flags.iter().map(|s| s.to_string()));
+    a
+}
+
+/// Lines by id (each id once), without the wall-clock time and the shard label.
+fn by_id_untimed(path: &Path, time_key: &str) -> BTreeMap<String, Value> {
+    let mut m = BTreeMap::new();
+    for mut v in lines(path) {
+        let o = v.as_object_mut().unwrap();
+        o.remove(time_key);
+        o.remove("shard");
+        let id = o["id"].as_str().unwrap().to_string();
+        assert!(m.insert(id.clone(), v).is_none(), "{id} twice");
+    }
+    m
+}
+
+/// `a` and `b` hold the same keys, strings and numbers (numbers compared as f64, exactly).
+fn assert_same_json(a: &Value, b: &Value, place: &str) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let kx: Vec<&String> = x.keys().collect();
+            let ky: Vec<&String> = y.keys().collect();
+            assert_eq!(kx, ky, "keys differ at {place:?}");
+            for (k, v) in x {
+                assert_same_json(v, &y[k], &format!("{place}/{k}"));
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "lengths differ at {place:?}");
+            for (i, (u, v)) in x.iter().zip(y).enumerate() {
+                assert_same_json(u, v, &format!("{place}/{i}"));
+            }
+        }
+        (Value::Number(x), Value::Number(y)) => {
+            assert_eq!(x.as_f64(), y.as_f64(), "numbers differ at {place:?}");
+        }
+        _ => assert_eq!(a, b, "values differ at {place:?}"),
+    }
+}
+
+#[test]
+fn lig_neuron_and_attention_lines_equal_the_one_text_commands() {
+    let dir = TempDir::new("new-methods");
+    let input = dir.join("in.jsonl");
+    write_input(&input, 4);
+    let inp = input.display().to_string();
+    let texts: BTreeMap<String, String> = lines(&input)
+        .into_iter()
+        .map(|v| {
+            (
+                v["id"].as_str().unwrap().to_string(),
+                v["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for m in new_methods() {
+        let out = dir.join(&format!("{}.jsonl", m.name));
+        run_ok(&batch_args(&m, &inp, &out.display().to_string()));
+        let got = by_id_untimed(&out, m.time_key);
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            texts.keys().collect::<Vec<_>>(),
+            "{}",
+            m.name
+        );
+        let mut fingerprints = HashSet::new();
+        for (id, line) in got {
+            // The batch fields: id, line, shard (removed above) and the options fingerprint.
+            let mut line = line.as_object().unwrap().clone();
+            assert_eq!(line.remove("id").unwrap(), Value::String(id.clone()));
+            let n = line.remove("line").unwrap().as_u64().unwrap() as usize;
+            assert_eq!(format!("ex-{}", n - 1), id);
+            let fp = line.remove(m.config_key).unwrap();
+            let fp = fp.as_str().unwrap();
+            assert!(
+                fp.len() == 16 && fp.chars().all(|c| c.is_ascii_hexdigit()),
+                "{fp}"
+            );
+            fingerprints.insert(fp.to_string());
+            // The one-text command on the same text with the same flags.
+            let json = dir.join(&format!("{}-{id}.json", m.name));
+            let mut a = with_model(vec![
+                m.name,
+                "--model",
+                MODEL_MARK,
+                "--text",
+                &texts[&id],
+                "--json",
+                &json.display().to_string(),
+                "--quiet",
+            ]);
+            a.extend(m.flags.iter().map(|s| s.to_string()));
+            run_ok(&a);
+            let mut single: Value =
+                serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+            assert!(single.as_object_mut().unwrap().remove(m.time_key).is_some());
+            assert_same_json(&Value::Object(line), &single, &format!("{} {id}", m.name));
+        }
+        assert_eq!(fingerprints.len(), 1, "{}", m.name);
+    }
+    // What the lines hold, beyond equality: LIG's own `config` object stays; completeness per
+    // column; the masked head's maps are zero; neuron attributions are not all zero.
+    let lig = lines(&dir.join("lig.jsonl"));
+    for v in &lig {
+        assert_eq!(v["config"]["baseline_layer"], "itb_zero_ratio");
+        assert_eq!(v["config"]["num_steps"], 16);
+        assert!(v["words"].is_array());
+        let t = v["tokens"].as_array().unwrap().len();
+        for l in ["0", "1"] {
+            let z = &v["layers"][l]["z2z"];
+            assert_eq!(z["matrix"].as_array().unwrap().len(), t);
+            let cols = z["completeness"].as_array().unwrap();
+            assert_eq!(cols.len(), t);
+            for c in cols {
+                assert!(c["relative_delta"].as_f64().unwrap() < 1e-3, "{c}");
+            }
+            assert!(v["layers"][l]["words"]["z2z"].is_array());
+        }
+    }
+    for v in lines(&dir.join("attention.jsonl")) {
+        assert_eq!(v["masked_heads"], serde_json::json!([[1, 2]]));
+        let masked = &v["attention"][1][2];
+        assert!(masked
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap())
+            .all(|p| p.as_f64() == Some(0.0)));
+        for row in v["attention"][0][0].as_array().unwrap() {
+            let s: f64 = row
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_f64().unwrap())
+                .sum();
+            assert!((s - 1.0).abs() < 1e-5, "{s}");
+        }
+    }
+    for v in lines(&dir.join("neuron.jsonl")) {
+        assert_eq!(v["method"], "neuron_conductance");
+        assert!(v["attributions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x.as_f64() != Some(0.0)));
+        assert!(v["word_attributions"].is_array());
+    }
+}
+
+#[test]
+fn lig_neuron_and_attention_resume_after_a_kill_each_id_once() {
+    let dir = TempDir::new("new-resume");
+    let input = dir.join("in.jsonl");
+    write_input(&input, 8);
+    let inp = input.display().to_string();
+    for m in new_methods() {
+        let clean = dir.join(&format!("{}-clean.jsonl", m.name));
+        run_ok(&batch_args(&m, &inp, &clean.display().to_string()));
+        let full = std::fs::read_to_string(&clean).unwrap();
+        let ls: Vec<&str> = full.lines().collect();
+        assert_eq!(ls.len(), 8, "{}", m.name);
+        // A process killed during its fourth write: three lines and half of the fourth.
+        let out = dir.join(&format!("{}.jsonl", m.name));
+        let mut torn = String::new();
+        for l in &ls[..3] {
+            torn.push_str(l);
+            torn.push('\n');
+        }
+        torn.push_str(&ls[3][..ls[3].len() / 2]);
+        std::fs::write(&out, &torn).unwrap();
+        let mut a = batch_args(&m, &inp, &out.display().to_string());
+        a.push("--resume".into());
+        a.retain(|x| x != "--quiet");
+        let o = run_ok(&a);
+        let err = text(&o.stderr);
+        assert!(
+            err.contains("3 already done") && err.contains("torn last line"),
+            "{}: {err}",
+            m.name
+        );
+        // Each id exactly once, each line the clean run's.
+        let got = by_id_untimed(&out, m.time_key);
+        assert_eq!(got.len(), 8);
+        assert_eq!(got, by_id_untimed(&clean, m.time_key), "{}", m.name);
+        // A second resume writes nothing.
+        let before = std::fs::read(&out).unwrap();
+        run_ok(&a);
+        assert_eq!(std::fs::read(&out).unwrap(), before, "{}", m.name);
+        // Resuming with other options is refused (the fingerprint, under its key).
+        let mut b = batch_args(&m, &inp, &out.display().to_string());
+        b.push("--resume".into());
+        match m.name {
+            "attention" => b.extend(["--mask-head".into(), "0:1".into()]),
+            _ => {
+                let k = b.iter().position(|x| x == "--steps").unwrap();
+                b[k + 1] = "4".into();
+            }
+        }
+        let r: Vec<&str> = b.iter().map(String::as_str).collect();
+        let o = gradpath(&r);
+        assert_eq!(o.status.code(), Some(1), "{}", m.name);
+        assert!(text(&o.stderr).contains("other options"), "{}", m.name);
+        assert_eq!(std::fs::read(&out).unwrap(), before, "{}", m.name);
+    }
+}
+
+#[test]
+fn lig_neuron_and_attention_flags_are_checked() {
+    let dir = TempDir::new("new-flags");
+    let input = dir.join("in.jsonl");
+    write_input(&input, 2);
+    let inp = input.display().to_string();
+    let out = dir.join("out.jsonl").display().to_string();
+    for (extra, needle) in [
+        (
+            vec!["--method", "ig", "--neuron", "1,3"],
+            "--neuron: does not apply to --method ig",
+        ),
+        (
+            vec!["--method", "ig", "--mask-head", "0:1"],
+            "--mask-head: does not apply",
+        ),
+        (
+            vec!["--method", "saliency", "--granularity", "layer"],
+            "does not apply to --method saliency",
+        ),
+        (
+            vec!["--method", "neuron", "--neuron", "1,3"],
+            "--boundary: is required",
+        ),
+        (
+            vec![
+                "--method",
+                "neuron",
+                "--boundary",
+                "blocks.0.hook_resid_post",
+            ],
+            "--neuron: is required",
+        ),
+        (
+            vec!["--method", "lig", "--target", "1"],
+            "explains no target",
+        ),
+        (
+            vec!["--method", "attention", "--similar-to", "x"],
+            "explains no target",
+        ),
+        (
+            vec!["--method", "lig", "--baseline", "zero"],
+            "--baseline-layer",
+        ),
+        (
+            vec!["--method", "lig", "--words", "--aggregate", "mean"],
+            "sum the sub-words",
+        ),
+        (
+            vec!["--method", "attention", "--words"],
+            "words apply to token-level methods",
+        ),
+    ] {
+        let mut a = with_model(vec![
+            "batch", "--model", MODEL_MARK, "--input", &inp, "--output", &out, "--quiet",
+        ]);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        let r: Vec<&str> = a.iter().map(String::as_str).collect();
+        let o = gradpath(&r);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains(needle),
+            "{extra:?}: {}",
+            text(&o.stderr)
+        );
+        assert!(!Path::new(&out).exists(), "{extra:?}");
+    }
+    // `--layers all` works for lig (and the layer-list methods), as for `gradpath lig`.
+    let a = with_model(vec![
+        "batch",
+        "--method",
+        "lig",
+        "--model",
+        MODEL_MARK,
+        "--input",
+        &inp,
+        "--output",
+        &out,
+        "--layers",
+        "all",
+        "--granularity",
+        "layer",
+        "--steps",
+        "4",
+        "--quiet",
+    ]);
+    run_ok(&a);
+    for v in lines(Path::new(&out)) {
+        assert_eq!(v["config"]["layers"], serde_json::json!([0, 1]));
+        assert_eq!(v["config"]["granularity"], serde_json::json!(["layer"]));
+        assert!(v["layers"]["0"].get("targets").is_none());
+    }
+}

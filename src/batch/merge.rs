@@ -78,11 +78,7 @@ pub fn merge(shards: &[PathBuf], input: Option<&Path>) -> Result<Merged> {
         for r in s.records {
             let v: serde_json::Value =
                 serde_json::from_str(&r.json).map_err(|e| Error::Internal(e.to_string()))?;
-            let c = v
-                .get("config")
-                .and_then(|c| c.as_str())
-                .unwrap_or("none")
-                .to_string();
+            let c = super::output::fingerprint(&v).unwrap_or("none").to_string();
             match &config {
                 None => config = Some((c, p.clone())),
                 Some((c0, p0)) if *c0 != c => {

@@ -16,8 +16,9 @@
 //!
 //! - input: [`input`] (one example per line, `id` + `text` + optional per-example targets);
 //! - which examples: [`shard`] (FNV-1a 64 of the id modulo the number of shards);
-//! - output: [`output`] (one line per example: `id`, `line`, `shard`, `config` and the method's
-//!   report JSON, docs/JSON.md; appended with one write per line; torn tails cut on resume);
+//! - output: [`output`] (one line per example: `id`, `line`, `shard`, `config` (`batch_config`
+//!   for LIG, whose report has a `config` of its own) and the method's report JSON,
+//!   docs/JSON.md; appended with one write per line; torn tails cut on resume);
 //! - [`merge()`]: shard outputs → one file, every id exactly once;
 //! - [`summary`]: top tokens, completeness deltas, conductance per layer, head importance.
 //!
@@ -34,12 +35,14 @@ pub mod summary;
 
 pub use input::{read_examples, BadLine, BatchExample};
 pub use merge::{merge, Merged};
-pub use output::{scan, Appender, Record, Scan};
+pub use output::{fingerprint, scan, Appender, Record, Scan};
 pub use shard::{fnv1a64, Shard, ShardSource};
 
+use crate::attribution::lig::LigOptions;
 use crate::explain::{
-    AblateOptions, AttAttrOptions, ConductanceOptions, Explainer, IgOptions, Input, LayerIgOptions,
-    SaliencyOptions, SensitivityOptions, TargetSpec, TokenReport,
+    AblateOptions, AttAttrOptions, AttentionOptions, ConductanceOptions, Explainer, IgOptions,
+    Input, LayerIgOptions, NeuronOptions, SaliencyOptions, SensitivityOptions, TargetSpec,
+    TokenReport,
 };
 use crate::report::Aggregate;
 use crate::{Error, Result};
@@ -56,21 +59,29 @@ pub enum Method {
     LayerIg(LayerIgOptions),
     Conductance(ConductanceOptions),
     AttAttr(AttAttrOptions),
+    /// Set-to-set layer-wise IG ([`Explainer::lig`]; the example's target is not used).
+    Lig(LigOptions),
     Saliency(SaliencyOptions),
     Ablate(AblateOptions),
     Sensitivity(SensitivityOptions),
+    Neuron(NeuronOptions),
+    /// Attention maps ([`Explainer::attention`]; the example's target is not used).
+    Attention(AttentionOptions),
 }
 
 impl Method {
     /// The method names the CLI takes (`--method`).
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 10] = [
         "ig",
         "layer-ig",
         "conductance",
         "attattr",
+        "lig",
         "saliency",
         "ablate",
         "sensitivity",
+        "neuron",
+        "attention",
     ];
 
     /// The name of the method as the CLI takes it.
@@ -80,19 +91,36 @@ impl Method {
             Method::LayerIg(_) => "layer-ig",
             Method::Conductance(_) => "conductance",
             Method::AttAttr(_) => "attattr",
+            Method::Lig(_) => "lig",
             Method::Saliency(_) => "saliency",
             Method::Ablate(_) => "ablate",
             Method::Sensitivity(_) => "sensitivity",
+            Method::Neuron(_) => "neuron",
+            Method::Attention(_) => "attention",
         }
     }
 
+    /// Whether the method scores input tokens (words merge them into words).
     fn has_tokens(&self) -> bool {
-        !matches!(self, Method::Conductance(_) | Method::AttAttr(_))
+        !matches!(
+            self,
+            Method::Conductance(_) | Method::AttAttr(_) | Method::Lig(_) | Method::Attention(_)
+        )
+    }
+
+    /// The key of the options fingerprint in an output line: `config`, except for LIG, whose
+    /// report has a `config` object of its own (kept as `gradpath lig --json` writes it), where
+    /// it is `batch_config`.
+    pub fn config_key(&self) -> &'static str {
+        match self {
+            Method::Lig(_) => "batch_config",
+            _ => "config",
+        }
     }
 
     /// Runs the method on one input and returns its report as JSON (docs/JSON.md), with words
-    /// merged when asked and, for ATTATTR without `keep_maps`, the per-layer `attention` and
-    /// `attribution` matrices left out.
+    /// merged when asked (LIG: the word-level maps, sub-words summed) and, for ATTATTR without
+    /// `keep_maps`, the per-layer `attention` and `attribution` matrices left out.
     pub fn run(
         &self,
         ex: &Explainer,
@@ -123,7 +151,10 @@ impl Method {
             Method::Saliency(o) => token(ex.saliency(input, o)?, words),
             Method::Ablate(o) => token(ex.ablate(input, o)?, words),
             Method::Sensitivity(o) => token(ex.sensitivity(input, o)?, words),
+            Method::Neuron(o) => token(ex.neuron(input, o)?, words),
             Method::Conductance(o) => json(&ex.conductance(input, o)?),
+            Method::Lig(o) => json(&ex.lig(input, o, words.is_some())?),
+            Method::Attention(o) => json(&ex.attention(input, o)?),
             Method::AttAttr(o) => {
                 let mut v = json(&ex.attattr(input, o)?)?;
                 if !keep_maps {
@@ -298,14 +329,25 @@ pub fn run(
     o: &BatchOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<BatchSummary> {
-    if o.words.is_some() && !o.method.has_tokens() {
-        return Err(Error::BadValue {
-            name: "words",
-            detail: format!(
-                "{} reports per layer, not per input token; words apply to token-level methods",
-                o.method.name()
-            ),
-        });
+    match (&o.method, o.words) {
+        (_, None) => {}
+        (Method::Lig(_), Some(Aggregate::Sum)) => {}
+        (Method::Lig(_), Some(_)) => {
+            return Err(Error::BadValue {
+                name: "words",
+                detail: "lig's word-level maps sum the sub-words on both axes; other aggregations do not apply".into(),
+            })
+        }
+        (m, Some(_)) if !m.has_tokens() => {
+            return Err(Error::BadValue {
+                name: "words",
+                detail: format!(
+                    "{} reports per layer or per head, not per input token; words apply to token-level methods (and lig)",
+                    m.name()
+                ),
+            })
+        }
+        _ => {}
     }
     let lines = read_examples(input)?;
     let mut skipped = Vec::new();
@@ -350,12 +392,13 @@ pub fn run(
             )));
         }
         let v: Value = serde_json::from_str(&r.json).map_err(|e| Error::Internal(e.to_string()))?;
-        if v.get("config").and_then(Value::as_str) != Some(config.as_str()) {
+        let theirs = output::fingerprint(&v);
+        if theirs != Some(config.as_str()) {
             return Err(fail(format!(
                 "id {:?} was written by a run with other options (config {} here, {} there)",
                 r.id,
                 config,
-                v.get("config").and_then(Value::as_str).unwrap_or("none")
+                theirs.unwrap_or("none")
             )));
         }
         if !done.insert(r.id.clone()) {
@@ -392,7 +435,7 @@ pub fn run(
                     m.insert("id".into(), Value::String(e.id.clone()));
                     m.insert("line".into(), Value::from(e.line));
                     m.insert("shard".into(), Value::String(shard.clone()));
-                    m.insert("config".into(), Value::String(config.clone()));
+                    m.insert(o.method.config_key().into(), Value::String(config.clone()));
                 }
                 out.append(&v)?;
                 written += 1;

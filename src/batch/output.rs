@@ -44,6 +44,14 @@ fn io(path: &Path, e: std::io::Error) -> Error {
     }
 }
 
+/// The options fingerprint of an output line: `batch_config` (LIG lines, whose report has a
+/// `config` object of its own) or `config`.
+pub fn fingerprint(v: &Value) -> Option<&str> {
+    v.get("batch_config")
+        .and_then(Value::as_str)
+        .or_else(|| v.get("config").and_then(Value::as_str))
+}
+
 fn record(text: &str) -> Option<Record> {
     let v: Value = serde_json::from_str(text).ok()?;
     let o = v.as_object()?;

@@ -3,12 +3,14 @@
 //! printing only; the work is [`crate::batch`].
 
 use super::args::*;
+use super::lig::{parse_layers, LigMapArgs};
+use super::methods::{MaskHeadArgs, NeuronIndexArgs};
 use crate::attribution::{NoiseKind, TargetKind};
 use crate::batch::summary::{read_lines, summarise, SummaryOptions};
 use crate::batch::{self, BatchOptions, ExampleDefaults, Method, Shard};
 use crate::explain::{
-    AblateOptions, AttAttrOptions, ConductanceOptions, IgOptions, LayerIgOptions, PathOptions,
-    Quadrature, SaliencyOptions, SensitivityOptions, Smoothing,
+    AblateOptions, AttAttrOptions, AttentionOptions, ConductanceOptions, IgOptions, LayerIgOptions,
+    NeuronOptions, PathOptions, Quadrature, SaliencyOptions, SensitivityOptions, Smoothing,
 };
 use crate::integrate::Rule;
 use crate::{Error, Result};
@@ -17,7 +19,8 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
 pub struct BatchArgs {
-    /// The method: ig, layer-ig, conductance, attattr, saliency, ablate, sensitivity.
+    /// The method: ig, layer-ig, conductance, attattr, lig, saliency, ablate, sensitivity,
+    /// neuron, attention (each line: the fields of `gradpath <method> --json`; docs/SCALE.md).
     #[arg(long, value_parser = Method::NAMES)]
     pub method: String,
     #[command(flatten)]
@@ -61,10 +64,11 @@ pub struct BatchArgs {
     pub target_from_label: bool,
     #[command(flatten)]
     pub baseline: BaselineArgs,
-    /// Quadrature points (default: the method's: 50; attattr 20).
+    /// Quadrature points (default: the method's: 50; attattr 20; lig 32, per map).
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Quadrature rule (default: the method's: gauss-legendre; attattr riemann-left):
+    /// Quadrature rule (`--method` of the one-text commands; default: the method's:
+    /// gauss-legendre; attattr riemann-left):
     /// gauss-legendre, riemann-left, riemann-right, riemann-middle, riemann-trapezoid,
     /// captum-trapezoid, clenshaw-curtis, tanh-sinh, gauss-kronrod.
     #[arg(long)]
@@ -75,16 +79,17 @@ pub struct BatchArgs {
     pub batch: BatchArgs2,
     #[command(flatten)]
     pub words: WordsArgs,
-    /// layer-ig: the boundary interpolated.
+    /// layer-ig: the boundary interpolated (default embed.hook_out); neuron: the boundary
+    /// holding the neuron (required), e.g. blocks.1.hook_resid_post.
     #[arg(long)]
     pub boundary: Option<String>,
-    /// conductance, attattr: layers, e.g. 0,3 (default: all).
-    #[arg(long, value_delimiter = ',')]
-    pub layers: Option<Vec<usize>>,
+    /// conductance, attattr, lig: layers, e.g. 0,3, or all (default: all).
+    #[arg(long)]
+    pub layers: Option<String>,
     /// conductance: the boundary of each layer, `blocks.{l}.<AT>`.
     #[arg(long)]
     pub at: Option<String>,
-    /// conductance: where the path runs.
+    /// conductance, neuron: where the path runs (default hook_embed).
     #[arg(long)]
     pub path_boundary: Option<String>,
     /// conductance: internal influence instead.
@@ -117,7 +122,18 @@ pub struct BatchArgs {
     /// sensitivity: draws per token.
     #[arg(long, default_value_t = 20)]
     pub draws: usize,
-    #[command(flatten)]
+    /// neuron: the neuron (the flag of `gradpath neuron`).
+    #[command(flatten, next_help_heading = "--method neuron")]
+    pub neuron: NeuronIndexArgs,
+    /// attention: masked heads (the flag of `gradpath attention`).
+    #[command(flatten, next_help_heading = "--method attention")]
+    pub mask: MaskHeadArgs,
+    /// lig: the maps and their baselines (the flags of `gradpath lig`; its --method is --rule
+    /// here, its --layers, --steps, --tolerance, --max-points, --words and --batch the flags
+    /// above).
+    #[command(flatten, next_help_heading = "--method lig")]
+    pub lig: LigMapArgs,
+    #[command(flatten, next_help_heading = "Options")]
     pub run: RunArgs,
 }
 
@@ -145,27 +161,74 @@ fn method(a: &BatchArgs) -> Result<Method> {
         }
         Ok(())
     };
-    let path_methods = ["ig", "layer-ig", "conductance", "attattr"];
+    let path_methods = ["ig", "layer-ig", "conductance", "attattr", "lig", "neuron"];
     only(a.steps.is_some(), "--steps", &path_methods)?;
     only(a.rule.is_some(), "--rule", &path_methods)?;
     only(
         a.adaptive.tolerance.is_some(),
         "--tolerance",
-        &["ig", "attattr"],
+        &["ig", "attattr", "lig"],
     )?;
-    only(a.boundary.is_some(), "--boundary", &["layer-ig"])?;
-    only(a.layers.is_some(), "--layers", &["conductance", "attattr"])?;
+    only(a.boundary.is_some(), "--boundary", &["layer-ig", "neuron"])?;
+    only(
+        a.layers.is_some(),
+        "--layers",
+        &["conductance", "attattr", "lig"],
+    )?;
     only(a.at.is_some(), "--at", &["conductance"])?;
     only(
         a.path_boundary.is_some(),
         "--path-boundary",
-        &["conductance"],
+        &["conductance", "neuron"],
     )?;
     only(a.influence, "--influence", &["conductance"])?;
     only(a.keep_maps, "--keep-maps", &["attattr"])?;
     only(a.times_input, "--times-input", &["saliency"])?;
     only(a.smooth.is_some(), "--smooth", &["saliency"])?;
     only(a.zero, "--zero", &["ablate"])?;
+    only(a.neuron.neuron.is_some(), "--neuron", &["neuron"])?;
+    only(!a.mask.mask_head.is_empty(), "--mask-head", &["attention"])?;
+    only(
+        a.lig.any(),
+        "--granularity, --target-tokens, --baseline-att, --baseline-mlp, --baseline-layer",
+        &["lig"],
+    )?;
+    if m == "lig" {
+        // LIG has its own baselines and refines by doubling only.
+        if a.baseline.baseline != "pad" {
+            return Err(Error::BadValue {
+                name: "--baseline",
+                detail: "does not apply to --method lig (use --baseline-att, --baseline-mlp, --baseline-layer)".into(),
+            });
+        }
+        if a.adaptive.adaptive != "doubling" {
+            return Err(not_for("--adaptive", m));
+        }
+    }
+    if m == "lig" || m == "attention" {
+        // Neither explains a prediction: a target would be ignored.
+        let t = &a.target;
+        let set = t.similar_to.is_some()
+            || t.target.is_some()
+            || t.target_token.is_some()
+            || t.position.is_some()
+            || t.target_kind.is_some()
+            || t.answer.is_some()
+            || t.contrast.is_some()
+            || a.target_from_label;
+        if set {
+            return Err(Error::BadValue {
+                name: "--target",
+                detail: format!(
+                    "--method {m} explains no target: --target, --similar-to, --target-token, --position, --target-kind, --answer, --contrast and --target-from-label do not apply (a line's own target is ignored)"
+                ),
+            });
+        }
+    }
+    let layers = match &a.layers {
+        Some(l) => parse_layers(l)?,
+        None => None,
+    };
     let quadrature = |default: Quadrature| -> Result<Quadrature> {
         let rule = match &a.rule {
             Some(r) => Rule::parse(r).map_err(|_| Error::Unknown {
@@ -208,7 +271,7 @@ fn method(a: &BatchArgs) -> Result<Method> {
         "conductance" => {
             let mut o = ConductanceOptions {
                 path: path()?,
-                layers: a.layers.clone(),
+                layers: layers.clone(),
                 influence: a.influence,
                 ..ConductanceOptions::default()
             };
@@ -225,12 +288,43 @@ fn method(a: &BatchArgs) -> Result<Method> {
             let q = quadrature(d.quadrature)?;
             let adaptive = a.adaptive.parse(&q)?;
             Method::AttAttr(AttAttrOptions {
-                layers: a.layers.clone(),
+                layers: layers.clone(),
                 quadrature: q,
                 adaptive,
                 tree: None,
             })
         }
+        "lig" => {
+            let q = quadrature(Quadrature {
+                rule: Rule::GaussLegendre,
+                steps: 32,
+            })?;
+            Method::Lig(super::lig::options(
+                q.rule,
+                q.steps,
+                &a.lig,
+                a.layers.as_deref().unwrap_or("all"),
+                a.adaptive.tolerance,
+                a.adaptive.max_points,
+                a.batch.batch,
+            )?)
+        }
+        "neuron" => Method::Neuron(NeuronOptions {
+            path: path()?,
+            boundary: a.boundary.clone().ok_or_else(|| Error::BadValue {
+                name: "--boundary",
+                detail: "is required with --method neuron: the boundary holding the neuron, e.g. blocks.1.hook_resid_post".into(),
+            })?,
+            neuron: a.neuron.parse()?,
+            path_boundary: a
+                .path_boundary
+                .clone()
+                .unwrap_or_else(|| "hook_embed".into()),
+        }),
+        "attention" => Method::Attention(AttentionOptions {
+            baseline,
+            mask_heads: a.mask.parse()?,
+        }),
         "saliency" => Method::Saliency(SaliencyOptions {
             baseline,
             times_input: a.times_input,
@@ -301,7 +395,12 @@ pub fn run(a: &BatchArgs) -> Result<()> {
         skip_bad: a.skip_bad,
         sync: !a.no_fsync,
     };
-    let options = a.run.options(a.batch.batch)?;
+    // lig: --batch is model rows per forward, in its options (as `gradpath lig`).
+    let options = a.run.options(if a.method == "lig" {
+        None
+    } else {
+        a.batch.batch
+    })?;
     super::output::protect(&a.model.model);
     super::output::protect(&a.input);
     super::output::ensure_not_input(&a.output)?;
