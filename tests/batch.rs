@@ -878,6 +878,157 @@ fn lig_neuron_and_attention_resume_after_a_kill_each_id_once() {
     }
 }
 
+/// −Σ p ln p of each row of one head's map, averaged over the rows.
+fn mean_row_entropy(map: &Value) -> f64 {
+    let rows = map.as_array().unwrap();
+    rows.iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_f64().unwrap())
+                .filter(|p| *p > 0.0)
+                .map(|p| -p * p.ln())
+                .sum::<f64>()
+        })
+        .sum::<f64>()
+        / rows.len() as f64
+}
+
+#[test]
+fn report_pages_for_lig_neuron_and_attention() {
+    let dir = TempDir::new("new-report");
+    let input = dir.join("in.jsonl");
+    write_input(&input, 6);
+    let inp = input.display().to_string();
+    for m in new_methods() {
+        let out = dir.join(&format!("{}.jsonl", m.name));
+        let html = dir.join(&format!("{}.html", m.name));
+        let summary = dir.join(&format!("{}.json", m.name));
+        run_ok(&batch_args(&m, &inp, &out.display().to_string()));
+        let o = gradpath(&[
+            "report",
+            "--input",
+            &out.display().to_string(),
+            "--html",
+            &html.display().to_string(),
+            "--json",
+            &summary.display().to_string(),
+            "--rough",
+            "1e-7",
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}: {}", m.name, text(&o.stderr));
+        let page = std::fs::read_to_string(&html).unwrap();
+        assert!(
+            page.contains("id=\"ex-5\"") && !page.contains("<script"),
+            "{}",
+            m.name
+        );
+        let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+        assert_eq!(s["examples_total"], 6);
+        let ls = lines(&out);
+        match m.name {
+            "lig" => {
+                assert_eq!(s["method"], "layer_wise_integrated_gradients");
+                assert!(page.contains("LIG completeness per layer"));
+                // Per layer: the mean over examples of each example's mean column delta, and
+                // every column above --rough listed (up to 200) with its example.
+                let layers = s["lig"]["layers"].as_array().unwrap();
+                assert_eq!(layers.len(), 2);
+                let mut above = 0;
+                for (l, got) in layers.iter().enumerate() {
+                    assert_eq!(got["layer"], l);
+                    assert_eq!(got["examples"], 6);
+                    let per_example: Vec<Vec<f64>> = ls
+                        .iter()
+                        .map(|v| {
+                            v["layers"][l.to_string()]["z2z"]["completeness"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|c| c["relative_delta"].as_f64().unwrap().abs())
+                                .collect()
+                        })
+                        .collect();
+                    let columns: usize = per_example.iter().map(Vec::len).sum();
+                    assert_eq!(got["columns"], columns);
+                    let mean = per_example
+                        .iter()
+                        .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+                        .sum::<f64>()
+                        / 6.0;
+                    let m2 = got["mean"].as_f64().unwrap();
+                    assert!((m2 - mean).abs() <= 1e-12 * mean.abs(), "{m2} vs {mean}");
+                    let max = per_example.iter().flatten().fold(0.0f64, |a, b| a.max(*b));
+                    assert_eq!(got["max"].as_f64().unwrap(), max);
+                    let n = per_example.iter().flatten().filter(|d| **d > 1e-7).count();
+                    assert_eq!(got["rough"], n);
+                    above += n;
+                }
+                assert!(
+                    above > 0,
+                    "--rough 1e-7 flags no column: the check is empty"
+                );
+                assert_eq!(s["lig"]["rough_total"], above);
+                let listed = s["lig"]["rough_columns"].as_array().unwrap();
+                assert_eq!(listed.len(), above.min(200));
+                assert!(page.contains("Rough columns:"));
+                // Each example's delta is its worst column; the histogram holds them all.
+                assert_eq!(s["deltas"]["values"].as_array().unwrap().len(), 6);
+            }
+            "neuron" => {
+                assert_eq!(s["method"], "neuron_conductance");
+                assert!(page.contains("Neuron conductance of blocks.0.hook_resid_post"));
+                assert!(page.contains("Top words by mean"));
+                let totals: Vec<f64> = ls.iter().map(|v| v["total"].as_f64().unwrap()).collect();
+                let mean = totals.iter().sum::<f64>() / 6.0;
+                let got = s["neuron"]["total"]["mean"].as_f64().unwrap();
+                assert!((got - mean).abs() <= 1e-12 * mean.abs(), "{got} vs {mean}");
+                assert_eq!(s["neuron"]["neuron"], serde_json::json!([1, 3]));
+                assert!(s["deltas"].is_null());
+                assert!(s["notes"][0]
+                    .as_str()
+                    .unwrap()
+                    .contains("no completeness delta"));
+                assert!(
+                    s["tokens"]["positive"].as_array().unwrap().len()
+                        + s["tokens"]["negative"].as_array().unwrap().len()
+                        > 0
+                );
+            }
+            "attention" => {
+                assert_eq!(s["method"], "attention");
+                assert!(page.contains("Mean attention entropy per head over 6 examples"));
+                let a = &s["attention"];
+                assert_eq!(
+                    (a["n_layers"].clone(), a["n_heads"].clone()),
+                    (2.into(), 4.into())
+                );
+                let grid = a["mean"].as_array().unwrap();
+                assert_eq!(grid.len(), 8);
+                for l in 0..2 {
+                    for h in 0..4 {
+                        let want = ls
+                            .iter()
+                            .map(|v| mean_row_entropy(&v["attention"][l][h]))
+                            .sum::<f64>()
+                            / 6.0;
+                        let got = grid[l * 4 + h].as_f64().unwrap();
+                        assert!((got - want).abs() <= 1e-12, "{l} {h}: {got} vs {want}");
+                        if (l, h) == (1, 2) {
+                            assert_eq!(got, 0.0, "the masked head");
+                        } else {
+                            assert!(got > 0.0);
+                        }
+                    }
+                }
+            }
+            _ => unreachable!(),
+        }
+    }
+}
+
 #[test]
 fn lig_neuron_and_attention_flags_are_checked() {
     let dir = TempDir::new("new-flags");

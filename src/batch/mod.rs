@@ -20,7 +20,8 @@
 //!   for LIG, whose report has a `config` of its own) and the method's report JSON,
 //!   docs/JSON.md; appended with one write per line; torn tails cut on resume);
 //! - [`merge()`]: shard outputs → one file, every id exactly once;
-//! - [`summary`]: top tokens, completeness deltas, conductance per layer, head importance.
+//! - [`summary`]: top tokens, completeness deltas, conductance per layer, head importance, LIG
+//!   completeness per layer, neuron conductance, attention entropy per head.
 //!
 //! **Order.** Examples run in order of token count (then input line): one example's path points
 //! fill each forward, so no example is ever padded, and consecutive examples of equal length

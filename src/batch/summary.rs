@@ -14,6 +14,14 @@
 //!   its mean, standard deviation and 10th/90th percentiles over the examples;
 //! - **head importance** (ATTATTR): the mean over examples of each layer's per-head importance
 //!   (the largest attribution of the head, over query and key);
+//! - **LIG per layer**: per layer, the relative completeness delta of each column of the layer
+//!   map (z → z), its mean over the examples (of each example's mean over columns), median and
+//!   maximum over all columns, and the columns above `rough` (each example's worst column is its
+//!   completeness delta);
+//! - **neuron conductance**: the spread of each example's total (Σ attributions) and of its
+//!   share of F(x) − F(x′) (neuron conductance has no completeness delta);
+//! - **attention entropy**: the mean over examples of each head's mean row entropy (nats);
+//! - **notes**: what the report does not summarise for the method, said in words;
 //! - **examples**: id, text, target and per-token (per-word) scores of each line.
 
 use serde::Serialize;
@@ -110,6 +118,108 @@ pub struct HeadGrid {
     pub examples: usize,
 }
 
+/// LIG: the relative completeness deltas of one layer's map (z → z) columns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LigLayer {
+    pub layer: usize,
+    /// Examples with this layer's map.
+    pub examples: usize,
+    /// Columns (target tokens) over those examples.
+    pub columns: usize,
+    /// Mean over the examples of the mean relative delta of the example's columns.
+    pub mean: f64,
+    /// Median and maximum over all columns.
+    pub median: f64,
+    pub max: f64,
+    /// Columns above `rough`.
+    pub rough: usize,
+}
+
+/// LIG: a layer-map column with a large relative completeness delta.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoughColumn {
+    pub example: usize,
+    pub id: String,
+    pub layer: usize,
+    /// The target token index j and the token.
+    pub column: usize,
+    pub token: String,
+    pub relative_delta: f64,
+}
+
+/// LIG: completeness of the layer maps per layer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LigSummary {
+    pub what: String,
+    pub layers: Vec<LigLayer>,
+    /// The columns above `rough`, largest first (at most [`MAX_ROUGH_COLUMNS`]).
+    pub rough_columns: Vec<RoughColumn>,
+    /// All columns above `rough`.
+    pub rough_total: usize,
+    /// Maps that did not reach `--tolerance` within `--max-points`: `(example, id, layer)`.
+    pub unconverged: Vec<(usize, String, usize)>,
+}
+
+/// The most rough LIG columns listed.
+pub const MAX_ROUGH_COLUMNS: usize = 200;
+
+/// Distribution of a per-example number.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Spread {
+    pub n: usize,
+    pub mean: f64,
+    pub std: f64,
+    pub min: f64,
+    pub p10: f64,
+    pub median: f64,
+    pub p90: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    fn of(v: &[f64]) -> Spread {
+        let (mean, std) = mean_std(v);
+        let mut sorted = v.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        Spread {
+            n: v.len(),
+            mean,
+            std,
+            min: sorted.first().copied().unwrap_or(f64::NAN),
+            p10: percentile(&sorted, 0.1),
+            median: percentile(&sorted, 0.5),
+            p90: percentile(&sorted, 0.9),
+            max: sorted.last().copied().unwrap_or(f64::NAN),
+        }
+    }
+}
+
+/// Neuron conductance over the examples.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NeuronSummary {
+    /// The neuron (of the first line).
+    pub boundary: String,
+    pub neuron: Vec<usize>,
+    /// Σ attributions of each example: the neuron's conductance.
+    pub total: Spread,
+    /// `total` / (F(x) − F(x′)): the share of F's change through the neuron (examples with
+    /// |F(x) − F(x′)| > 1e-12).
+    pub share: Spread,
+}
+
+/// Attention: mean row entropy per head.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttentionEntropy {
+    pub n_layers: usize,
+    pub n_heads: usize,
+    /// `[layer][head]` row-major: the mean over examples of the head's mean over query rows of
+    /// −Σ_k p_k ln p_k (nats; 0 for a masked head).
+    pub mean: Vec<f64>,
+    /// The mean over examples of ln(tokens): the entropy of a row spread evenly over every key.
+    pub mean_log_tokens: f64,
+    pub examples: usize,
+}
+
 /// One example as shown.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExampleView {
@@ -132,6 +242,11 @@ pub struct DatasetSummary {
     pub deltas: Option<Deltas>,
     pub layers: Option<LayerCurve>,
     pub heads: Option<HeadGrid>,
+    pub lig: Option<LigSummary>,
+    pub neuron: Option<NeuronSummary>,
+    pub attention: Option<AttentionEntropy>,
+    /// What is not summarised for this method, in words.
+    pub notes: Vec<String>,
     /// The first `max_examples` examples.
     pub examples: Vec<ExampleView>,
 }
@@ -145,6 +260,54 @@ fn strings(v: Option<&Value>) -> Option<Vec<String>> {
         .iter()
         .map(|x| x.as_str().map(str::to_string))
         .collect()
+}
+
+/// The `method` a LIG line stands for (its report, the LIG package's schema, has no `method`).
+pub const LIG_METHOD: &str = "layer_wise_integrated_gradients";
+
+/// The method of an output line: its `method`, or [`LIG_METHOD`] for a LIG line (known by its
+/// `config.granularity`).
+pub fn method_of(v: &Value) -> Option<&str> {
+    v.get("method").and_then(Value::as_str).or_else(|| {
+        v.get("config")
+            .and_then(|c| c.get("granularity"))
+            .is_some()
+            .then_some(LIG_METHOD)
+    })
+}
+
+/// LIG: the layer maps of a line, `(layer, z2z)`, by layer.
+fn lig_layers(v: &Value) -> Vec<(usize, &Value)> {
+    let mut out: Vec<(usize, &Value)> = v
+        .get("layers")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, l)| {
+                    let idx = l
+                        .get("layer_idx")
+                        .and_then(Value::as_u64)
+                        .map(|x| x as usize)
+                        .or_else(|| k.parse().ok())?;
+                    Some((idx, l.get("z2z")?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by_key(|x| x.0);
+    out
+}
+
+/// LIG: the relative completeness delta of each column of a layer map.
+fn lig_columns(z2z: &Value) -> Vec<f64> {
+    z2z.get("completeness")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.get("relative_delta")?.as_f64())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// (labels, scores) of a line: words when present, else the non-special tokens.
@@ -193,6 +356,30 @@ fn delta_of(v: &Value, method: &str) -> Option<(f64, bool, String)> {
             v.get("relative_delta")?.as_f64()?.abs()
         }
         "attention_attribution" => v.get("worst_relative_delta")?.as_f64()?.abs(),
+        LIG_METHOD => {
+            let ls = lig_layers(v);
+            let worst = ls
+                .iter()
+                .flat_map(|(_, z)| lig_columns(z))
+                .map(f64::abs)
+                .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))?;
+            let unconverged: Vec<String> = ls
+                .iter()
+                .filter(|(_, z)| z.get("converged").and_then(Value::as_bool) == Some(false))
+                .map(|(l, _)| l.to_string())
+                .collect();
+            if !unconverged.is_empty() {
+                return Some((
+                    worst,
+                    true,
+                    format!(
+                        "layer map of layer {} did not reach --tolerance within --max-points",
+                        unconverged.join(", ")
+                    ),
+                ));
+            }
+            worst
+        }
         "layer_conductance" => v
             .get("layers")?
             .as_array()?
@@ -229,8 +416,7 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
 pub fn summarise(lines: &[Value], o: &SummaryOptions) -> DatasetSummary {
     let method = lines
         .first()
-        .and_then(|v| v.get("method"))
-        .and_then(Value::as_str)
+        .and_then(method_of)
         .unwrap_or("unknown")
         .to_string();
     let model = lines
@@ -241,7 +427,7 @@ pub fn summarise(lines: &[Value], o: &SummaryOptions) -> DatasetSummary {
         .to_string();
     let mut same: Vec<&Value> = lines
         .iter()
-        .filter(|v| v.get("method").and_then(Value::as_str) == Some(method.as_str()))
+        .filter(|v| method_of(v) == Some(method.as_str()))
         .collect();
     // Input order (a shard's output is in order of length).
     same.sort_by_key(|v| v.get("line").and_then(Value::as_u64).unwrap_or(u64::MAX));
@@ -254,6 +440,15 @@ pub fn summarise(lines: &[Value], o: &SummaryOptions) -> DatasetSummary {
     let mut layer_vals: Vec<Vec<f64>> = Vec::new();
     let mut layer_labels: Vec<String> = Vec::new();
     let mut heads: Option<(Vec<usize>, usize, Vec<f64>, usize)> = None;
+    // LIG: per layer, each example's column deltas.
+    let mut lig: std::collections::BTreeMap<usize, (Vec<f64>, Vec<f64>)> = Default::default();
+    let mut rough_columns: Vec<RoughColumn> = Vec::new();
+    let mut unconverged: Vec<(usize, String, usize)> = Vec::new();
+    // Neuron: (boundary, neuron) of the first line, totals, shares.
+    let mut neuron: Option<(String, Vec<usize>)> = None;
+    let (mut totals, mut shares) = (Vec::new(), Vec::new());
+    // Attention: (n_layers, n_heads, Σ entropies, Σ ln T, examples).
+    let mut entropy: Option<(usize, usize, Vec<f64>, f64, usize)> = None;
     for (i, v) in same.iter().enumerate() {
         let id = v
             .get("id")
@@ -324,6 +519,70 @@ pub fn summarise(lines: &[Value], o: &SummaryOptions) -> DatasetSummary {
                         }
                         Some(_) => {}
                     }
+                }
+            }
+        }
+        if method == LIG_METHOD {
+            let tokens = strings(v.get("tokens")).unwrap_or_default();
+            for (l, z) in lig_layers(v) {
+                let cols = lig_columns(z);
+                if cols.is_empty() {
+                    continue;
+                }
+                let e = lig.entry(l).or_default();
+                e.1.push(cols.iter().map(|x| x.abs()).sum::<f64>() / cols.len() as f64);
+                for (j, d) in cols.iter().enumerate() {
+                    e.0.push(d.abs());
+                    if d.abs() > o.rough {
+                        rough_columns.push(RoughColumn {
+                            example: i,
+                            id: id.clone(),
+                            layer: l,
+                            column: j,
+                            token: tokens.get(j).cloned().unwrap_or_default(),
+                            relative_delta: d.abs(),
+                        });
+                    }
+                }
+                if z.get("converged").and_then(Value::as_bool) == Some(false) {
+                    unconverged.push((i, id.clone(), l));
+                }
+            }
+        }
+        if method == "neuron_conductance" {
+            if neuron.is_none() {
+                if let (Some(b), Some(n)) = (
+                    v.get("boundary").and_then(Value::as_str),
+                    v.get("neuron").and_then(Value::as_array),
+                ) {
+                    let n: Vec<usize> = n
+                        .iter()
+                        .filter_map(|x| x.as_u64().map(|x| x as usize))
+                        .collect();
+                    neuron = Some((b.to_string(), n));
+                }
+            }
+            if let Some(t) = v.get("total").and_then(Value::as_f64) {
+                totals.push(t);
+                let df = v.get("f_input").and_then(Value::as_f64).unwrap_or(f64::NAN)
+                    - v.get("f_baseline")
+                        .and_then(Value::as_f64)
+                        .unwrap_or(f64::NAN);
+                if df.abs() > 1e-12 {
+                    shares.push(t / df);
+                }
+            }
+        }
+        if method == "attention" {
+            if let Some((nl, nh, ent, t)) = head_entropies(v) {
+                match &mut entropy {
+                    None => entropy = Some((nl, nh, ent, (t as f64).ln(), 1)),
+                    Some((l0, h0, sum, logt, n)) if *l0 == nl && *h0 == nh => {
+                        sum.iter_mut().zip(&ent).for_each(|(a, b)| *a += b);
+                        *logt += (t as f64).ln();
+                        *n += 1;
+                    }
+                    Some(_) => {}
                 }
             }
         }
@@ -464,6 +723,9 @@ pub fn summarise(lines: &[Value], o: &SummaryOptions) -> DatasetSummary {
                 "layer_conductance" | "attention_attribution" => {
                     "worst layer's relative completeness delta".into()
                 }
+                LIG_METHOD => {
+                    "worst column's relative completeness delta over the layer maps (z → z)".into()
+                }
                 _ => {
                     "relative completeness delta |Σ attr − (F(x) − F(x′))| / |F(x) − F(x′)|".into()
                 }
@@ -503,6 +765,77 @@ pub fn summarise(lines: &[Value], o: &SummaryOptions) -> DatasetSummary {
         mean: sum.iter().map(|s| s / n as f64).collect(),
         examples: n,
     });
+    let lig = (!lig.is_empty()).then(|| {
+        let rough_total = rough_columns.len();
+        rough_columns.sort_by(|a, b| {
+            b.relative_delta
+                .total_cmp(&a.relative_delta)
+                .then(a.example.cmp(&b.example))
+        });
+        rough_columns.truncate(MAX_ROUGH_COLUMNS);
+        LigSummary {
+            what: "relative completeness delta |Σ_i M[i][j] − g_j(X)| / g_j(X) of each column j of the layer map (z → z)".into(),
+            layers: lig
+                .into_iter()
+                .map(|(layer, (mut cols, per_example))| {
+                    cols.sort_by(f64::total_cmp);
+                    LigLayer {
+                        layer,
+                        examples: per_example.len(),
+                        columns: cols.len(),
+                        mean: mean_std(&per_example).0,
+                        median: percentile(&cols, 0.5),
+                        max: cols.last().copied().unwrap_or(f64::NAN),
+                        rough: cols.iter().filter(|d| **d > o.rough).count(),
+                    }
+                })
+                .collect(),
+            rough_columns,
+            rough_total,
+            unconverged,
+        }
+    });
+    let neuron = (!totals.is_empty()).then(|| {
+        let (boundary, neuron) = neuron.unwrap_or_default();
+        NeuronSummary {
+            boundary,
+            neuron,
+            total: Spread::of(&totals),
+            share: Spread::of(&shares),
+        }
+    });
+    let attention = entropy.map(|(n_layers, n_heads, sum, logt, n)| AttentionEntropy {
+        n_layers,
+        n_heads,
+        mean: sum.iter().map(|s| s / n as f64).collect(),
+        mean_log_tokens: logt / n as f64,
+        examples: n,
+    });
+    let mut notes = Vec::new();
+    match method.as_str() {
+        "neuron_conductance" => notes.push(
+            "Neuron conductance has no completeness delta: its attributions sum to the neuron's share of F(x) − F(x′), not to F(x) − F(x′). The spread of that share is shown instead.".to_string(),
+        ),
+        LIG_METHOD => notes.push(
+            "LIG maps are token × token, not one score per token: no top tokens, and the examples are listed without token colours.".to_string(),
+        ),
+        "attention" => notes.push(
+            "Attention maps explain no target: no completeness deltas and no top tokens.".to_string(),
+        ),
+        _ => {}
+    }
+    if tokens.is_none()
+        && deltas.is_none()
+        && layers.is_none()
+        && heads.is_none()
+        && lig.is_none()
+        && neuron.is_none()
+        && attention.is_none()
+    {
+        notes.push(format!(
+            "The report has no data-set summary for method `{method}` in these lines; the examples are listed below."
+        ));
+    }
     DatasetSummary {
         method,
         model,
@@ -511,8 +844,47 @@ pub fn summarise(lines: &[Value], o: &SummaryOptions) -> DatasetSummary {
         deltas,
         layers,
         heads,
+        lig,
+        neuron,
+        attention,
+        notes,
         examples,
     }
+}
+
+/// Attention: `(n_layers, n_heads, mean row entropy per head row-major, tokens)` of a line, or
+/// `None` when its `attention` is not a `[layer][head][query][key]` array of numbers.
+fn head_entropies(v: &Value) -> Option<(usize, usize, Vec<f64>, usize)> {
+    let layers = v.get("attention")?.as_array()?;
+    let n_heads = layers.first()?.as_array()?.len();
+    let mut out = Vec::with_capacity(layers.len() * n_heads);
+    let mut tokens = 0;
+    for l in layers {
+        let heads = l.as_array()?;
+        if heads.len() != n_heads {
+            return None;
+        }
+        for h in heads {
+            let rows = h.as_array()?;
+            if rows.is_empty() {
+                return None;
+            }
+            tokens = rows.len();
+            let mut sum = 0.0;
+            for r in rows {
+                let mut e = 0.0;
+                for p in r.as_array()? {
+                    let p = p.as_f64()?;
+                    if p > 0.0 {
+                        e -= p * p.ln();
+                    }
+                }
+                sum += e;
+            }
+            out.push(sum / rows.len() as f64);
+        }
+    }
+    (n_heads > 0).then_some((layers.len(), n_heads, out, tokens))
 }
 
 /// Reads the JSON lines of a batch output or merged file (a torn last line is ignored).
@@ -584,5 +956,90 @@ mod tests {
         assert_eq!(d.histogram, vec![(-4, 1), (-3, 1), (-2, 1)]);
         assert_eq!(s.examples.len(), 3);
         assert!(s.examples[2].rough);
+    }
+
+    #[test]
+    fn lig_layers_rough_columns_and_unconverged_maps() {
+        // LIG lines have no `method`; their layers are keyed by strings ("10" sorts before "2").
+        let line = |id: &str, d0: [f64; 2], d10: [f64; 2], converged: bool| {
+            let z = |d: [f64; 2], c: bool| {
+                json!({"z2z": {"completeness": [{"relative_delta": d[0]}, {"relative_delta": d[1]}],
+                               "converged": if c { json!(true) } else { json!(false) }}})
+            };
+            json!({"id": id, "text": "t", "tokens": ["[CLS]", "x"], "model": "m",
+                   "config": {"granularity": ["layer"]},
+                   "layers": {"0": z(d0, true), "10": z(d10, converged)}})
+        };
+        let lines = vec![
+            line("a", [1e-3, 3e-2], [1e-4, 1e-4], true),
+            line("b", [1e-3, 1e-3], [5e-2, 1e-4], false),
+        ];
+        let s = summarise(&lines, &SummaryOptions::default());
+        assert_eq!(s.method, LIG_METHOD);
+        let l = s.lig.unwrap();
+        let layers: Vec<usize> = l.layers.iter().map(|x| x.layer).collect();
+        assert_eq!(layers, vec![0, 10]);
+        assert_eq!(l.layers[0].columns, 4);
+        assert!((l.layers[0].mean - (1.55e-2 + 1e-3) / 2.0).abs() < 1e-15);
+        assert_eq!(l.layers[0].max, 3e-2);
+        assert_eq!(l.layers[0].rough, 1);
+        assert_eq!(l.layers[1].rough, 1);
+        assert_eq!(l.rough_total, 2);
+        // Largest first, with the token of the column.
+        assert_eq!(
+            (l.rough_columns[0].id.as_str(), l.rough_columns[0].layer),
+            ("b", 10)
+        );
+        assert_eq!(
+            (l.rough_columns[1].column, l.rough_columns[1].token.as_str()),
+            (1, "x")
+        );
+        assert_eq!(l.unconverged, vec![(1, "b".to_string(), 10)]);
+        // Each example's delta is its worst column; an unconverged map flags it.
+        let d = s.deltas.unwrap();
+        assert_eq!(d.values, vec![3e-2, 5e-2]);
+        assert_eq!(d.flagged.len(), 2);
+        assert!(d.flagged[1].reason.contains("layer 10"));
+        assert!(s.tokens.is_none());
+        assert!(s.notes[0].contains("token × token"));
+    }
+
+    #[test]
+    fn neuron_totals_attention_entropy_and_methods_without_a_summary() {
+        let n = |id: &str, total: f64, f: f64| {
+            json!({"id": id, "method": "neuron_conductance", "text": "t", "tokens": ["a", "b"],
+                   "special": [false, false], "attributions": [total, 0.0], "total": total,
+                   "f_input": f, "f_baseline": 0.0, "boundary": "blocks.0.hook_resid_post",
+                   "neuron": [1, 3], "target": null})
+        };
+        let s = summarise(
+            &[n("a", 1.0, 4.0), n("b", 3.0, 0.0)],
+            &SummaryOptions::default(),
+        );
+        let ns = s.neuron.unwrap();
+        assert_eq!(ns.total.mean, 2.0);
+        assert_eq!((ns.share.n, ns.share.mean), (1, 0.25)); // F(x) = F(x′): no share
+        assert_eq!(ns.neuron, vec![1, 3]);
+        assert!(s.deltas.is_none() && s.tokens.is_some());
+        // Two heads: one uniform over 2 keys (ln 2), one masked (all 0).
+        let a = json!({"id": "a", "method": "attention", "text": "t", "target": null,
+                       "attention": [[[[0.5, 0.5], [0.5, 0.5]], [[0.0, 0.0], [0.0, 0.0]]]]});
+        let s = summarise(&[a.clone(), a], &SummaryOptions::default());
+        let e = s.attention.unwrap();
+        assert_eq!((e.n_layers, e.n_heads, e.examples), (1, 2, 2));
+        assert!((e.mean[0] - 2f64.ln()).abs() < 1e-15 && e.mean[1] == 0.0);
+        assert!((e.mean_log_tokens - 2f64.ln()).abs() < 1e-15);
+        // A method the report knows nothing about, and lines missing every field: a note, no
+        // panic.
+        let s = summarise(
+            &[
+                json!({"id": 1, "method": "something_else"}),
+                json!({"id": 2}),
+            ],
+            &SummaryOptions::default(),
+        );
+        assert!(s.notes.iter().any(|n| n.contains("no data-set summary")));
+        let html = crate::report::dataset_html::render(&s, "x.jsonl", 1e-2);
+        assert!(html.contains("no data-set summary for method `something_else`"));
     }
 }

@@ -583,6 +583,9 @@ pub fn run_report(a: &ReportArgs) -> Result<()> {
                 d.flagged.len()
             );
         }
+        for n in &s.notes {
+            eprintln!("note: {n}");
+        }
     }
     Ok(())
 }

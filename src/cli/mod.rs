@@ -83,7 +83,8 @@ pub enum Command {
     /// Merge shard outputs of `gradpath batch`: every id exactly once (checked against --input).
     Merge(batch::MergeArgs),
     /// The data-set report of a batch output: top tokens, completeness deltas, conductance per
-    /// layer, head importance, every example (self-contained HTML).
+    /// layer, head importance, LIG completeness per layer, neuron conductance, attention entropy
+    /// per head, every example (self-contained HTML).
     Report(batch::ReportArgs),
     /// Head importance over a data set (ATTATTR, attention, Taylor, random) and pruning curves.
     Heads(heads::HeadsArgs),

@@ -25,7 +25,7 @@ pub(crate) fn colour(a: f64) -> String {
 }
 
 /// Blue scale for non-negative values in [0, 1] (attention probabilities).
-fn blue(a: f64) -> String {
+pub(crate) fn blue(a: f64) -> String {
     let a = if a.is_finite() {
         a.clamp(0.0, 1.0)
     } else {

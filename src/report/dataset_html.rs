@@ -1,10 +1,15 @@
 //! The data-set report (`gradpath report`): one self-contained page (no scripts, no external
-//! assets) drawn from a [`DatasetSummary`]: conductance per layer with its spread, the mean
-//! head-importance grid (ATTATTR), the distribution of completeness deltas with the flagged
-//! examples, top tokens by mean attribution, and every example one click away (links to anchors).
+//! assets) drawn from a [`DatasetSummary`]: what is not summarised for the method (notes), LIG
+//! completeness per layer with the rough columns, the spread of neuron conductance, the mean
+//! attention entropy per head, conductance per layer with its spread, the mean head-importance
+//! grid (ATTATTR), the distribution of completeness deltas with the flagged examples, top tokens
+//! by mean attribution, and every example one click away (links to anchors).
 
-use super::attention_html::{colour, esc, heatmap, page};
-use crate::batch::summary::{DatasetSummary, Deltas, LayerCurve, TopTokens};
+use super::attention_html::{blue, colour, esc, heatmap, page};
+use crate::batch::summary::{
+    AttentionEntropy, DatasetSummary, Deltas, LayerCurve, LigSummary, NeuronSummary, Spread,
+    TopTokens,
+};
 
 const RED: &str = "#b91c1c";
 const BLUE: &str = "#1d4ed8";
@@ -218,6 +223,126 @@ fn layers_section(c: &LayerCurve) -> String {
     s
 }
 
+fn lig_section(l: &LigSummary, rough: f64, s: &DatasetSummary) -> String {
+    let mut h = format!(
+        "<h2>LIG completeness per layer</h2>\n<p>{} — per layer: the mean over examples of each example's mean over its columns, the median and maximum over all columns, and the columns above {rough:.0e}.</p>\n<table class=\"heat\"><tr><th>layer</th><th>examples</th><th>columns</th><th>mean</th><th>median</th><th>max</th><th>above {rough:.0e}</th></tr>\n",
+        esc(&l.what)
+    );
+    for x in &l.layers {
+        let style = if x.rough > 0 {
+            format!(" style=\"color:{RED}\"")
+        } else {
+            String::new()
+        };
+        h.push_str(&format!(
+            "<tr{style}><td>layer {}</td><td>{}</td><td>{}</td><td>{:.2e}</td><td>{:.2e}</td><td>{:.2e}</td><td>{}</td></tr>\n",
+            x.layer, x.examples, x.columns, x.mean, x.median, x.max, x.rough
+        ));
+    }
+    h.push_str("</table>\n");
+    if l.rough_total == 0 {
+        h.push_str(&format!(
+            "<p>No column has a relative delta above {rough:.0e}.</p>\n"
+        ));
+    } else {
+        h.push_str(&format!(
+            "<h3>Rough columns: {} above {rough:.0e}{}</h3>\n<table class=\"heat\"><tr><th>example</th><th>layer</th><th>column</th><th>token</th><th>relative delta</th></tr>\n",
+            l.rough_total,
+            if l.rough_total > l.rough_columns.len() {
+                format!(" (the {} largest listed)", l.rough_columns.len())
+            } else {
+                String::new()
+            }
+        ));
+        for c in &l.rough_columns {
+            let link = if c.example < s.examples.len() {
+                ex_link(c.example, &c.id)
+            } else {
+                esc(&c.id)
+            };
+            h.push_str(&format!(
+                "<tr style=\"color:{RED}\"><td>{link}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3e}</td></tr>\n",
+                c.layer,
+                c.column,
+                esc(&c.token),
+                c.relative_delta
+            ));
+        }
+        h.push_str("</table>\n");
+    }
+    if !l.unconverged.is_empty() {
+        let list: Vec<String> = l
+            .unconverged
+            .iter()
+            .map(|(k, id, layer)| {
+                let link = if *k < s.examples.len() {
+                    ex_link(*k, id)
+                } else {
+                    esc(id)
+                };
+                format!("{link} (layer {layer})")
+            })
+            .collect();
+        h.push_str(&format!(
+            "<p style=\"color:{RED}\">Layer maps that did not reach --tolerance: {}</p>\n",
+            list.join(", ")
+        ));
+    }
+    h
+}
+
+fn spread_row(name: &str, x: &Spread) -> String {
+    format!(
+        "<tr><td style=\"text-align:left\">{}</td><td>{}</td><td>{:+.4e}</td><td>{:.4e}</td><td>{:+.4e}</td><td>{:+.4e}</td><td>{:+.4e}</td><td>{:+.4e}</td><td>{:+.4e}</td></tr>\n",
+        esc(name),
+        x.n,
+        x.mean,
+        x.std,
+        x.min,
+        x.p10,
+        x.median,
+        x.p90,
+        x.max
+    )
+}
+
+fn neuron_section(n: &NeuronSummary) -> String {
+    format!(
+        "<h2>Neuron conductance of {} {:?} over {} examples</h2>\n<table class=\"heat\"><tr><th></th><th>n</th><th>mean</th><th>std</th><th>min</th><th>p10</th><th>median</th><th>p90</th><th>max</th></tr>\n{}{}</table>\n",
+        esc(&n.boundary),
+        n.neuron,
+        n.total.n,
+        spread_row("total (Σ attributions)", &n.total),
+        spread_row("share of F(x) − F(x′)", &n.share)
+    )
+}
+
+fn attention_section(a: &AttentionEntropy) -> String {
+    // Blue, darker for more entropy, normalised by the largest head (heatmap's unsigned scale
+    // stops at 1; entropies reach ln T).
+    let max = a.mean.iter().fold(0.0f64, |m, v| m.max(*v));
+    let mut h = format!(
+        "<h2>Mean attention entropy per head over {} examples</h2>\n<p>Entropy −Σ_k p_k ln p_k of each query row, in nats, averaged over the rows and the examples (rows: layers, columns: heads; 0 for a masked head). Low: the head looks at few keys; a row spread evenly over every key has ln T (mean over these examples {:.3}).</p>\n<table class=\"heat\"><tr><th></th>",
+        a.examples, a.mean_log_tokens
+    );
+    for k in 0..a.n_heads {
+        h.push_str(&format!("<th>head {k}</th>"));
+    }
+    h.push_str("</tr>\n");
+    for (l, row) in a.mean.chunks(a.n_heads.max(1)).enumerate() {
+        h.push_str(&format!("<tr><th>layer {l}</th>"));
+        for v in row {
+            let bg = blue(if max > 0.0 { v / max } else { 0.0 });
+            h.push_str(&format!(
+                "<td style=\"background:{bg}\" title=\"{v:.6} nats\">{v:.3}</td>"
+            ));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>");
+    h
+}
+
 fn examples_section(s: &DatasetSummary) -> String {
     let mut h = format!(
         "<h2>Examples ({} shown of {})</h2>\n<table class=\"heat\"><tr><th>id</th><th>target</th><th>relative delta</th><th style=\"text-align:left\">text</th></tr>\n",
@@ -292,6 +417,18 @@ pub fn render(s: &DatasetSummary, source: &str, rough: f64) -> String {
     }
     // The compact per-layer views first, then the deltas, the token tables and the examples.
     let mut sections = vec!["<a id=\"top\"></a>".to_string()];
+    for n in &s.notes {
+        sections.push(format!("<p class=\"note\">{}</p>", esc(n)));
+    }
+    if let Some(l) = &s.lig {
+        sections.push(lig_section(l, rough, s));
+    }
+    if let Some(n) = &s.neuron {
+        sections.push(neuron_section(n));
+    }
+    if let Some(a) = &s.attention {
+        sections.push(attention_section(a));
+    }
     if let Some(c) = &s.layers {
         sections.push(layers_section(c));
     }
