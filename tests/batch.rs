@@ -875,6 +875,44 @@ fn lig_neuron_and_attention_resume_after_a_kill_each_id_once() {
         assert_eq!(o.status.code(), Some(1), "{}", m.name);
         assert!(text(&o.stderr).contains("other options"), "{}", m.name);
         assert_eq!(std::fs::read(&out).unwrap(), before, "{}", m.name);
+        // Two shards merge into the clean run; a shard run with other options is refused.
+        let part = |i: usize, options: &[String]| {
+            let p = dir
+                .join(&format!("{}-part-{i}.jsonl", m.name))
+                .display()
+                .to_string();
+            let mut a = options.to_vec();
+            let k = a
+                .iter()
+                .position(|x| *x == out.display().to_string())
+                .unwrap();
+            a[k] = p.clone();
+            a.retain(|x| x != "--resume");
+            a.extend(["--shard".into(), format!("{i}/2"), "--overwrite".into()]);
+            run_ok(&a);
+            p
+        };
+        let p0 = part(0, &a);
+        let odd = part(1, &b);
+        let merged = dir.join(&format!("{}-merged.jsonl", m.name));
+        let ms = merged.display().to_string();
+        let o = gradpath(&["merge", &p0, &odd, "--output", &ms, "--input", &inp]);
+        assert_eq!(o.status.code(), Some(1), "{}", m.name);
+        assert!(
+            text(&o.stderr).contains("other options"),
+            "{}: {}",
+            m.name,
+            text(&o.stderr)
+        );
+        let p1 = part(1, &a);
+        let o = gradpath(&["merge", &p0, &p1, "--output", &ms, "--input", &inp]);
+        assert!(o.status.success(), "{}: {}", m.name, text(&o.stderr));
+        assert_eq!(
+            by_id_untimed(&merged, m.time_key),
+            by_id_untimed(&clean, m.time_key),
+            "{}",
+            m.name
+        );
     }
 }
 
