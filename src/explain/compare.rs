@@ -51,6 +51,7 @@ use crate::attribution::{Baseline, TargetKind};
 use crate::integrate::Rule;
 use crate::io::Encoded;
 use crate::models::HookName;
+use crate::train::data::{data_err, text_line};
 use crate::{Error, Result};
 use serde::Serialize;
 use serde_json::Value;
@@ -246,14 +247,6 @@ impl CompareExample {
     }
 }
 
-fn data_err(path: &Path, line: usize, detail: impl Into<String>) -> Error {
-    Error::Data {
-        file: path.display().to_string(),
-        line,
-        detail: detail.into(),
-    }
-}
-
 /// Reads the first `limit` (all with `None`) examples of a JSONL file, one object per line:
 /// `text` (required), `text_pair`, `label` (a class index or a name of `labels`), `depth` (a
 /// whole number ≥ 0), `id` (a string or a number; default the line number; unique); other keys
@@ -283,22 +276,7 @@ pub fn read_data(
         if limit.is_some_and(|l| out.len() >= l) {
             break;
         }
-        let v: Value = serde_json::from_str(line)
-            .map_err(|e| data_err(path, n, format!("not a JSON object ({e})")))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| data_err(path, n, "not a JSON object"))?;
-        let text = match obj.get("text") {
-            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-            Some(Value::String(_)) => return Err(data_err(path, n, "the text is empty")),
-            Some(_) => return Err(data_err(path, n, "\"text\" is not a string")),
-            None => return Err(data_err(path, n, "no \"text\"")),
-        };
-        let pair = match obj.get("text_pair") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(data_err(path, n, "\"text_pair\" is not a string")),
-        };
+        let (obj, text, pair) = text_line(path, n, line)?;
         let label = match obj.get("label") {
             None | Some(Value::Null) => None,
             Some(l) => Some(

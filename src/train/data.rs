@@ -21,7 +21,7 @@ pub struct Example {
     pub label: usize,
 }
 
-fn data_err(path: &Path, line: usize, detail: impl Into<String>) -> Error {
+pub(crate) fn data_err(path: &Path, line: usize, detail: impl Into<String>) -> Error {
     Error::Data {
         file: path.display().to_string(),
         line,
@@ -69,6 +69,33 @@ pub fn resolve_label(v: &Value, labels: &[String]) -> std::result::Result<usize,
     Ok(idx)
 }
 
+/// Line `n` of the JSONL file `path` as an object with its `text` (a non-empty string) and
+/// optional `text_pair`: what every reader of example files checks first (`read_jsonl`,
+/// `explain::compare::read_data`). Errors name the file and line.
+pub(crate) fn text_line(
+    path: &Path,
+    n: usize,
+    line: &str,
+) -> Result<(serde_json::Map<String, Value>, String, Option<String>)> {
+    let v: Value = serde_json::from_str(line)
+        .map_err(|e| data_err(path, n, format!("not a JSON object ({e})")))?;
+    let Value::Object(obj) = v else {
+        return Err(data_err(path, n, "not a JSON object"));
+    };
+    let text = match obj.get("text") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(Value::String(_)) => return Err(data_err(path, n, "the text is empty")),
+        Some(_) => return Err(data_err(path, n, "\"text\" is not a string")),
+        None => return Err(data_err(path, n, "no \"text\"")),
+    };
+    let pair = match obj.get("text_pair") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(data_err(path, n, "\"text_pair\" is not a string")),
+    };
+    Ok((obj, text, pair))
+}
+
 /// Reads a JSONL file of labelled examples. Blank lines are skipped; a file without examples is
 /// an error, as is a line without `text` or `label` or with a label that does not resolve.
 pub fn read_jsonl(path: &Path, labels: &[String]) -> Result<Vec<Example>> {
@@ -82,22 +109,7 @@ pub fn read_jsonl(path: &Path, labels: &[String]) -> Result<Vec<Example>> {
         if line.trim().is_empty() {
             continue;
         }
-        let v: Value = serde_json::from_str(line)
-            .map_err(|e| data_err(path, n, format!("not a JSON object ({e})")))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| data_err(path, n, "not a JSON object"))?;
-        let text = match obj.get("text") {
-            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-            Some(Value::String(_)) => return Err(data_err(path, n, "the text is empty")),
-            Some(_) => return Err(data_err(path, n, "\"text\" is not a string")),
-            None => return Err(data_err(path, n, "no \"text\"")),
-        };
-        let text_pair = match obj.get("text_pair") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(data_err(path, n, "\"text_pair\" is not a string")),
-        };
+        let (obj, text, text_pair) = text_line(path, n, line)?;
         let label = match obj.get("label") {
             None => return Err(data_err(path, n, "no \"label\"")),
             Some(l) => resolve_label(l, labels).map_err(|d| data_err(path, n, d))?,
