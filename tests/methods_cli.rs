@@ -4,7 +4,7 @@
 //! exit code 1 and the `error:` / `hint:` lines, never a panic.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gradpath");
@@ -18,25 +18,9 @@ fn fixture(name: &str) -> String {
         .to_string()
 }
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("gradpath-mcli-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn join(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "common/tempdir.rs"]
+mod tempdir;
+use tempdir::TempDir;
 
 /// `gradpath <cmd> --model <model> --text TEXT <extra...>` with one rayon thread.
 fn run(cmd: &str, model: &str, extra: &[&str]) -> Output {
@@ -101,7 +85,7 @@ fn floats(v: &Value) -> Vec<f64> {
 #[test]
 fn conductance_all_layers_token_curve_json_and_html() {
     let d = TempDir::new("cond");
-    let (j, h) = (d.join("c.json"), d.join("c.html"));
+    let (j, h) = (d.file("c.json"), d.file("c.html"));
     let out = run(
         "conductance",
         "tiny-bert",
@@ -148,7 +132,7 @@ fn conductance_all_layers_token_curve_json_and_html() {
     assert!(html.contains("Tokens × layers") && html.contains("[SEP]"));
 
     // one layer, internal influence, path at the embedding output
-    let j2 = d.join("i.json");
+    let j2 = d.file("i.json");
     let out = run(
         "conductance",
         "tiny-bert",
@@ -174,7 +158,7 @@ fn conductance_all_layers_token_curve_json_and_html() {
 fn layer_ig_neuron_saliency_ablate_sensitivity_write_json() {
     let d = TempDir::new("misc");
     // layer IG: completeness at a cut of the network
-    let j = d.join("l.json");
+    let j = d.file("l.json");
     expect_success(&run(
         "layer-ig",
         "tiny-bert-embed",
@@ -188,7 +172,7 @@ fn layer_ig_neuron_saliency_ablate_sensitivity_write_json() {
             "--json",
             &j,
             "--html",
-            &d.join("l.html"),
+            &d.file("l.html"),
         ],
     ));
     let v = json(&j);
@@ -200,7 +184,7 @@ fn layer_ig_neuron_saliency_ablate_sensitivity_write_json() {
         v["relative_delta"]
     );
 
-    let j = d.join("n.json");
+    let j = d.file("n.json");
     expect_success(&run(
         "neuron",
         "tiny-bert",
@@ -218,14 +202,14 @@ fn layer_ig_neuron_saliency_ablate_sensitivity_write_json() {
     assert_eq!(v["neuron"], serde_json::json!([0, 5]));
     assert!(floats(&v["attributions"]).iter().any(|x| *x != 0.0));
 
-    let j = d.join("s.json");
+    let j = d.file("s.json");
     expect_success(&run("saliency", "tiny-bert", &["--json", &j, "-q"]));
     let v = json(&j);
     assert_eq!(v["method"], "saliency");
     assert!(floats(&v["attributions"]).iter().all(|x| *x >= 0.0));
     assert!(v["noise_tunnel"].is_null());
 
-    let j = d.join("sg.json");
+    let j = d.file("sg.json");
     let args = [
         "--times-input",
         "--smooth",
@@ -252,7 +236,7 @@ fn layer_ig_neuron_saliency_ablate_sensitivity_write_json() {
         "seeded noise is reproducible"
     );
 
-    let j = d.join("a.json");
+    let j = d.file("a.json");
     expect_success(&run(
         "ablate",
         "tiny-distilbert",
@@ -268,7 +252,7 @@ fn layer_ig_neuron_saliency_ablate_sensitivity_write_json() {
         assert!((a - (f - fa)).abs() < 1e-12);
     }
 
-    let j = d.join("se.json");
+    let j = d.file("se.json");
     expect_success(&run(
         "sensitivity",
         "tiny-bert",
@@ -286,7 +270,7 @@ fn layer_ig_neuron_saliency_ablate_sensitivity_write_json() {
 #[test]
 fn attention_maps_json_and_html() {
     let d = TempDir::new("attn");
-    let (j, h) = (d.join("a.json"), d.join("a.html"));
+    let (j, h) = (d.file("a.json"), d.file("a.html"));
     expect_success(&run(
         "attention",
         "tiny-roberta",
@@ -426,7 +410,7 @@ fn methods_run_on_decoders() {
     // The methods use only the boundary API and `Model`, so they work for decoders unchanged.
     let d = TempDir::new("dec");
     for m in ["tiny-gpt2", "tiny-llama"] {
-        let j = d.join(&format!("{m}-c.json"));
+        let j = d.file(&format!("{m}-c.json"));
         expect_success(&run(
             "conductance",
             m,
@@ -438,7 +422,7 @@ fn methods_run_on_decoders() {
         assert_eq!(v["target"]["type"], "token", "{m}: next-token target");
         assert_eq!(v["points"], 11);
         assert_eq!(v["layers"].as_array().unwrap().len(), 2);
-        let j = d.join(&format!("{m}-l.json"));
+        let j = d.file(&format!("{m}-l.json"));
         expect_success(&run(
             "layer-ig",
             m,
