@@ -53,6 +53,19 @@ for m in attattr conductance; do
 done
 # attattr: the tree's red root node; ig: a positive (green) or negative (red) token mark;
 # attention: the blue scale; lig: its layer heatmaps (the page draws them with a script).
+# The report's sections for the other batch methods: LIG (completeness per layer), attention
+# (mean entropy per head), neuron conductance; drawn, without a colour requirement.
+head -12 "$OUT/batch-in.jsonl" > "$OUT/batch-in-12.jsonl"
+$GP batch --method lig --model tests/fixtures/models/tiny-bert --input "$OUT/batch-in-12.jsonl" \
+    --output "$OUT/batch-lig.jsonl" --overwrite --quiet --granularity layer --layers all --steps 8
+$GP batch --method attention --model tests/fixtures/models/tiny-bert --input "$OUT/batch-in-12.jsonl" \
+    --output "$OUT/batch-attention.jsonl" --overwrite --quiet
+$GP batch --method neuron --model tests/fixtures/models/tiny-bert --input "$OUT/batch-in-12.jsonl" \
+    --output "$OUT/batch-neuron.jsonl" --overwrite --quiet --target 1 --boundary blocks.0.hook_resid_post --neuron 1,3 --steps 8
+for m in lig attention neuron; do
+    $GP report --input "$OUT/batch-$m.jsonl" --html "$OUT/report-$m.html" --quiet
+done
 python3 scripts/browser_check.py "$OUT" "$OUT/attattr.html:b91c1c" "$OUT/ig.html" "$OUT/attention.html" \
     "$OUT/lig.html" "$OUT/report-attattr.html:b91c1c" "$OUT/report-conductance.html:1d4ed8,bfdbfe" \
-    "$OUT/converge.html:1f77b4,d62728" "$OUT/compare.html:ff7f0e,1f77b4"
+    "$OUT/converge.html:1f77b4,d62728" "$OUT/compare.html:ff7f0e,1f77b4" \
+    "$OUT/report-lig.html" "$OUT/report-attention.html" "$OUT/report-neuron.html"
