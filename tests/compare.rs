@@ -624,6 +624,13 @@ fn gradpath(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `gradpath compare --base b --tuned t <extra...>`.
+fn run_compare(b: &str, t: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["compare", "--base", b, "--tuned", t];
+    args.extend_from_slice(extra);
+    gradpath(&args)
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -865,17 +872,7 @@ fn the_command_refuses_bad_input_with_an_error_and_a_hint() {
     );
     // both and neither
     expect_error(
-        &gradpath(&[
-            "compare",
-            "--base",
-            b,
-            "--tuned",
-            t,
-            "--text",
-            text,
-            "--data",
-            s(&data),
-        ]),
+        &run_compare(b, t, &["--text", text, "--data", s(&data)]),
         &["--text", "not both"],
         &["--help"],
     );
@@ -885,57 +882,36 @@ fn the_command_refuses_bad_input_with_an_error_and_a_hint() {
         &["--help"],
     );
     expect_error(
-        &gradpath(&[
-            "compare",
-            "--base",
-            b,
-            "--tuned",
-            t,
-            "--data",
-            s(&data),
-            "--pair",
-            "x",
-        ]),
+        &run_compare(b, t, &["--data", s(&data), "--pair", "x"]),
         &["--pair"],
         &["--help"],
     );
     // the token is not in the text
     expect_error(
-        &gradpath(&[
-            "compare",
-            "--base",
+        &run_compare(
             b,
-            "--tuned",
             t,
-            "--text",
-            text,
-            "--token",
-            "park",
-            "--steps",
-            "2",
-            "--conductance-steps",
-            "2",
-        ]),
+            &[
+                "--text",
+                text,
+                "--token",
+                "park",
+                "--steps",
+                "2",
+                "--conductance-steps",
+                "2",
+            ],
+        ),
         &["--token `park`", "quick"],
         &["token"],
     );
     // ... nor in a line of the data: named, and --skip-bad suggested
-    let out = gradpath(&[
-        "compare",
-        "--base",
-        b,
-        "--tuned",
-        t,
-        "--data",
-        s(&data),
-        "--token",
-        "park",
-    ]);
+    let out = run_compare(b, t, &["--data", s(&data), "--token", "park"]);
     expect_error(&out, &["line 1", "park"], &["--skip-bad"]);
     // a bad line
     std::fs::write(&data, "{\"text\": \"a good movie\"}\n{\"text\": 3}\n").unwrap();
     expect_error(
-        &gradpath(&["compare", "--base", b, "--tuned", t, "--data", s(&data)]),
+        &run_compare(b, t, &["--data", s(&data)]),
         &["line 2", "\"text\" is not a string"],
         &["text"],
     );
@@ -962,35 +938,17 @@ fn the_command_refuses_bad_input_with_an_error_and_a_hint() {
     );
     // --max-len beyond the positions
     expect_error(
-        &gradpath(&[
-            "compare",
-            "--base",
-            b,
-            "--tuned",
-            t,
-            "--text",
-            text,
-            "--max-len",
-            "100",
-        ]),
+        &run_compare(b, t, &["--text", text, "--max-len", "100"]),
         &["--max-len", "64 positions"],
         &["--help"],
     );
     // nothing written by a failed run
     let json = d.join("never.json");
-    let out = gradpath(&[
-        "compare",
-        "--base",
+    let out = run_compare(
         b,
-        "--tuned",
         t,
-        "--text",
-        text,
-        "--token",
-        "park",
-        "--json",
-        s(&json),
-    ]);
+        &["--text", text, "--token", "park", "--json", s(&json)],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(!json.exists());
 }
