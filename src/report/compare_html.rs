@@ -253,32 +253,17 @@ fn summary_table(g: &GroupComparison, late_from: usize, n_layers: usize) -> Stri
         mm(&t.negative_share, 3),
         signed(d.negative_share.mean, 3),
     );
+    let median_max = |x: &Stat| format!("{} ({})", sci(x.median), sci(x.max));
     row(
         "IG relative completeness delta: median (max)",
-        format!(
-            "{} ({})",
-            sci(b.relative_delta.median),
-            sci(b.relative_delta.max)
-        ),
-        format!(
-            "{} ({})",
-            sci(t.relative_delta.median),
-            sci(t.relative_delta.max)
-        ),
+        median_max(&b.relative_delta),
+        median_max(&t.relative_delta),
         String::new(),
     );
     row(
         "conductance relative delta, worst layer: median (max)",
-        format!(
-            "{} ({})",
-            sci(b.conductance_relative_delta.median),
-            sci(b.conductance_relative_delta.max)
-        ),
-        format!(
-            "{} ({})",
-            sci(t.conductance_relative_delta.median),
-            sci(t.conductance_relative_delta.max)
-        ),
+        median_max(&b.conductance_relative_delta),
+        median_max(&t.conductance_relative_delta),
         String::new(),
     );
     s.push_str("</table>");
