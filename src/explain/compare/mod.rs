@@ -664,7 +664,7 @@ pub fn compare_with_progress(
         })
         .collect();
     let truncated = out.iter().filter(|x| x.truncated).count();
-    let warnings = warnings(&out, truncated, max_len);
+    let warnings = warnings(&out, truncated, max_len, o.conductance_steps);
     let info = |ex: &Explainer| ModelInfo {
         path: ex.path().display().to_string(),
         description: ex.model().describe(),
@@ -707,8 +707,14 @@ pub fn compare_with_progress(
     })
 }
 
-/// Completeness deltas above 1 % (per model and method) and truncation, one line each.
-fn warnings(out: &[ExampleComparison], truncated: usize, max_len: usize) -> Vec<String> {
+/// Completeness deltas above 1 % (per model and method) and truncation, one line each. The
+/// conductance line says how many steps the worst example needs at a 1/steps decay.
+fn warnings(
+    out: &[ExampleComparison],
+    truncated: usize,
+    max_len: usize,
+    conductance_steps: usize,
+) -> Vec<String> {
     let mut w = Vec::new();
     let n = out.len();
     for (name, pick) in [
@@ -732,9 +738,11 @@ fn warnings(out: &[ExampleComparison], truncated: usize, max_len: usize) -> Vec<
             .collect();
         let bad = c.iter().filter(|&&d| d > 0.01).count();
         if bad > 0 {
+            let worst = c.iter().copied().fold(0.0, f64::max);
+            // First order: the delta falls like 1/steps, so 1 % needs about steps · worst / 0.01.
+            let need = ((conductance_steps as f64 * worst / 0.01 / 100.0).ceil() * 100.0) as usize;
             w.push(format!(
-                "{name}: a layer's relative conductance completeness delta is above 1 % on {bad} of {n} examples (worst {:.3}); conductance is a first-order rule whose delta falls like 1/steps: raise --conductance-steps (e.g. 200)",
-                c.iter().copied().fold(0.0, f64::max)
+                "{name}: a layer's relative conductance completeness delta is above 1 % on {bad} of {n} examples (worst {worst:.3} at --conductance-steps {conductance_steps}); conductance is a first-order rule whose delta falls like 1/steps, so the worst example needs about {need} steps"
             ));
         }
     }
