@@ -546,7 +546,7 @@ impl Explainer {
     /// the input's target is not used. With `words`, the word-level maps and diagnostic are
     /// added (the input's sub-words summed on both axes; `o.words` is replaced by its word
     /// groups). The report names the model by the path it was loaded from and its
-    /// `config.json` `model_type` (else the model's description).
+    /// `config.json` `model_type` (read once at load; else the model's description).
     pub fn lig(&self, input: &Input, o: &LigOptions, words: bool) -> Result<LigReport> {
         let (text, enc) = self.encode_input(input)?;
         let groups;
@@ -559,10 +559,9 @@ impl Explainer {
         } else {
             o
         };
-        let model_type = crate::io::ModelDir::open(&self.path)
-            .and_then(|d| d.config_json())
-            .ok()
-            .and_then(|c| c["model_type"].as_str().map(str::to_string))
+        let model_type = self
+            .model_type
+            .clone()
             .unwrap_or_else(|| self.model.describe());
         let lig = Lig::new(Subject::new(self.model(), &enc.ids, &enc.type_ids))?;
         explain_lig(

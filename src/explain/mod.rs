@@ -378,6 +378,8 @@ pub struct Explainer {
     step_progress: RefCell<Option<ProgressFn>>,
     /// Set by [`Explainer::load_classifier`].
     classifier: Option<ClassifierInfo>,
+    /// `model_type` of the folder's `config.json` (`None` for a GGUF file or without one).
+    model_type: Option<String>,
 }
 
 /// A text resolved against the model: its tokens, target and path ends at `hook_embed`.
@@ -434,18 +436,37 @@ impl Explainer {
         let path = path.as_ref().to_path_buf();
         let t0 = Instant::now();
         let model = models::load(&path, options.dtype)?;
+        Explainer::assemble(path, model, options, t0, None)
+    }
+
+    /// The rest of loading once the model is built (by [`Explainer::load`] or
+    /// [`Explainer::load_classifier`]): the tokenizer, the chat template and the config's
+    /// `model_type` from the same folder.
+    fn assemble(
+        path: std::path::PathBuf,
+        model: Box<dyn Model>,
+        options: Options,
+        t0: Instant,
+        classifier: Option<ClassifierInfo>,
+    ) -> Result<Explainer> {
         let tokenizer = models::load_tokenizer(&path)?;
-        let chat_template = crate::io::ModelDir::open(&path)?.chat_template()?;
+        let dir = crate::io::ModelDir::open(&path)?;
+        let chat_template = dir.chat_template()?;
+        let model_type = dir
+            .config_json()
+            .ok()
+            .and_then(|c| c["model_type"].as_str().map(str::to_string));
         Ok(Explainer {
             model,
             tokenizer,
             chat_template,
+            model_type,
             path,
             options,
             load_s: t0.elapsed().as_secs_f64(),
             progress: RefCell::new(None),
             step_progress: RefCell::new(None),
-            classifier: None,
+            classifier,
         })
     }
 

@@ -92,24 +92,13 @@ impl Explainer {
         let path = dir.as_ref().to_path_buf();
         let t0 = Instant::now();
         let clf = crate::train::classifier::load(&path, labels, seed, options.dtype)?;
-        let tokenizer = crate::models::load_tokenizer(&path)?;
-        let chat_template = crate::io::ModelDir::open(&path)?.chat_template()?;
         let head_seed = (!clf.fresh.is_empty()).then_some(seed);
-        Ok(Explainer {
-            model: Box::new(clf.model),
-            tokenizer,
-            chat_template,
-            path,
-            options,
-            load_s: t0.elapsed().as_secs_f64(),
-            progress: Default::default(),
-            step_progress: Default::default(),
-            classifier: Some(ClassifierInfo {
-                labels: clf.labels,
-                fresh_parameters: clf.fresh,
-                head_seed,
-            }),
-        })
+        let info = ClassifierInfo {
+            labels: clf.labels,
+            fresh_parameters: clf.fresh,
+            head_seed,
+        };
+        Explainer::assemble(path, Box::new(clf.model), options, t0, Some(info))
     }
 
     /// How [`Explainer::load_classifier`] loaded the model (`None` after [`Explainer::load`]).
