@@ -4,7 +4,10 @@
 //! side. Self-contained (no script, no fonts).
 
 use super::html::{colour, esc};
-use crate::explain::{CompareReport, ExampleComparison, GroupComparison, ModelResult, Stat};
+use crate::explain::{
+    CompareReport, ExampleComparison, GroupComparison, GroupDifference, GroupStats, ModelResult,
+    Stat, StatDifference,
+};
 use std::fmt::Write;
 
 /// Colours of the two models (lines, legend, column heads).
@@ -226,33 +229,41 @@ fn summary_table(g: &GroupComparison, late_from: usize, n_layers: usize) -> Stri
         d.accuracy
             .map_or("–".into(), |x| format!("{:+.1} points", 100.0 * x)),
     );
-    row(
-        "peak layer: mean (median)",
-        mm(&b.peak_layer, 2),
-        mm(&t.peak_layer, 2),
-        signed(d.peak_layer.mean, 2),
+    let late = format!(
+        "late-layer share (layers {late_from}–{}): mean (median)",
+        n_layers.saturating_sub(1)
     );
-    row(
-        &format!(
-            "late-layer share (layers {late_from}–{}): mean (median)",
-            n_layers.saturating_sub(1)
+    type Pick = fn(&GroupStats) -> &Stat;
+    type PickDiff = fn(&GroupDifference) -> &StatDifference;
+    let stats: [(&str, Pick, PickDiff, usize); 4] = [
+        (
+            "peak layer: mean (median)",
+            |g| &g.peak_layer,
+            |d| &d.peak_layer,
+            2,
         ),
-        mm(&b.late_share, 3),
-        mm(&t.late_share, 3),
-        signed(d.late_share.mean, 3),
-    );
-    row(
-        "entropy of |IG| (0–1): mean (median)",
-        mm(&b.entropy, 3),
-        mm(&t.entropy, 3),
-        signed(d.entropy.mean, 3),
-    );
-    row(
-        "negative share of |IG|: mean (median)",
-        mm(&b.negative_share, 3),
-        mm(&t.negative_share, 3),
-        signed(d.negative_share.mean, 3),
-    );
+        (&late, |g| &g.late_share, |d| &d.late_share, 3),
+        (
+            "entropy of |IG| (0–1): mean (median)",
+            |g| &g.entropy,
+            |d| &d.entropy,
+            3,
+        ),
+        (
+            "negative share of |IG|: mean (median)",
+            |g| &g.negative_share,
+            |d| &d.negative_share,
+            3,
+        ),
+    ];
+    for (name, stat, diff, k) in stats {
+        row(
+            name,
+            mm(stat(b), k),
+            mm(stat(t), k),
+            signed(diff(d).mean, k),
+        );
+    }
     let median_max = |x: &Stat| format!("{} ({})", sci(x.median), sci(x.max));
     row(
         "IG relative completeness delta: median (max)",
