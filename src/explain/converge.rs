@@ -128,18 +128,8 @@ pub struct ConvergeSummary {
     pub passes_to_1e4: Vec<(Rule, Option<usize>)>,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.retain(|x| !x.is_nan());
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        0.5 * (v[m - 1] + v[m])
-    }
+fn median(v: Vec<f64>) -> f64 {
+    super::median(&v).unwrap_or(f64::NAN)
 }
 
 impl ConvergeSummary {

@@ -1136,6 +1136,22 @@ fn encode_pair(
     Ok(e)
 }
 
+/// The median of the non-NaN values (the mean of the two middle ones for an even count; `None`
+/// for none): the one median of the reports ([`ConvergeSummary`], [`Stat`]).
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        0.5 * (v[m - 1] + v[m])
+    })
+}
+
 /// Index of the largest value (the first one on ties).
 pub fn argmax(v: &[f64]) -> usize {
     v.iter()

@@ -74,15 +74,10 @@ impl Stat {
                 max: None,
             };
         }
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            0.5 * (v[n / 2 - 1] + v[n / 2])
-        };
         Stat {
             n,
             mean: Some(v.iter().sum::<f64>() / n as f64),
-            median: Some(median),
+            median: crate::explain::median(&v),
             min: Some(v[0]),
             max: Some(v[n - 1]),
         }
