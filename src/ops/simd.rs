@@ -71,8 +71,13 @@ impl Level {
     }
 }
 
-/// The widest level this CPU supports.
+/// The widest level this CPU supports (detected once).
 pub fn supported() -> Level {
+    static BEST: OnceLock<Level> = OnceLock::new();
+    *BEST.get_or_init(detect)
+}
+
+fn detect() -> Level {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
@@ -200,7 +205,7 @@ pub fn run(body: impl FnOnce()) {
 pub fn run_at(want: Level, body: impl FnOnce()) {
     #[cfg(target_arch = "x86_64")]
     {
-        let l = want.min(supported_cached());
+        let l = want.min(supported());
         // SAFETY: `l` is at most what the CPU supports (run-time detection).
         unsafe {
             match l {
@@ -213,11 +218,6 @@ pub fn run_at(want: Level, body: impl FnOnce()) {
     }
     let _ = want;
     body()
-}
-
-fn supported_cached() -> Level {
-    static BEST: OnceLock<Level> = OnceLock::new();
-    *BEST.get_or_init(supported)
 }
 
 #[cfg(test)]
