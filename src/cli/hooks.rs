@@ -20,7 +20,8 @@ pub struct HooksArgs {
 pub fn run(a: &HooksArgs) -> Result<()> {
     let ex = Explainer::load(&a.model, Options::default())?;
     let e = ex.encode(&a.text, false)?;
-    let mut hooks = Hooks::new();
+    // Capturing every boundary makes the forward compute each at its full shape.
+    let mut hooks = Hooks::new().capture_all();
     ex.model().forward(
         &crate::models::Batch::repeat(&e.ids, &e.type_ids, 1),
         &mut hooks,

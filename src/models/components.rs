@@ -203,36 +203,99 @@ impl SelfAttention {
         hooks: &mut Hooks,
         l: usize,
     ) -> Result<Var> {
+        self.forward_queries(x, mask, hooks, l, Queries::All)
+    }
+
+    /// As [`SelfAttention::forward`] for the query positions `queries` asks for: with
+    /// [`Queries::First`] the output is `[batch, 1, d_model]` (position 0 attending to every
+    /// key), and `hook_q`, the scores, the pattern and `hook_z` have one query position.
+    ///
+    /// When `hooks` replaces this layer's pattern for every row and nothing asks for q, k or the
+    /// scores, those are not computed: the pattern replaces everything they feed.
+    pub fn forward_queries(
+        &self,
+        x: &Var,
+        mask: Option<&Tensor>,
+        hooks: &mut Hooks,
+        l: usize,
+        queries: Queries,
+    ) -> Result<Var> {
         let (b, t) = (x.shape()[0], x.shape()[1]);
-        let heads = |y: Var, h: usize| y.reshape(&[b, t, h, self.d_head]);
-        let q = hooks.point(
-            block(l, "attn.hook_q"),
-            heads(self.q.forward(x)?, self.n_heads)?,
-        )?;
-        let k = hooks.point(
-            block(l, "attn.hook_k"),
-            heads(self.k.forward(x)?, self.n_kv_heads)?,
-        )?;
-        let v = hooks.point(
-            block(l, "attn.hook_v"),
-            heads(self.v.forward(x)?, self.n_kv_heads)?,
-        )?;
-        let (q, k) = match &self.rotary {
-            Some(r) => (
-                hooks.point(block(l, "attn.hook_rot_q"), r.apply(&q)?)?,
-                hooks.point(block(l, "attn.hook_rot_k"), r.apply(&k)?)?,
-            ),
-            None => (q, k),
+        let tq = match queries {
+            Queries::All => t,
+            Queries::First => 1,
         };
-        let scores = hooks.point(
-            block(l, "attn.hook_attn_scores"),
-            q.attn_scores(&k, 1.0 / (self.d_head as f64).sqrt())?,
-        )?;
-        let pattern = hooks.point(block(l, "attn.hook_pattern"), scores.softmax(mask)?)?;
+        let heads = |y: Var, pos: usize, h: usize| y.reshape(&[b, pos, h, self.d_head]);
+        let name = block(l, "attn.hook_pattern");
+        let feeds_pattern = [
+            "attn.hook_q",
+            "attn.hook_k",
+            "attn.hook_rot_q",
+            "attn.hook_rot_k",
+            "attn.hook_attn_scores",
+        ];
+        let replaced = hooks
+            .replacement(&name)
+            .filter(|_| !feeds_pattern.iter().any(|n| hooks.touches(&block(l, n))))
+            .cloned();
+        let (pattern, v) = match replaced {
+            Some(r) => {
+                let v = hooks.point(
+                    block(l, "attn.hook_v"),
+                    heads(self.v.forward(x)?, t, self.n_kv_heads)?,
+                )?;
+                let p = hooks.point(name, r)?;
+                let p = match queries {
+                    Queries::All => p,
+                    Queries::First => p.narrow(2, 0, 1)?,
+                };
+                (p, v)
+            }
+            None => {
+                let xq = match queries {
+                    Queries::All => x.clone(),
+                    Queries::First => x.narrow(1, 0, 1)?,
+                };
+                let q = hooks.point(
+                    block(l, "attn.hook_q"),
+                    heads(self.q.forward(&xq)?, tq, self.n_heads)?,
+                )?;
+                let k = hooks.point(
+                    block(l, "attn.hook_k"),
+                    heads(self.k.forward(x)?, t, self.n_kv_heads)?,
+                )?;
+                let v = hooks.point(
+                    block(l, "attn.hook_v"),
+                    heads(self.v.forward(x)?, t, self.n_kv_heads)?,
+                )?;
+                let (q, k) = match &self.rotary {
+                    Some(r) => (
+                        hooks.point(block(l, "attn.hook_rot_q"), r.apply(&q)?)?,
+                        hooks.point(block(l, "attn.hook_rot_k"), r.apply(&k)?)?,
+                    ),
+                    None => (q, k),
+                };
+                let scores = hooks.point(
+                    block(l, "attn.hook_attn_scores"),
+                    q.attn_scores(&k, 1.0 / (self.d_head as f64).sqrt())?,
+                )?;
+                (hooks.point(name, scores.softmax(mask)?)?, v)
+            }
+        };
         let z = hooks.point(block(l, "attn.hook_z"), pattern.attn_apply(&v)?)?;
-        let z = z.reshape(&[b, t, self.n_heads * self.d_head])?;
+        let z = z.reshape(&[b, tq, self.n_heads * self.d_head])?;
         hooks.point(block(l, "hook_attn_out"), self.o.forward(&z)?)
     }
+}
+
+/// Which query positions an attention layer (and what follows it in the block) computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queries {
+    /// Every position (the plain forward).
+    All,
+    /// Position 0 only: enough for the last block of a model whose head reads only the first
+    /// token ([`ClassifierHead`]).
+    First,
 }
 
 /// Two-layer MLP `down(act(up(x)))`.
@@ -267,8 +330,25 @@ impl PostLnBlock {
         hooks: &mut Hooks,
         l: usize,
     ) -> Result<Var> {
+        self.forward_queries(x, mask, hooks, l, Queries::All)
+    }
+
+    /// As [`PostLnBlock::forward`] for the query positions `queries` asks for (every boundary
+    /// after the attention's keys and values has that many positions).
+    pub fn forward_queries(
+        &self,
+        x: &Var,
+        mask: Option<&Tensor>,
+        hooks: &mut Hooks,
+        l: usize,
+        queries: Queries,
+    ) -> Result<Var> {
         let z = hooks.point(block(l, "hook_resid_pre"), x.clone())?;
-        let a = self.attn.forward(&z, mask, hooks, l)?;
+        let a = self.attn.forward_queries(&z, mask, hooks, l, queries)?;
+        let z = match queries {
+            Queries::All => z,
+            Queries::First => z.narrow(1, 0, 1)?,
+        };
         let u = hooks.point(
             block(l, "hook_resid_mid"),
             self.ln_attn.forward(&z.add(&a)?)?,

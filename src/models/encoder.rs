@@ -5,11 +5,11 @@
 
 use super::components::points;
 use super::components::{
-    Act, ClassifierHead, CopyBudget, LayerNorm, Linear, Mlp, PostLnBlock, SelfAttention,
+    Act, ClassifierHead, CopyBudget, LayerNorm, Linear, Mlp, PostLnBlock, Queries, SelfAttention,
 };
 use super::hooks::Hooks;
 use super::params::{Leaves, Param, Params, Source};
-use super::{config, HookName, HookPoint, Model, ModelOutput};
+use super::{config, HookName, HookPoint, Model, ModelOutput, Site};
 use crate::io::{ModelDir, Weights};
 use crate::{DType, Error, Result, Tensor, Var};
 use serde::Deserialize;
@@ -538,8 +538,15 @@ impl Encoder {
         let mask = self.additive_mask(x)?;
         // Blocks whose output a replaced `hook_resid_pre` discards are skipped.
         let first = hooks.first_live_block();
+        let last = self.blocks.len().saturating_sub(1);
+        let last_queries = self.last_block_queries(hooks, t);
         for (l, blk) in self.blocks.iter().enumerate().skip(first) {
-            h = blk.forward(&h, mask.as_ref(), hooks, l)?;
+            let q = if l == last {
+                last_queries
+            } else {
+                Queries::All
+            };
+            h = blk.forward_queries(&h, mask.as_ref(), hooks, l, q)?;
         }
         let (logits, pooled) = match &self.head {
             Some(head) => (Some(head.forward(&h, hooks)?), None),
@@ -555,6 +562,42 @@ impl Encoder {
             pooled,
             unembed: None,
         })
+    }
+
+    /// [`Queries::First`] when the last block may compute position 0 only: the classifier head
+    /// reads only the first token, and nothing in this pass asks for a boundary of the last
+    /// block after its keys and values (its pattern may be replaced: the replacement's first
+    /// query row is used). Saves most of the last block's work (its q, output projection and
+    /// MLP on every other position); the logits are the same. Mean-pooled models and any
+    /// pass that captures, patches or tracks the last block's boundaries get every position.
+    fn last_block_queries(&self, hooks: &Hooks, pos: usize) -> Queries {
+        let Some(last) = self.blocks.len().checked_sub(1) else {
+            return Queries::All;
+        };
+        if self.head.is_none() {
+            return Queries::All;
+        }
+        let mut points = Vec::new();
+        self.blocks[last].hook_points(last, pos, self.cfg.d_model, &mut points);
+        let narrowable = points.iter().all(|p| {
+            let name = p.name.to_string();
+            match p.name {
+                HookName::Block {
+                    site: Site::ResidPre,
+                    ..
+                } => true,
+                HookName::Block {
+                    site: Site::Pattern,
+                    ..
+                } => !hooks.touches(&name) || hooks.replacement(&name).is_some(),
+                _ => !hooks.touches(&name),
+            }
+        });
+        if narrowable {
+            Queries::First
+        } else {
+            Queries::All
+        }
     }
 
     /// `[batch, 1, 1, key_pos]` with −∞ on padding, or `None` when nothing is padded.

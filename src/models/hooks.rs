@@ -270,6 +270,25 @@ impl Hooks {
             }
     }
 
+    /// Whether boundary `name` must be computed as the plain forward computes it: it is
+    /// replaced, patched, captured, tracked or the stop point of this pass. Models may skip or
+    /// narrow work behind boundaries nobody touches (see [`Hooks::replacement`]).
+    pub fn touches(&self, name: &str) -> bool {
+        self.wants(name)
+            || self.track.as_ref().is_some_and(|(_, s)| s.contains(name))
+            || self.stop_after.as_deref() == Some(name)
+    }
+
+    /// The value that replaces boundary `name` for every row in this pass ([`Hooks::replace`];
+    /// `None` for a patch, which keeps part of the computed value). What only feeds such a
+    /// boundary is dead work.
+    pub fn replacement(&self, name: &str) -> Option<&Var> {
+        if self.patches.contains_key(name) {
+            return None;
+        }
+        self.replace.get(name)
+    }
+
     /// After the forward: every requested replacement must have been used.
     pub fn finish(&self) -> Result<()> {
         if let Some(l) = self.head_masks.keys().next() {
