@@ -135,7 +135,7 @@ fn words_of_a_russian_sentence() {
 
 use gradpath::explain::{
     AblateOptions, ConductanceOptions, Explainer, IgOptions, Input, LayerIgOptions, Options,
-    PathOptions, Quadrature, SaliencyOptions,
+    PathOptions, Quadrature, SaliencyOptions, SensitivityOptions,
 };
 use gradpath::io::{ChatTemplate, Message, ModelDir};
 use gradpath::{DType, Error};
@@ -511,6 +511,17 @@ fn answer_targets_work_in_every_method() {
         );
         assert!(a.attributions[..n_prompt].iter().any(|&v| v != 0.0));
     }
+    // noise sensitivity perturbs the prompt only: the answer is part of the target
+    let sens = ex
+        .sensitivity(&input, &SensitivityOptions::default())
+        .unwrap();
+    assert!((sens.f_input - ig.f_input).abs() < 1e-10);
+    assert!(
+        sens.std[n_prompt..].iter().all(|&v| v == 0.0),
+        "{:?}",
+        sens.std
+    );
+    assert!(sens.std[..n_prompt].iter().any(|&v| v > 0.0));
 }
 
 #[test]

@@ -469,6 +469,31 @@ fn perturbation_properties() {
             assert!((x - y).abs() < 1e-12);
         }
         assert!(gradpath::attribution::noise_sensitivity(p, 0.5, 0, 7, 4, &mut |_, _| {}).is_err());
+        // a sub-range perturbs only its positions, with the same draws as the full run there
+        let t = p.ids.len();
+        let (lo, hi) = (1.min(t), t.saturating_sub(1).max(1.min(t)));
+        let r =
+            gradpath::attribution::noise_sensitivity_on(p, lo..hi, 0.5, 4, 7, 4, &mut |_, _| {})
+                .unwrap();
+        assert_eq!(r.f.len(), t * 4);
+        for tok in 0..t {
+            if (lo..hi).contains(&tok) {
+                assert!((r.std[tok] - a.std[tok]).abs() <= 1e-12 * a.std[tok].max(1.0));
+            } else {
+                assert_eq!(r.std[tok], 0.0);
+                assert_eq!(r.mean[tok], r.f_input);
+            }
+        }
+        assert!(gradpath::attribution::noise_sensitivity_on(
+            p,
+            0..t + 1,
+            0.5,
+            1,
+            7,
+            4,
+            &mut |_, _| {}
+        )
+        .is_err());
     });
 }
 

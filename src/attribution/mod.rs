@@ -26,5 +26,7 @@ pub use layer::{
     internal_influence, layer_conductance, layer_integrated_gradients, neuron_conductance,
     LayerAttribution, LayerResult,
 };
-pub use perturb::{ablation, noise_sensitivity, AblationResult, SensitivityResult};
+pub use perturb::{
+    ablation, noise_sensitivity, noise_sensitivity_on, AblationResult, SensitivityResult,
+};
 pub use target::{Target, TargetKind, TokenTerm};

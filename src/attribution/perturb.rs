@@ -110,6 +110,23 @@ pub fn noise_sensitivity(
     batch: usize,
     progress: Progress,
 ) -> Result<SensitivityResult> {
+    let t = p.input.shape().first().copied().unwrap_or(0);
+    noise_sensitivity_on(p, 0..t, sigma, draws, seed, batch, progress)
+}
+
+/// As [`noise_sensitivity`], perturbing only the positions in `positions` (e.g. a prompt, not
+/// the teacher-forced answer after it, which is part of the target). Every other position is
+/// left as it is: its standard deviation is 0, its mean and its draws are F(x), and no forward
+/// is spent on it. Draws for position t are the same whichever range is given.
+pub fn noise_sensitivity_on(
+    p: &PathProblem,
+    positions: std::ops::Range<usize>,
+    sigma: f64,
+    draws: usize,
+    seed: u64,
+    batch: usize,
+    progress: Progress,
+) -> Result<SensitivityResult> {
     p.check()?;
     if draws == 0 {
         return Err(Error::BadValue {
@@ -125,6 +142,13 @@ pub fn noise_sensitivity(
     }
     let x = p.input.to_vec_f64()?;
     let t = p.input.shape()[0];
+    if positions.start > positions.end || positions.end > t {
+        return Err(Error::OutOfRange {
+            what: "perturbed position",
+            index: positions.end.max(positions.start),
+            len: t,
+        });
+    }
     let c = x.len() / t.max(1);
     // every F is kept (and written to the JSON, about 24 bytes each)
     crate::memory::check(
@@ -133,13 +157,20 @@ pub fn noise_sensitivity(
         "use fewer --draws",
     )?;
     let mut g = Gaussian::new(seed);
+    // Draws of the positions before the range are skipped so position t always gets the same
+    // noise.
+    for _ in 0..positions.start * draws * c {
+        g.sample();
+    }
+    let first = positions.start;
+    let n = positions.len();
     let mut f = eval_rows(
         p,
-        t * draws + 1,
+        n * draws + 1,
         &mut |k, v| {
             v.copy_from_slice(&x);
-            if k < t * draws {
-                let tok = k / draws;
+            if k < n * draws {
+                let tok = first + k / draws;
                 for e in &mut v[tok * c..(tok + 1) * c] {
                     *e += sigma * g.sample();
                 }
@@ -149,12 +180,26 @@ pub fn noise_sensitivity(
         progress,
     )?;
     let f_input = f.pop().unwrap_or(f64::NAN);
-    let n = draws as f64;
+    let mut all = Vec::with_capacity(t * draws);
+    for tok in 0..t {
+        if positions.contains(&tok) {
+            let k = (tok - first) * draws;
+            all.extend_from_slice(&f[k..k + draws]);
+        } else {
+            all.extend(std::iter::repeat_n(f_input, draws));
+        }
+    }
+    let nd = draws as f64;
     let mut std = Vec::with_capacity(t);
     let mut mean = Vec::with_capacity(t);
-    for d in f.chunks(draws) {
-        let m = d.iter().sum::<f64>() / n;
-        let var = d.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n;
+    for (tok, d) in all.chunks(draws).enumerate() {
+        if !positions.contains(&tok) {
+            mean.push(f_input);
+            std.push(0.0);
+            continue;
+        }
+        let m = d.iter().sum::<f64>() / nd;
+        let var = d.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / nd;
         mean.push(m);
         std.push(var.sqrt());
     }
@@ -162,6 +207,6 @@ pub fn noise_sensitivity(
         f_input,
         std,
         mean,
-        f,
+        f: all,
     })
 }

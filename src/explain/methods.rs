@@ -9,7 +9,7 @@ use crate::attribution::probe::Subject;
 use crate::attribution::{
     ablation, attention_maps, gradient_attribution, integrated_gradients,
     integrated_gradients_adaptive, internal_influence, layer_conductance,
-    layer_integrated_gradients, neuron_conductance, noise_sensitivity, Baseline, GradMethod,
+    layer_integrated_gradients, neuron_conductance, noise_sensitivity_on, Baseline, GradMethod,
     NoiseKind, PathProblem, Target,
 };
 use crate::integrate::Rule;
@@ -614,8 +614,11 @@ impl Explainer {
         let target = p.target()?;
         let problem = self.problem(&p, target);
         let batch = self.batch_size(p.encoded.len(), p.encoded.len() * o.draws + 1)?;
-        let r = noise_sensitivity(
+        // an answer's positions are part of the target: they are never perturbed
+        let perturbed = 0..p.fixed_from.unwrap_or(p.encoded.len());
+        let r = noise_sensitivity_on(
             &problem,
+            perturbed,
             o.sigma,
             o.draws,
             o.seed,
