@@ -46,6 +46,8 @@
 
 mod report;
 pub use report::{explain_lig, word_groups, Granularity, LigOptions, LigReport};
+mod set_map;
+pub use set_map::{set_map_ig, TokenReduce};
 // PairTable and PairStats are defined below.
 
 use super::probe::{self, Capture, Chunking, Objective, Request, Rows, Subject};
