@@ -134,8 +134,8 @@ fn words_of_a_russian_sentence() {
 // ----------------------------------------------------------------------------------------------
 
 use gradpath::explain::{
-    AblateOptions, ConductanceOptions, Explainer, IgOptions, Input, LayerIgOptions, Options,
-    PathOptions, Quadrature, SaliencyOptions, SensitivityOptions,
+    AblateOptions, AttAttrOptions, ConductanceOptions, Explainer, IgOptions, Input, LayerIgOptions,
+    Options, PathOptions, Quadrature, SaliencyOptions, SensitivityOptions,
 };
 use gradpath::io::{ChatTemplate, Message, ModelDir};
 use gradpath::{DType, Error};
@@ -265,6 +265,50 @@ fn chat_prompt_keeps_its_special_tokens_in_the_baseline() {
     let v = serde_json::to_value(&r).unwrap();
     assert_eq!(v["chat"]["user"], "what does the lazy dog do?");
     assert_eq!(v["tokens_display"].as_array().unwrap().len(), h.ids.len());
+}
+
+/// `generate-attr --chat`: the prompt is the rendered template (the same ids as a chat IG), the
+/// generated tokens are those greedy decoding gives after it, and the template's special tokens
+/// stay in the baseline, so they get exactly zero attribution at every step.
+#[test]
+fn generation_with_the_chat_template() {
+    use gradpath::explain::{Chat, GenerateOptions};
+    let ex = f64_explainer("tiny-llama-chat");
+    let user = "what does the lazy dog do?";
+    let (rendered, e) = ex.encode_chat(user, None).unwrap();
+    let g = ex
+        .generate(
+            user,
+            &GenerateOptions {
+                max_new_tokens: 3,
+                chat: Some(Chat::default()),
+                ..GenerateOptions::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(g.text, rendered);
+    assert_eq!(g.prompt_ids, e.ids);
+    // the same continuation as generating after the rendered text without the template flag
+    let plain = ex
+        .generate(
+            &rendered,
+            &GenerateOptions {
+                max_new_tokens: 3,
+                ..GenerateOptions::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(g.generated_ids, plain.generated_ids);
+    let specials: Vec<usize> = (0..e.len()).filter(|&i| e.special[i]).collect();
+    assert!(!specials.is_empty());
+    for row in &g.matrix {
+        for &i in &specials {
+            assert_eq!(row[i], Some(0.0), "special token {i} moved");
+        }
+    }
+    let v = serde_json::to_value(&g).unwrap();
+    assert_eq!(v["chat"]["user"], user);
+    assert!(serde_json::to_value(&plain).unwrap().get("chat").is_none());
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -510,6 +554,32 @@ fn answer_targets_work_in_every_method() {
             a.attributions
         );
         assert!(a.attributions[..n_prompt].iter().any(|&v| v != 0.0));
+    }
+    // ATTATTR explains the same F through every layer's attention pattern, complete per layer
+    let aa = ex
+        .attattr(
+            &input,
+            &AttAttrOptions {
+                quadrature: Quadrature {
+                    rule: gradpath::integrate::Rule::GaussLegendre,
+                    steps: 64,
+                },
+                ..AttAttrOptions::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        aa.header.answer_terms.as_ref().unwrap().len(),
+        ig.header.answer_terms.as_ref().unwrap().len()
+    );
+    for l in &aa.layers {
+        assert!((l.f_input - ig.f_input).abs() < 1e-10);
+        assert!(
+            l.relative_delta < 1e-6,
+            "ATTATTR layer {}: {}",
+            l.layer,
+            l.relative_delta
+        );
     }
     // noise sensitivity perturbs the prompt only: the answer is part of the target
     let sens = ex

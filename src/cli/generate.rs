@@ -21,6 +21,13 @@ pub struct GenerateArgs {
     /// The prompt.
     #[arg(long)]
     pub text: String,
+    /// Render TEXT as the user's message with the model's chat template (generation prompt
+    /// appended), as the model sees it in a conversation.
+    #[arg(long)]
+    pub chat: bool,
+    /// A system message before TEXT (implies --chat).
+    #[arg(long)]
+    pub system: Option<String>,
     /// How many tokens to generate greedily (generation stops early at the end-of-sequence token).
     #[arg(long, default_value_t = 5)]
     pub max_new_tokens: usize,
@@ -65,6 +72,9 @@ pub fn run(a: &GenerateArgs) -> Result<()> {
         }),
         kind: TargetKind::parse(&a.target_kind)?,
         prompt_only: a.prompt_only,
+        chat: (a.chat || a.system.is_some()).then(|| crate::explain::Chat {
+            system: a.system.clone(),
+        }),
     };
     let (mut ex, bar) = load(&a.model, options, a.run.quiet)?;
     let b = bar.clone();

@@ -23,6 +23,9 @@ pub struct GenerateOptions {
     pub kind: TargetKind,
     /// Keep earlier generated tokens fixed (Captum `LLMGradientAttribution`).
     pub prompt_only: bool,
+    /// Render the prompt as the user's message with the model's chat template (generation prompt
+    /// appended); its special tokens stay out of the baseline.
+    pub chat: Option<super::Chat>,
 }
 
 impl Default for GenerateOptions {
@@ -34,6 +37,7 @@ impl Default for GenerateOptions {
             continuation: None,
             kind: TargetKind::LogProb,
             prompt_only: false,
+            chat: None,
         }
     }
 }
@@ -59,7 +63,11 @@ pub struct GenerationReport {
     pub gradpath_version: &'static str,
     pub model: String,
     pub model_description: String,
+    /// The prompt the model read (with a chat, the rendered template).
     pub text: String,
+    /// The chat turn the prompt was rendered from (`--chat`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat: Option<super::report::ChatInfo>,
     pub prompt_ids: Vec<usize>,
     pub generated_ids: Vec<usize>,
     /// Printable input tokens (␣ = space, ⏎ = newline): the prompt and all but the last
@@ -155,7 +163,13 @@ impl Explainer {
         }
         let tok = self.tokenizer();
         let t1 = Instant::now();
-        let e = encode(tok, prompt, None, model.max_tokens(), false)?;
+        let (text, e) = match &o.chat {
+            Some(c) => self.encode_chat(prompt, c.system.as_deref())?,
+            None => (
+                prompt.to_string(),
+                encode(tok, prompt, None, model.max_tokens(), false)?,
+            ),
+        };
         let generated = match &o.continuation {
             Some(c) => c
                 .iter()
@@ -217,7 +231,11 @@ impl Explainer {
             gradpath_version: env!("CARGO_PKG_VERSION"),
             model: self.path().display().to_string(),
             model_description: model.describe(),
-            text: prompt.to_string(),
+            text,
+            chat: o.chat.as_ref().map(|c| super::report::ChatInfo {
+                user: prompt.to_string(),
+                system: c.system.clone(),
+            }),
             prompt_ids: e.ids.clone(),
             generated_ids: g.generated.clone(),
             input_tokens: inputs,
