@@ -765,3 +765,88 @@ fn gguf_llama_runs_every_map() {
     println!("tiny_llama.gguf layer 0: worst relative completeness delta {worst:.2e}");
     assert!(worst < 1e-10, "{worst}");
 }
+
+/// The zero-baseline z → z map of a post-LN encoder runs one forward per path point for every
+/// target (`attribution::lig` shared path); it must equal the per-target path (T × n rows) to
+/// rounding: f64, every layer, three encoder families, Gauss–Legendre and Captum's nodes, a
+/// one-token text, small chunks. f32 agrees to f32 precision.
+#[test]
+fn shared_forward_equals_the_per_target_path() {
+    for name in ["tiny-bert", "tiny-roberta", "tiny-distilbert"] {
+        let m = load(name);
+        for ids in [&IDS[..], &IDS[..1]] {
+            let types = vec![0; ids.len()];
+            let lig = Lig::new(Subject::new(m.as_ref(), ids, &types)).unwrap();
+            for cfg in [
+                LigConfig::new(Rule::GaussLegendre, 8).unwrap(),
+                LigConfig::captum(Rule::CaptumTrapezoid, 8).unwrap(),
+            ] {
+                for chunk in [None, Some(3)] {
+                    let mut fast = cfg.clone();
+                    if let Some(r) = chunk {
+                        fast.chunking = Chunking::Rows(r);
+                    }
+                    let mut slow = cfg.clone();
+                    slow.per_target = true;
+                    for l in 0..lig.n_layers() {
+                        let a = lig.layer_map(l, LayerBaseline::Zero, &fast).unwrap();
+                        let b = lig.layer_map(l, LayerBaseline::Zero, &slow).unwrap();
+                        let scale = b
+                            .matrix
+                            .iter()
+                            .flatten()
+                            .fold(0.0f64, |s, v| s.max(v.abs()));
+                        let e = max_abs(&a.matrix, &b.matrix);
+                        if chunk.is_none() && ids.len() > 1 {
+                            println!(
+                                "{name} layer {l} {:?}: shared vs per-target max |diff| {e:.1e} (max |M| {scale:.2e}), rows {} vs {}",
+                                cfg.rule, a.rows, b.rows
+                            );
+                        }
+                        assert!(
+                            e <= 1e-10 * scale.max(1e-300),
+                            "{name} {} tokens layer {l} {:?}: {e:e} of {scale:e}",
+                            ids.len(),
+                            cfg.rule
+                        );
+                        assert_eq!(a.target_norm, b.target_norm);
+                        assert!(
+                            a.rows < b.rows || ids.len() == 1,
+                            "{} vs {}",
+                            a.rows,
+                            b.rows
+                        );
+                        // ITB (target-dependent) keeps the per-target path: same result either way
+                        if l == 0 && chunk.is_none() {
+                            let i = lig.layer_map(l, LayerBaseline::Itb, &fast).unwrap();
+                            let k = lig.layer_map(l, LayerBaseline::Itb, &slow).unwrap();
+                            assert_eq!(i.matrix, k.matrix);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // f32: the shared path against the f64 per-target map
+    let m32 = models::load(Path::new("tests/fixtures/models/tiny-bert"), DType::F32).unwrap();
+    let m64 = load("tiny-bert");
+    let cfg = LigConfig::new(Rule::GaussLegendre, 8).unwrap();
+    let mut slow = cfg.clone();
+    slow.per_target = true;
+    let a = Lig::new(Subject::new(m32.as_ref(), &IDS, &[0; 6])).unwrap();
+    let b = Lig::new(Subject::new(m64.as_ref(), &IDS, &[0; 6])).unwrap();
+    for l in 0..a.n_layers() {
+        let (x, y) = (
+            a.layer_map(l, LayerBaseline::Zero, &cfg).unwrap(),
+            b.layer_map(l, LayerBaseline::Zero, &slow).unwrap(),
+        );
+        let scale = y
+            .matrix
+            .iter()
+            .flatten()
+            .fold(0.0f64, |s, v| s.max(v.abs()));
+        let e = max_abs(&x.matrix, &y.matrix) / scale;
+        println!("tiny-bert layer {l} zero GL-8: shared f32 vs per-target f64 {e:.2e}");
+        assert!(e < 1e-4, "{e}");
+    }
+}

@@ -47,6 +47,7 @@
 mod report;
 pub use report::{explain_lig, word_groups, Granularity, LigOptions, LigReport};
 mod set_map;
+mod shared;
 pub use set_map::{set_map_ig, TokenReduce};
 // PairTable and PairStats are defined below.
 
@@ -154,6 +155,11 @@ pub struct LigConfig {
     pub alphas: Vec<f64>,
     pub weights: Vec<f64>,
     pub chunking: Chunking,
+    /// Run the zero-baseline z → z map target by target (T × n rows of the block) even where
+    /// one forward per path point serves every target (post-LN encoders; see
+    /// `attribution::lig` "How it runs"). The two give the same map to rounding; this is the
+    /// reference the tests compare with. Default `false`.
+    pub per_target: bool,
 }
 
 impl LigConfig {
@@ -169,6 +175,7 @@ impl LigConfig {
             alphas,
             weights,
             chunking: Chunking::Budget(LIG_BUDGET),
+            per_target: false,
         })
     }
     /// The nodes and weights Captum itself multiplies with for `rule` ([`captum_exact`]: f32
@@ -190,6 +197,7 @@ impl LigConfig {
             alphas,
             weights,
             chunking: Chunking::Budget(LIG_BUDGET),
+            per_target: false,
         })
     }
 }
@@ -624,6 +632,9 @@ impl<'a> Lig<'a> {
     }
 
     fn layer_raw(&self, l: usize, itb: bool, cfg: &LigConfig) -> Result<TokenMap> {
+        if !itb && !cfg.per_target && self.shared_applies() {
+            return self.layer_shared(l, cfg);
+        }
         let (t, d) = (self.t, self.d);
         let (at, read) = (hook(l, Site::ResidPre), hook(l, Site::ResidPost));
         let baselines: Vec<Vec<f64>> = if itb {

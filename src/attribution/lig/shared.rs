@@ -1,0 +1,353 @@
+//! The z → z layer map of a post-LN encoder block for a baseline that does not depend on the
+//! target (`zero`), with **every target from one forward per path point**.
+//!
+//! The per-target path ([`Lig::pass`]) runs T targets × n path points as rows, each a forward and
+//! a backward of the block. With the zero baseline the path points Y(α) = αZ are the same for
+//! every target, and the block's structure lets one forward and one backward per point serve all
+//! T targets exactly. Write the block as `post(Y, O)` with `O = AttnMix(q(Y), k(Y), v(Y))`:
+//!
+//! - `post` (output projection, residual, LayerNorms, MLP) is **row-local**: output row j depends
+//!   only on `Y_j` and `O_j`. So one backward of `Σ_j g_j` with `O` held as its own leaf gives,
+//!   at row j, target j's own gradients `dY_j` (the direct path) and `dO_j`.
+//! - The projections q, k, v read `Y` directly (post-LN: no norm before them) and are linear, so
+//!   their tangents along source i's direction `Δz_i` are `tq_i = W_q Δz_i` (and k, v), the same
+//!   at every α: the difference of the projections at Z and at 0.
+//! - Only the attention mixes rows. Target j's gradient reaches source i through the softmax row
+//!   j and through `v_i`: with `dA_h[j,i] = dO_{j,h}·v_{i,h}`,
+//!   `dS_h[j,i] = A_h[j,i](dA_h[j,i] − Σ_k A_h[j,k] dA_h[j,k])` and `s = 1/√d_head`,
+//!
+//!   `M[i][j] += w·Σ_h ( s·dS_h[j,i]·(tk_{i,h}·q_{j,h}) + A_h[j,i]·(tv_{i,h}·dO_{j,h}) )`, and on
+//!   the diagonal `M[j][j] += w·( Σ_h s·tq_{j,h}·Σ_k dS_h[j,k] k_{k,h} + Δz_j·dY_j )`.
+//!
+//! That is the chain rule of the per-target backward, term by term, so the map equals the
+//! per-target path's to rounding (tests compare them in f64). A layer costs two forwards and one
+//! backward per path point (plus three forwards) instead of T forwards and backwards, and O(T²·d)
+//! arithmetic for the contraction. Pre-LN blocks (GPT-2, Llama) have a norm before q/k/v whose
+//! tangent is not the difference of two forwards; they keep the per-target path.
+
+use super::{hook, slot_norm, Lig, LigConfig, TokenMap};
+use crate::attribution::probe::{self, Capture, Objective, Request, RowSpec, Rows};
+use crate::models::{HookName, Site};
+use crate::{Result, Tensor, Var};
+
+/// One path point's block internals (f64, one row).
+struct Point {
+    /// `[t, heads, d_head]`
+    q: Vec<f64>,
+    /// `[t, kv_heads, d_head]`
+    k: Vec<f64>,
+    v: Vec<f64>,
+    /// `[heads, t, t]`
+    pattern: Vec<f64>,
+    /// `attn.hook_z`, `[t, heads, d_head]`
+    z: Vec<f64>,
+}
+
+impl Lig<'_> {
+    /// Whether [`Lig::layer_shared`] serves this model: an encoder whose blocks feed the residual
+    /// stream straight into q/k/v (post-LN, no rotary).
+    pub(super) fn shared_applies(&self) -> bool {
+        !self.s.model.is_decoder()
+            && !self.s.model.hook_points(self.t).iter().any(|p| {
+                matches!(
+                    p.name,
+                    HookName::Block {
+                        site: Site::Ln1Normalized | Site::RotQ | Site::RotK,
+                        ..
+                    }
+                )
+            })
+    }
+
+    /// The values of `sites` of layer `l` at each of `rows` (each a `t × d` residual stream
+    /// entering the block), one forward of the block per row.
+    fn block_values(
+        &self,
+        l: usize,
+        rows: &[Vec<f64>],
+        sites: &[Site],
+        cfg: &LigConfig,
+    ) -> Result<Vec<Vec<Vec<f64>>>> {
+        let fill = |k: usize, row: &mut [f64]| -> Result<()> {
+            row.copy_from_slice(&rows[k]);
+            Ok(())
+        };
+        let mut req = Request::new(
+            Rows::Fill {
+                n: rows.len(),
+                at: hook(l, Site::ResidPre),
+                fill: &fill,
+            },
+            Objective::None,
+        )
+        .chunking(self.chunk(cfg.chunking));
+        for &site in sites {
+            req = req.capture(Capture::value(hook(l, site)));
+        }
+        let mut out: Vec<Vec<Vec<f64>>> = Vec::with_capacity(rows.len());
+        probe::run(&self.s, &req, &mut |_, _| {}, &mut |c| {
+            let n = c.rows.len();
+            let per_site: Vec<Vec<f64>> = (0..sites.len())
+                .map(|i| c.value(i)?.to_vec_f64())
+                .collect::<Result<_>>()?;
+            for r in 0..n {
+                out.push(
+                    per_site
+                        .iter()
+                        .map(|v| {
+                            let w = v.len() / n;
+                            v[r * w..(r + 1) * w].to_vec()
+                        })
+                        .collect(),
+                );
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The zero-baseline z → z map of layer `l`, every target from one forward per path point
+    /// (see the module documentation). Callers check [`Lig::shared_applies`].
+    pub(super) fn layer_shared(&self, l: usize, cfg: &LigConfig) -> Result<TokenMap> {
+        let (t, d, heads, dh) = (self.t, self.d, self.heads, self.d_head);
+        let z = &self.z[l];
+        let zero = vec![0.0; t * d];
+        let (at, read, site_z) = (
+            hook(l, Site::ResidPre),
+            hook(l, Site::ResidPost),
+            hook(l, Site::Z),
+        );
+        let refs = self.at_baselines(at, read, std::slice::from_ref(&zero), cfg.chunking)?;
+        let r0 = &refs[0];
+        // tangents of q, k, v along each source's Δz_i = z_i: the projections are affine in the
+        // residual stream, so their difference at Z and at 0 is W·Δz
+        let ends = self.block_values(l, &[z.clone(), zero], &[Site::Q, Site::K, Site::V], cfg)?;
+        let diff = |s: usize| -> Vec<f64> {
+            ends[0][s]
+                .iter()
+                .zip(&ends[1][s])
+                .map(|(a, b)| a - b)
+                .collect()
+        };
+        let (tq, tk, tv) = (diff(0), diff(1), diff(2));
+        let kv = tk.len() / (t * dh).max(1);
+        let group = (heads / kv.max(1)).max(1);
+        let scale = 1.0 / (dh as f64).sqrt();
+        // the points that contribute (α = 0 contributes 0 by convention)
+        let pts: Vec<(f64, f64)> = cfg
+            .alphas
+            .iter()
+            .zip(&cfg.weights)
+            .filter(|(a, w)| **a != 0.0 && **w != 0.0)
+            .map(|(a, w)| (*a, *w))
+            .collect();
+        let per = match self.chunk(cfg.chunking) {
+            probe::Chunking::Rows(r) => r.max(1),
+            _ => pts.len().max(1),
+        };
+        let mut m = vec![vec![0.0; t]; t];
+        let mut rows = 3;
+        let (dtype, device) = (self.s.model.dtype(), self.s.model.device());
+        for group_pts in pts.chunks(per) {
+            let ys: Vec<Vec<f64>> = group_pts
+                .iter()
+                .map(|&(a, _)| {
+                    if a == 1.0 {
+                        z.clone()
+                    } else {
+                        z.iter().map(|x| a * x).collect()
+                    }
+                })
+                .collect();
+            let sites = [Site::Q, Site::K, Site::V, Site::Pattern, Site::Z];
+            let vals = self.block_values(l, &ys, &sites, cfg)?;
+            let points: Vec<Point> = vals
+                .into_iter()
+                .map(|mut v| Point {
+                    z: v.pop().unwrap_or_default(),
+                    pattern: v.pop().unwrap_or_default(),
+                    v: v.pop().unwrap_or_default(),
+                    k: v.pop().unwrap_or_default(),
+                    q: v.pop().unwrap_or_default(),
+                })
+                .collect();
+            // one backward of Σ_j g_j with the attention output its own leaf: target j's dY_j
+            // (direct path) and dO_j at row j
+            let specs: Vec<RowSpec> = ys
+                .iter()
+                .zip(&points)
+                .map(|(y, p)| {
+                    Ok(RowSpec::new()
+                        .replace(at, Tensor::from_f64_on(y, &[t, d], dtype, device)?)
+                        .replace(
+                            site_z,
+                            Tensor::from_f64_on(&p.z, &[t, heads, dh], dtype, device)?,
+                        ))
+                })
+                .collect::<Result<_>>()?;
+            let reads = [read];
+            let eval = |fw: &probe::Forward| -> Result<Var> {
+                let y = fw.boundary(read)?;
+                let nr = fw.rows().len();
+                let yv = y.value().to_vec_f64()?;
+                let mut u = vec![0.0; nr * t * d];
+                let mut c = vec![0.0; nr];
+                for i in 0..nr {
+                    for j in 0..t {
+                        let s = i * t * d + j * d;
+                        let (yr, fr) = (&yv[s..s + d], &r0[j * d..(j + 1) * d]);
+                        let norm = yr
+                            .iter()
+                            .zip(fr)
+                            .map(|(a, b)| (a - b) * (a - b))
+                            .sum::<f64>()
+                            .sqrt();
+                        if norm == 0.0 {
+                            continue;
+                        }
+                        for (q, (a, b)) in yr.iter().zip(fr).enumerate() {
+                            let e = (a - b) / norm;
+                            u[s + q] = e;
+                            c[i] += b * e;
+                        }
+                    }
+                }
+                let u = Tensor::from_f64_on(&u, &[nr, t * d], dtype, device)?;
+                let c = Tensor::from_f64_on(&c, &[nr], dtype, device)?;
+                y.reshape(&[nr, t * d])?
+                    .mul(&Var::constant(u))?
+                    .sum(&[1], false)?
+                    .sub(&Var::constant(c))
+            };
+            let req = Request::new(
+                Rows::Specs(&specs),
+                Objective::Custom {
+                    reads: &reads,
+                    model_output: false,
+                    eval: &eval,
+                },
+            )
+            .capture(Capture::grad(at))
+            .capture(Capture::grad(site_z))
+            .chunking(probe::Chunking::Rows(specs.len()));
+            let mut grads: Vec<(Vec<f64>, Vec<f64>)> = Vec::with_capacity(specs.len());
+            probe::run(&self.s, &req, &mut |_, _| {}, &mut |c| {
+                let (gy, go) = (c.grad(0)?.to_vec_f64()?, c.grad(1)?.to_vec_f64()?);
+                let n = c.rows.len();
+                let (wy, wo) = (gy.len() / n, go.len() / n);
+                for r in 0..n {
+                    grads.push((
+                        gy[r * wy..(r + 1) * wy].to_vec(),
+                        go[r * wo..(r + 1) * wo].to_vec(),
+                    ));
+                }
+                Ok(())
+            })?;
+            rows += 2 * specs.len();
+            for ((&(_, w), p), (dy, d_o)) in group_pts.iter().zip(&points).zip(&grads) {
+                contract(
+                    &mut m,
+                    w,
+                    p,
+                    dy,
+                    d_o,
+                    [&tq, &tk, &tv],
+                    z,
+                    Dims {
+                        t,
+                        d,
+                        heads,
+                        kv,
+                        group,
+                        dh,
+                        scale,
+                    },
+                );
+            }
+        }
+        let targets: Vec<usize> = (0..t).collect();
+        let target_norm = targets
+            .iter()
+            .map(|&j| slot_norm(&self.z_next[l], r0, &(j * d..(j + 1) * d)))
+            .collect();
+        Ok(TokenMap {
+            matrix: m,
+            targets,
+            target_norm,
+            rows,
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Dims {
+    t: usize,
+    d: usize,
+    heads: usize,
+    kv: usize,
+    group: usize,
+    dh: usize,
+    scale: f64,
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Adds one path point's contributions (weight `w`) to every column of `m`: the attention terms
+/// through the softmax and v of every source, the q term and the direct residual term on the
+/// diagonal (module documentation).
+#[allow(clippy::too_many_arguments)]
+fn contract(
+    m: &mut [Vec<f64>],
+    w: f64,
+    p: &Point,
+    dy: &[f64],
+    d_o: &[f64],
+    [tq, tk, tv]: [&Vec<f64>; 3],
+    dz: &[f64],
+    n: Dims,
+) {
+    let Dims {
+        t,
+        d,
+        heads,
+        kv,
+        group,
+        dh,
+        scale,
+    } = n;
+    let qi = |i: usize, h: usize| (i * heads + h) * dh..(i * heads + h + 1) * dh;
+    let ki = |i: usize, g: usize| (i * kv + g) * dh..(i * kv + g + 1) * dh;
+    let mut da = vec![0.0; t];
+    let mut ds = vec![0.0; t];
+    let mut kq = vec![0.0; dh];
+    for h in 0..heads {
+        let g = h / group;
+        for j in 0..t {
+            let o_j = &d_o[qi(j, h)];
+            let q_j = &p.q[qi(j, h)];
+            let a_row = &p.pattern[(h * t + j) * t..(h * t + j + 1) * t];
+            for i in 0..t {
+                da[i] = dot(o_j, &p.v[ki(i, g)]);
+            }
+            let sdot = dot(a_row, &da);
+            for i in 0..t {
+                ds[i] = a_row[i] * (da[i] - sdot);
+            }
+            kq.iter_mut().for_each(|x| *x = 0.0);
+            for i in 0..t {
+                let through_k = scale * ds[i] * dot(&tk[ki(i, g)], q_j);
+                let through_v = a_row[i] * dot(&tv[ki(i, g)], o_j);
+                m[i][j] += w * (through_k + through_v);
+                for (acc, kk) in kq.iter_mut().zip(&p.k[ki(i, g)]) {
+                    *acc += ds[i] * kk;
+                }
+            }
+            m[j][j] += w * scale * dot(&tq[qi(j, h)], &kq);
+        }
+    }
+    for j in 0..t {
+        m[j][j] += w * dot(&dz[j * d..(j + 1) * d], &dy[j * d..(j + 1) * d]);
+    }
+}
