@@ -192,7 +192,7 @@ impl Lig<'_> {
                 let yv = y.value().to_vec_f64()?;
                 let mut u = vec![0.0; nr * t * d];
                 let mut c = vec![0.0; nr];
-                for i in 0..nr {
+                for (i, ci) in c.iter_mut().enumerate() {
                     for j in 0..t {
                         let s = i * t * d + j * d;
                         let (yr, fr) = (&yv[s..s + d], &r0[j * d..(j + 1) * d]);
@@ -208,7 +208,7 @@ impl Lig<'_> {
                         for (q, (a, b)) in yr.iter().zip(fr).enumerate() {
                             let e = (a - b) / norm;
                             u[s + q] = e;
-                            c[i] += b * e;
+                            *ci += b * e;
                         }
                     }
                 }
@@ -328,12 +328,12 @@ fn contract(
             let o_j = &d_o[qi(j, h)];
             let q_j = &p.q[qi(j, h)];
             let a_row = &p.pattern[(h * t + j) * t..(h * t + j + 1) * t];
-            for i in 0..t {
-                da[i] = dot(o_j, &p.v[ki(i, g)]);
+            for (i, x) in da.iter_mut().enumerate() {
+                *x = dot(o_j, &p.v[ki(i, g)]);
             }
             let sdot = dot(a_row, &da);
-            for i in 0..t {
-                ds[i] = a_row[i] * (da[i] - sdot);
+            for ((x, a), dai) in ds.iter_mut().zip(a_row).zip(&da) {
+                *x = a * (dai - sdot);
             }
             kq.iter_mut().for_each(|x| *x = 0.0);
             for i in 0..t {
