@@ -529,22 +529,11 @@ impl<'a> Lig<'a> {
                 let unit = &units[k / n];
                 let rf = &refs[unit.baseline];
                 for s in &unit.slots {
-                    let yr = &yv[i * p + s.start..i * p + s.end];
-                    let fr = &rf[s.clone()];
-                    let norm = yr
-                        .iter()
-                        .zip(fr)
-                        .map(|(a, b)| (a - b) * (a - b))
-                        .sum::<f64>()
-                        .sqrt();
-                    if norm == 0.0 {
-                        continue;
-                    }
-                    for (q, (a, b)) in yr.iter().zip(fr).enumerate() {
-                        let e = (a - b) / norm;
-                        uvec[i * p + s.start + q] = e;
-                        c[i] += b * e;
-                    }
+                    c[i] += unit_residual(
+                        &yv[i * p + s.start..i * p + s.end],
+                        &rf[s.clone()],
+                        &mut uvec[i * p + s.start..i * p + s.end],
+                    );
                 }
             }
             let u = Tensor::from_f64_on(&uvec, &[nr, p], dtype, device)?;
@@ -840,6 +829,28 @@ impl<'a> Lig<'a> {
 }
 
 /// ‖a_s − b_s‖₂ on slot s.
+/// Writes the unit residual `(y − r)/‖y − r‖` into `u` and returns `⟨r, u⟩`, so that
+/// `⟨y, u⟩ − ⟨r, u⟩ = ‖y − r‖` with a constant `u`: the value is the norm, the gradient the
+/// norm's. A zero residual leaves `u` at 0 and returns 0 (it contributes nothing).
+fn unit_residual(y: &[f64], r: &[f64], u: &mut [f64]) -> f64 {
+    let norm = y
+        .iter()
+        .zip(r)
+        .map(|(a, b)| (a - b) * (a - b))
+        .sum::<f64>()
+        .sqrt();
+    if norm == 0.0 {
+        return 0.0;
+    }
+    let mut c = 0.0;
+    for ((o, a), b) in u.iter_mut().zip(y).zip(r) {
+        let e = (a - b) / norm;
+        *o = e;
+        c += b * e;
+    }
+    c
+}
+
 fn slot_norm(a: &[f64], b: &[f64], s: &Range<usize>) -> f64 {
     a[s.clone()]
         .iter()

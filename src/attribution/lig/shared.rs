@@ -25,7 +25,7 @@
 //! arithmetic for the contraction. Pre-LN blocks (GPT-2, Llama) have a norm before q/k/v whose
 //! tangent is not the difference of two forwards; they keep the per-target path.
 
-use super::{hook, slot_norm, Lig, LigConfig, TokenMap};
+use super::{hook, slot_norm, unit_residual, Lig, LigConfig, TokenMap};
 use crate::attribution::probe::{self, Capture, Objective, Request, RowSpec, Rows};
 use crate::models::{HookName, Site};
 use crate::{Result, Tensor, Var};
@@ -195,21 +195,8 @@ impl Lig<'_> {
                 for (i, ci) in c.iter_mut().enumerate() {
                     for j in 0..t {
                         let s = i * t * d + j * d;
-                        let (yr, fr) = (&yv[s..s + d], &r0[j * d..(j + 1) * d]);
-                        let norm = yr
-                            .iter()
-                            .zip(fr)
-                            .map(|(a, b)| (a - b) * (a - b))
-                            .sum::<f64>()
-                            .sqrt();
-                        if norm == 0.0 {
-                            continue;
-                        }
-                        for (q, (a, b)) in yr.iter().zip(fr).enumerate() {
-                            let e = (a - b) / norm;
-                            u[s + q] = e;
-                            *ci += b * e;
-                        }
+                        *ci +=
+                            unit_residual(&yv[s..s + d], &r0[j * d..(j + 1) * d], &mut u[s..s + d]);
                     }
                 }
                 let u = Tensor::from_f64_on(&u, &[nr, t * d], dtype, device)?;
