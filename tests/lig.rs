@@ -304,24 +304,25 @@ fn completeness_and_exact_zeros_every_family() {
 }
 
 /// The zero baseline through LayerNorm converges slowly (LIG_SPEC §2.2): the relative delta
-/// falls as points are added, and the rows of the map are T × n.
+/// falls as points are added. The map runs 2 rows per point plus 3 (one forward per point for
+/// every target, `tests/lig_fast.rs`); the per-target path T × n.
 #[test]
 fn zero_baseline_converges_with_points() {
     let m = load("tiny-gpt2");
     let lig = Lig::new(Subject::new(m.as_ref(), &IDS, &[0; 6])).unwrap();
     let mut last = f64::INFINITY;
     for n in [8, 32, 128] {
-        let r = lig
-            .layer_map(
-                0,
-                LayerBaseline::Zero,
-                &LigConfig::new(Rule::GaussLegendre, n).unwrap(),
-            )
-            .unwrap();
+        let cfg = LigConfig::new(Rule::GaussLegendre, n).unwrap();
+        let r = lig.layer_map(0, LayerBaseline::Zero, &cfg).unwrap();
         let e = r.max_relative_delta();
         println!("tiny-gpt2 layer 0 zero GL-{n}: max relative delta {e:.3e}");
         assert!(e < last);
-        assert_eq!(r.rows, 6 * n);
+        assert_eq!(r.rows, 3 + 2 * n);
+        let mut slow = cfg.clone();
+        slow.per_target = true;
+        let s = lig.layer_map(0, LayerBaseline::Zero, &slow).unwrap();
+        assert_eq!(s.rows, 6 * n);
+        assert!((s.max_relative_delta() - e).abs() < 1e-9 * e.max(1.0));
         last = e;
     }
 }

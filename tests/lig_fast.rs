@@ -236,3 +236,86 @@ fn fast_equals_the_per_target_path_with_a_large_norm_eps() {
         );
     }
 }
+
+/// A model that does not report its block structure (here: the tiny GPT-2 behind a wrapper
+/// whose `block_attention` is the trait's default `None`) falls back to the per-target path.
+struct Opaque(Box<dyn Model>);
+
+impl Model for Opaque {
+    fn dtype(&self) -> DType {
+        self.0.dtype()
+    }
+    fn max_tokens(&self) -> usize {
+        self.0.max_tokens()
+    }
+    fn d_model(&self) -> usize {
+        self.0.d_model()
+    }
+    fn n_layers(&self) -> usize {
+        self.0.n_layers()
+    }
+    fn n_heads(&self) -> usize {
+        self.0.n_heads()
+    }
+    fn d_head(&self) -> usize {
+        self.0.d_head()
+    }
+    fn hook_points(&self, pos: usize) -> Vec<models::HookPoint> {
+        self.0.hook_points(pos)
+    }
+    fn word_embeddings(&self, ids: &[usize]) -> gradpath::Result<gradpath::Tensor> {
+        self.0.word_embeddings(ids)
+    }
+    fn forward(
+        &self,
+        x: &models::Batch,
+        hooks: &mut models::Hooks,
+    ) -> gradpath::Result<models::ModelOutput> {
+        self.0.forward(x, hooks)
+    }
+    fn labels(&self) -> &[String] {
+        self.0.labels()
+    }
+    fn pad_token_id(&self) -> Option<usize> {
+        self.0.pad_token_id()
+    }
+    fn is_decoder(&self) -> bool {
+        self.0.is_decoder()
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    fn activation_bytes_per_row(&self, pos: usize) -> usize {
+        self.0.activation_bytes_per_row(pos)
+    }
+    fn parameters(&self) -> Vec<models::Param> {
+        self.0.parameters()
+    }
+    fn set_parameters(&mut self, values: Vec<(String, gradpath::Tensor)>) -> gradpath::Result<()> {
+        self.0.set_parameters(values)
+    }
+    fn forward_with_params(
+        &self,
+        x: &models::Batch,
+        hooks: &mut models::Hooks,
+        leaves: &models::Leaves,
+    ) -> gradpath::Result<models::ModelOutput> {
+        self.0.forward_with_params(x, hooks, leaves)
+    }
+}
+
+#[test]
+fn a_model_without_block_structure_keeps_the_per_target_path() {
+    let m = Opaque(load("tests/fixtures/models/tiny-gpt2", DType::F64));
+    assert!(m.block_attention(0).is_none());
+    let lig = Lig::new(Subject::new(&m, &IDS, &[0; 6])).unwrap();
+    let cfg = LigConfig::new(Rule::GaussLegendre, 8).unwrap();
+    for l in 0..lig.n_layers() {
+        let a = lig.layer_map(l, LayerBaseline::Zero, &cfg).unwrap();
+        let b = lig
+            .layer_map(l, LayerBaseline::Zero, &per_target(&cfg))
+            .unwrap();
+        assert_eq!(a.rows, b.rows);
+        assert_eq!(a.matrix, b.matrix);
+    }
+}
