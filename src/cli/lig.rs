@@ -54,6 +54,11 @@ pub struct LigArgs {
     /// Model rows per forward (default: as many as fit a 512 MiB activation budget).
     #[arg(long)]
     pub batch: Option<usize>,
+    /// Run the zero-baseline layer map target by target (T × n rows of each block), the
+    /// reference path, instead of one forward per path point for every target: the same map
+    /// to rounding, many times slower (for checks and benchmarks).
+    #[arg(long)]
+    pub per_target: bool,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
@@ -170,6 +175,10 @@ pub fn run(a: &LigArgs) -> Result<()> {
         a.max_points,
         a.batch,
     )?;
+    let o = LigOptions {
+        per_target: a.per_target,
+        ..o
+    };
     let (ex, _bar) = load(&a.model.model, a.run.options(None)?, true)?;
     if let Some(file) = &a.text_file {
         return run_table(a, &ex, file, &o);
@@ -240,6 +249,7 @@ fn run_table(
     }
     let mut cfg = LigConfig::new(o.rule, o.steps)?;
     cfg.chunking = o.chunking;
+    cfg.per_target = o.per_target;
     let t0 = std::time::Instant::now();
     let mut table = PairTable::new();
     let n_layers = ex.model().n_layers();

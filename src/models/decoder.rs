@@ -404,6 +404,18 @@ impl Model for Decoder {
     fn vocab_size(&self) -> usize {
         self.cfg.vocab_size
     }
+    fn block_attention(&self, l: usize) -> Option<super::BlockAttention> {
+        let b = self.blocks.get(l)?;
+        let input = match &b.ln1 {
+            Norm::Layer(n) => super::AttentionInput::LayerNorm { eps: n.eps },
+            Norm::Rms(n) => super::AttentionInput::RmsNorm { eps: n.eps },
+        };
+        Some(super::BlockAttention {
+            input,
+            n_kv_heads: b.attn.n_kv_heads,
+            rotary: b.attn.rotary.is_some(),
+        })
+    }
     fn activation_bytes_per_row(&self, pos: usize) -> usize {
         let c = &self.cfg;
         let kv = c.n_kv_heads * c.d_head;

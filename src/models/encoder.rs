@@ -690,6 +690,14 @@ impl Model for Encoder {
     fn pad_token_id(&self) -> Option<usize> {
         Some(self.cfg.pad_token_id)
     }
+    fn block_attention(&self, l: usize) -> Option<super::BlockAttention> {
+        let b = self.blocks.get(l)?;
+        Some(super::BlockAttention {
+            input: super::AttentionInput::Direct,
+            n_kv_heads: b.attn.n_kv_heads,
+            rotary: b.attn.rotary.is_some(),
+        })
+    }
     fn activation_bytes_per_row(&self, pos: usize) -> usize {
         let c = &self.cfg;
         // Per layer: LayerNorm inputs, q/k/v, GELU input, pattern, plus transient gradients.

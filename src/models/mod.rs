@@ -90,6 +90,29 @@ impl ModelOutput {
 }
 
 /// The interface attribution methods use.
+/// What sits between a block's `hook_resid_pre` and its q/k/v projections
+/// ([`Model::block_attention`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AttentionInput {
+    /// Nothing: q/k/v read the residual stream (post-LN encoders).
+    Direct,
+    /// LayerNorm with this ε (GPT-2): `γ ⊙ (x − μ)/√(var + ε) + β`.
+    LayerNorm { eps: f64 },
+    /// RMSNorm with this ε (Llama family): `γ ⊙ x/√(mean(x²) + ε)`.
+    RmsNorm { eps: f64 },
+}
+
+/// A block's attention structure as [`Model::block_attention`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlockAttention {
+    /// The row-local map before the projections.
+    pub input: AttentionInput,
+    /// Key/value heads (query head h reads key/value head `h / (n_heads / n_kv_heads)`).
+    pub n_kv_heads: usize,
+    /// Rotary positions on q and k (`attn.hook_rot_q`/`hook_rot_k` hold them).
+    pub rotary: bool,
+}
+
 pub trait Model {
     /// Compute dtype.
     fn dtype(&self) -> DType;
@@ -138,6 +161,18 @@ pub trait Model {
     /// Rough bytes of saved activations per batch row for a forward+backward at `pos` tokens
     /// (used to choose the default path-point batch).
     fn activation_bytes_per_row(&self, pos: usize) -> usize;
+    /// The structure of block `l` around its attention, for methods that differentiate
+    /// through the attention by hand (LIG's one-forward-per-point layer map,
+    /// `attribution::lig` "How it runs"). `Some` promises: the block is `post(Y, O)` with
+    /// `Y` = `hook_resid_pre`, `O` = `attn.hook_z` = softmax(q·kᵀ/√d_head + mask)·v per head,
+    /// q/k/v = projections of [`BlockAttention::input`] applied row by row to `Y` (then rotary
+    /// on q and k where [`BlockAttention::rotary`]), and `post` (output projection, residual,
+    /// norms, MLP) row-local: output position j depends on `Y_j` and `O_j` only. `None` (the
+    /// default) makes such methods fall back to plain rows.
+    fn block_attention(&self, l: usize) -> Option<BlockAttention> {
+        let _ = l;
+        None
+    }
 
     // === Parameters (see [`params`]) ===
 

@@ -156,9 +156,10 @@ pub struct LigConfig {
     pub weights: Vec<f64>,
     pub chunking: Chunking,
     /// Run the zero-baseline z → z map target by target (T × n rows of the block) even where
-    /// one forward per path point serves every target (post-LN encoders; see
-    /// `attribution::lig` "How it runs"). The two give the same map to rounding; this is the
-    /// reference the tests compare with. Default `false`.
+    /// one forward per path point serves every target (every model that reports its blocks'
+    /// attention structure, [`crate::models::Model::block_attention`]: all built-in families;
+    /// see `shared.rs`). The two give the same map to rounding; this is the reference the
+    /// tests compare with. Default `false`.
     pub per_target: bool,
 }
 
@@ -621,8 +622,10 @@ impl<'a> Lig<'a> {
     }
 
     fn layer_raw(&self, l: usize, itb: bool, cfg: &LigConfig) -> Result<TokenMap> {
-        if !itb && !cfg.per_target && self.shared_applies() {
-            return self.layer_shared(l, cfg);
+        if !itb && !cfg.per_target {
+            if let Some(b) = self.shared_structure(l) {
+                return self.layer_shared(l, b, cfg);
+            }
         }
         let (t, d) = (self.t, self.d);
         let (at, read) = (hook(l, Site::ResidPre), hook(l, Site::ResidPost));

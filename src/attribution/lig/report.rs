@@ -77,6 +77,9 @@ pub struct LigOptions {
     /// Token indices of each word (for the word-level maps and diagnostic), if wanted.
     pub words: Option<Vec<Vec<usize>>>,
     pub chunking: Chunking,
+    /// Run the zero-baseline layer map target by target ([`LigConfig::per_target`]: the
+    /// reference path, same map to rounding, T times the rows).
+    pub per_target: bool,
 }
 
 impl LigOptions {
@@ -99,6 +102,7 @@ impl LigOptions {
             max_points: 1024,
             words: None,
             chunking: Chunking::Budget(LIG_BUDGET),
+            per_target: false,
         }
     }
 }
@@ -283,6 +287,7 @@ fn refined<T>(
     loop {
         let mut cfg = LigConfig::new(o.rule, n)?;
         cfg.chunking = o.chunking;
+        cfg.per_target = o.per_target;
         let r = f(&cfg)?;
         let Some(tol) = o.tolerance else {
             return Ok((r, n, None));

@@ -1,34 +1,50 @@
-//! The z → z layer map of a post-LN encoder block for a baseline that does not depend on the
-//! target (`zero`), with **every target from one forward per path point**.
+//! The z → z layer map for a baseline that does not depend on the target (`zero`), with
+//! **every target from one forward per path point**, for every model that reports its blocks'
+//! attention structure ([`crate::models::Model::block_attention`]: BERT, RoBERTa, DistilBERT,
+//! GPT-2, Llama, Mistral, Qwen2, GGUF Llama). Other models keep the per-target path.
 //!
 //! The per-target path ([`Lig::pass`]) runs T targets × n path points as rows, each a forward and
 //! a backward of the block. With the zero baseline the path points Y(α) = αZ are the same for
 //! every target, and the block's structure lets one forward and one backward per point serve all
-//! T targets exactly. Write the block as `post(Y, O)` with `O = AttnMix(q(Y), k(Y), v(Y))`:
+//! T targets exactly. Write the block as `post(Y, O)` with `O = AttnMix(P(Y))`, P the row-local
+//! pre part (post-LN: the q/k/v projections; pre-LN: norm N₁, then the projections, then RoPE on
+//! q and k where the model rotates):
 //!
-//! - `post` (output projection, residual, LayerNorms, MLP) is **row-local**: output row j depends
-//!   only on `Y_j` and `O_j`. So one backward of `Σ_j g_j` with `O` held as its own leaf gives,
-//!   at row j, target j's own gradients `dY_j` (the direct path) and `dO_j`.
-//! - The projections q, k, v read `Y` directly (post-LN: no norm before them) and are linear, so
-//!   their tangents along source i's direction `Δz_i` are `tq_i = W_q Δz_i` (and k, v), the same
-//!   at every α: the difference of the projections at Z and at 0.
+//! - `post` (output projection, residual, norms, MLP) is **row-local**: output row j depends
+//!   only on `Y_j` and `O_j`. So one backward of `Σ_j g_j` with `attn.hook_z` replaced by its
+//!   own value (a separate leaf, so the attention path is cut) gives, at row j, target j's own
+//!   gradients `dY_j` (the direct path) and `dO_j`.
+//! - **Tangents of P** along source i's direction `Δz_i = z_i` at `Y_i = αz_i`: the zero
+//!   baseline's path is a ray, so the tangent is `d/dα P(αz_i)`. The projections and RoPE are
+//!   affine per row and the norms have a closed form along a ray: with `v_i` the variance of
+//!   `z_i` (LayerNorm) or its mean square (RMSNorm), `N(αz_i) = c + γ⊙α·x̃_i/√(α²v_i + ε)`
+//!   (`x̃_i = z_i − mean` or `z_i`), hence
+//!   `d/dα P(αz_i) = f_i(α)·(P(z)_i − P(0)_i)` with `f_i(α) = ε·√(v_i + ε)/(α²v_i + ε)^{3/2}`
+//!   (and `f = 1` with no norm). `P(z) − P(0)` comes from two forwards (q, k after RoPE, v).
+//!   This is the exact JVP, without the cancellation autodiff meets in
+//!   `ẋ − x̂·mean(x̂⊙ẋ)` when `ẋ ∥ x`.
 //! - Only the attention mixes rows. Target j's gradient reaches source i through the softmax row
-//!   j and through `v_i`: with `dA_h[j,i] = dO_{j,h}·v_{i,h}`,
-//!   `dS_h[j,i] = A_h[j,i](dA_h[j,i] − Σ_k A_h[j,k] dA_h[j,k])` and `s = 1/√d_head`,
+//!   j and through `v_i`: with `dA_h[j,i] = dO_{j,h}·v_{i,h}` (query head h reads kv head
+//!   `h / (H / H_kv)`), `dS_h[j,i] = A_h[j,i](dA_h[j,i] − Σ_k A_h[j,k] dA_h[j,k])`, `s = 1/√d_head`
+//!   and the tangents `t·_i = f_i(α)(P(z)_i − P(0)_i)`,
 //!
 //!   `M[i][j] += w·Σ_h ( s·dS_h[j,i]·(tk_{i,h}·q_{j,h}) + A_h[j,i]·(tv_{i,h}·dO_{j,h}) )`, and on
 //!   the diagonal `M[j][j] += w·( Σ_h s·tq_{j,h}·Σ_k dS_h[j,k] k_{k,h} + Δz_j·dY_j )`.
 //!
+//!   A causal mask makes `A_h[j,i] = 0` and so `dS_h[j,i] = 0` for i > j: those entries stay
+//!   exactly 0.
+//!
 //! That is the chain rule of the per-target backward, term by term, so the map equals the
-//! per-target path's to rounding (tests compare them in f64). A layer costs two forwards and one
-//! backward per path point (plus three forwards) instead of T forwards and backwards, and O(T²·d)
-//! arithmetic for the contraction. Pre-LN blocks (GPT-2, Llama) have a norm before q/k/v whose
-//! tangent is not the difference of two forwards; they keep the per-target path.
+//! per-target path's to rounding (`tests/lig_fast.rs`, f64, every family's fixture). A layer
+//! costs, per path point, one forward (the values) and one forward + backward of `post` (the
+//! gradients), plus three forwards (the reference at the baseline, P at Z and at 0), and
+//! O(T²·d) arithmetic for the contraction, instead of T forwards and backwards per point.
+//! α = 0 and zero-weight points are skipped, as the per-target path gives them 0.
 
 use super::{hook, slot_norm, unit_residual, Lig, LigConfig, TokenMap};
 use crate::attribution::probe::{self, Capture, Objective, Request, RowSpec, Rows};
-use crate::models::{HookName, Site};
-use crate::{Result, Tensor, Var};
+use crate::models::{AttentionInput, BlockAttention, Site};
+use crate::{Error, Result, Tensor, Var};
 
 /// One path point's block internals (f64, one row).
 struct Point {
@@ -44,19 +60,13 @@ struct Point {
 }
 
 impl Lig<'_> {
-    /// Whether [`Lig::layer_shared`] serves this model: an encoder whose blocks feed the residual
-    /// stream straight into q/k/v (post-LN, no rotary).
-    pub(super) fn shared_applies(&self) -> bool {
-        !self.s.model.is_decoder()
-            && !self.s.model.hook_points(self.t).iter().any(|p| {
-                matches!(
-                    p.name,
-                    HookName::Block {
-                        site: Site::Ln1Normalized | Site::RotQ | Site::RotK,
-                        ..
-                    }
-                )
-            })
+    /// The structure of layer `l` when [`Lig::layer_shared`] serves it: the model reports it
+    /// ([`crate::models::Model::block_attention`]) and its kv heads divide the heads.
+    pub(super) fn shared_structure(&self, l: usize) -> Option<BlockAttention> {
+        self.s
+            .model
+            .block_attention(l)
+            .filter(|b| b.n_kv_heads > 0 && self.heads.is_multiple_of(b.n_kv_heads))
     }
 
     /// The values of `sites` of layer `l` at each of `rows` (each a `t × d` residual stream
@@ -108,7 +118,12 @@ impl Lig<'_> {
 
     /// The zero-baseline z → z map of layer `l`, every target from one forward per path point
     /// (see the module documentation). Callers check [`Lig::shared_applies`].
-    pub(super) fn layer_shared(&self, l: usize, cfg: &LigConfig) -> Result<TokenMap> {
+    pub(super) fn layer_shared(
+        &self,
+        l: usize,
+        b: BlockAttention,
+        cfg: &LigConfig,
+    ) -> Result<TokenMap> {
         let (t, d, heads, dh) = (self.t, self.d, self.heads, self.d_head);
         let z = &self.z[l];
         let zero = vec![0.0; t * d];
@@ -119,9 +134,14 @@ impl Lig<'_> {
         );
         let refs = self.at_baselines(at, read, std::slice::from_ref(&zero), cfg.chunking)?;
         let r0 = &refs[0];
-        // tangents of q, k, v along each source's Δz_i = z_i: the projections are affine in the
-        // residual stream, so their difference at Z and at 0 is W·Δz
-        let ends = self.block_values(l, &[z.clone(), zero], &[Site::Q, Site::K, Site::V], cfg)?;
+        // q and k as the scores read them (rotated where the model rotates)
+        let (site_q, site_k) = if b.rotary {
+            (Site::RotQ, Site::RotK)
+        } else {
+            (Site::Q, Site::K)
+        };
+        // the tangents' directions (module documentation): P(Z) − P(0) per row, for q, k, v
+        let ends = self.block_values(l, &[z.clone(), zero], &[site_q, site_k, Site::V], cfg)?;
         let diff = |s: usize| -> Vec<f64> {
             ends[0][s]
                 .iter()
@@ -130,7 +150,18 @@ impl Lig<'_> {
                 .collect()
         };
         let (tq, tk, tv) = (diff(0), diff(1), diff(2));
-        let kv = tk.len() / (t * dh).max(1);
+        let kv = b.n_kv_heads;
+        if tk.len() != t * kv * dh || tq.len() != t * heads * dh {
+            return Err(Error::Mismatch {
+                what: "LIG shared layer map".into(),
+                detail: format!(
+                    "q/k of {} and {} values for {t} tokens, {heads} heads, {kv} kv heads of {dh}",
+                    tq.len(),
+                    tk.len()
+                ),
+            });
+        }
+        let input = Input::new(b.input, z, t, d);
         let group = (heads / kv.max(1)).max(1);
         let scale = 1.0 / (dh as f64).sqrt();
         // the points that contribute (α = 0 contributes 0 by convention)
@@ -159,7 +190,7 @@ impl Lig<'_> {
                     }
                 })
                 .collect();
-            let sites = [Site::Q, Site::K, Site::V, Site::Pattern, Site::Z];
+            let sites = [site_q, site_k, Site::V, Site::Pattern, Site::Z];
             let vals = self.block_values(l, &ys, &sites, cfg)?;
             let points: Vec<Point> = vals
                 .into_iter()
@@ -231,10 +262,11 @@ impl Lig<'_> {
                 Ok(())
             })?;
             rows += 2 * specs.len();
-            for ((&(_, w), p), (dy, d_o)) in group_pts.iter().zip(&points).zip(&grads) {
+            for ((&(a, w), p), (dy, d_o)) in group_pts.iter().zip(&points).zip(&grads) {
                 contract(
                     &mut m,
                     w,
+                    &input.factors(a),
                     p,
                     dy,
                     d_o,
@@ -266,6 +298,51 @@ impl Lig<'_> {
     }
 }
 
+/// The attention input's tangent scale per token: the tangent of q, k and v of row i at
+/// Y_i = α z_i along Δz_i = z_i is `f_i(α)·(P(z)_i − P(0)_i)` (module documentation).
+struct Input {
+    t: usize,
+    /// `None`: affine input (f = 1); else (ε, v_i per token).
+    norm: Option<(f64, Vec<f64>)>,
+}
+
+impl Input {
+    fn new(input: AttentionInput, z: &[f64], t: usize, d: usize) -> Input {
+        let rows = || z.chunks(d.max(1)).take(t);
+        let mean = |r: &[f64]| r.iter().sum::<f64>() / d as f64;
+        let norm = match input {
+            AttentionInput::Direct => None,
+            AttentionInput::LayerNorm { eps } => Some((
+                eps,
+                rows()
+                    .map(|r| {
+                        let mu = mean(r);
+                        r.iter().map(|x| (x - mu) * (x - mu)).sum::<f64>() / d as f64
+                    })
+                    .collect(),
+            )),
+            AttentionInput::RmsNorm { eps } => Some((
+                eps,
+                rows()
+                    .map(|r| r.iter().map(|x| x * x).sum::<f64>() / d as f64)
+                    .collect(),
+            )),
+        };
+        Input { t, norm }
+    }
+
+    /// `f_i(α) = ε·√(v_i + ε) / (α²v_i + ε)^{3/2}` per token (1 without a norm).
+    fn factors(&self, a: f64) -> Vec<f64> {
+        match &self.norm {
+            None => vec![1.0; self.t],
+            Some((eps, v)) => v
+                .iter()
+                .map(|v| eps * (v + eps).sqrt() / (a * a * v + eps).powf(1.5))
+                .collect(),
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Dims {
     t: usize,
@@ -288,6 +365,7 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 fn contract(
     m: &mut [Vec<f64>],
     w: f64,
+    f: &[f64],
     p: &Point,
     dy: &[f64],
     d_o: &[f64],
@@ -326,12 +404,12 @@ fn contract(
             for i in 0..t {
                 let through_k = scale * ds[i] * dot(&tk[ki(i, g)], q_j);
                 let through_v = a_row[i] * dot(&tv[ki(i, g)], o_j);
-                m[i][j] += w * (through_k + through_v);
+                m[i][j] += w * f[i] * (through_k + through_v);
                 for (acc, kk) in kq.iter_mut().zip(&p.k[ki(i, g)]) {
                     *acc += ds[i] * kk;
                 }
             }
-            m[j][j] += w * scale * dot(&tq[qi(j, h)], &kq);
+            m[j][j] += w * f[j] * scale * dot(&tq[qi(j, h)], &kq);
         }
     }
     for j in 0..t {
