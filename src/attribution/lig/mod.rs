@@ -460,25 +460,55 @@ impl<'a> Lig<'a> {
         baselines: &[Vec<f64>],
         chunking: Chunking,
     ) -> Result<Vec<Vec<f64>>> {
+        Ok(self
+            .values_at(at, baselines, &[read], chunking)?
+            .into_iter()
+            .map(|mut v| v.swap_remove(0))
+            .collect())
+    }
+
+    /// The values of `reads` for each of `rows` written at boundary `at` (one forward per row,
+    /// stopped after the last read): `out[row][read]`.
+    fn values_at(
+        &self,
+        at: HookName,
+        rows: &[Vec<f64>],
+        reads: &[HookName],
+        chunking: Chunking,
+    ) -> Result<Vec<Vec<Vec<f64>>>> {
         let fill = |k: usize, row: &mut [f64]| -> Result<()> {
-            row.copy_from_slice(&baselines[k]);
+            row.copy_from_slice(&rows[k]);
             Ok(())
         };
-        let req = Request::new(
+        let mut req = Request::new(
             Rows::Fill {
-                n: baselines.len(),
+                n: rows.len(),
                 at,
                 fill: &fill,
             },
             Objective::None,
         )
-        .capture(Capture::value(read))
         .chunking(self.chunk(chunking));
-        let mut out = Vec::with_capacity(baselines.len());
+        for &read in reads {
+            req = req.capture(Capture::value(read));
+        }
+        let mut out: Vec<Vec<Vec<f64>>> = Vec::with_capacity(rows.len());
         probe::run(&self.s, &req, &mut |_, _| {}, &mut |c| {
-            let v = c.value(0)?.to_vec_f64()?;
-            let per = v.len() / c.rows.len();
-            out.extend(v.chunks(per).map(<[f64]>::to_vec));
+            let n = c.rows.len();
+            let per_read: Vec<Vec<f64>> = (0..reads.len())
+                .map(|i| c.value(i)?.to_vec_f64())
+                .collect::<Result<_>>()?;
+            for r in 0..n {
+                out.push(
+                    per_read
+                        .iter()
+                        .map(|v| {
+                            let w = v.len() / n;
+                            v[r * w..(r + 1) * w].to_vec()
+                        })
+                        .collect(),
+                );
+            }
             Ok(())
         })?;
         Ok(out)

@@ -43,7 +43,7 @@
 
 use super::{hook, slot_norm, unit_residual, Lig, LigConfig, TokenMap};
 use crate::attribution::probe::{self, Capture, Objective, Request, RowSpec, Rows};
-use crate::models::{AttentionInput, BlockAttention, Site};
+use crate::models::{AttentionInput, BlockAttention, HookName, Site};
 use crate::{Error, Result, Tensor, Var};
 
 /// One path point's block internals (f64, one row).
@@ -78,42 +78,8 @@ impl Lig<'_> {
         sites: &[Site],
         cfg: &LigConfig,
     ) -> Result<Vec<Vec<Vec<f64>>>> {
-        let fill = |k: usize, row: &mut [f64]| -> Result<()> {
-            row.copy_from_slice(&rows[k]);
-            Ok(())
-        };
-        let mut req = Request::new(
-            Rows::Fill {
-                n: rows.len(),
-                at: hook(l, Site::ResidPre),
-                fill: &fill,
-            },
-            Objective::None,
-        )
-        .chunking(self.chunk(cfg.chunking));
-        for &site in sites {
-            req = req.capture(Capture::value(hook(l, site)));
-        }
-        let mut out: Vec<Vec<Vec<f64>>> = Vec::with_capacity(rows.len());
-        probe::run(&self.s, &req, &mut |_, _| {}, &mut |c| {
-            let n = c.rows.len();
-            let per_site: Vec<Vec<f64>> = (0..sites.len())
-                .map(|i| c.value(i)?.to_vec_f64())
-                .collect::<Result<_>>()?;
-            for r in 0..n {
-                out.push(
-                    per_site
-                        .iter()
-                        .map(|v| {
-                            let w = v.len() / n;
-                            v[r * w..(r + 1) * w].to_vec()
-                        })
-                        .collect(),
-                );
-            }
-            Ok(())
-        })?;
-        Ok(out)
+        let reads: Vec<HookName> = sites.iter().map(|&site| hook(l, site)).collect();
+        self.values_at(hook(l, Site::ResidPre), rows, &reads, cfg.chunking)
     }
 
     /// The zero-baseline z → z map of layer `l`, every target from one forward per path point
