@@ -1637,17 +1637,17 @@ fn per_token_paths_json_and_errors() {
         let sum: f64 = rows.iter().map(|r| r[i].as_f64().unwrap()).sum();
         assert!((sum - s).abs() < 1e-9);
     }
-    // --per-token-paths needs --answer (clap), --contrast needs --answer, and continuations
-    // that cannot share one forward are refused with a hint
+    // --per-token-paths needs --answer (clap); a contrast equal to the answer is refused with a
+    // hint
     let out = ig(&fixture("tiny-llama"), "the quick", &["--per-token-paths"]);
     assert_eq!(out.status.code(), Some(2), "clap usage error");
     let f = expect_failure(
         &ig(
             &fixture("tiny-llama"),
             "the quick",
-            &["--answer", " lazy dog.", "--contrast", " quick fox"],
+            &["--answer", " lazy dog.", "--contrast", " lazy dog."],
         ),
-        &["--contrast", "last token"],
+        &["--contrast", "zero"],
     );
     assert!(!f.hint.is_empty());
     expect_failure(

@@ -380,6 +380,10 @@ fn answer_targets_match_pytorch() {
             assert_eq!(v["baseline_ids"], c["baseline_ids"], "{what}");
         }
         assert_eq!(v["target"]["type"], "answer");
+        assert_eq!(
+            v["target"]["contrast_branch"], c["contrast_branch"],
+            "{what}"
+        );
         let terms = v["target"]["terms"].as_array().unwrap();
         let want_terms = c["terms"].as_array().unwrap();
         assert_eq!(terms.len(), want_terms.len(), "{what}");
@@ -608,8 +612,8 @@ fn answer_target_errors_are_typed() {
             ..
         })
     ));
-    // continuations that differ before the last token cannot share one forward
-    let i = base.clone().answer(" lazy dog.").contrast(" quick fox");
+    // a contrast equal to the answer explains nothing
+    let i = base.clone().answer(" lazy dog.").contrast(" lazy dog.");
     assert!(matches!(
         ex.ig(&i, &IgOptions::default()),
         Err(Error::BadValue {
@@ -685,5 +689,163 @@ fn per_token_paths_match_captum() {
         }
         eprintln!("{model}: per-token paths vs Captum, max abs diff {err:.2e} (scale {scale:.3})");
         assert!(err <= 1e-8 * scale, "{model}: {err:e} vs scale {scale}");
+    }
+}
+
+/// A contrast that differs from the answer before their last tokens runs as a second branch of a
+/// token tree after the shared prompt (`models::batch`). Every method that is linear in F must
+/// then give, on the prompt, exactly the answer's run minus the contrast's run on the same nodes:
+/// IG, layer IG, conductance, input × gradient, ablation, and ATTATTR on the prompt's block of
+/// every pattern.
+/// GPT-2 (learned positions) and Llama (rotary), f64.
+#[test]
+fn a_diverging_contrast_is_the_difference_of_two_answer_runs() {
+    let text = "the quick brown fox jumps over the";
+    let q = Quadrature {
+        steps: 16,
+        ..Quadrature::default()
+    };
+    let close = |what: &str, got: &[f64], a: &[f64], b: &[f64]| {
+        let scale = a.iter().chain(b).fold(1.0f64, |m, v| m.max(v.abs()));
+        for (i, g) in got.iter().enumerate() {
+            let want = a[i] - b[i];
+            assert!(
+                (g - want).abs() <= 1e-10 * scale,
+                "{what} [{i}]: {g} vs {want} (scale {scale})"
+            );
+        }
+    };
+    for model in ["tiny-gpt2", "tiny-llama"] {
+        let ex = f64_explainer(model);
+        let both = Input::text(text)
+            .answer(" lazy dog.")
+            .contrast(" quick fox");
+        let (a, c) = (
+            Input::text(text).answer(" lazy dog."),
+            Input::text(text).answer(" quick fox"),
+        );
+        let io = IgOptions {
+            path: PathOptions {
+                quadrature: q,
+                ..PathOptions::default()
+            },
+            adaptive: None,
+        };
+        let (ig, ig_a, ig_c) = (
+            ex.ig(&both, &io).unwrap(),
+            ex.ig(&a, &io).unwrap(),
+            ex.ig(&c, &io).unwrap(),
+        );
+        let v = serde_json::to_value(&ig).unwrap();
+        let n = v["target"]["prompt_tokens"].as_u64().unwrap() as usize;
+        let branch = v["target"]["contrast_branch"].as_u64().unwrap() as usize;
+        // no shared first token: the prompt, the answer's inputs, then the contrast's
+        assert_eq!(branch, ig_a.attributions.len());
+        assert_eq!(
+            ig.attributions.len(),
+            branch + ig_c.attributions.len() - n,
+            "{model}"
+        );
+        let what = format!("{model} IG");
+        close(
+            &what,
+            &ig.attributions[..n],
+            &ig_a.attributions[..n],
+            &ig_c.attributions[..n],
+        );
+        assert!(ig.attributions[n..].iter().all(|&x| x == 0.0));
+        assert!((ig.f_input - (ig_a.f_input - ig_c.f_input)).abs() < 1e-10);
+        assert!((ig.f_baseline - (ig_a.f_baseline - ig_c.f_baseline)).abs() < 1e-10);
+        // every answer term is its own run's value: the branches do not see each other
+        let terms = ig.header.answer_terms.as_ref().unwrap();
+        let f: f64 = terms.iter().map(|t| t.weight * t.f_input).sum();
+        assert!((f - ig.f_input).abs() < 1e-10);
+
+        let mut lo = LayerIgOptions::default();
+        lo.path.quadrature = q;
+        lo.boundary = "blocks.1.hook_resid_pre".into();
+        let (l, l_a, l_c) = (
+            ex.layer_ig(&both, &lo).unwrap(),
+            ex.layer_ig(&a, &lo).unwrap(),
+            ex.layer_ig(&c, &lo).unwrap(),
+        );
+        close(
+            &format!("{model} layer IG"),
+            &l.attributions[..n],
+            &l_a.attributions[..n],
+            &l_c.attributions[..n],
+        );
+
+        let mut co = ConductanceOptions::default();
+        co.path.quadrature = q;
+        let (cd, cd_a, cd_c) = (
+            ex.conductance(&both, &co).unwrap(),
+            ex.conductance(&a, &co).unwrap(),
+            ex.conductance(&c, &co).unwrap(),
+        );
+        for ((l, la), lc) in cd.layers.iter().zip(&cd_a.layers).zip(&cd_c.layers) {
+            close(
+                &format!("{model} conductance {}", l.boundary),
+                &l.attributions[..n],
+                &la.attributions[..n],
+                &lc.attributions[..n],
+            );
+        }
+
+        let so = SaliencyOptions {
+            times_input: true,
+            ..SaliencyOptions::default()
+        };
+        let (s, s_a, s_c) = (
+            ex.saliency(&both, &so).unwrap(),
+            ex.saliency(&a, &so).unwrap(),
+            ex.saliency(&c, &so).unwrap(),
+        );
+        close(
+            &format!("{model} input x gradient"),
+            &s.attributions[..n],
+            &s_a.attributions[..n],
+            &s_c.attributions[..n],
+        );
+
+        let ao = AblateOptions::default();
+        let (ab, ab_a, ab_c) = (
+            ex.ablate(&both, &ao).unwrap(),
+            ex.ablate(&a, &ao).unwrap(),
+            ex.ablate(&c, &ao).unwrap(),
+        );
+        close(
+            &format!("{model} ablation"),
+            &ab.attributions[..n],
+            &ab_a.attributions[..n],
+            &ab_c.attributions[..n],
+        );
+
+        let aa_o = AttAttrOptions {
+            quadrature: q,
+            ..AttAttrOptions::default()
+        };
+        let (aa, aa_a, aa_c) = (
+            ex.attattr(&both, &aa_o).unwrap(),
+            ex.attattr(&a, &aa_o).unwrap(),
+            ex.attattr(&c, &aa_o).unwrap(),
+        );
+        for ((l, la), lc) in aa.layers.iter().zip(&aa_a.layers).zip(&aa_c.layers) {
+            for h in 0..l.attribution.len() {
+                for i in 0..n {
+                    close(
+                        &format!("{model} ATTATTR layer {} head {h} row {i}", l.layer),
+                        &l.attribution[h][i][..n],
+                        &la.attribution[h][i][..n],
+                        &lc.attribution[h][i][..n],
+                    );
+                }
+                // a branch never attends to the other branch
+                for i in branch..l.attention[h].len() {
+                    assert!(l.attention[h][i][n..branch].iter().all(|&p| p == 0.0));
+                }
+            }
+            assert!((l.f_input - ig.f_input).abs() < 1e-10);
+        }
     }
 }

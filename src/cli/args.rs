@@ -159,7 +159,8 @@ pub struct TargetArgs {
     #[arg(long, conflicts_with_all = ["target_token", "position"])]
     pub answer: Option<String>,
     /// With --answer: explain log p(answer) − log p(contrast) (for two single tokens, their
-    /// logit difference).
+    /// logit difference). Any two continuations: where they differ before their last tokens,
+    /// they run as two branches after the prompt that do not see each other (one forward).
     #[arg(long, requires = "answer")]
     pub contrast: Option<String>,
 }

@@ -62,6 +62,7 @@ use crate::attribution::{Adaptive, Baseline, PathProblem, Target, TargetKind, To
 use crate::integrate::{captum_exact, Rule};
 use crate::io::ChatTemplate;
 use crate::io::{Encoded, Tokenizer};
+use crate::models::batch::FIRST_BRANCH;
 use crate::models::{self, Batch, HookName, Hooks, Model, ModelOutput};
 use crate::report::{aggregate_words, Aggregate, TokenScores};
 use crate::{DType, Error, Result, Tensor};
@@ -112,9 +113,11 @@ pub struct TargetSpec {
     /// input and stay fixed along every path; the path moves the text's word embeddings only).
     /// Replaces `token` / `position`; `kind` does not apply.
     pub answer: Option<String>,
-    /// With `answer`: explain log p(answer) − log p(contrast) instead. Both are read from one
-    /// forward, so they must share every token but their last (single tokens always do; for two
-    /// single tokens this is their logit difference).
+    /// With `answer`: explain log p(answer) − log p(contrast) instead (for two single tokens,
+    /// their logit difference). Both are read from one forward: their shared tokens follow the
+    /// text, and where they differ before their last tokens they continue as two branches of a
+    /// token tree that do not see each other ([`crate::models::batch`]), so each is scored
+    /// exactly as if it had been run alone.
     pub contrast: Option<String>,
 }
 
@@ -895,26 +898,21 @@ impl Explainer {
             .as_deref()
             .map(|t| continuation(t, "the contrast"))
             .transpose()?;
-        // the forward holds the longer continuation; the shorter must be its prefix but for its
-        // last token
-        let longer = match &c {
-            Some(c) if c.ids.len() > a.ids.len() => &c.ids,
-            _ => &a.ids,
-        };
-        for (name, cont) in [("answer", Some(&a)), ("contrast", c.as_ref())] {
-            let Some(cont) = cont else { continue };
-            let m = cont.ids.len();
-            if cont.ids[..m - 1] != longer[..m - 1] {
-                return Err(Error::BadValue {
-                    name: "contrast",
-                    detail: format!(
-                        "the {name} ({:?}, tokens {:?}) and the other continuation ({longer:?}) differ before the {name}'s last token; both are teacher-forced in one forward, so they must share every token but their last (single tokens always do)",
-                        cont.text, cont.ids
-                    ),
-                });
-            }
-        }
+        // Each continuation's inputs are its tokens but the last (teacher forcing). Their shared
+        // prefix follows the prompt; where they differ, the answer's remaining inputs and then
+        // the contrast's run as two branches of a token tree (`models::batch`), each seeing the
+        // prompt and the shared prefix only, exactly as if it were run alone.
+        let inputs = |s: &Continuation| s.ids[..s.ids.len() - 1].to_vec();
+        let ia = inputs(&a);
+        let ic = c.as_ref().map(inputs).unwrap_or_default();
+        let k = ia.iter().zip(&ic).take_while(|(x, y)| x == y).count();
+        let (ba, bc) = (&ia[k..], &ic[k..]);
+        let branched = !ba.is_empty() && !bc.is_empty();
         let last = e.len() - 1;
+        let start_a = e.len() + k;
+        let start_c = start_a + if branched { ba.len() } else { 0 };
+        // the sequence index of a continuation's input i
+        let at = |i: usize, start: usize| if i < k { last + 1 + i } else { start + i - k };
         let mut terms: Vec<TokenTerm> = Vec::new();
         let single = c.as_ref().is_some_and(|c| c.ids.len() == 1) && a.ids.len() == 1;
         // for two single tokens log p(a) − log p(c) is the logit difference: no softmax needed
@@ -923,11 +921,11 @@ impl Explainer {
         } else {
             TargetKind::LogProb
         };
-        for (cont, w) in [(Some(&a), 1.0), (c.as_ref(), -1.0)] {
+        for (cont, w, start) in [(Some(&a), 1.0, start_a), (c.as_ref(), -1.0, start_c)] {
             let Some(cont) = cont else { continue };
             for (j, &t) in cont.ids.iter().enumerate() {
                 let term = TokenTerm {
-                    position: last + j,
+                    position: if j == 0 { last } else { at(j - 1, start) },
                     token: t,
                     kind,
                     weight: w,
@@ -949,7 +947,14 @@ impl Explainer {
                 detail: "is the answer itself: the difference is zero".into(),
             });
         }
-        let extra = &longer[..longer.len() - 1];
+        let mut extra: Vec<(usize, usize)> = ia[..k].iter().map(|&id| (id, 0)).collect();
+        let (kind_a, kind_c) = if branched {
+            (FIRST_BRANCH, FIRST_BRANCH + 1)
+        } else {
+            (0, 0)
+        };
+        extra.extend(ba.iter().map(|&id| (id, kind_a)));
+        extra.extend(bc.iter().map(|&id| (id, kind_c)));
         if e.len() + extra.len() > self.model.max_tokens() {
             return Err(Error::TooLong {
                 tokens: e.len() + extra.len(),
@@ -957,11 +962,11 @@ impl Explainer {
             });
         }
         let end = e.offsets.last().map(|o| o.1).unwrap_or(0);
-        for &id in extra {
+        for (id, kind) in extra {
             e.ids.push(id);
             e.tokens
                 .push(self.tokenizer.id_to_token(id).unwrap_or_default());
-            e.type_ids.push(0);
+            e.type_ids.push(kind);
             e.offsets.push((end, end));
             e.special.push(false);
             e.words.push(None);
@@ -974,6 +979,7 @@ impl Explainer {
         let info = TargetInfo::Answer {
             quantity,
             prompt_tokens: last + 1,
+            contrast_branch: branched.then_some(start_c),
             answer: a,
             contrast: c,
             terms: terms

@@ -38,6 +38,10 @@ pub enum TargetInfo {
         quantity: &'static str,
         /// Tokens of the prompt; the answer's tokens (all but its last) follow them.
         prompt_tokens: usize,
+        /// Where the answer and the contrast differ before their last tokens, they run as two
+        /// branches of a token tree after their shared tokens (`models::batch`): the index of
+        /// the contrast's first own token. None when one sequence holds both.
+        contrast_branch: Option<usize>,
         answer: Continuation,
         contrast: Option<Continuation>,
         /// F = Σ weight · term: each term is the `kind` of `token` as the next token after

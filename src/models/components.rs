@@ -5,7 +5,7 @@
 
 use super::hooks::{block, Hooks};
 use super::params::ParamPath;
-use crate::{Result, Tensor, Var};
+use crate::{Error, Result, Tensor, Var};
 
 /// How many bytes of transposed weight copies one model may hold ([`Linear::wt`]): set from
 /// `GRADPATH_WEIGHT_COPIES_MB` (default 2048 MiB) when a model is loaded, and spent layer by layer
@@ -171,11 +171,40 @@ pub struct Rotary {
 }
 
 impl Rotary {
-    /// `x` `[batch, pos, heads, d_head]` rotated for positions `0..pos`.
-    fn apply(&self, x: &Var) -> Result<Var> {
+    /// `x` `[batch, pos, heads, d_head]` rotated for positions `0..pos`, or for `positions` (one
+    /// per sequence index: a token tree, [`super::Batch`]).
+    fn apply(&self, x: &Var, positions: Option<&[usize]>) -> Result<Var> {
+        use crate::ops::movement;
         let t = x.shape()[1];
-        let cos = crate::ops::movement::narrow(&self.cos, 0, 0, t)?;
-        let sin = crate::ops::movement::narrow(&self.sin, 0, 0, t)?;
+        let (cos, sin) = match positions {
+            None => (
+                movement::narrow(&self.cos, 0, 0, t)?,
+                movement::narrow(&self.sin, 0, 0, t)?,
+            ),
+            Some(p) => {
+                if p.len() != t {
+                    return Err(Error::Mismatch {
+                        what: "rotary positions".into(),
+                        detail: format!("{} positions for {t} tokens", p.len()),
+                    });
+                }
+                // gathered on the host (t rows of a small table), so any device takes them
+                let rows = |table: &Tensor| -> Result<Tensor> {
+                    let d = table.shape()[1];
+                    let v = table.to_vec_f64()?;
+                    let mut out = Vec::with_capacity(t * d);
+                    for &i in p {
+                        let row = v.get(i * d..(i + 1) * d).ok_or_else(|| Error::TooLong {
+                            tokens: i + 1,
+                            max: table.shape()[0],
+                        })?;
+                        out.extend_from_slice(row);
+                    }
+                    Tensor::from_f64_on(&out, &[t, d], table.dtype(), table.device())
+                };
+                (rows(&self.cos)?, rows(&self.sin)?)
+            }
+        };
         x.rope(&cos, &sin)
     }
 }
@@ -195,15 +224,17 @@ pub struct SelfAttention {
 
 impl SelfAttention {
     /// `x` `[batch, pos, d_model]` → attention output `[batch, pos, d_model]` (before the residual).
-    /// `mask` is additive, broadcastable to `[batch, n_heads, pos, pos]`.
+    /// `mask` is additive, broadcastable to `[batch, n_heads, pos, pos]`; `positions` are the
+    /// rotary positions of the sequence indices when they are not `0..pos` (a token tree).
     pub fn forward(
         &self,
         x: &Var,
         mask: Option<&Tensor>,
+        positions: Option<&[usize]>,
         hooks: &mut Hooks,
         l: usize,
     ) -> Result<Var> {
-        self.forward_queries(x, mask, hooks, l, Queries::All)
+        self.attend(x, mask, positions, hooks, l, Queries::All)
     }
 
     /// As [`SelfAttention::forward`] for the query positions `queries` asks for: with
@@ -216,6 +247,18 @@ impl SelfAttention {
         &self,
         x: &Var,
         mask: Option<&Tensor>,
+        hooks: &mut Hooks,
+        l: usize,
+        queries: Queries,
+    ) -> Result<Var> {
+        self.attend(x, mask, None, hooks, l, queries)
+    }
+
+    fn attend(
+        &self,
+        x: &Var,
+        mask: Option<&Tensor>,
+        positions: Option<&[usize]>,
         hooks: &mut Hooks,
         l: usize,
         queries: Queries,
@@ -270,8 +313,8 @@ impl SelfAttention {
                 )?;
                 let (q, k) = match &self.rotary {
                     Some(r) => (
-                        hooks.point(block(l, "attn.hook_rot_q"), r.apply(&q)?)?,
-                        hooks.point(block(l, "attn.hook_rot_k"), r.apply(&k)?)?,
+                        hooks.point(block(l, "attn.hook_rot_q"), r.apply(&q, positions)?)?,
+                        hooks.point(block(l, "attn.hook_rot_k"), r.apply(&k, positions)?)?,
                     ),
                     None => (q, k),
                 };
@@ -430,16 +473,18 @@ pub struct PreLnBlock {
 }
 
 impl PreLnBlock {
+    /// `positions`: see [`SelfAttention::forward`].
     pub fn forward(
         &self,
         x: &Var,
         mask: Option<&Tensor>,
+        positions: Option<&[usize]>,
         hooks: &mut Hooks,
         l: usize,
     ) -> Result<Var> {
         let z = hooks.point(block(l, "hook_resid_pre"), x.clone())?;
         let n1 = hooks.point(block(l, "ln1.hook_normalized"), self.ln1.forward(&z)?)?;
-        let a = self.attn.forward(&n1, mask, hooks, l)?;
+        let a = self.attn.forward(&n1, mask, positions, hooks, l)?;
         let u = hooks.point(block(l, "hook_resid_mid"), z.add(&a)?)?;
         let n2 = hooks.point(block(l, "ln2.hook_normalized"), self.ln2.forward(&u)?)?;
         let m = self.mlp.forward(&n2, hooks, l)?;

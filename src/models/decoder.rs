@@ -9,6 +9,7 @@
 //! targets read one position through [`ModelOutput::token_logits`], which unembeds that position
 //! alone (for a 50k vocabulary this is most of the work of a forward otherwise).
 
+use super::batch::CausalLayout;
 use super::components::points;
 use super::components::CopyBudget;
 use super::components::{Act, Norm, PreLnBlock};
@@ -275,15 +276,32 @@ impl Decoder {
         }
     }
 
-    /// `[1, 1, pos, pos]`: 0 on and below the diagonal, −∞ above (a token sees only its past).
-    fn causal_mask(&self, t: usize) -> Result<Tensor> {
-        let mut v = vec![0.0; t * t];
-        for i in 0..t {
-            for j in i + 1..t {
-                v[i * t + j] = f64::NEG_INFINITY;
-            }
+    /// The additive mask `[1, 1, pos, pos]` (0 where a token sees another, −∞ elsewhere: its
+    /// past, or for a token tree its trunk and own branch) and, for a tree, the tokens'
+    /// positions ([`super::batch`]). Every row must have the same type ids.
+    fn attention_layout(&self, x: &Batch) -> Result<(Tensor, Option<Vec<usize>>)> {
+        let t = x.pos;
+        if x.type_ids.len() != x.batch * t {
+            return Err(Error::Mismatch {
+                what: "type ids".into(),
+                detail: format!("{} for {} rows of {t} tokens", x.type_ids.len(), x.batch),
+            });
         }
-        Tensor::from_f64_on(&v, &[1, 1, t, t], self.dtype, self.word.device())
+        let first = &x.type_ids[..t];
+        let layout = CausalLayout::of(first);
+        if layout.branched && x.type_ids.chunks(t).any(|r| r != first) {
+            return Err(Error::BadValue {
+                name: "type ids",
+                detail: "a token tree (branch type ids) must be the same in every batch row".into(),
+            });
+        }
+        let v: Vec<f64> = layout
+            .visible
+            .iter()
+            .map(|&s| if s { 0.0 } else { f64::NEG_INFINITY })
+            .collect();
+        let mask = Tensor::from_f64_on(&v, &[1, 1, t, t], self.dtype, self.word.device())?;
+        Ok((mask, layout.branched.then_some(layout.positions)))
     }
 
     /// Forward pass with boundaries (`docs/HOOKS.md`, decoder table).
@@ -311,20 +329,23 @@ impl Decoder {
             "hook_embed".into(),
             Var::embedding(&self.word, &x.ids, &shape)?,
         )?;
+        let (mask, positions) = self.attention_layout(x)?;
         let sum = match &self.pos {
             Some(pos) => {
-                let ids: Vec<usize> = (0..b).flat_map(|_| 0..t).collect();
+                let ids: Vec<usize> = match &positions {
+                    Some(p) => p.repeat(b),
+                    None => (0..b).flat_map(|_| 0..t).collect(),
+                };
                 let p = hooks.point("hook_pos_embed".into(), Var::embedding(pos, &ids, &shape)?)?;
                 word.add(&p)?
             }
             None => word,
         };
         let mut h = hooks.point("embed.hook_out".into(), sum)?;
-        let mask = self.causal_mask(t)?;
         // Blocks whose output a replaced `hook_resid_pre` discards are skipped.
         let first = hooks.first_live_block();
         for (l, blk) in self.blocks.iter().enumerate().skip(first) {
-            h = blk.forward(&h, Some(&mask), hooks, l)?;
+            h = blk.forward(&h, Some(&mask), positions.as_deref(), hooks, l)?;
         }
         let hidden = hooks.point(
             "ln_final.hook_normalized".into(),

@@ -14,7 +14,9 @@ Gauss–Legendre nodes (numpy `leggauss`, α = (1 + ξ)/2, w = ω/2), all path p
     attr_i = Σ_c (x − x′)_{ic} · Σ_k w_k ∂F/∂e_{ic}(x′ + α_k (x − x′))
 
 Cases: an answer (pad and zero baselines), two single tokens (a logit difference), a multi-token
-contrast that shares the answer's first token, on tiny-llama / tiny-gpt2 / tiny-mistral /
+contrast that shares the answer's first token, contrasts that differ from the answer before their
+last tokens (gradpath runs them as two branches of a token tree; here every term is evaluated on
+`prompt + continuation[:-1]` run on its own, see `terms_of`), on tiny-llama / tiny-gpt2 / tiny-mistral /
 tiny-qwen2, and an answer after the chat template of tiny-llama-chat (the rendered prompt as
 `apply_chat_template(..., tokenize=True)` gives it). Written to tests/fixtures/instruct_goldens.json.
 
@@ -64,6 +66,11 @@ CASES = [
     ("tiny-mistral", PROMPT, " lazy dog.", None, "pad"),
     ("tiny-qwen2", PROMPT, " lazy dog.", " lazy do", "pad"),
     ("tiny-llama-chat", "chat", " it sleeps in the sun.", None, "pad"),
+    # answer and contrast that differ before their last tokens: two branches after the prompt
+    ("tiny-llama", PROMPT, " lazy dog.", " quick fox", "pad"),
+    ("tiny-llama", PROMPT, " lazy dog.", " lazy cat", "zero"),
+    ("tiny-gpt2", PROMPT, " lazy dog.", " quick fox", "pad"),
+    ("tiny-qwen2", PROMPT, " lazy dog.", " lazy cat", "pad"),
 ]
 
 
@@ -80,23 +87,46 @@ def load(name):
 
 
 def terms_of(n_prompt, answer, contrast):
-    """The target's terms (position, token, kind, weight) and the continuation in the input."""
-    longer = contrast if contrast is not None and len(contrast) > len(answer) else answer
+    """The target's terms and the tokens after the prompt, in gradpath's layout: each
+    continuation's inputs are its tokens but the last; their shared prefix follows the prompt, and
+    where both still have inputs of their own, the answer's and then the contrast's follow as two
+    branches of a token tree (type ids 2 and 3). Each term is (position in that layout, token,
+    kind, weight, run, position in the run) where run 0 is `prompt + answer[:-1]` and run 1
+    `prompt + contrast[:-1]`, each a plain sequence on its own: the reference evaluates the terms
+    there, never through a tree mask."""
+    ia = answer[:-1]
+    ic = [] if contrast is None else contrast[:-1]
+    k = 0
+    while k < min(len(ia), len(ic)) and ia[k] == ic[k]:
+        k += 1
+    ba, bc = ia[k:], ic[k:]
+    branched = bool(ba) and bool(bc)
+    start_a = n_prompt + k
+    start_c = start_a + (len(ba) if branched else 0)
     single = contrast is not None and len(answer) == 1 and len(contrast) == 1
     kind = "logit" if single else "log-prob"
     terms = []
-    for cont, w in ((answer, 1.0), (contrast, -1.0)):
+    for run, (cont, w, start) in enumerate(((answer, 1.0, start_a), (contrast, -1.0, start_c))):
         if cont is None:
             continue
-        assert cont[:-1] == longer[: len(cont) - 1]
         for j, t in enumerate(cont):
-            pos = n_prompt - 1 + j
-            hit = [k for k, x in enumerate(terms) if x[0] == pos and x[1] == t and x[3] == -w]
+            if j == 0:
+                pos = n_prompt - 1
+            elif j - 1 < k:
+                pos = n_prompt + j - 1
+            else:
+                pos = start + j - 1 - k
+            hit = [i for i, x in enumerate(terms) if x[0] == pos and x[1] == t and x[3] == -w]
             if hit:
                 terms.pop(hit[0])
             else:
-                terms.append((pos, t, kind, w))
-    return terms, longer[:-1]
+                terms.append((pos, t, kind, w, run, n_prompt - 1 + j))
+    extra = list(ia[:k]) + list(ba) + list(bc)
+    kinds = [0] * k + [2 if branched else 0] * len(ba) + [3 if branched else 0] * len(bc)
+    # the layout indices of each run's inputs after the prompt
+    cols = [list(range(n_prompt, n_prompt + k)) + list(range(start_a, start_a + len(ba))),
+            list(range(n_prompt, n_prompt + k)) + list(range(start_c, start_c + len(bc)))]
+    return terms, extra, kinds, (start_c if branched else None), cols
 
 
 def run_case(model, tok, name, prompt, answer_text, contrast_text, baseline):
@@ -116,7 +146,7 @@ def run_case(model, tok, name, prompt, answer_text, contrast_text, baseline):
     answer = tok.encode(answer_text, add_special_tokens=False).ids
     contrast = None if contrast_text is None else tok.encode(contrast_text, add_special_tokens=False).ids
     n_prompt = len(ids)
-    terms, extra = terms_of(n_prompt, answer, contrast)
+    terms, extra, kinds, contrast_branch, cols = terms_of(n_prompt, answer, contrast)
     seq = ids + list(extra)
     emb = model.get_input_embeddings()
     with torch.no_grad():
@@ -130,15 +160,17 @@ def run_case(model, tok, name, prompt, answer_text, contrast_text, baseline):
             xb[n_prompt:] = x[n_prompt:]
 
     def term_values(e):
-        logits = model(inputs_embeds=e).logits
+        # each run as a plain sequence of its own: the prompt's rows and its inputs' rows
+        logits = [model(inputs_embeds=torch.cat([e[:, :n_prompt], e[:, c]], dim=1)).logits
+                  for c in cols]
         out = []
-        for pos, t, kind, _ in terms:
-            row = logits[:, pos]
+        for _, t, kind, _, run, pos in terms:
+            row = logits[run][:, pos]
             out.append(row[:, t] if kind == "logit" else torch.log_softmax(row, dim=-1)[:, t])
         return out
 
     def F(e):
-        return sum(w * v for (_, _, _, w), v in zip(terms, term_values(e)))
+        return sum(term[3] * v for term, v in zip(terms, term_values(e)))
 
     xi, om = np.polynomial.legendre.leggauss(N_STEPS)
     alphas = torch.tensor((1 + xi) / 2, dtype=DT)
@@ -161,7 +193,9 @@ def run_case(model, tok, name, prompt, answer_text, contrast_text, baseline):
         "steps": N_STEPS,
         "ids": seq,
         "baseline_ids": base_ids,
-        "terms": [{"position": p, "token": t, "kind": k, "weight": w} for p, t, k, w in terms],
+        "type_ids_after_prompt": kinds,
+        "contrast_branch": contrast_branch,
+        "terms": [{"position": p, "token": t, "kind": k, "weight": w} for p, t, k, w, _, _ in terms],
         "term_input": tin,
         "term_baseline": tb,
         "f_input": fx,
