@@ -10,12 +10,12 @@ pad ids; on the gradpath side `gradpath ig --similar-to ...`.
 
 Four comparisons, per text length (in tokens, [CLS]/[SEP] included):
 
-  1. compute only   Captum `.attribute(...)` wall time in this process (best of N after a warm-up)
-                    vs gradpath's own `timing.attribution_s` (best of N). Also the agreement of the
+  1. compute only   Captum `.attribute(...)` wall time in this process (median of N after a warm-up)
+                    vs gradpath's own `timing.attribution_s` (median of N). Also the agreement of the
                     per-token attributions (max |diff| / max |value|).
-  2. whole process  wall time of the `gradpath ig ...` command a user types (best of N) vs a fresh
+  2. whole process  wall time of the `gradpath ig ...` command a user types (median of N) vs a fresh
                     Python process that imports torch + transformers + captum, loads the model and
-                    attributes (best of N).
+                    attributes (median of N).
   3. peak memory    peak RSS of each of those processes (/usr/bin/time -v, or getrusage in a fresh
                     wrapper process when /usr/bin/time is missing).
   4. time to        gradpath `--tolerance 1e-4` (compute time, points used) vs Captum's compute time
@@ -42,7 +42,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import statistics
 import time
+
+
+def median(xs):
+    return statistics.median(list(xs))
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -240,8 +246,8 @@ def bench_length(a, side, n_tokens, env_gp, env_py, rows, notes):
     # gradpath first (a separate process per run), then Captum in this process.
     run_gradpath(a, text, env_gp)  # warm-up (page cache)
     gp_runs = [run_gradpath(a, text, env_gp) for _ in range(reps)]
-    gp_compute = min(r[2]["timing"]["attribution_s"] for r in gp_runs)
-    gp_wall = min(r[0] for r in gp_runs)
+    gp_compute = median(r[2]["timing"]["attribution_s"] for r in gp_runs)
+    gp_wall = median(r[0] for r in gp_runs)
     gp_rss = max(r[1] for r in gp_runs)
     gp_json = gp_runs[0][2]
     gp_attr = gp_json["attributions"]
@@ -253,7 +259,7 @@ def bench_length(a, side, n_tokens, env_gp, env_py, rows, notes):
     for _ in range(reps):
         dt, cap_attr, _ = side.attribute(a.steps, cb)
         cap_times.append(dt)
-    cap_compute = min(cap_times)
+    cap_compute = median(cap_times)
     _, cap_attr_d, cap_delta = side.attribute(a.steps, cb, delta=True)
     cap_rel = abs(cap_delta) / abs(dF) if dF else float("nan")
     maxabs = max(abs(v) for v in cap_attr) or 1.0
@@ -276,19 +282,21 @@ def bench_length(a, side, n_tokens, env_gp, env_py, rows, notes):
     for _ in range(reps):
         wall, rss, out = run_measured(worker, env_py)
         py_runs.append((wall, rss, json.loads(out.strip().splitlines()[-1])))
-    py_wall = min(r[0] for r in py_runs)
+    py_wall = median(r[0] for r in py_runs)
     py_rss = max(r[1] for r in py_runs)
-    py_imp = min(r[2]["import_load_s"] for r in py_runs)
+    py_imp = median(r[2]["import_load_s"] for r in py_runs)
     print(f"[process] gradpath {fmt_s(gp_wall)} (peak RSS {gp_rss:.0f} MiB), python+captum {fmt_s(py_wall)} "
           f"(import+load {fmt_s(py_imp)}, peak RSS {py_rss:.0f} MiB)", flush=True)
 
     # ---- 4. time to accuracy -------------------------------------------------------------
-    tta = []  # per gradpath rule: (rule, best compute time, points, rel. delta, converged)
+    tta = []  # per gradpath rule: (rule, median compute time, points, rel. delta, converged)
     for rule in a.tta_rule:
-        tta_args = ["--tolerance", str(a.tolerance), "--method", rule]
+        # "panels": Gauss–Kronrod panels bisected where the integrand bends (--adaptive panels)
+        tta_args = (["--tolerance", str(a.tolerance), "--method", "gauss-legendre", "--adaptive", "panels"]
+                    if rule == "panels" else ["--tolerance", str(a.tolerance), "--method", rule])
         runs_ = [run_gradpath(a, text, env_gp, tta_args) for _ in range(reps)]
         rel_ = runs_[0][2]["relative_delta"]
-        tta.append((rule, min(r[2]["timing"]["attribution_s"] for r in runs_), runs_[0][2]["points_used"],
+        tta.append((rule, median(r[2]["timing"]["attribution_s"] for r in runs_), runs_[0][2]["points_used"],
                     rel_, runs_[0][2].get("refinement", {}).get("converged", rel_ <= a.tolerance)))
     time.sleep(0.5)
     cap_n, cap_tta, cap_tta_rel, tried = None, None, None, []
@@ -300,13 +308,13 @@ def bench_length(a, side, n_tokens, env_gp, env_py, rows, notes):
         last_b = b
         if rel <= a.tolerance:
             cap_n, cap_tta_rel = steps, rel
-            cap_tta = min(side.attribute(steps, b, delta=True)[0] for _ in range(reps))
+            cap_tta = median(side.attribute(steps, b, delta=True)[0] for _ in range(reps))
             break
     tried_s = ", ".join(f"n={s}: {r:.1e}" for s, r in tried)
     if cap_n is None:
         # no n reached the tolerance; the time at the largest n is a lower bound for Captum.
         nmax = a.tta_steps[-1]
-        cap_tta = min(side.attribute(nmax, last_b, delta=True)[0] for _ in range(reps))
+        cap_tta = median(side.attribute(nmax, last_b, delta=True)[0] for _ in range(reps))
         notes.append(f"{n_tokens} tokens: Captum reached no relative delta ≤ {a.tolerance:g} at "
                      f"{'/'.join(map(str, a.tta_steps))} steps ({tried_s}); its time at {nmax} steps is a lower bound")
     for rule, gp_tta, gp_pts, gp_tta_rel, gp_conv in tta:
@@ -369,10 +377,12 @@ def main():
                     help="Captum internal_batch_size (default: all --steps in one batch; "
                          "for the time-to-accuracy runs, chunks of this size)")
     ap.add_argument("--gradpath-batch", type=int, default=None, help="gradpath --batch (default: gradpath's own choice)")
-    ap.add_argument("--runs", type=int, default=3, help="repetitions per measurement (best time is reported)")
+    ap.add_argument("--runs", type=int, default=3, help="repetitions per measurement (the median time is reported)")
     ap.add_argument("--tolerance", type=float, default=1e-4, help="relative-delta target of the time-to-accuracy comparison")
-    ap.add_argument("--tta-rule", nargs="+", default=["gauss-legendre", "clenshaw-curtis"],
-                    help="gradpath --method of the time-to-accuracy runs, one run each (clenshaw-curtis refines by nesting, reusing every point)")
+    ap.add_argument("--tta-rule", nargs="+", default=["gauss-legendre", "clenshaw-curtis", "panels"],
+                    help="gradpath --method of the time-to-accuracy runs, one run each (clenshaw-curtis refines by "
+                         "nesting, reusing every point; 'panels' is --method gauss-legendre --adaptive panels: "
+                         "Gauss–Kronrod panels, bisected where the integrand bends)")
     ap.add_argument("--tta-steps", type=int, nargs="+", default=[50, 100, 200, 400],
                     help="Captum step counts tried (in order) for the time-to-accuracy comparison")
     ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"], help="transformers attention implementation")
@@ -430,7 +440,7 @@ def main():
     print(f"gradpath: {gp_version} ({src_bin}, built {bin_mtime})")
     print(f"model: {a.model}")
     print(f"settings: lengths {a.lengths}, {a.steps} Gauss-Legendre steps, threads {a.threads}, runs {a.runs} "
-          f"(best of), Captum internal_batch_size {a.captum_batch or 'all steps'}, "
+          f"(median of), Captum internal_batch_size {a.captum_batch or 'all steps'}, "
           f"gradpath --batch {a.gradpath_batch or 'default'}, tolerance {a.tolerance:g}, "
           f"/usr/bin/time {'yes' if HAVE_GNU_TIME else 'no (getrusage wrapper)'}")
     print(f"reference text: {a.similar_to!r}")

@@ -260,3 +260,35 @@ fn rough_paths_are_flagged_and_smooth_ones_are_not() {
         assert!(r.roughness_warning().is_none());
     }
 }
+
+/// `--adaptive panels` starts from ⌈min(steps, 16) / 15⌉ equal panels (two at the default 50
+/// steps: a single panel's 15 points are not reused when it is bisected), and the point budget is
+/// checked against that first pass.
+#[test]
+fn adaptive_panels_start_from_the_steps() {
+    use gradpath::attribution::Adaptive;
+    use gradpath::explain::{AdaptiveOptions, Quadrature, Scheme};
+    let o = AdaptiveOptions {
+        scheme: Scheme::Panels,
+        ..AdaptiveOptions::new(1e-4)
+    };
+    let q = |steps| Quadrature {
+        rule: Rule::GaussLegendre,
+        steps,
+    };
+    assert_eq!(o.scheme_for(&q(50)).unwrap(), Adaptive::Panels(2));
+    assert_eq!(o.scheme_for(&q(8)).unwrap(), Adaptive::Panels(1));
+    assert_eq!(o.scheme_for(&q(15)).unwrap(), Adaptive::Panels(1));
+    let tight = AdaptiveOptions {
+        max_points: 20,
+        ..o
+    };
+    assert!(tight.scheme_for(&q(50)).is_err());
+    assert!(tight.scheme_for(&q(8)).is_ok());
+    // doubling keeps its start of min(steps, 16) points
+    let d = AdaptiveOptions::new(1e-4);
+    assert_eq!(
+        d.scheme_for(&q(50)).unwrap(),
+        Adaptive::Rule(Rule::GaussLegendre, 16)
+    );
+}

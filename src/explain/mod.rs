@@ -302,7 +302,8 @@ pub enum Scheme {
     /// n, 2n, 4n, ... points (other rules than Gauss–Legendre nest their points).
     #[default]
     Doubling,
-    /// Gauss–Kronrod panels bisected where F bends (Gauss–Legendre only).
+    /// Gauss–Kronrod panels bisected where F bends (Gauss–Legendre only); the first pass is
+    /// ⌈min(steps, 16) / 15⌉ equal panels.
     Panels,
 }
 
@@ -316,7 +317,9 @@ impl Scheme {
 }
 
 /// Refine the quadrature until the relative completeness delta is ≤ `tolerance` or
-/// `max_points` path points are spent. The first pass uses min(steps, 16) points.
+/// `max_points` path points are spent. The first pass uses min(steps, 16) points; with
+/// [`Scheme::Panels`], that many rounded up to whole G7/K15 panels of 15 (two panels, 30 points,
+/// for the default steps).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdaptiveOptions {
     pub tolerance: f64,
@@ -342,18 +345,21 @@ impl AdaptiveOptions {
             });
         }
         let start = q.steps.min(16).max(q.rule.min_points());
-        if self.max_points < start {
+        let panels = (q.rule == Rule::GaussLegendre && self.scheme == Scheme::Panels)
+            .then(|| start.div_ceil(15));
+        let first = panels.map_or(start, |p| 15 * p);
+        if self.max_points < first {
             return Err(Error::BadValue {
                 name: "max_points",
                 detail: format!(
-                    "{} is below the {start} points of the first adaptive pass; raise it or lower the steps",
+                    "{} is below the {first} points of the first adaptive pass; raise it or lower the steps",
                     self.max_points
                 ),
             });
         }
-        Ok(match (q.rule, self.scheme) {
-            (Rule::GaussLegendre, Scheme::Panels) => Adaptive::Panels(1),
-            _ => Adaptive::Rule(q.rule, start),
+        Ok(match panels {
+            Some(p) => Adaptive::Panels(p),
+            None => Adaptive::Rule(q.rule, start),
         })
     }
 }
