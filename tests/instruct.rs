@@ -705,25 +705,31 @@ fn a_diverging_contrast_is_the_difference_of_two_answer_runs() {
         steps: 16,
         ..Quadrature::default()
     };
-    let close = |what: &str, got: &[f64], a: &[f64], b: &[f64]| {
+    // got[..n] == a[..n] − b[..n] to 1e-10 of the larger of the two runs
+    let close = |what: &str, n: usize, got: &[f64], a: &[f64], b: &[f64]| {
         let scale = a.iter().chain(b).fold(1.0f64, |m, v| m.max(v.abs()));
-        for (i, g) in got.iter().enumerate() {
+        for i in 0..n {
             let want = a[i] - b[i];
             assert!(
-                (g - want).abs() <= 1e-10 * scale,
-                "{what} [{i}]: {g} vs {want} (scale {scale})"
+                (got[i] - want).abs() <= 1e-10 * scale,
+                "{what} [{i}]: {} vs {want} (scale {scale})",
+                got[i]
             );
         }
     };
     for model in ["tiny-gpt2", "tiny-llama"] {
         let ex = f64_explainer(model);
-        let both = Input::text(text)
-            .answer(" lazy dog.")
-            .contrast(" quick fox");
-        let (a, c) = (
+        // the contrast target and the two answer runs it is the difference of
+        let inputs = [
+            Input::text(text)
+                .answer(" lazy dog.")
+                .contrast(" quick fox"),
             Input::text(text).answer(" lazy dog."),
             Input::text(text).answer(" quick fox"),
-        );
+        ];
+        let three = |f: &dyn Fn(&Input) -> Vec<f64>| -> [Vec<f64>; 3] {
+            [f(&inputs[0]), f(&inputs[1]), f(&inputs[2])]
+        };
         let io = IgOptions {
             path: PathOptions {
                 quadrature: q,
@@ -731,10 +737,10 @@ fn a_diverging_contrast_is_the_difference_of_two_answer_runs() {
             },
             adaptive: None,
         };
-        let (ig, ig_a, ig_c) = (
-            ex.ig(&both, &io).unwrap(),
-            ex.ig(&a, &io).unwrap(),
-            ex.ig(&c, &io).unwrap(),
+        let ig = ex.ig(&inputs[0], &io).unwrap();
+        let (ig_a, ig_c) = (
+            ex.ig(&inputs[1], &io).unwrap(),
+            ex.ig(&inputs[2], &io).unwrap(),
         );
         let v = serde_json::to_value(&ig).unwrap();
         let n = v["target"]["prompt_tokens"].as_u64().unwrap() as usize;
@@ -746,12 +752,12 @@ fn a_diverging_contrast_is_the_difference_of_two_answer_runs() {
             branch + ig_c.attributions.len() - n,
             "{model}"
         );
-        let what = format!("{model} IG");
         close(
-            &what,
-            &ig.attributions[..n],
-            &ig_a.attributions[..n],
-            &ig_c.attributions[..n],
+            &format!("{model} IG"),
+            n,
+            &ig.attributions,
+            &ig_a.attributions,
+            &ig_c.attributions,
         );
         assert!(ig.attributions[n..].iter().all(|&x| x == 0.0));
         assert!((ig.f_input - (ig_a.f_input - ig_c.f_input)).abs() < 1e-10);
@@ -764,31 +770,22 @@ fn a_diverging_contrast_is_the_difference_of_two_answer_runs() {
         let mut lo = LayerIgOptions::default();
         lo.path.quadrature = q;
         lo.boundary = "blocks.1.hook_resid_pre".into();
-        let (l, l_a, l_c) = (
-            ex.layer_ig(&both, &lo).unwrap(),
-            ex.layer_ig(&a, &lo).unwrap(),
-            ex.layer_ig(&c, &lo).unwrap(),
-        );
-        close(
-            &format!("{model} layer IG"),
-            &l.attributions[..n],
-            &l_a.attributions[..n],
-            &l_c.attributions[..n],
-        );
+        let [l, l_a, l_c] = three(&|i| ex.layer_ig(i, &lo).unwrap().attributions);
+        close(&format!("{model} layer IG"), n, &l, &l_a, &l_c);
 
         let mut co = ConductanceOptions::default();
         co.path.quadrature = q;
-        let (cd, cd_a, cd_c) = (
-            ex.conductance(&both, &co).unwrap(),
-            ex.conductance(&a, &co).unwrap(),
-            ex.conductance(&c, &co).unwrap(),
-        );
-        for ((l, la), lc) in cd.layers.iter().zip(&cd_a.layers).zip(&cd_c.layers) {
+        let cd: Vec<_> = inputs
+            .iter()
+            .map(|i| ex.conductance(i, &co).unwrap())
+            .collect();
+        for (k, layer) in cd[0].layers.iter().enumerate() {
             close(
-                &format!("{model} conductance {}", l.boundary),
-                &l.attributions[..n],
-                &la.attributions[..n],
-                &lc.attributions[..n],
+                &format!("{model} conductance {}", layer.boundary),
+                n,
+                &layer.attributions,
+                &cd[1].layers[k].attributions,
+                &cd[2].layers[k].attributions,
             );
         }
 
@@ -796,48 +793,31 @@ fn a_diverging_contrast_is_the_difference_of_two_answer_runs() {
             times_input: true,
             ..SaliencyOptions::default()
         };
-        let (s, s_a, s_c) = (
-            ex.saliency(&both, &so).unwrap(),
-            ex.saliency(&a, &so).unwrap(),
-            ex.saliency(&c, &so).unwrap(),
-        );
-        close(
-            &format!("{model} input x gradient"),
-            &s.attributions[..n],
-            &s_a.attributions[..n],
-            &s_c.attributions[..n],
-        );
+        let [s, s_a, s_c] = three(&|i| ex.saliency(i, &so).unwrap().attributions);
+        close(&format!("{model} input x gradient"), n, &s, &s_a, &s_c);
 
         let ao = AblateOptions::default();
-        let (ab, ab_a, ab_c) = (
-            ex.ablate(&both, &ao).unwrap(),
-            ex.ablate(&a, &ao).unwrap(),
-            ex.ablate(&c, &ao).unwrap(),
-        );
-        close(
-            &format!("{model} ablation"),
-            &ab.attributions[..n],
-            &ab_a.attributions[..n],
-            &ab_c.attributions[..n],
-        );
+        let [ab, ab_a, ab_c] = three(&|i| ex.ablate(i, &ao).unwrap().attributions);
+        close(&format!("{model} ablation"), n, &ab, &ab_a, &ab_c);
 
         let aa_o = AttAttrOptions {
             quadrature: q,
             ..AttAttrOptions::default()
         };
-        let (aa, aa_a, aa_c) = (
-            ex.attattr(&both, &aa_o).unwrap(),
-            ex.attattr(&a, &aa_o).unwrap(),
-            ex.attattr(&c, &aa_o).unwrap(),
-        );
-        for ((l, la), lc) in aa.layers.iter().zip(&aa_a.layers).zip(&aa_c.layers) {
+        let aa: Vec<_> = inputs
+            .iter()
+            .map(|i| ex.attattr(i, &aa_o).unwrap())
+            .collect();
+        for (k, l) in aa[0].layers.iter().enumerate() {
+            let (la, lc) = (&aa[1].layers[k], &aa[2].layers[k]);
             for h in 0..l.attribution.len() {
                 for i in 0..n {
                     close(
                         &format!("{model} ATTATTR layer {} head {h} row {i}", l.layer),
-                        &l.attribution[h][i][..n],
-                        &la.attribution[h][i][..n],
-                        &lc.attribution[h][i][..n],
+                        n,
+                        &l.attribution[h][i],
+                        &la.attribution[h][i],
+                        &lc.attribution[h][i],
                     );
                 }
                 // a branch never attends to the other branch

@@ -234,7 +234,7 @@ impl SelfAttention {
         hooks: &mut Hooks,
         l: usize,
     ) -> Result<Var> {
-        self.attend(x, mask, positions, hooks, l, Queries::All)
+        self.forward_queries(x, mask, positions, hooks, l, Queries::All)
     }
 
     /// As [`SelfAttention::forward`] for the query positions `queries` asks for: with
@@ -244,17 +244,6 @@ impl SelfAttention {
     /// When `hooks` replaces this layer's pattern for every row and nothing asks for q, k or the
     /// scores, those are not computed: the pattern replaces everything they feed.
     pub fn forward_queries(
-        &self,
-        x: &Var,
-        mask: Option<&Tensor>,
-        hooks: &mut Hooks,
-        l: usize,
-        queries: Queries,
-    ) -> Result<Var> {
-        self.attend(x, mask, None, hooks, l, queries)
-    }
-
-    fn attend(
         &self,
         x: &Var,
         mask: Option<&Tensor>,
@@ -387,7 +376,9 @@ impl PostLnBlock {
         queries: Queries,
     ) -> Result<Var> {
         let z = hooks.point(block(l, "hook_resid_pre"), x.clone())?;
-        let a = self.attn.forward_queries(&z, mask, hooks, l, queries)?;
+        let a = self
+            .attn
+            .forward_queries(&z, mask, None, hooks, l, queries)?;
         let z = match queries {
             Queries::All => z,
             Queries::First => z.narrow(1, 0, 1)?,
