@@ -86,11 +86,18 @@ fn scalar(g: &Weights, name: &str) -> f64 {
 }
 
 /// Worst relative differences over the three steps: (loss, gradient, parameter, update).
+/// `model` is the golden's name: a fixture, or `<fixture>-pair` for the text-pair batch.
 fn check_steps(model: &str) -> [f64; 4] {
     let (g, info) = golden(model);
     let (x, labels) = golden_batch(&g);
     assert!(x.mask.contains(&0), "the golden batch should be padded");
-    let clf = classifier::load(&fixture(model), None, 0, DType::F64).unwrap();
+    let clf = classifier::load(
+        &fixture(model.trim_end_matches("-pair")),
+        None,
+        0,
+        DType::F64,
+    )
+    .unwrap();
     assert!(clf.fresh.is_empty());
     let adam = AdamWConfig {
         lr: info["lr"].as_f64().unwrap(),
@@ -252,6 +259,42 @@ fn training_steps_match_pytorch_adamw() {
     for m in ["tiny-bert", "tiny-roberta", "tiny-distilbert"] {
         check_steps(m);
     }
+}
+
+/// Text pairs (the rules task's context and query): gradpath's encoder gives the golden's ids and
+/// type ids (the second segment has type 1), and three steps on that batch match PyTorch as the
+/// single texts do, token_type_embeddings row 1 included.
+#[test]
+fn training_on_text_pairs_matches_pytorch() {
+    let (g, info) = golden("tiny-bert-pair");
+    let (x, labels) = golden_batch(&g);
+    assert!(
+        x.type_ids.contains(&1),
+        "the golden batch should hold a second segment"
+    );
+    let examples: Vec<Example> = info["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(&labels)
+        .enumerate()
+        .map(|(i, (p, &label))| Example {
+            id: format!("p{i}"),
+            text: p[0].as_str().unwrap().into(),
+            text_pair: Some(p[1].as_str().unwrap().into()),
+            label,
+        })
+        .collect();
+    let enc = TextEncoder::new(&fixture("tiny-bert").join("tokenizer.json"), 64, 0).unwrap();
+    let (encoded, truncated) = enc.encode(&examples).unwrap();
+    assert_eq!(truncated, 0);
+    let rows: Vec<_> = encoded.iter().collect();
+    let (ours, ours_labels) = batch(&rows, 0);
+    assert_eq!(ours.ids, x.ids);
+    assert_eq!(ours.type_ids, x.type_ids);
+    assert_eq!(ours.mask, x.mask);
+    assert_eq!(ours_labels, labels);
+    check_steps("tiny-bert-pair");
 }
 
 #[test]

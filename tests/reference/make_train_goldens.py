@@ -18,7 +18,8 @@ optimizer steps on one fixed padded batch the way transformers' Trainer does:
                                                       LayerNorm has weight decay WEIGHT_DECAY)
     get_linear_schedule_with_warmup(...).step()       WARMUP warm-up steps of TOTAL
 
-Output: tests/fixtures/train/<model>-steps.safetensors, float64 except the int64 inputs:
+Output: tests/fixtures/train/<model>-steps.safetensors (and, on text pairs,
+tests/fixtures/train/<model>-pair-steps.safetensors), float64 except the int64 inputs:
 
     input_ids, attention_mask (, token_type_ids)    int64 [B, T]
     labels                                          int64 [B]
@@ -46,6 +47,15 @@ OUT = os.path.join(ROOT, "tests/fixtures/train")
 
 MODELS = ["tiny-bert", "tiny-roberta", "tiny-distilbert"]
 SENTENCES = ["the movie was great fun", "a dull plot", "not bad at all, really quite good", "awful"]
+# Text pairs (gradpath's `text_pair`, the rules task's context and query): tiny-bert, whose
+# token type ids then hold 1 for the second segment, so token_type_embeddings row 1 gets a gradient.
+PAIR_MODELS = ["tiny-bert"]
+PAIRS = [
+    ("anne is big. if someone is big then they are green.", "anne is green."),
+    ("bob is red.", "anne is red."),
+    ("charlie is kind. dave is tall. if someone is tall then they are nice.", "dave is nice."),
+    ("erin is cold.", "erin is cold."),
+]
 LR = 1e-3
 WEIGHT_DECAY = 0.01
 MAX_GRAD_NORM = 0.5
@@ -54,14 +64,18 @@ TOTAL = 4
 STEPS = 3
 
 
-def run(name):
+def run(name, pairs=False):
     d = os.path.join(FIXTURES, name)
     tok = AutoTokenizer.from_pretrained(d)
-    enc = tok(SENTENCES, padding=True, return_tensors="pt")
+    if pairs:
+        enc = tok([a for a, _ in PAIRS], [b for _, b in PAIRS], padding=True, return_tensors="pt")
+        assert enc["token_type_ids"].max() == 1, "the second segment should have type id 1"
+    else:
+        enc = tok(SENTENCES, padding=True, return_tensors="pt")
     assert enc["attention_mask"].min() == 0, "the batch should exercise padding"
     model = AutoModelForSequenceClassification.from_pretrained(d).double().eval()
     n_labels = model.config.num_labels
-    labels = torch.tensor([i % n_labels for i in (1, 0, 1, 0)][: len(SENTENCES)], dtype=torch.int64)
+    labels = torch.tensor([i % n_labels for i in (1, 0, 1, 0)], dtype=torch.int64)
     decay = [n for n in get_parameter_names(model, ALL_LAYERNORM_LAYERS) if "bias" not in n]
     named = list(model.named_parameters())
     groups = [
@@ -93,7 +107,7 @@ def run(name):
         "torch_version": torch.__version__,
         "transformers_version": transformers.__version__,
         "dtype": "float64",
-        "sentences": SENTENCES,
+        "sentences": [list(p) for p in PAIRS] if pairs else SENTENCES,
         "labels": labels.tolist(),
         "lr": LR,
         "weight_decay": WEIGHT_DECAY,
@@ -105,7 +119,7 @@ def run(name):
         "parameters": [n for n, _ in named],
     }
     os.makedirs(OUT, exist_ok=True)
-    path = os.path.join(OUT, f"{name}-steps.safetensors")
+    path = os.path.join(OUT, f"{name}{'-pair' if pairs else ''}-steps.safetensors")
     save_file(t, path, metadata={"info": json.dumps(info, sort_keys=True)})
     print(f"wrote {path}: {len(named)} parameters, ids {enc['input_ids'].tolist()}")
 
@@ -115,6 +129,8 @@ def main():
     torch.set_num_threads(1)
     for m in MODELS:
         run(m)
+    for m in PAIR_MODELS:
+        run(m, pairs=True)
 
 
 if __name__ == "__main__":
