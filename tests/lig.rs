@@ -2,6 +2,8 @@
 //! (tests/fixtures/lig_goldens.json from tests/reference/make_lig_goldens.py), completeness per
 //! column in f64, and the exact-zero conventions (ITB diagonal, decoder causality).
 
+mod common;
+
 use gradpath::attribution::lig::*;
 use gradpath::attribution::probe::{Chunking, Subject};
 use gradpath::integrate::Rule;
@@ -233,15 +235,7 @@ fn chunking_does_not_change_the_maps() {
 #[test]
 fn completeness_and_exact_zeros_every_family() {
     let cfg = LigConfig::new(Rule::GaussLegendre, 32).unwrap();
-    for fam in [
-        "tiny-bert",
-        "tiny-roberta",
-        "tiny-distilbert",
-        "tiny-gpt2",
-        "tiny-llama",
-        "tiny-mistral",
-        "tiny-qwen2",
-    ] {
+    for fam in common::FAMILY_FIXTURES {
         let m = load(fam);
         let decoder = m.is_decoder();
         let lig = Lig::new(Subject::new(m.as_ref(), &IDS, &[0; 6])).unwrap();

@@ -10,6 +10,7 @@ use gradpath::models::{self, Model};
 use gradpath::DType;
 use std::path::Path;
 
+mod common;
 #[path = "common/tempdir.rs"]
 mod tempdir;
 
@@ -17,18 +18,10 @@ const IDS: [usize; 6] = [2, 11, 25, 7, 40, 3];
 
 /// (label, checkpoint path, token ids) of every family's fixture.
 fn fixtures() -> Vec<(&'static str, String, Vec<usize>)> {
-    let mut v: Vec<(&'static str, String, Vec<usize>)> = [
-        "tiny-bert",
-        "tiny-roberta",
-        "tiny-distilbert",
-        "tiny-gpt2",
-        "tiny-llama",
-        "tiny-mistral",
-        "tiny-qwen2",
-    ]
-    .into_iter()
-    .map(|n| (n, format!("tests/fixtures/models/{n}"), IDS.to_vec()))
-    .collect();
+    let mut v: Vec<(&'static str, String, Vec<usize>)> = common::FAMILY_FIXTURES
+        .into_iter()
+        .map(|n| (n, format!("tests/fixtures/models/{n}"), IDS.to_vec()))
+        .collect();
     v.push((
         "tiny_llama.gguf",
         "tests/fixtures/gguf/tiny_llama.gguf".into(),

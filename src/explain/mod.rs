@@ -954,13 +954,13 @@ impl Explainer {
             });
         }
         let mut extra: Vec<(usize, usize)> = ia[..k].iter().map(|&id| (id, 0)).collect();
-        let (kind_a, kind_c) = if branched {
+        let (type_a, type_c) = if branched {
             (FIRST_BRANCH, FIRST_BRANCH + 1)
         } else {
             (0, 0)
         };
-        extra.extend(ba.iter().map(|&id| (id, kind_a)));
-        extra.extend(bc.iter().map(|&id| (id, kind_c)));
+        extra.extend(ba.iter().map(|&id| (id, type_a)));
+        extra.extend(bc.iter().map(|&id| (id, type_c)));
         if e.len() + extra.len() > self.model.max_tokens() {
             return Err(Error::TooLong {
                 tokens: e.len() + extra.len(),
@@ -968,11 +968,11 @@ impl Explainer {
             });
         }
         let end = e.offsets.last().map(|o| o.1).unwrap_or(0);
-        for (id, kind) in extra {
+        for (id, type_id) in extra {
             e.ids.push(id);
             e.tokens
                 .push(self.tokenizer.id_to_token(id).unwrap_or_default());
-            e.type_ids.push(kind);
+            e.type_ids.push(type_id);
             e.offsets.push((end, end));
             e.special.push(false);
             e.words.push(None);

@@ -171,41 +171,40 @@ pub struct Rotary {
 }
 
 impl Rotary {
-    /// `x` `[batch, pos, heads, d_head]` rotated for positions `0..pos`, or for `positions` (one
-    /// per sequence index: a token tree, [`super::Batch`]).
-    fn apply(&self, x: &Var, positions: Option<&[usize]>) -> Result<Var> {
+    /// The cos/sin rows `[pos, d_head]` for positions `0..pos`, or for `positions` (one per
+    /// sequence index: a token tree, [`super::Batch`]).
+    fn tables(&self, t: usize, positions: Option<&[usize]>) -> Result<(Tensor, Tensor)> {
         use crate::ops::movement;
-        let t = x.shape()[1];
-        let (cos, sin) = match positions {
-            None => (
+        let Some(p) = positions else {
+            return Ok((
                 movement::narrow(&self.cos, 0, 0, t)?,
                 movement::narrow(&self.sin, 0, 0, t)?,
-            ),
-            Some(p) => {
-                if p.len() != t {
-                    return Err(Error::Mismatch {
-                        what: "rotary positions".into(),
-                        detail: format!("{} positions for {t} tokens", p.len()),
-                    });
-                }
-                // gathered on the host (t rows of a small table), so any device takes them
-                let rows = |table: &Tensor| -> Result<Tensor> {
-                    let d = table.shape()[1];
-                    let v = table.to_vec_f64()?;
-                    let mut out = Vec::with_capacity(t * d);
-                    for &i in p {
-                        let row = v.get(i * d..(i + 1) * d).ok_or_else(|| Error::TooLong {
-                            tokens: i + 1,
-                            max: table.shape()[0],
-                        })?;
-                        out.extend_from_slice(row);
-                    }
-                    Tensor::from_f64_on(&out, &[t, d], table.dtype(), table.device())
-                };
-                (rows(&self.cos)?, rows(&self.sin)?)
-            }
+            ));
         };
-        x.rope(&cos, &sin)
+        let rows = self.cos.shape()[0];
+        let top = p.iter().copied().max().map_or(0, |m| m + 1);
+        if p.len() != t || top > rows {
+            return Err(Error::Mismatch {
+                what: "rotary positions".into(),
+                detail: format!(
+                    "{} positions (largest {}) for {t} tokens and a table of {rows}",
+                    p.len(),
+                    top.saturating_sub(1)
+                ),
+            });
+        }
+        // only the rows up to the largest position are read back, gathered on the host (so any
+        // device takes them)
+        let gather = |table: &Tensor| -> Result<Tensor> {
+            let d = table.shape()[1];
+            let v = movement::narrow(table, 0, 0, top)?.to_vec_f64()?;
+            let out: Vec<f64> = p
+                .iter()
+                .flat_map(|&i| v[i * d..(i + 1) * d].iter().copied())
+                .collect();
+            Tensor::from_f64_on(&out, &[t, d], table.dtype(), table.device())
+        };
+        Ok((gather(&self.cos)?, gather(&self.sin)?))
     }
 }
 
@@ -301,10 +300,20 @@ impl SelfAttention {
                     heads(self.v.forward(x)?, t, self.n_kv_heads)?,
                 )?;
                 let (q, k) = match &self.rotary {
-                    Some(r) => (
-                        hooks.point(block(l, "attn.hook_rot_q"), r.apply(&q, positions)?)?,
-                        hooks.point(block(l, "attn.hook_rot_k"), r.apply(&k, positions)?)?,
-                    ),
+                    Some(r) => {
+                        // one pair of tables for k and (its first tq rows) for q
+                        let (cos, sin) = r.tables(t, positions)?;
+                        let (qc, qs) = if tq == t {
+                            (cos.clone(), sin.clone())
+                        } else {
+                            use crate::ops::movement::narrow;
+                            (narrow(&cos, 0, 0, tq)?, narrow(&sin, 0, 0, tq)?)
+                        };
+                        (
+                            hooks.point(block(l, "attn.hook_rot_q"), q.rope(&qc, &qs)?)?,
+                            hooks.point(block(l, "attn.hook_rot_k"), k.rope(&cos, &sin)?)?,
+                        )
+                    }
                     None => (q, k),
                 };
                 let scores = hooks.point(

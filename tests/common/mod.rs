@@ -2,6 +2,18 @@
 #![allow(dead_code)]
 
 use gradpath::{DType, Tensor};
+
+/// The tiny model fixture of every family (`tests/fixtures/models/<name>`): the encoders, then the
+/// decoders.
+pub const FAMILY_FIXTURES: [&str; 7] = [
+    "tiny-bert",
+    "tiny-roberta",
+    "tiny-distilbert",
+    "tiny-gpt2",
+    "tiny-llama",
+    "tiny-mistral",
+    "tiny-qwen2",
+];
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 pub fn rng(seed: u64) -> StdRng {
