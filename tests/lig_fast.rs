@@ -137,6 +137,73 @@ fn fast_equals_the_per_target_path_f64() {
     }
 }
 
+/// f64: the z → u maps of every head from the block's forwards alone (zero baseline: one per
+/// point for every target; ITB where q/k/v read the residual stream directly: one per target and
+/// point) equal the per-target path's (T · heads units × n rows, a backward each) to 1e-10 of
+/// their largest entry, with the same target norms; ITB's diagonal and decoders' later sources
+/// exactly 0.
+#[test]
+fn attention_maps_equal_the_per_target_path_f64() {
+    for (name, path, ids) in fixtures() {
+        let m = load(&path, DType::F64);
+        let direct = m.block_attention(0).map(|b| b.input) == Some(models::AttentionInput::Direct);
+        let t = ids.len();
+        let types = vec![0; t];
+        let lig = Lig::new(Subject::new(m.as_ref(), &ids, &types)).unwrap();
+        let mut worst = 0.0f64;
+        for cfg in [
+            LigConfig::new(Rule::GaussLegendre, 8).unwrap(),
+            LigConfig::captum(Rule::CaptumTrapezoid, 8).unwrap(),
+        ] {
+            let slow = per_target(&cfg);
+            let mut small = cfg.clone();
+            small.chunking = Chunking::Rows(3);
+            for (baseline, targets) in [
+                (AttBaseline::Zero, vec![]),
+                (AttBaseline::Zero, vec![t - 1, 0]),
+                (AttBaseline::Itb, vec![]),
+                (AttBaseline::ItbMapRatio, vec![1]),
+            ] {
+                for l in 0..lig.n_layers() {
+                    let want = lig.att_map(l, baseline, &targets, &slow).unwrap();
+                    for fast in [&cfg, &small] {
+                        let got = lig.att_map(l, baseline, &targets, fast).unwrap();
+                        assert_eq!(got.len(), want.len());
+                        for (h, (a, b)) in got.iter().zip(&want).enumerate() {
+                            let scale = max_mag(&b.matrix).max(1e-300);
+                            let e = max_abs(&a.matrix, &b.matrix);
+                            worst = worst.max(e / scale);
+                            assert!(
+                                e <= 1e-10 * scale,
+                                "{name} layer {l} head {h} {baseline:?}: {e:e} of {scale:e}"
+                            );
+                            assert_eq!(a.targets, b.targets);
+                            for (x, y) in a.target_norm.iter().zip(&b.target_norm) {
+                                assert!((x - y).abs() <= 1e-12 * y.abs().max(1.0), "{x} {y}");
+                            }
+                            let shared = baseline == AttBaseline::Zero || direct;
+                            if shared && t > 1 {
+                                assert!(a.rows < b.rows, "{name}: {} vs {} rows", a.rows, b.rows);
+                            }
+                            for &j in &a.targets {
+                                if baseline == AttBaseline::Itb {
+                                    assert_eq!(a.matrix[j][j], 0.0, "{name} ITB diagonal {j}");
+                                }
+                                if m.is_decoder() {
+                                    for i in j + 1..t {
+                                        assert_eq!(a.matrix[i][j], 0.0, "{name} l{l} {i}→{j}");
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        println!("{name}: attention maps, fast vs per-target, f64, worst max|diff| / max|M| = {worst:.1e}");
+    }
+}
+
 /// f32: the fast map of an f32 model against the f64 per-target map, next to the per-target
 /// path's own f32 error. Both run the same f32 forwards (the block's values and gradients carry
 /// f32 rounding, ~6e-8 relative, amplified by the LayerNorms' 1/σ and summed over d dims and n

@@ -54,9 +54,10 @@ pub struct LigArgs {
     /// Model rows per forward (default: as many as fit a 512 MiB activation budget).
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Run the zero-baseline layer map target by target (T × n rows of each block), the
-    /// reference path, instead of one forward per path point for every target: the same map
-    /// to rounding, many times slower (for checks and benchmarks).
+    /// Run the zero-baseline layer map and the attention maps unit by unit (T × n rows of
+    /// each block per layer map, T × heads × n per attention map), the reference path, instead
+    /// of forwards of the block shared by every target and head: the same maps to rounding,
+    /// many times slower (for checks and benchmarks).
     #[arg(long)]
     pub per_target: bool,
     #[command(flatten)]

@@ -53,7 +53,7 @@ pub use set_map::{set_map_ig, TokenReduce};
 
 use super::probe::{self, Capture, Chunking, Objective, Request, Rows, Subject};
 use crate::integrate::{captum_exact, Rule};
-use crate::models::{HookName, Site};
+use crate::models::{AttentionInput, HookName, Site};
 use crate::{Error, Result, Tensor, Var};
 use std::ops::Range;
 
@@ -155,11 +155,13 @@ pub struct LigConfig {
     pub alphas: Vec<f64>,
     pub weights: Vec<f64>,
     pub chunking: Chunking,
-    /// Run the zero-baseline z → z map target by target (T × n rows of the block) even where
-    /// one forward per path point serves every target (every model that reports its blocks'
-    /// attention structure, [`crate::models::Model::block_attention`]: all built-in families;
-    /// see `shared.rs`). The two give the same map to rounding; this is the reference the
-    /// tests compare with. Default `false`.
+    /// Run the zero-baseline z → z map and the z → u maps unit by unit (T × n rows of the block
+    /// per layer map, T · heads × n per attention map, a backward each) even where forwards of
+    /// the block alone serve every unit (every model that reports its blocks' attention
+    /// structure, [`crate::models::Model::block_attention`]: all built-in families; ITB
+    /// attention maps where q/k/v read the residual stream directly; see `shared.rs`). The two
+    /// give the same maps to rounding; this is the reference the tests compare with. Default
+    /// `false`.
     pub per_target: bool,
 }
 
@@ -735,6 +737,13 @@ impl<'a> Lig<'a> {
         targets: &[usize],
         cfg: &LigConfig,
     ) -> Result<Vec<TokenMap>> {
+        if !cfg.per_target {
+            if let Some(b) = self.shared_structure(l) {
+                if !itb || b.input == AttentionInput::Direct {
+                    return self.att_shared(l, b, itb, targets, cfg);
+                }
+            }
+        }
         let (t, d, nh, dh) = (self.t, self.d, self.heads, self.d_head);
         let (at, read) = (hook(l, Site::ResidPre), hook(l, Site::Z));
         let baselines: Vec<Vec<f64>> = if itb {

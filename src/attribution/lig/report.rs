@@ -77,8 +77,9 @@ pub struct LigOptions {
     /// Token indices of each word (for the word-level maps and diagnostic), if wanted.
     pub words: Option<Vec<Vec<usize>>>,
     pub chunking: Chunking,
-    /// Run the zero-baseline layer map target by target ([`LigConfig::per_target`]: the
-    /// reference path, same map to rounding, T times the rows).
+    /// Run the zero-baseline layer map and the attention maps unit by unit
+    /// ([`LigConfig::per_target`]: the reference path, same maps to rounding, many times the
+    /// rows).
     pub per_target: bool,
 }
 

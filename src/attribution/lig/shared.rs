@@ -1,5 +1,6 @@
 //! The z → z layer map for a baseline that does not depend on the target (`zero`), with
-//! **every target from one forward per path point**, for every model that reports its blocks'
+//! **every target from one forward per path point**, and the z → u attention maps from the
+//! block's forwards alone (last section), for every model that reports its blocks'
 //! attention structure ([`crate::models::Model::block_attention`]: BERT, RoBERTa, DistilBERT,
 //! GPT-2, Llama, Mistral, Qwen2, GGUF Llama). Other models keep the per-target path.
 //!
@@ -40,11 +41,22 @@
 //! gradients), plus three forwards (the reference at the baseline, P at Z and at 0), and
 //! O(T²·d) arithmetic for the contraction, instead of T forwards and backwards per point.
 //! α = 0 and zero-weight points are skipped, as the per-target path gives them 0.
+//!
+//! **The attention maps z → u** ([`Lig::att_shared`]) read head h's slot of `attn.hook_z` row j,
+//! so the gradient there is the unit residual `U_{j,h}` itself and the same terms (through k_i,
+//! v_i and, on the diagonal, q_j) with `dO_{j,h} = U_{j,h}` give every source's contribution:
+//! no backward at all, one forward of the block per path point for the zero baseline (every
+//! target and head), and one per target and point for ITB, whose path `z′_j + α(z − z′_j)` is not
+//! a ray from 0, so its tangent `P(z) − P(z′_j)` is constant only where q/k/v are affine in the
+//! residual stream (post-LN encoders); pre-LN models keep the per-target ITB path. The
+//! per-target path runs T · heads units × n points, a forward and a backward each
+//! (`tests/lig_fast.rs` compares the two in f64 on every family).
 
 use super::{hook, slot_norm, unit_residual, Lig, LigConfig, TokenMap};
 use crate::attribution::probe::{self, Capture, Objective, Request, RowSpec, Rows};
 use crate::models::{AttentionInput, BlockAttention, HookName, Site};
 use crate::{Error, Result, Tensor, Var};
+use std::ops::Range;
 
 /// One path point's block internals (f64, one row).
 struct Point {
@@ -264,6 +276,153 @@ impl Lig<'_> {
     }
 }
 
+impl Lig<'_> {
+    /// The z → u map of layer `l` (one [`TokenMap`] per head, columns `targets`) from forwards
+    /// of the block alone: one per path point for the zero baseline (every target and head
+    /// share it), one per target and point for ITB (`itb`, models whose attention reads the
+    /// residual stream directly, where the tangent `P(z) − P(z′)` is constant along the path).
+    /// The read is head h's slot of `attn.hook_z` row j, so its gradient is the unit residual
+    /// there and no backward is needed: the terms are those of [`head_column`] (module
+    /// documentation), α = 0 and zero-weight points skipped as in the per-target path.
+    pub(super) fn att_shared(
+        &self,
+        l: usize,
+        b: BlockAttention,
+        itb: bool,
+        targets: &[usize],
+        cfg: &LigConfig,
+    ) -> Result<Vec<TokenMap>> {
+        let (t, d, heads, dh) = (self.t, self.d, self.heads, self.d_head);
+        let kv = b.n_kv_heads;
+        let z = &self.z[l];
+        let (site_q, site_k) = if b.rotary {
+            (Site::RotQ, Site::RotK)
+        } else {
+            (Site::Q, Site::K)
+        };
+        // ITB's tangents are constant only when q/k/v are affine in the residual stream
+        let input = if itb { AttentionInput::Direct } else { b.input };
+        let baselines: Vec<Vec<f64>> = if itb {
+            targets.iter().map(|&j| self.itb(l, j)).collect()
+        } else {
+            vec![vec![0.0; t * d]]
+        };
+        // q, k, v and hook_z at Z and at each baseline: the tangents' directions and the
+        // references of the norms
+        let mut ends_in = Vec::with_capacity(baselines.len() + 1);
+        ends_in.push(z.clone());
+        ends_in.extend(baselines.iter().cloned());
+        let ends = self.block_values(l, &ends_in, &[site_q, site_k, Site::V, Site::Z], cfg)?;
+        let (nq, nk) = (ends[0][0].len(), ends[0][1].len());
+        if nk != t * kv * dh || nq != t * heads * dh {
+            return Err(Error::Mismatch {
+                what: "LIG shared attention map".into(),
+                detail: format!(
+                    "q/k of {nq} and {nk} values for {t} tokens, {heads} heads, {kv} kv heads of {dh}"
+                ),
+            });
+        }
+        let dims = Dims {
+            t,
+            d,
+            heads,
+            kv,
+            group: (heads / kv.max(1)).max(1),
+            dh,
+            scale: 1.0 / (dh as f64).sqrt(),
+        };
+        let pts: Vec<(f64, f64)> = cfg
+            .alphas
+            .iter()
+            .zip(&cfg.weights)
+            .filter(|(a, w)| **a != 0.0 && **w != 0.0)
+            .map(|(a, w)| (*a, *w))
+            .collect();
+        let per = match self.chunk(cfg.chunking) {
+            probe::Chunking::Rows(r) => r.max(1),
+            _ => pts.len().max(1),
+        };
+        let factors = Input::new(input, z, t, d);
+        let mut maps = vec![vec![vec![0.0; t]; t]; heads];
+        let mut norms = vec![vec![0.0; targets.len()]; heads];
+        let mut rows = ends_in.len();
+        let mut scratch = Scratch::new(dims);
+        let mut u = vec![0.0; dh];
+        for (bi, base) in baselines.iter().enumerate() {
+            let (at_z, at_b) = (&ends[0], &ends[bi + 1]);
+            let diff = |s: usize| -> Vec<f64> {
+                at_z[s].iter().zip(&at_b[s]).map(|(a, b)| a - b).collect()
+            };
+            let (tq, tk, tv) = (diff(0), diff(1), diff(2));
+            let reference = &at_b[3];
+            // (index into targets, token) of the columns this baseline serves
+            let cols: Vec<(usize, usize)> = if itb {
+                vec![(bi, targets[bi])]
+            } else {
+                targets.iter().copied().enumerate().collect()
+            };
+            for &(ti, j) in &cols {
+                for (h, n) in norms.iter_mut().enumerate() {
+                    n[ti] = slot_norm(&self.ctx[l], reference, &dims.qi(j, h));
+                }
+            }
+            for group_pts in pts.chunks(per) {
+                let ys: Vec<Vec<f64>> = group_pts
+                    .iter()
+                    .map(|&(a, _)| {
+                        if a == 1.0 {
+                            z.clone()
+                        } else {
+                            base.iter().zip(z).map(|(b, x)| b + a * (x - b)).collect()
+                        }
+                    })
+                    .collect();
+                let sites = [site_q, site_k, Site::V, Site::Pattern, Site::Z];
+                let vals = self.block_values(l, &ys, &sites, cfg)?;
+                rows += ys.len();
+                for (&(a, w), mut v) in group_pts.iter().zip(vals) {
+                    let p = Point {
+                        z: v.pop().unwrap_or_default(),
+                        pattern: v.pop().unwrap_or_default(),
+                        v: v.pop().unwrap_or_default(),
+                        k: v.pop().unwrap_or_default(),
+                        q: v.pop().unwrap_or_default(),
+                    };
+                    let f = factors.factors(a);
+                    for &(_, j) in &cols {
+                        for (h, m) in maps.iter_mut().enumerate() {
+                            let slot = dims.qi(j, h);
+                            unit_residual(&p.z[slot.clone()], &reference[slot], &mut u);
+                            head_column(
+                                m,
+                                j,
+                                h,
+                                w,
+                                &f,
+                                &p,
+                                &u,
+                                [&tq, &tk, &tv],
+                                dims,
+                                &mut scratch,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        Ok(maps
+            .into_iter()
+            .zip(norms)
+            .map(|(matrix, target_norm)| TokenMap {
+                matrix,
+                targets: targets.to_vec(),
+                target_norm,
+                rows,
+            })
+            .collect())
+    }
+}
+
 /// The attention input's tangent scale per token: the tangent of q, k and v of row i at
 /// Y_i = α z_i along Δz_i = z_i is `f_i(α)·(P(z)_i − P(0)_i)` (module documentation).
 struct Input {
@@ -335,50 +494,86 @@ fn contract(
     p: &Point,
     dy: &[f64],
     d_o: &[f64],
-    [tq, tk, tv]: [&Vec<f64>; 3],
+    tangents: [&Vec<f64>; 3],
     dz: &[f64],
     n: Dims,
 ) {
-    let Dims {
-        t,
-        d,
-        heads,
-        kv,
-        group,
-        dh,
-        scale,
-    } = n;
-    let qi = |i: usize, h: usize| (i * heads + h) * dh..(i * heads + h + 1) * dh;
-    let ki = |i: usize, g: usize| (i * kv + g) * dh..(i * kv + g + 1) * dh;
-    let mut da = vec![0.0; t];
-    let mut ds = vec![0.0; t];
-    let mut kq = vec![0.0; dh];
-    for h in 0..heads {
-        let g = h / group;
-        for j in 0..t {
-            let o_j = &d_o[qi(j, h)];
-            let q_j = &p.q[qi(j, h)];
-            let a_row = &p.pattern[(h * t + j) * t..(h * t + j + 1) * t];
-            for (i, x) in da.iter_mut().enumerate() {
-                *x = dot(o_j, &p.v[ki(i, g)]);
-            }
-            let sdot = dot(a_row, &da);
-            for ((x, a), dai) in ds.iter_mut().zip(a_row).zip(&da) {
-                *x = a * (dai - sdot);
-            }
-            kq.iter_mut().for_each(|x| *x = 0.0);
-            for i in 0..t {
-                let through_k = scale * ds[i] * dot(&tk[ki(i, g)], q_j);
-                let through_v = a_row[i] * dot(&tv[ki(i, g)], o_j);
-                m[i][j] += w * f[i] * (through_k + through_v);
-                for (acc, kk) in kq.iter_mut().zip(&p.k[ki(i, g)]) {
-                    *acc += ds[i] * kk;
-                }
-            }
-            m[j][j] += w * f[j] * scale * dot(&tq[qi(j, h)], &kq);
+    let mut scratch = Scratch::new(n);
+    for h in 0..n.heads {
+        for j in 0..n.t {
+            let o_j = &d_o[n.qi(j, h)];
+            head_column(m, j, h, w, f, p, o_j, tangents, n, &mut scratch);
         }
     }
-    for j in 0..t {
+    let d = n.d;
+    for j in 0..n.t {
         m[j][j] += w * dot(&dz[j * d..(j + 1) * d], &dy[j * d..(j + 1) * d]);
     }
+}
+
+/// Work buffers of [`head_column`].
+struct Scratch {
+    da: Vec<f64>,
+    ds: Vec<f64>,
+    kq: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(n: Dims) -> Scratch {
+        Scratch {
+            da: vec![0.0; n.t],
+            ds: vec![0.0; n.t],
+            kq: vec![0.0; n.dh],
+        }
+    }
+}
+
+impl Dims {
+    /// Query head h of token i in `[t, heads, d_head]`.
+    fn qi(&self, i: usize, h: usize) -> Range<usize> {
+        (i * self.heads + h) * self.dh..(i * self.heads + h + 1) * self.dh
+    }
+    /// Key/value head g of token i in `[t, kv_heads, d_head]`.
+    fn ki(&self, i: usize, g: usize) -> Range<usize> {
+        (i * self.kv + g) * self.dh..(i * self.kv + g + 1) * self.dh
+    }
+}
+
+/// Column j of head h at one path point (weight `w`, tangent scales `f`), given the gradient
+/// `o_j` at head h's slot of `attn.hook_z` row j: every source i's terms through the softmax
+/// row j (via k_i) and through v_i, and on the diagonal the term through q_j (module
+/// documentation).
+#[allow(clippy::too_many_arguments)]
+fn head_column(
+    m: &mut [Vec<f64>],
+    j: usize,
+    h: usize,
+    w: f64,
+    f: &[f64],
+    p: &Point,
+    o_j: &[f64],
+    [tq, tk, tv]: [&Vec<f64>; 3],
+    n: Dims,
+    s: &mut Scratch,
+) {
+    let (t, g) = (n.t, h / n.group);
+    let q_j = &p.q[n.qi(j, h)];
+    let a_row = &p.pattern[(h * t + j) * t..(h * t + j + 1) * t];
+    for (i, x) in s.da.iter_mut().enumerate() {
+        *x = dot(o_j, &p.v[n.ki(i, g)]);
+    }
+    let sdot = dot(a_row, &s.da);
+    for ((x, a), dai) in s.ds.iter_mut().zip(a_row).zip(&s.da) {
+        *x = a * (dai - sdot);
+    }
+    s.kq.iter_mut().for_each(|x| *x = 0.0);
+    for i in 0..t {
+        let through_k = n.scale * s.ds[i] * dot(&tk[n.ki(i, g)], q_j);
+        let through_v = a_row[i] * dot(&tv[n.ki(i, g)], o_j);
+        m[i][j] += w * f[i] * (through_k + through_v);
+        for (acc, kk) in s.kq.iter_mut().zip(&p.k[n.ki(i, g)]) {
+            *acc += s.ds[i] * kk;
+        }
+    }
+    m[j][j] += w * f[j] * n.scale * dot(&tq[n.qi(j, h)], &s.kq);
 }
