@@ -169,6 +169,47 @@ fn train_then_eval_writes_and_reads_a_hugging_face_folder() {
     let correct = conf[0][0].as_u64().unwrap() + conf[1][1].as_u64().unwrap();
     assert!((e["accuracy"].as_f64().unwrap() - correct as f64 / 9.0).abs() < 1e-15);
     assert_eq!(e["per_class"].as_array().unwrap().len(), 2);
+    assert!(e.get("by_depth").is_none(), "no depth in the data: {e}");
+    // Records with a "depth" (as `gradpath data rules` writes) get accuracy per depth, which
+    // adds up to the whole.
+    let deep: String = good(9)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            format!(
+                "{}, \"depth\": {}}}\n",
+                l.trim_end().trim_end_matches('}'),
+                i % 3
+            )
+        })
+        .collect();
+    let deep = data(&d, "deep.jsonl", &deep);
+    let jd = d.join("deep.json");
+    let o = gradpath(&[
+        "eval",
+        "--model",
+        &s(&out),
+        "--data",
+        &s(&deep),
+        "--json",
+        &s(&jd),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("accuracy by depth: depth 0:"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let e2: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&jd).unwrap()).unwrap();
+    let by = e2["by_depth"].as_array().unwrap();
+    assert_eq!(by.len(), 3);
+    let right: f64 = by
+        .iter()
+        .map(|g| g["accuracy"].as_f64().unwrap() * g["n"].as_f64().unwrap())
+        .sum();
+    assert_eq!(by.iter().map(|g| g["n"].as_u64().unwrap()).sum::<u64>(), 9);
+    assert!((right / 9.0 - e2["accuracy"].as_f64().unwrap()).abs() < 1e-12);
     // The report's dev accuracy after the last epoch is eval's.
     let rep: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("training_report.json")).unwrap())

@@ -19,6 +19,10 @@ pub struct Example {
     pub text_pair: Option<String>,
     /// Class index.
     pub label: usize,
+    /// The reasoning depth, where the record has one (`gradpath data rules` writes it): the
+    /// evaluation reports accuracy per depth.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub depth: Option<usize>,
 }
 
 pub(crate) fn data_err(path: &Path, line: usize, detail: impl Into<String>) -> Error {
@@ -119,11 +123,18 @@ pub fn read_jsonl(path: &Path, labels: &[String]) -> Result<Vec<Example>> {
             Some(Value::Number(x)) => x.to_string(),
             _ => n.to_string(),
         };
+        let depth = match obj.get("depth") {
+            None | Some(Value::Null) => None,
+            Some(d) => Some(d.as_u64().ok_or_else(|| {
+                data_err(path, n, format!("\"depth\" {d} is not a whole number ≥ 0"))
+            })? as usize),
+        };
         out.push(Example {
             id,
             text,
             text_pair,
             label,
+            depth,
         });
     }
     if out.is_empty() {
@@ -138,6 +149,8 @@ pub struct Encoded {
     pub ids: Vec<usize>,
     pub type_ids: Vec<usize>,
     pub label: usize,
+    /// [`Example::depth`].
+    pub depth: Option<usize>,
 }
 
 /// The model's tokenizer with transformers' truncation at `max_len` tokens.
@@ -190,6 +203,7 @@ impl TextEncoder {
                 ids: enc.get_ids().iter().map(|&i| i as usize).collect(),
                 type_ids: enc.get_type_ids().iter().map(|&i| i as usize).collect(),
                 label: ex.label,
+                depth: ex.depth,
             });
         }
         Ok((out, truncated))

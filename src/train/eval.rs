@@ -33,6 +33,36 @@ pub struct EvalReport {
     pub confusion: Vec<Vec<usize>>,
     /// Examples cut at the maximum length.
     pub truncated: usize,
+    /// Accuracy per reasoning depth, ascending, when the examples have one (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_depth: Vec<DepthAccuracy>,
+}
+
+/// Accuracy over the examples of one depth.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DepthAccuracy {
+    pub depth: usize,
+    pub n: usize,
+    pub accuracy: f64,
+}
+
+/// Accuracy per depth of the examples that have one, ascending.
+pub fn accuracy_by_depth(data: &[Encoded], pred: &[usize]) -> Vec<DepthAccuracy> {
+    let mut per: std::collections::BTreeMap<usize, (usize, usize)> = Default::default();
+    for (e, &p) in data.iter().zip(pred) {
+        if let Some(d) = e.depth {
+            let c = per.entry(d).or_default();
+            c.0 += 1;
+            c.1 += usize::from(p == e.label);
+        }
+    }
+    per.into_iter()
+        .map(|(depth, (n, right))| DepthAccuracy {
+            depth,
+            n,
+            accuracy: right as f64 / n as f64,
+        })
+        .collect()
 }
 
 /// Per-class scores, macro F1 and the confusion matrix of predictions against gold labels.
@@ -121,5 +151,6 @@ pub fn evaluate(
         macro_f1,
         confusion,
         truncated,
+        by_depth: accuracy_by_depth(data, &pred),
     })
 }

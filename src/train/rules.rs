@@ -12,6 +12,11 @@
 //! kept only when forward chaining over the whole context gives its intended label and (true) its
 //! intended depth.
 //!
+//! **Without distractors** ([`Distractors::None`]) an example is only its two anchor facts and
+//! its chain of rules ("Harry is tall. Gary is sad." / "Harry is sad." is false). A curriculum
+//! for models that stay at chance on the full task: MiniLM learns the binding of names to
+//! adjectives on these within two epochs, then the full task from there (docs/FINETUNE.md).
+//!
 //! **Balance.** Labels alternate (true, false, ...) and depths cycle 0..=D, so every depth has
 //! both labels in equal numbers (up to one when n is not a multiple of 2(D + 1)).
 //!
@@ -77,8 +82,22 @@ fn distinct(rng: &mut Rng, n: usize, k: usize) -> Vec<usize> {
     v
 }
 
+/// Whether examples carry distractor facts and rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distractors {
+    /// 2–4 facts and 1–3 rules besides the ones the query needs (the task).
+    Some,
+    /// Only the anchor facts and the chain (a curriculum's first stage).
+    None,
+}
+
 /// One example with the intended label and depth, or None when the draw does not give them.
-fn attempt(rng: &mut Rng, truth: bool, depth: usize) -> Option<(Vec<String>, String)> {
+fn attempt(
+    rng: &mut Rng,
+    truth: bool,
+    depth: usize,
+    distractors: Distractors,
+) -> Option<(Vec<String>, String)> {
     let ents = distinct(rng, NAMES.len(), 2);
     let (e, other) = (ents[0], ents[1]);
     let chain_adj = distinct(rng, ADJECTIVES.len(), depth + 1);
@@ -91,13 +110,15 @@ fn attempt(rng: &mut Rng, truth: bool, depth: usize) -> Option<(Vec<String>, Str
     let anchor = if truth { other } else { e };
     let mut facts = vec![(start, chain_adj[0]), (anchor, rng.below(ADJECTIVES.len()))];
     let mut rules: Vec<(usize, usize)> = chain_adj.windows(2).map(|w| (w[0], w[1])).collect();
-    for _ in 0..2 + rng.below(3) {
-        facts.push((rng.below(NAMES.len()), rng.below(ADJECTIVES.len())));
-    }
-    for _ in 0..1 + rng.below(3) {
-        let (p, c) = (rng.below(ADJECTIVES.len()), rng.below(ADJECTIVES.len()));
-        if p != c {
-            rules.push((p, c));
+    if distractors == Distractors::Some {
+        for _ in 0..2 + rng.below(3) {
+            facts.push((rng.below(NAMES.len()), rng.below(ADJECTIVES.len())));
+        }
+        for _ in 0..1 + rng.below(3) {
+            let (p, c) = (rng.below(ADJECTIVES.len()), rng.below(ADJECTIVES.len()));
+            if p != c {
+                rules.push((p, c));
+            }
         }
     }
     let query = (e, chain_adj[depth]);
@@ -127,8 +148,18 @@ fn attempt(rng: &mut Rng, truth: bool, depth: usize) -> Option<(Vec<String>, Str
 }
 
 /// `n` examples with depths cycling over 0..=`max_depth` and alternating labels, deterministic for
-/// `seed`.
+/// `seed`, with distractors (the task).
 pub fn generate(n: usize, max_depth: usize, seed: u64) -> Result<Vec<RuleExample>> {
+    generate_with(n, max_depth, seed, Distractors::Some)
+}
+
+/// As [`generate`], with or without distractor facts and rules.
+pub fn generate_with(
+    n: usize,
+    max_depth: usize,
+    seed: u64,
+    distractors: Distractors,
+) -> Result<Vec<RuleExample>> {
     if n == 0 {
         return Err(Error::BadValue {
             name: "n",
@@ -150,7 +181,7 @@ pub fn generate(n: usize, max_depth: usize, seed: u64) -> Result<Vec<RuleExample
         let depth = (i / 2) % (max_depth + 1);
         let mut rng = Rng::derive(seed, &[RULES_STREAM, i as u64]);
         let (context, query) = loop {
-            if let Some(x) = attempt(&mut rng, truth, depth) {
+            if let Some(x) = attempt(&mut rng, truth, depth, distractors) {
                 break x;
             }
         };
@@ -192,5 +223,27 @@ mod tests {
         for d in 0..=2 {
             assert_eq!(ex.iter().filter(|r| r.depth == d).count(), 200);
         }
+    }
+
+    /// Without distractors a context is the two anchor facts and the chain's rules, and the
+    /// labels still follow from forward chaining.
+    #[test]
+    fn without_distractors_only_the_anchors_and_the_chain_remain() {
+        let ex = generate_with(60, 2, 4, Distractors::None).unwrap();
+        for r in &ex {
+            let sentences: Vec<&str> = r.text.split_inclusive('.').map(str::trim).collect();
+            let facts = sentences.iter().filter(|s| !s.starts_with("If ")).count();
+            let rules = sentences.len() - facts;
+            assert_eq!(facts, 2, "{}: {:?}", r.id, r.text);
+            assert_eq!(rules, r.depth, "{}: {:?}", r.id, r.text);
+            let name = entity(&r.text_pair);
+            assert!(r.text.split(". ").any(|s| entity(s) == name), "{}", r.id);
+        }
+        assert_eq!(ex.iter().filter(|r| r.label == "true").count(), 30);
+        // the task's draws are unchanged by the option
+        assert_eq!(
+            generate(12, 2, 9).unwrap(),
+            generate_with(12, 2, 9, Distractors::Some).unwrap()
+        );
     }
 }
