@@ -6,6 +6,12 @@ and peak memory (issue 16, item 4).
     cargo build --release && bash scripts/fetch-data.sh
     .refenv/bin/python scripts/compare_training.py [--limit-train N] [--epochs 3] [--threads 2] ...
 
+Other data (text pairs included: a `"text_pair"` field is passed as the tokenizer's second text on
+both sides), e.g. the depth-0 rules task:
+
+    .refenv/bin/python scripts/compare_training.py --train-file d0-train.jsonl --test-file d0-dev.jsonl \
+        --ood-file none --labels false,true --epochs 2 --lr 1e-4 --batch 16 --max-len 96
+
 Recipe (both sides): a fresh classification head on all-MiniLM-L6-v2 (normal(0, 0.02), zero bias;
 each side seeds its own generator), AdamW (lr, β = (0.9, 0.999), ε = 1e-8, weight decay 0.01 except
 biases and LayerNorm weights), linear warm-up over ceil(0.1 · steps) then linear decay to 0, global
@@ -26,7 +32,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GP = os.path.join(ROOT, "target/release/gradpath")
-LABELS = ["negative", "positive"]
+LABELS = ["negative", "positive"]  # --labels replaces them
 
 
 def peak_of(cmd, env=None):
@@ -72,7 +78,14 @@ def torch_worker(a):
 
     def load(p):
         rows = [json.loads(l) for l in open(p) if l.strip()]
-        return [r["text"] for r in rows], [LABELS.index(r["label"]) for r in rows]
+        xs = [(r["text"], r["text_pair"]) if "text_pair" in r else r["text"] for r in rows]
+        return xs, [r["label"] if isinstance(r["label"], int) else LABELS.index(r["label"]) for r in rows]
+
+    def encode(batch):
+        if batch and isinstance(batch[0], tuple):
+            a_, b_ = [x[0] for x in batch], [x[1] for x in batch]
+            return tok(a_, b_, truncation=True, max_length=a.max_len, padding=True, return_tensors="pt")
+        return tok(batch, truncation=True, max_length=a.max_len, padding=True, return_tensors="pt")
 
     xs, ys = load(a.train)
     decay = [n for n in get_parameter_names(model, ALL_LAYERNORM_LAYERS) if "bias" not in n]
@@ -94,7 +107,7 @@ def torch_worker(a):
         t = time.time()
         for i in range(0, len(order), a.batch):
             idx = order[i : i + a.batch]
-            enc = tok([xs[j] for j in idx], truncation=True, max_length=a.max_len, padding=True, return_tensors="pt")
+            enc = encode([xs[j] for j in idx])
             loss = torch.nn.functional.cross_entropy(model(**enc).logits, torch.tensor([ys[j] for j in idx]))
             opt.zero_grad()
             loss.backward()
@@ -109,7 +122,7 @@ def torch_worker(a):
             ex, ey = load(p)
             right = 0
             for i in range(0, len(ex), a.batch):
-                enc = tok(ex[i : i + a.batch], truncation=True, max_length=a.max_len, padding=True, return_tensors="pt")
+                enc = encode(ex[i : i + a.batch])
                 right += (model(**enc).logits.argmax(-1) == torch.tensor(ey[i : i + a.batch])).sum().item()
             acc[name] = right / len(ex)
     print(json.dumps({"epoch_seconds": epochs, "accuracy": acc, "torch": torch.__version__}))
@@ -130,19 +143,24 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--train-file", help="training JSONL (default: DATA/polarity/train.jsonl)")
+    ap.add_argument("--test-file", help="held-out JSONL (default: DATA/polarity/test.jsonl)")
+    ap.add_argument("--ood-file", help="out-of-domain JSONL, or 'none' (default: DATA/uci/all.jsonl)")
+    ap.add_argument("--labels", default=",".join(LABELS), help="label names, in class order")
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--train", help=argparse.SUPPRESS)
     ap.add_argument("--evals-json", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    LABELS[:] = a.labels.split(",")
     if a.torch_worker:
         a.evals = json.loads(a.evals_json)
         return torch_worker(a)
 
     tmp = tempfile.mkdtemp(prefix="gradpath-compare-")
-    train = limited(f"{a.data}/polarity/train.jsonl", a.limit_train, tmp)
-    test = limited(f"{a.data}/polarity/test.jsonl", a.limit_eval, tmp)
-    ood = limited(f"{a.data}/uci/all.jsonl", a.limit_eval, tmp)
-    evals = [["test", test], ["ood", ood]]
+    train = limited(a.train_file or f"{a.data}/polarity/train.jsonl", a.limit_train, tmp)
+    test = limited(a.test_file or f"{a.data}/polarity/test.jsonl", a.limit_eval, tmp)
+    ood = None if a.ood_file == "none" else limited(a.ood_file or f"{a.data}/uci/all.jsonl", a.limit_eval, tmp)
+    evals = [["test", test]] + ([["ood", ood]] if ood else [])
     n_train = sum(1 for l in open(train) if l.strip())
     common = ["--epochs", str(a.epochs), "--lr", str(a.lr), "--batch", str(a.batch), "--max-len", str(a.max_len),
               "--warmup", str(a.warmup), "--weight-decay", str(a.weight_decay), "--seed", str(a.seed)]
@@ -155,12 +173,14 @@ def main():
                                    "--labels", ",".join(LABELS), "--threads", str(a.threads), "-q", *common])
     rep = json.load(open(os.path.join(out, "training_report.json")))
     gp = {"epoch_seconds": [h["seconds"] for h in rep["history"]], "accuracy": {"test": rep["history"][-1]["dev"]["accuracy"]}}
-    ej = os.path.join(tmp, "ood.json")
-    peak_of([GP, "eval", "--model", out, "--data", ood, "--max-len", str(a.max_len), "--json", ej, "--threads", str(a.threads), "-q"])
-    gp["accuracy"]["ood"] = json.load(open(ej))["accuracy"]
+    if ood:
+        ej = os.path.join(tmp, "ood.json")
+        peak_of([GP, "eval", "--model", out, "--data", ood, "--max-len", str(a.max_len), "--json", ej, "--threads", str(a.threads), "-q"])
+        gp["accuracy"]["ood"] = json.load(open(ej))["accuracy"]
 
     tout, pt_peak, pt_wall = peak_of([sys.executable, os.path.abspath(__file__), "--torch-worker", "--model", a.model,
-                                      "--train", train, "--evals-json", json.dumps(evals), "--threads", str(a.threads), *common])
+                                      "--train", train, "--evals-json", json.dumps(evals), "--labels", a.labels,
+                                      "--threads", str(a.threads), *common])
     pt = json.loads(tout.strip().splitlines()[-1])
     load_after = os.getloadavg()
 
@@ -180,7 +200,8 @@ def main():
     print("| | held-out acc | out-of-domain acc | s / epoch | peak RSS MiB |")
     print("|---|---|---|---|---|")
     for name, r, peak in (("gradpath", gp, gp_peak), ("PyTorch", pt, pt_peak)):
-        print(f"| {name} | {100 * r['accuracy']['test']:.2f} % | {100 * r['accuracy']['ood']:.2f} % | "
+        ood_acc = f"{100 * r['accuracy']['ood']:.2f} %" if "ood" in r["accuracy"] else "—"
+        print(f"| {name} | {100 * r['accuracy']['test']:.2f} % | {ood_acc} | "
               f"{mean(r['epoch_seconds']):.1f} | {peak:.0f} |")
     print(f"time ratio (PyTorch / gradpath per epoch): {mean(pt['epoch_seconds']) / mean(gp['epoch_seconds']):.2f}")
     if a.json:
