@@ -405,6 +405,7 @@ fn taylor_head_importance_matches_the_authors_formula() {
         text: c["text"].as_str().unwrap().into(),
         text_pair: None,
         label: c["label"].as_u64().unwrap() as usize,
+        depth: None,
     };
     assert_eq!(
         ex.encode(&e.text, false).unwrap().ids,

@@ -436,6 +436,7 @@ fn class_token_occurrence_and_truncation() {
             text: ex[0].text.clone(),
             text_pair: ex[0].pair.clone(),
             label: 0,
+            depth: None,
         }])
         .unwrap();
     assert_eq!(cut, 1);

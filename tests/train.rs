@@ -283,6 +283,7 @@ fn training_on_text_pairs_matches_pytorch() {
             text: p[0].as_str().unwrap().into(),
             text_pair: Some(p[1].as_str().unwrap().into()),
             label,
+            depth: None,
         })
         .collect();
     let enc = TextEncoder::new(&fixture("tiny-bert").join("tokenizer.json"), 64, 0).unwrap();
@@ -338,6 +339,7 @@ fn texts() -> Vec<Example> {
             text: t.to_string(),
             text_pair: None,
             label: i % 2,
+            depth: None,
         })
         .collect()
 }
@@ -387,6 +389,7 @@ fn truncation_keeps_the_special_tokens_and_is_counted() {
         text: "the movie was great fun and I liked it a lot".into(),
         text_pair: None,
         label: 0,
+        depth: None,
     };
     let (rows, truncated) = enc.encode(&[long.clone(), texts()[0].clone()]).unwrap();
     assert_eq!(truncated, 1);

@@ -94,6 +94,23 @@ impl Lig<'_> {
         self.values_at(hook(l, Site::ResidPre), rows, &reads, cfg.chunking)
     }
 
+    /// The path points that contribute, as (α, weight) (α = 0 contributes 0 by convention, and
+    /// zero-weight points nothing), and how many of them one chunk takes.
+    fn points(&self, cfg: &LigConfig) -> (Vec<(f64, f64)>, usize) {
+        let pts: Vec<(f64, f64)> = cfg
+            .alphas
+            .iter()
+            .zip(&cfg.weights)
+            .filter(|(a, w)| **a != 0.0 && **w != 0.0)
+            .map(|(a, w)| (*a, *w))
+            .collect();
+        let per = match self.chunk(cfg.chunking) {
+            probe::Chunking::Rows(r) => r.max(1),
+            _ => pts.len().max(1),
+        };
+        (pts, per)
+    }
+
     /// The zero-baseline z → z map of layer `l`, every target from one forward per path point
     /// (see the module documentation). Callers check [`Lig::shared_applies`].
     pub(super) fn layer_shared(
@@ -142,18 +159,7 @@ impl Lig<'_> {
         let input = Input::new(b.input, z, t, d);
         let group = (heads / kv.max(1)).max(1);
         let scale = 1.0 / (dh as f64).sqrt();
-        // the points that contribute (α = 0 contributes 0 by convention)
-        let pts: Vec<(f64, f64)> = cfg
-            .alphas
-            .iter()
-            .zip(&cfg.weights)
-            .filter(|(a, w)| **a != 0.0 && **w != 0.0)
-            .map(|(a, w)| (*a, *w))
-            .collect();
-        let per = match self.chunk(cfg.chunking) {
-            probe::Chunking::Rows(r) => r.max(1),
-            _ => pts.len().max(1),
-        };
+        let (pts, per) = self.points(cfg);
         let mut m = vec![vec![0.0; t]; t];
         let mut rows = 3;
         let (dtype, device) = (self.s.model.dtype(), self.s.model.device());
@@ -331,17 +337,7 @@ impl Lig<'_> {
             dh,
             scale: 1.0 / (dh as f64).sqrt(),
         };
-        let pts: Vec<(f64, f64)> = cfg
-            .alphas
-            .iter()
-            .zip(&cfg.weights)
-            .filter(|(a, w)| **a != 0.0 && **w != 0.0)
-            .map(|(a, w)| (*a, *w))
-            .collect();
-        let per = match self.chunk(cfg.chunking) {
-            probe::Chunking::Rows(r) => r.max(1),
-            _ => pts.len().max(1),
-        };
+        let (pts, per) = self.points(cfg);
         let factors = Input::new(input, z, t, d);
         let mut maps = vec![vec![vec![0.0; t]; t]; heads];
         let mut norms = vec![vec![0.0; targets.len()]; heads];
