@@ -164,16 +164,7 @@ impl Lig<'_> {
         let mut rows = 3;
         let (dtype, device) = (self.s.model.dtype(), self.s.model.device());
         for group_pts in pts.chunks(per) {
-            let ys: Vec<Vec<f64>> = group_pts
-                .iter()
-                .map(|&(a, _)| {
-                    if a == 1.0 {
-                        z.clone()
-                    } else {
-                        z.iter().map(|x| a * x).collect()
-                    }
-                })
-                .collect();
+            let ys = path_rows(None, z, group_pts);
             let sites = [site_q, site_k, Site::V, Site::Pattern, Site::Z];
             let vals = self.block_values(l, &ys, &sites, cfg)?;
             let points: Vec<Point> = vals
@@ -363,16 +354,7 @@ impl Lig<'_> {
                 }
             }
             for group_pts in pts.chunks(per) {
-                let ys: Vec<Vec<f64>> = group_pts
-                    .iter()
-                    .map(|&(a, _)| {
-                        if a == 1.0 {
-                            z.clone()
-                        } else {
-                            base.iter().zip(z).map(|(b, x)| b + a * (x - b)).collect()
-                        }
-                    })
-                    .collect();
+                let ys = path_rows(Some(base), z, group_pts);
                 let sites = [site_q, site_k, Site::V, Site::Pattern, Site::Z];
                 let vals = self.block_values(l, &ys, &sites, cfg)?;
                 rows += ys.len();
@@ -473,6 +455,18 @@ struct Dims {
     group: usize,
     dh: usize,
     scale: f64,
+}
+
+/// The block inputs at the path points `pts` (α, weight): `base + α(z − base)`, `αz` without a
+/// base, and `z` itself at α = 1.
+fn path_rows(base: Option<&[f64]>, z: &[f64], pts: &[(f64, f64)]) -> Vec<Vec<f64>> {
+    pts.iter()
+        .map(|&(a, _)| match base {
+            _ if a == 1.0 => z.to_vec(),
+            None => z.iter().map(|x| a * x).collect(),
+            Some(base) => base.iter().zip(z).map(|(b, x)| b + a * (x - b)).collect(),
+        })
+        .collect()
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
