@@ -318,8 +318,8 @@ pub struct RulesArgs {
     pub depth: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Only the two anchor facts and the chain's rules, no distractor facts or rules: the first
-    /// stage of a curriculum for models that stay at chance on the full task (docs/FINETUNE.md).
+    /// Only the two anchor facts and the chain's rules, no distractor facts or rules: an easier
+    /// set for a curriculum's first stage (docs/FINETUNE.md has what it did and did not achieve).
     #[arg(long)]
     pub no_distractors: bool,
     /// Write here instead of stdout.

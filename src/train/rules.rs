@@ -13,9 +13,10 @@
 //! intended depth.
 //!
 //! **Without distractors** ([`Distractors::None`]) an example is only its two anchor facts and
-//! its chain of rules ("Harry is tall. Gary is sad." / "Harry is sad." is false). A curriculum
-//! for models that stay at chance on the full task: MiniLM learns the binding of names to
-//! adjectives on these within two epochs, then the full task from there (docs/FINETUNE.md).
+//! its chain of rules ("Harry is tall. Gary is sad." / "Harry is sad." is false): a first stage
+//! for models that stay at chance on the full task. MiniLM learns these within two epochs (99 %
+//! dev at depth 0), but in the measured two-stage run that did not carry over to the full task
+//! (61 % held-out; docs/FINETUNE.md, `scripts/train-rules-curriculum.sh`).
 //!
 //! **Balance.** Labels alternate (true, false, ...) and depths cycle 0..=D, so every depth has
 //! both labels in equal numbers (up to one when n is not a multiple of 2(D + 1)).

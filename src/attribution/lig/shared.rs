@@ -299,16 +299,15 @@ impl Lig<'_> {
         };
         // ITB's tangents are constant only when q/k/v are affine in the residual stream
         let input = if itb { AttentionInput::Direct } else { b.input };
-        let baselines: Vec<Vec<f64>> = if itb {
-            targets.iter().map(|&j| self.itb(l, j)).collect()
-        } else {
-            vec![vec![0.0; t * d]]
-        };
-        // q, k, v and hook_z at Z and at each baseline: the tangents' directions and the
+        // Z, then each baseline; their q, k, v and hook_z give the tangents' directions and the
         // references of the norms
-        let mut ends_in = Vec::with_capacity(baselines.len() + 1);
-        ends_in.push(z.clone());
-        ends_in.extend(baselines.iter().cloned());
+        let mut ends_in = vec![z.clone()];
+        if itb {
+            ends_in.extend(targets.iter().map(|&j| self.itb(l, j)));
+        } else {
+            ends_in.push(vec![0.0; t * d]);
+        }
+        let baselines = &ends_in[1..];
         let ends = self.block_values(l, &ends_in, &[site_q, site_k, Site::V, Site::Z], cfg)?;
         let (nq, nk) = (ends[0][0].len(), ends[0][1].len());
         if nk != t * kv * dh || nq != t * heads * dh {
