@@ -121,6 +121,47 @@ fn cases() -> Vec<Case> {
             768,
             Layout::TransA,
         ),
+        // MiniLM (hidden 384, MLP 1536), 50 path points × 32 tokens: the compare_captum.py case.
+        c(
+            "1600x384x384_xWt",
+            "x·Wᵀ, MiniLM 50 points × 32 tokens (q/k/v/o projection)",
+            1600,
+            384,
+            384,
+            Layout::TransB,
+        ),
+        c(
+            "1600x384x1536_xWt",
+            "x·Wᵀ, MiniLM 50 points × 32 tokens (MLP up)",
+            1600,
+            384,
+            1536,
+            Layout::TransB,
+        ),
+        c(
+            "1600x1536x384_xWt",
+            "x·Wᵀ, MiniLM 50 points × 32 tokens (MLP down)",
+            1600,
+            1536,
+            384,
+            Layout::TransB,
+        ),
+        c(
+            "1600x384x384",
+            "dy·W, MiniLM 50 points × 32 tokens (input gradient of a projection)",
+            1600,
+            384,
+            384,
+            Layout::Plain,
+        ),
+        c(
+            "1600x1536x384",
+            "dy·W, MiniLM 50 points × 32 tokens (input gradient of MLP up)",
+            1600,
+            1536,
+            384,
+            Layout::Plain,
+        ),
         // One chunk of 4 path points × 128 tokens (bert-base conductance, default batch).
         c(
             "512x768x768_xWt",

@@ -272,6 +272,41 @@ impl Var {
         self.record_matmul(w, false, true, y)
     }
 
+    /// A Linear layer with bias, `self · wᵀ + b`: records exactly what
+    /// `self.linear(w, wt)?.add(b)` records (a `MatMul` node and an `Add` node), but adds the bias
+    /// into the GEMM's output in place on the CPU instead of writing a second tensor (one memory
+    /// pass and one buffer less per layer; the values are the same bit for bit). `wt` is the
+    /// transposed weight copy when the model has one (else the GEMM reads `w` transposed).
+    pub fn linear_bias(&self, w: &Var, wt: Option<&Tensor>, b: &Var) -> Result<Var> {
+        let mm = match wt {
+            Some(wt) => self.linear(w, wt)?,
+            None => self.matmul_t(w, false, true)?,
+        };
+        // `mm` is this function's own handle: when it is the only owner of its buffer (always,
+        // unless a hook kept a copy, which cannot happen between these two lines), add in place.
+        let Var { mut value, node } = mm;
+        if !elementwise::add_rows_in_place(&mut value, &b.value) {
+            return Var { value, node }.add(b);
+        }
+        // The MatMul node stores its inputs, not its output: the handle below is only the
+        // input of the Add node's record and is dropped at once, so no one reads its (biased)
+        // value as the product.
+        let mm = Var {
+            value: value.clone(),
+            node,
+        };
+        let (a_shape, b_shape) = (mm.shape().to_vec(), b.shape().to_vec());
+        Var::record("add", &[&mm, b], value, |ids| Op::Binary {
+            a: ids[0],
+            b: ids[1],
+            op: Binary::Add,
+            sa: None,
+            sb: None,
+            a_shape,
+            b_shape,
+        })
+    }
+
     // === Reductions ===
 
     fn reduce(&self, axes: &[usize], keepdim: bool, kind: ReduceKind) -> Result<Var> {

@@ -95,13 +95,10 @@ impl Linear {
         Linear::new(w, b, budget)
     }
     pub fn forward(&self, x: &Var) -> Result<Var> {
-        let y = match &self.wt {
-            Some(wt) => x.linear(&self.w, wt)?,
-            None => x.matmul_t(&self.w, false, true)?,
-        };
-        match &self.b {
-            Some(b) => y.add(b),
-            None => Ok(y),
+        match (&self.b, &self.wt) {
+            (Some(b), wt) => x.linear_bias(&self.w, wt.as_ref(), b),
+            (None, Some(wt)) => x.linear(&self.w, wt),
+            (None, None) => x.matmul_t(&self.w, false, true),
         }
     }
 }

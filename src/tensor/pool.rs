@@ -9,22 +9,31 @@
 //! Rules: only buffers of at least [`MIN_POOLED`] elements are pooled; the pools of all element types
 //! together hold at most `GRADPATH_POOL_MB` MiB (default 2048) and drops anything beyond; [`take`] returns a buffer whose
 //! contents are arbitrary (the caller overwrites every element), [`take_zeroed`] one that is zero.
+//! A request is served by the smallest free buffer whose capacity is between its length and
+//! [`SLACK`] times that (best fit), so the shorter last chunk of a batched sweep (e.g. 12 rows
+//! after chunks of 13) reuses the earlier chunks' buffers instead of faulting in fresh pages.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 /// Buffers shorter than this go straight to the allocator.
 pub const MIN_POOLED: usize = 1024;
 
+/// A free buffer serves a request of `len` elements when its capacity is at most
+/// `len + len / SLACK_DIV` (25 % larger).
+const SLACK_DIV: usize = 4;
+/// The largest capacity-to-length ratio a reused buffer may have (documentation of [`SLACK_DIV`]).
+pub const SLACK: f64 = 1.25;
+
 /// Element types that have a pool.
 pub trait Pooled: Copy + Default + Send + Sync + 'static {
     fn pool() -> &'static Pool<Self>;
 }
 
-/// Free lists keyed by exact length.
+/// Free lists keyed by capacity (every pooled buffer is full: length = capacity).
 pub struct Pool<T> {
-    free: Mutex<HashMap<usize, Vec<Vec<T>>>>,
+    free: Mutex<BTreeMap<usize, Vec<Vec<T>>>>,
     held_bytes: AtomicUsize,
     hits: AtomicUsize,
     misses: AtomicUsize,
@@ -33,7 +42,7 @@ pub struct Pool<T> {
 impl<T: Pooled> Pool<T> {
     fn new() -> Self {
         Self {
-            free: Mutex::new(HashMap::new()),
+            free: Mutex::new(BTreeMap::new()),
             held_bytes: AtomicUsize::new(0),
             hits: AtomicUsize::new(0),
             misses: AtomicUsize::new(0),
@@ -44,13 +53,31 @@ impl<T: Pooled> Pool<T> {
         if len < MIN_POOLED {
             return None;
         }
-        let v = self.free.lock().ok()?.get_mut(&len).and_then(Vec::pop);
+        let v = {
+            let mut free = self.free.lock().ok()?;
+            // Best fit: the smallest capacity in [len, len + len/SLACK_DIV] (lists are never
+            // left empty, so the first key in range has a buffer).
+            let cap = free
+                .range(len..=len + len / SLACK_DIV)
+                .next()
+                .map(|(&cap, _)| cap);
+            cap.and_then(|cap| {
+                let list = free.get_mut(&cap)?;
+                let v = list.pop();
+                if list.is_empty() {
+                    free.remove(&cap);
+                }
+                v
+            })
+        };
         match v {
-            Some(v) => {
-                self.held_bytes
-                    .fetch_sub(len * std::mem::size_of::<T>(), Ordering::Relaxed);
-                HELD_TOTAL.fetch_sub(len * std::mem::size_of::<T>(), Ordering::Relaxed);
+            Some(mut v) => {
+                let bytes = v.capacity() * std::mem::size_of::<T>();
+                self.held_bytes.fetch_sub(bytes, Ordering::Relaxed);
+                HELD_TOTAL.fetch_sub(bytes, Ordering::Relaxed);
                 self.hits.fetch_add(1, Ordering::Relaxed);
+                // Keeps the capacity: the buffer returns to the pool at its full size.
+                v.truncate(len);
                 Some(v)
             }
             None => {
@@ -60,11 +87,15 @@ impl<T: Pooled> Pool<T> {
         }
     }
 
-    fn give(&self, v: Vec<T>) {
-        let len = v.len();
-        if len < MIN_POOLED || v.capacity() != len {
+    fn give(&self, mut v: Vec<T>) {
+        let cap = v.capacity();
+        if v.len() < MIN_POOLED || cap > v.len() + v.len() / SLACK_DIV {
             return;
         }
+        // A buffer served to a shorter request: back to its full size (the tail is at most a
+        // quarter of it).
+        v.resize(cap, T::default());
+        let len = cap;
         let bytes = len * std::mem::size_of::<T>();
         // Reserve first, then push: concurrent returns cannot overshoot the shared limit.
         if HELD_TOTAL.fetch_add(bytes, Ordering::Relaxed) + bytes > limit_bytes() {

@@ -139,15 +139,21 @@ fn simd(body: impl FnOnce()) {
 }
 
 fn zip_chunk<T: Float>(o: &mut [T], a: &[T], b: &[T], f: &impl Fn(T, T) -> T) {
-    simd(|| {
-        o.iter_mut()
-            .zip(a.iter().zip(b))
-            .for_each(|(o, (&a, &b))| *o = f(a, b))
-    })
+    simd(
+        #[inline(always)]
+        || {
+            o.iter_mut()
+                .zip(a.iter().zip(b))
+                .for_each(|(o, (&a, &b))| *o = f(a, b))
+        },
+    )
 }
 
 fn map_chunk<T: Float>(o: &mut [T], a: &[T], f: &impl Fn(T) -> T) {
-    simd(|| o.iter_mut().zip(a).for_each(|(o, &a)| *o = f(a)))
+    simd(
+        #[inline(always)]
+        || o.iter_mut().zip(a).for_each(|(o, &a)| *o = f(a)),
+    )
 }
 
 /// Applies `f` to every element pair of two equal-length slices into `out`, in parallel when big.
@@ -177,7 +183,7 @@ pub(super) fn unary_forward(x: &Tensor, op: Unary) -> Result<Tensor> {
         let mut out = pool::take::<T>(x.numel());
         let xs = x.as_slice::<T>()?;
         // One loop per variant (the match is outside the loop), so each loop is specialised.
-        specialise!(op, K => map(&mut out, xs, |v| K.f(v)));
+        specialise!(op, K => map(&mut out, xs, #[inline(always)] |v| K.f(v)));
         Tensor::from_vec(out, x.shape())
     })
 }
@@ -190,24 +196,12 @@ pub(super) fn unary_backward(g: &Tensor, saved: Option<&Tensor>, op: Unary) -> R
         match saved {
             Some(s) => {
                 let ss = s.as_slice::<T>()?;
-                specialise!(op, K => zip_map(&mut out, gs, ss, |g, s| g * K.df(s)));
+                specialise!(op, K => zip_map(&mut out, gs, ss, #[inline(always)] |g, s| g * K.df(s)));
             }
             None => map(&mut out, gs, |g| g * op.df(T::zero())),
         }
         Tensor::from_vec(out, g.shape())
     })
-}
-
-impl Binary {
-    #[inline]
-    fn f<T: Float>(&self, a: T, b: T) -> T {
-        match self {
-            Binary::Add => a + b,
-            Binary::Sub => a - b,
-            Binary::Mul => a * b,
-            Binary::Div => a / b,
-        }
-    }
 }
 
 /// Applies `f` over the broadcast of `a` and `b` (shape `out_shape`).
@@ -218,6 +212,21 @@ fn broadcast_map<T: Float>(
     f: impl Fn(T, T) -> T + Sync + Send,
 ) -> Result<Tensor> {
     let n: usize = out_shape.iter().product();
+    let _t = std::time::Instant::now();
+    struct G(std::time::Instant, Vec<usize>, Vec<usize>);
+    impl Drop for G {
+        fn drop(&mut self) {
+            if std::env::var("GP_BC_LOG").is_ok() {
+                eprintln!(
+                    "BC {:?} {:?} {} us",
+                    self.1,
+                    self.2,
+                    self.0.elapsed().as_micros()
+                );
+            }
+        }
+    }
+    let _g = G(_t, a.shape().to_vec(), b.shape().to_vec());
     let mut out = pool::take::<T>(n);
     let suffix =
         |s: &[usize]| s.len() <= out_shape.len() && s == &out_shape[out_shape.len() - s.len()..];
@@ -227,12 +236,21 @@ fn broadcast_map<T: Float>(
         // Row-wise: b repeats every b.numel() elements (a bias over the last axes).
         let (av, bv, m) = (a.as_slice::<T>()?, b.as_slice::<T>()?, b.numel());
         let row = |(o, x): (&mut [T], &[T])| {
-            o.iter_mut()
-                .zip(x.iter().zip(bv))
-                .for_each(|(o, (&x, &y))| *o = f(x, y))
+            simd(
+                #[inline(always)]
+                || {
+                    o.iter_mut()
+                        .zip(x.iter().zip(bv))
+                        .for_each(|(o, (&x, &y))| *o = f(x, y))
+                },
+            )
         };
         if n >= PAR_MIN {
-            out.par_chunks_mut(m).zip(av.par_chunks(m)).for_each(row);
+            // Whole rows per task, about CHUNK elements each.
+            let rows = m * (CHUNK / m).max(1);
+            out.par_chunks_mut(rows)
+                .zip(av.par_chunks(rows))
+                .for_each(|(o, x)| o.chunks_mut(m).zip(x.chunks(m)).for_each(row));
         } else {
             out.chunks_mut(m).zip(av.chunks(m)).for_each(row);
         }
@@ -267,7 +285,13 @@ pub(super) fn binary_forward(
     out_shape: &[usize],
     op: Binary,
 ) -> Result<Tensor> {
-    with_dtype!(a.dtype(), T => broadcast_map::<T>(a, b, out_shape, |x, y| op.f(x, y)))
+    // One loop per operation (the match is outside the loop), so each loop vectorises.
+    with_dtype!(a.dtype(), T => match op {
+        Binary::Add => broadcast_map::<T>(a, b, out_shape, #[inline(always)] |x, y| x + y),
+        Binary::Sub => broadcast_map::<T>(a, b, out_shape, #[inline(always)] |x, y| x - y),
+        Binary::Mul => broadcast_map::<T>(a, b, out_shape, #[inline(always)] |x, y| x * y),
+        Binary::Div => broadcast_map::<T>(a, b, out_shape, #[inline(always)] |x, y| x / y),
+    })
 }
 
 /// Sums `g` over the axes that broadcasting expanded, giving a tensor of `shape`.
@@ -328,6 +352,24 @@ pub(super) fn binary_backward(
         }
     });
     Ok([da, db])
+}
+
+/// `y[r, :] += b` for every row `r` of `b.numel()` elements, if `y` owns its buffer (checked
+/// operands: same dtype, `b` the trailing shape of `y`).
+pub(super) fn add_rows_in_place(y: &mut Tensor, b: &Tensor) -> bool {
+    with_dtype!(y.dtype(), T => {
+        let Ok(bv) = b.as_slice::<T>() else { return false };
+        let m = bv.len();
+        let Some(dst) = y.as_mut_slice_if_unique::<T>() else { return false };
+        let row = |r: &mut [T]| simd(#[inline(always)] || r.iter_mut().zip(bv).for_each(|(o, &v)| *o += v));
+        if dst.len() >= PAR_MIN {
+            // Whole rows per task, about CHUNK elements each.
+            dst.par_chunks_mut(m * (CHUNK / m).max(1)).for_each(|c| c.chunks_mut(m).for_each(row));
+        } else {
+            dst.chunks_mut(m).for_each(row);
+        }
+        true
+    })
 }
 
 /// `acc += g` in place when `acc` owns its buffer, else a new sum. Shapes must match.

@@ -151,6 +151,22 @@ pub fn binary_backward(
     }
 }
 
+/// `y += b` in place, `b` repeated over `y`'s leading axes (a bias `[d]` on `[.., d]`), when `y`
+/// owns its buffer on the CPU and the dtypes and trailing shape match; returns whether it did
+/// (when not, `y` is untouched and the caller adds out of place). The values equal
+/// [`binary_forward`]`(y, b, Add)` bit for bit.
+pub fn add_rows_in_place(y: &mut Tensor, b: &Tensor) -> bool {
+    let (ys, bs) = (y.shape(), b.shape());
+    let fits = y.dtype() == b.dtype()
+        && y.device() == Device::Cpu
+        && b.device() == Device::Cpu
+        && !bs.is_empty()
+        && bs.len() <= ys.len()
+        && ys[ys.len() - bs.len()..] == *bs
+        && b.numel() > 0;
+    fits && cpu::add_rows_in_place(y, b)
+}
+
 /// `acc += g` in place when `acc` owns its buffer, else a new sum. Shapes must match.
 pub fn accumulate(acc: Tensor, g: &Tensor) -> Result<Tensor> {
     acc.same_shape("accumulate", g)?;

@@ -30,7 +30,7 @@ pub(super) fn forward(
         let mut rstd = vec![T::zero(); rows];
         let eps = T::from_f64(eps);
         let inv_c = T::one() / T::from_f64(c as f64);
-        let row = |((yr, xr), (mu, rs)): ((&mut [T], &[T]), (&mut T, &mut T))| crate::ops::simd::run(|| {
+        let row = |((yr, xr), (mu, rs)): ((&mut [T], &[T]), (&mut T, &mut T))| crate::ops::simd::run(#[inline(always)] || {
             let m = if rms { T::zero() } else { sum_lanes(xr) * inv_c };
             let var = sum_by_lanes(xr.len(), |j| (xr[j] - m) * (xr[j] - m)) * inv_c;
             let r = (var + eps).sqrt().recip();
@@ -75,7 +75,7 @@ pub(super) fn backward(
         let mut dx = None;
         if need[0] && c > 0 {
             let mut out = pool::take::<T>(xs.len());
-            let row = |(r, o): (usize, &mut [T])| crate::ops::simd::run(|| {
+            let row = |(r, o): (usize, &mut [T])| crate::ops::simd::run(#[inline(always)] || {
                 // term 1: mean(dn), term 2: mean(dn·n)
                 let (gr, xr) = (&gs[r * c..(r + 1) * c], &xs[r * c..(r + 1) * c]);
                 let (mu, rr) = (ms.map_or(T::zero(), |m| m[r]), rs[r]);

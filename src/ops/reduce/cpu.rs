@@ -6,6 +6,7 @@ use crate::tensor::{pool, Float, Tensor};
 use crate::{with_dtype, Result};
 use ndarray::{Axis, IxDyn};
 use num_traits::One;
+use rayon::prelude::*;
 
 /// Sum or mean of `x` over `axes` (sorted, checked).
 pub(super) fn sum_forward(
@@ -43,6 +44,30 @@ pub(super) fn sum_backward(
             ReduceKind::Sum => T::one(),
             ReduceKind::Mean => T::one() / T::from_f64(count.max(1) as f64),
         };
+        // Reduced axes that form one block a0..a1 (a mean over tokens, a sum over the last axes):
+        // out[o, r, i] = s·g[o, i], written slice by slice.
+        let contiguous_block = axes.windows(2).all(|w| w[1] == w[0] + 1);
+        if let (true, Some(&a0), Some(&a1)) = (contiguous_block, axes.first(), axes.last()) {
+            let outer: usize = in_shape[..a0].iter().product();
+            let red: usize = in_shape[a0..=a1].iter().product();
+            let inner: usize = in_shape[a1 + 1..].iter().product();
+            let gs = g.as_slice::<T>()?;
+            let mut out = pool::take::<T>(outer * red * inner);
+            if inner > 0 && red > 0 {
+                let fill = |(o, dst): (usize, &mut [T])| {
+                    let src = &gs[o * inner..(o + 1) * inner];
+                    for row in dst.chunks_exact_mut(inner) {
+                        row.iter_mut().zip(src).for_each(|(d, &v)| *d = v * s);
+                    }
+                };
+                if out.len() >= 1 << 15 && outer > 1 {
+                    out.par_chunks_mut(red * inner).enumerate().for_each(fill);
+                } else {
+                    out.chunks_mut(red * inner).enumerate().for_each(fill);
+                }
+            }
+            return Tensor::from_vec(out, in_shape);
+        }
         let gv = g.view::<T>()?;
         let Some(b) = gv.broadcast(IxDyn(in_shape)) else {
             crate::shape_bail!("sum backward", "{:?} does not broadcast to {in_shape:?}", g.shape());

@@ -96,7 +96,7 @@ pub(super) fn forward(x: &Tensor, mask: Option<(&Tensor, &[usize])>, log: bool) 
                     (Some(ms), Some((offs, s))) => Some((*ms, offs[r], *s)),
                     _ => None,
                 };
-                crate::ops::simd::run(|| softmax_row(o, xr, mk, log));
+                crate::ops::simd::run(#[inline(always)] || softmax_row(o, xr, mk, log));
             };
             if rows >= PAR_ROWS {
                 out.par_chunks_mut(n).zip(xs.par_chunks(n)).enumerate().for_each(row);
@@ -116,7 +116,7 @@ pub(super) fn backward(g: &Tensor, y: &Tensor, log: bool) -> Result<Tensor> {
         let ys = y.as_slice::<T>()?;
         let mut out = pool::take::<T>(gs.len());
         if let Some(rows) = gs.len().checked_div(n) {
-            let row = |(o, (g, y)): (&mut [T], (&[T], &[T]))| crate::ops::simd::run(|| {
+            let row = |(o, (g, y)): (&mut [T], (&[T], &[T]))| crate::ops::simd::run(#[inline(always)] || {
                 if log {
                     // Masked entries (y = −∞) are constants: they pass no gradient and take none.
                     // dx_j = g_j − p_j · Σ_{k unmasked} g_k for unmasked j, 0 for masked j.

@@ -1,0 +1,240 @@
+//! The speed paths of the CPU kernels give exactly what the general paths give: the in-place
+//! bias of `Var::linear_bias` (same values bit for bit, same tape, same gradients as
+//! `linear` + `add`), the block fast path of the sum/mean backward (against a direct
+//! broadcast), the per-operation binary loops, and the pool's best-fit reuse of larger buffers.
+
+mod common;
+
+use common::{rng, uniform};
+use gradpath::ops::{elementwise, reduce};
+use gradpath::tensor::pool;
+use gradpath::{DType, Tape, Tensor, Var};
+
+fn bits32(t: &Tensor) -> Vec<u32> {
+    t.as_slice::<f32>()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
+}
+
+#[test]
+fn linear_bias_equals_linear_then_add_bit_for_bit() {
+    for dtype in [DType::F32, DType::F64] {
+        for (rows, d_in, d_out) in [(3, 5, 7), (40, 33, 65), (64, 48, 700)] {
+            let mut r = rng(rows as u64);
+            let x0 = uniform(&mut r, &[2, rows, d_in], -1.0, 1.0)
+                .to_dtype(dtype)
+                .unwrap();
+            let w = Var::constant(
+                uniform(&mut r, &[d_out, d_in], -0.5, 0.5)
+                    .to_dtype(dtype)
+                    .unwrap(),
+            );
+            let wt = gradpath::ops::movement::permute(w.value(), &[1, 0]).unwrap();
+            let b = Var::constant(
+                uniform(&mut r, &[d_out], -0.5, 0.5)
+                    .to_dtype(dtype)
+                    .unwrap(),
+            );
+            let seed = uniform(&mut r, &[2, rows, d_out], -1.0, 1.0)
+                .to_dtype(dtype)
+                .unwrap();
+            let run = |fused: bool, with_wt: bool| {
+                let tape = Tape::new();
+                let x = tape.var(x0.clone());
+                let y = if fused {
+                    x.linear_bias(&w, with_wt.then_some(&wt), &b).unwrap()
+                } else if with_wt {
+                    x.linear(&w, &wt).unwrap().add(&b).unwrap()
+                } else {
+                    x.matmul_t(&w, false, true).unwrap().add(&b).unwrap()
+                };
+                let kinds = tape.kinds();
+                let g = tape
+                    .grad(&[&y], std::slice::from_ref(&seed), &[&x])
+                    .unwrap();
+                (
+                    y.value().to_vec_f64().unwrap(),
+                    kinds,
+                    g[0].as_ref().unwrap().to_vec_f64().unwrap(),
+                )
+            };
+            for with_wt in [true, false] {
+                let (y0, k0, g0) = run(false, with_wt);
+                let (y1, k1, g1) = run(true, with_wt);
+                let same = |a: &[f64], b: &[f64]| {
+                    a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits())
+                };
+                assert!(
+                    same(&y0, &y1),
+                    "{dtype:?} {rows}×{d_in}×{d_out}: values differ"
+                );
+                assert_eq!(k0, k1, "the fused path must record the same nodes");
+                assert!(
+                    same(&g0, &g1),
+                    "{dtype:?} {rows}×{d_in}×{d_out}: gradients differ"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn linear_bias_with_a_tracked_bias_gives_its_gradient() {
+    // The bias as a tape leaf (fine-tuning): d/db = Σ over rows of the seed.
+    let tape = Tape::new();
+    let mut r = rng(7);
+    let x = tape.var(uniform(&mut r, &[4, 3], -1.0, 1.0));
+    let w = tape.var(uniform(&mut r, &[5, 3], -1.0, 1.0));
+    let b = tape.var(uniform(&mut r, &[5], -1.0, 1.0));
+    let y = x.linear_bias(&w, None, &b).unwrap();
+    let seed = uniform(&mut r, &[4, 5], -1.0, 1.0);
+    let g = tape
+        .grad(&[&y], std::slice::from_ref(&seed), &[&b])
+        .unwrap();
+    let s = seed.to_vec_f64().unwrap();
+    let want: Vec<f64> = (0..5).map(|j| (0..4).map(|i| s[i * 5 + j]).sum()).collect();
+    let got = g[0].as_ref().unwrap().to_vec_f64().unwrap();
+    for (a, b) in got.iter().zip(&want) {
+        assert!((a - b).abs() < 1e-12, "{got:?} vs {want:?}");
+    }
+}
+
+#[test]
+fn add_rows_in_place_refuses_shared_buffers_and_wrong_shapes() {
+    let y = Tensor::from_vec(vec![1f32; 6], &[2, 3]).unwrap();
+    let b = Tensor::from_vec(vec![0.5f32; 3], &[3]).unwrap();
+    let mut shared = y.clone(); // two handles: not unique
+    assert!(!elementwise::add_rows_in_place(&mut shared, &b));
+    assert_eq!(y.to_vec_f64().unwrap(), vec![1.0; 6]);
+    let mut own = Tensor::from_vec(vec![1f32; 6], &[2, 3]).unwrap();
+    let wrong = Tensor::from_vec(vec![0.5f32; 2], &[2]).unwrap();
+    assert!(!elementwise::add_rows_in_place(&mut own, &wrong));
+    let b64 = Tensor::from_vec(vec![0.5f64; 3], &[3]).unwrap();
+    assert!(!elementwise::add_rows_in_place(&mut own, &b64));
+    assert!(elementwise::add_rows_in_place(&mut own, &b));
+    assert_eq!(own.to_vec_f64().unwrap(), vec![1.5; 6]);
+}
+
+#[test]
+fn binary_ops_match_scalar_arithmetic_bit_for_bit() {
+    let mut r = rng(3);
+    // Large enough for the parallel loops; broadcasts: same shape, a row, and a general one.
+    let a = uniform(&mut r, &[4, 50, 300], -2.0, 2.0)
+        .to_dtype(DType::F32)
+        .unwrap();
+    for b_shape in [vec![4, 50, 300], vec![300], vec![4, 1, 300], vec![4, 50, 1]] {
+        let b = uniform(&mut r, &b_shape, 0.5, 2.0)
+            .to_dtype(DType::F32)
+            .unwrap();
+        let av = a.as_slice::<f32>().unwrap();
+        let bv = b.as_slice::<f32>().unwrap();
+        let bi = |i: usize| {
+            let (n, m) = (i / 300 / 50, (i / 300) % 50);
+            let c = i % 300;
+            match b_shape.as_slice() {
+                [4, 50, 300] => bv[i],
+                [300] => bv[c],
+                [4, 1, 300] => bv[n * 300 + c],
+                _ => bv[n * 50 + m],
+            }
+        };
+        type Scalar = fn(f32, f32) -> f32;
+        let ops: [(elementwise::Binary, Scalar); 4] = [
+            (elementwise::Binary::Add, |x, y| x + y),
+            (elementwise::Binary::Sub, |x, y| x - y),
+            (elementwise::Binary::Mul, |x, y| x * y),
+            (elementwise::Binary::Div, |x, y| x / y),
+        ];
+        for (op, f) in ops {
+            let out = elementwise::binary_forward(&a, &b, op).unwrap();
+            let want: Vec<u32> = (0..av.len()).map(|i| f(av[i], bi(i)).to_bits()).collect();
+            assert_eq!(bits32(&out), want, "{op:?} with b {b_shape:?}");
+        }
+    }
+}
+
+/// The sum/mean backward against a direct broadcast, for every set of axes of a rank-4 shape
+/// (contiguous blocks take the fast path, the others the general one).
+#[test]
+fn sum_backward_equals_a_direct_broadcast() {
+    let shape = [3usize, 4, 5, 6];
+    let mut r = rng(11);
+    for mask in 1u32..16 {
+        let axes: Vec<usize> = (0..4).filter(|a| mask & (1 << a) != 0).collect();
+        let kept: Vec<usize> = (0..4)
+            .map(|a| if axes.contains(&a) { 1 } else { shape[a] })
+            .collect();
+        let count: usize = axes.iter().map(|&a| shape[a]).product();
+        for (kind, keepdim) in [
+            (reduce::ReduceKind::Sum, true),
+            (reduce::ReduceKind::Mean, false),
+        ] {
+            let g_shape: Vec<usize> = if keepdim {
+                kept.clone()
+            } else {
+                (0..4)
+                    .filter(|a| !axes.contains(a))
+                    .map(|a| shape[a])
+                    .collect()
+            };
+            let g = uniform(&mut r, &g_shape, -1.0, 1.0);
+            let got = reduce::sum_backward(&g, &shape, &axes, kind)
+                .unwrap()
+                .to_vec_f64()
+                .unwrap();
+            let gv = g.to_vec_f64().unwrap();
+            let s = if kind == reduce::ReduceKind::Mean {
+                1.0 / count as f64
+            } else {
+                1.0
+            };
+            let mut want = Vec::with_capacity(got.len());
+            for i0 in 0..shape[0] {
+                for i1 in 0..shape[1] {
+                    for i2 in 0..shape[2] {
+                        for i3 in 0..shape[3] {
+                            let idx = [i0, i1, i2, i3];
+                            let mut flat = 0;
+                            for a in 0..4 {
+                                let i = if axes.contains(&a) { 0 } else { idx[a] };
+                                flat = flat * kept[a] + i;
+                            }
+                            want.push(gv[flat] * s);
+                        }
+                    }
+                }
+            }
+            assert_eq!(got, want, "axes {axes:?} {kind:?}");
+        }
+    }
+}
+
+#[test]
+fn pool_serves_a_shorter_request_from_a_larger_buffer() {
+    // Lengths unlikely to be used by any other test in this process.
+    let big = 40_000 + 17;
+    let v: Vec<f64> = vec![1.0; big];
+    let ptr = v.as_ptr();
+    pool::give(v);
+    // 10 % shorter: the same allocation comes back, at the requested length.
+    let w = pool::take::<f64>(big - big / 10);
+    assert_eq!(w.len(), big - big / 10);
+    assert_eq!(
+        w.as_ptr(),
+        ptr,
+        "best fit within 25 % should reuse the buffer"
+    );
+    // Returned at its full size, it serves the full length again.
+    pool::give(w);
+    let z = pool::take_zeroed::<f64>(big);
+    assert_eq!(z.len(), big);
+    assert_eq!(z.as_ptr(), ptr);
+    assert!(z.iter().all(|&x| x == 0.0));
+    // Far shorter requests do not take it (at most 25 % slack).
+    pool::give(z);
+    let small = pool::take::<f64>(big / 2);
+    assert_ne!(small.as_ptr(), ptr);
+    assert_eq!(small.len(), big / 2);
+}
