@@ -238,3 +238,51 @@ fn pool_serves_a_shorter_request_from_a_larger_buffer() {
     assert_ne!(small.as_ptr(), ptr);
     assert_eq!(small.len(), big / 2);
 }
+
+/// The bias gradient (`sum_to_shape` onto trailing axes) against a plain loop: narrow rows (row
+/// blocks), wide rows (column split), a target with leading 1s, and the general path.
+#[test]
+fn sum_to_shape_equals_a_plain_loop() {
+    let mut r = rng(5);
+    for (g_shape, target) in [
+        (vec![50, 32, 384], vec![384]),
+        (vec![7, 3, 5000], vec![5000]),
+        (vec![4, 6, 10], vec![1, 1, 10]),
+        (vec![3, 4, 5], vec![4, 5]),
+        (vec![3, 4, 5], vec![3, 1, 5]),
+    ] {
+        let g = uniform(&mut r, &g_shape, -1.0, 1.0);
+        let got = elementwise::sum_to_shape(&g, &target)
+            .unwrap()
+            .to_vec_f64()
+            .unwrap();
+        let gv = g.to_vec_f64().unwrap();
+        // want[j] over the target's flat index: broadcast index of each element of g.
+        let tn: usize = target.iter().product();
+        let mut want = vec![0.0; tn];
+        let rank = g_shape.len();
+        let t_full: Vec<usize> = std::iter::repeat_n(1, rank - target.len())
+            .chain(target.iter().copied())
+            .collect();
+        for (i, &v) in gv.iter().enumerate() {
+            let mut rem = i;
+            let mut idx = vec![0; rank];
+            for a in (0..rank).rev() {
+                idx[a] = rem % g_shape[a];
+                rem /= g_shape[a];
+            }
+            let mut flat = 0;
+            for a in 0..rank {
+                flat = flat * t_full[a] + if t_full[a] == 1 { 0 } else { idx[a] };
+            }
+            want[flat] += v;
+        }
+        assert_eq!(got.len(), want.len());
+        for (a, b) in got.iter().zip(&want) {
+            assert!(
+                (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
+                "{g_shape:?} → {target:?}: {a} vs {b}"
+            );
+        }
+    }
+}

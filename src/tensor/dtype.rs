@@ -214,7 +214,10 @@ pub fn fast_exp_f32(x: f32) -> f32 {
     p = p * r + 0.5; // Cephes: 5.0000001201e-1, which is 0.5 in f32
     let e = p * z + r + 1.0;
     // 2^n for n in [−126, 128): split in two factors so n = 128 and subnormal results stay exact.
-    let n = n as i32;
+    // n as an integer without a float→int conversion (Rust's saturating `as i32` is scalarised
+    // in vector loops): n is integral and |n| ≤ 128, so n + 1.5·2²³ holds n in its low mantissa
+    // bits.
+    let n = (n + 12_582_912.0).to_bits() as i32 - 0x4B40_0000;
     let (n1, n2) = (n / 2, n - n / 2);
     let y =
         e * f32::from_bits(((n1 + 127) as u32) << 23) * f32::from_bits(((n2 + 127) as u32) << 23);

@@ -205,14 +205,23 @@ fn update<T: Float>(
 /// The AdamW formulas of the module doc on aligned slices: new parameters into `pn`, moments in
 /// place.
 fn elements<T: Float>(pn: &mut [T], m: &mut [T], v: &mut [T], p: &[T], g: &[T], h: &Hyper<T>) {
-    for i in 0..pn.len() {
-        let gi = g[i];
-        let decayed = p[i] * h.decay;
-        m[i] = m[i] + (gi - m[i]) * h.w1;
-        v[i] = v[i] * h.b2 + h.w2 * gi * gi;
-        let denom = v[i].sqrt() / h.bc2_sqrt + h.eps;
-        pn[i] = decayed - h.step_size * (m[i] / denom);
-    }
+    // Zipped slices (no bounds checks) at the CPU's SIMD level: the loop vectorises.
+    crate::ops::simd::run(
+        #[inline(always)]
+        || {
+            for ((pn, (m, v)), (&p, &gi)) in pn
+                .iter_mut()
+                .zip(m.iter_mut().zip(v.iter_mut()))
+                .zip(p.iter().zip(g))
+            {
+                let decayed = p * h.decay;
+                *m = *m + (gi - *m) * h.w1;
+                *v = *v * h.b2 + h.w2 * gi * gi;
+                let denom = v.sqrt() / h.bc2_sqrt + h.eps;
+                *pn = decayed - h.step_size * (*m / denom);
+            }
+        },
+    )
 }
 
 /// transformers' linear schedule with warm-up (see the module doc).
@@ -250,7 +259,7 @@ pub fn clip_grad_norm(grads: &mut [Tensor], max_norm: f64) -> Result<f64> {
     for g in grads.iter() {
         let n = with_dtype!(g.dtype(), T => {
             let s = g.as_slice::<T>()?;
-            s.iter().map(|&x| x * x).sum::<T>().sqrt().to_f64()
+            sum_squares(s).sqrt().to_f64()
         });
         norms.push(n);
     }
@@ -264,11 +273,38 @@ pub fn clip_grad_norm(grads: &mut [Tensor], max_norm: f64) -> Result<f64> {
     Ok(total)
 }
 
+/// Σ x² in fixed blocks (each summed with [`crate::tensor::sum_by_lanes`], the blocks in order):
+/// parallel and vectorised, and the same result for any number of threads.
+fn sum_squares<T: Float>(s: &[T]) -> T {
+    use rayon::prelude::*;
+    const BLOCK: usize = 1 << 15;
+    let block = |b: &[T]| {
+        let mut t = T::zero();
+        crate::ops::simd::run(
+            #[inline(always)]
+            || t = crate::tensor::sum_by_lanes(b.len(), |j| b[j] * b[j]),
+        );
+        t
+    };
+    let partials: Vec<T> = if s.len() > BLOCK {
+        s.par_chunks(BLOCK).map(block).collect()
+    } else {
+        s.chunks(BLOCK).map(block).collect()
+    };
+    partials.into_iter().fold(T::zero(), |a, b| a + b)
+}
+
 fn scale(mut g: Tensor, coef: f64, dtype: DType) -> Result<Tensor> {
     with_dtype!(dtype, T => {
         let c = T::from_f64(coef);
+        if coef == 1.0 {
+            return Ok(g); // no clipping: x·1 = x
+        }
         if let Some(s) = g.as_mut_slice_if_unique::<T>() {
-            s.iter_mut().for_each(|x| *x *= c);
+            use rayon::prelude::*;
+            s.par_chunks_mut(1 << 15).for_each(|b| {
+                crate::ops::simd::run(#[inline(always)] || b.iter_mut().for_each(|x| *x *= c))
+            });
             return Ok(g);
         }
         let src = g.as_slice::<T>()?;

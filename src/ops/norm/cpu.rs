@@ -9,6 +9,10 @@ use rayon::prelude::*;
 
 const PAR_ROWS: usize = 32;
 
+/// Elements per block of rows in the weight and bias gradients (fixed: the summation order does
+/// not depend on the number of threads).
+const WB_BLOCK: usize = 1 << 14;
+
 /// Returns `(y, mean, rstd)`; `mean` is `None` for RMSNorm (`rms = true`); `c` is the last axis.
 #[allow(clippy::type_complexity)]
 pub(super) fn forward(
@@ -71,7 +75,6 @@ pub(super) fn backward(
         let ms = mean.map(|m| m.as_slice::<T>()).transpose()?;
         let rs = rstd.as_slice::<T>()?;
         let inv_c = T::one() / T::from_f64(c.max(1) as f64);
-        let norm = |r: usize, j: usize| (xs[r * c + j] - ms.map_or(T::zero(), |m| m[r])) * rs[r];
         let mut dx = None;
         if need[0] && c > 0 {
             let mut out = pool::take::<T>(xs.len());
@@ -97,14 +100,37 @@ pub(super) fn backward(
         let mut dw = None;
         let mut db = None;
         if need[1] || need[2] {
+            // Column sums over rows, in fixed blocks of rows (each summed in row order, then the
+            // blocks in order): parallel, and the same result for any number of threads.
+            let rows_per_block = (WB_BLOCK / c.max(1)).max(1);
+            let block = |(bi, gb): (usize, &[T])| {
+                let mut w_acc = vec![T::zero(); c];
+                let mut b_acc = vec![T::zero(); c];
+                crate::ops::simd::run(#[inline(always)] || {
+                    for (k, gr) in gb.chunks_exact(c).enumerate() {
+                        let r = bi * rows_per_block + k;
+                        let xr = &xs[r * c..(r + 1) * c];
+                        let (mu, rr) = (ms.map_or(T::zero(), |m| m[r]), rs[r]);
+                        for (((wa, ba), &gv), &xv) in w_acc.iter_mut().zip(b_acc.iter_mut()).zip(gr).zip(xr) {
+                            *wa += gv * ((xv - mu) * rr);
+                            *ba += gv;
+                        }
+                    }
+                });
+                (w_acc, b_acc)
+            };
+            let partials: Vec<(Vec<T>, Vec<T>)> = if c == 0 {
+                Vec::new()
+            } else if rows >= PAR_ROWS {
+                gs.par_chunks(rows_per_block * c).enumerate().map(block).collect()
+            } else {
+                gs.chunks(rows_per_block * c).enumerate().map(block).collect()
+            };
             let mut w_acc = vec![T::zero(); c];
             let mut b_acc = vec![T::zero(); c];
-            for r in 0..rows {
-                for j in 0..c {
-                    let gv = gs[r * c + j];
-                    w_acc[j] += gv * norm(r, j);
-                    b_acc[j] += gv;
-                }
+            for (pw, pb) in &partials {
+                w_acc.iter_mut().zip(pw).for_each(|(a, &v)| *a += v);
+                b_acc.iter_mut().zip(pb).for_each(|(a, &v)| *a += v);
             }
             if need[1] {
                 dw = Some(Tensor::from_vec(w_acc, &[c])?);
