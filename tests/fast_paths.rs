@@ -286,3 +286,62 @@ fn sum_to_shape_equals_a_plain_loop() {
         }
     }
 }
+
+/// The reverse sweep's in-place elementwise backward equals the allocating one bit for bit, for
+/// every unary op, owned or shared upstream gradient.
+#[test]
+fn unary_backward_in_place_equals_the_allocating_one() {
+    use elementwise::Unary;
+    let mut r = rng(9);
+    let ops = [
+        Unary::Exp,
+        Unary::Log,
+        Unary::Sqrt,
+        Unary::Rsqrt,
+        Unary::Tanh,
+        Unary::Powf(1.7),
+        Unary::GeluErf,
+        Unary::GeluTanh,
+        Unary::Silu,
+        Unary::Relu,
+        Unary::Affine {
+            mul: -0.3,
+            add: 2.0,
+        },
+    ];
+    for dtype in [DType::F32, DType::F64] {
+        for op in ops {
+            // Big enough for the parallel path; positive inputs keep log/sqrt/powf defined.
+            let x = uniform(&mut r, &[70, 1000], 0.1, 3.0)
+                .to_dtype(dtype)
+                .unwrap();
+            let y = elementwise::unary_forward(&x, op).unwrap();
+            let saved = if op.saves_nothing() {
+                None
+            } else if op.saves_output() {
+                Some(&y)
+            } else {
+                Some(&x)
+            };
+            let g = uniform(&mut r, &[70, 1000], -1.0, 1.0)
+                .to_dtype(dtype)
+                .unwrap();
+            let want = elementwise::unary_backward(&g, saved, op).unwrap();
+            let bits = |t: &Tensor| -> Vec<u64> {
+                t.to_vec_f64()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect()
+            };
+            // Shared: a second handle keeps the buffer, so a new one is written.
+            let keep = g.clone();
+            let shared = elementwise::unary_backward_owned(g, saved, op).unwrap();
+            assert_eq!(bits(&shared), bits(&want), "{op:?} {dtype:?} shared");
+            assert!(!shared.same_storage(&keep));
+            // Owned: written in place.
+            let owned = elementwise::unary_backward_owned(keep, saved, op).unwrap();
+            assert_eq!(bits(&owned), bits(&want), "{op:?} {dtype:?} owned");
+        }
+    }
+}

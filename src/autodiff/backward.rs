@@ -20,12 +20,14 @@ fn push(out: &mut Vec<(NodeId, Tensor)>, id: Option<NodeId>, g: Option<Tensor>) 
     }
 }
 
-/// Gradient contributions of `op` to its inputs, given the gradient `g` of its output.
+/// Gradient contributions of `op` to its inputs, given the gradient `g` of its output (owned:
+/// an elementwise rule may write its result into `g`'s buffer when nothing else holds it).
 pub fn backward(
     op: &Op,
-    g: &Tensor,
+    g_owned: Tensor,
     need: &dyn Fn(NodeId) -> bool,
 ) -> Result<Vec<(NodeId, Tensor)>> {
+    let g = &g_owned;
     let mut out = Vec::with_capacity(2);
     match op {
         Op::Leaf => {}
@@ -43,7 +45,8 @@ pub fn backward(
                         Error::Autodiff(format!("{} backward: saved value missing", op.name()))
                     })?)
                 };
-                out.push((*x, elementwise::unary_backward(g, s, *op)?));
+                out.push((*x, elementwise::unary_backward_owned(g_owned, s, *op)?));
+                return Ok(out);
             }
         }
         Op::Binary {

@@ -242,8 +242,7 @@ impl Tape {
                         return Err(Error::Autodiff(format!("node {i} was already freed")))
                     }
                 };
-                let contribs = backward(op, &g, &|j| needed[j])?;
-                drop(g);
+                let contribs = backward(op, g, &|j| needed[j])?;
                 for (j, gj) in contribs {
                     grads[j] = Some(match grads[j].take() {
                         Some(acc) => accumulate(acc, &gj)?,

@@ -204,6 +204,62 @@ pub(super) fn unary_backward(g: &Tensor, saved: Option<&Tensor>, op: Unary) -> R
     })
 }
 
+/// [`unary_backward`] into `g`'s own buffer when `g` is its only owner (else as
+/// [`unary_backward`]).
+pub(super) fn unary_backward_owned(
+    mut g: Tensor,
+    saved: Option<&Tensor>,
+    op: Unary,
+) -> Result<Tensor> {
+    with_dtype!(g.dtype(), T => {
+        let ss = match saved {
+            Some(s) => Some(s.as_slice::<T>()?),
+            None => None,
+        };
+        if let Some(gs) = g.as_mut_slice_if_unique::<T>() {
+            match ss {
+                Some(ss) => specialise!(op, K => zip_in_place(gs, ss, #[inline(always)] |g, s| g * K.df(s))),
+                None => {
+                    let d = op.df(T::zero());
+                    zip_in_place(gs, &[], move |g, _| g * d)
+                }
+            }
+            return Ok(g);
+        }
+    });
+    unary_backward(&g, saved, op)
+}
+
+/// `o[i] = f(o[i], b[i])` in place (`b` empty: `f(o[i], 0)`), in parallel when big.
+fn zip_in_place<T: Float>(o: &mut [T], b: &[T], f: impl Fn(T, T) -> T + Sync) {
+    let chunk = |(o, b): (&mut [T], &[T])| {
+        simd(
+            #[inline(always)]
+            || {
+                if b.is_empty() {
+                    o.iter_mut().for_each(|o| *o = f(*o, T::zero()))
+                } else {
+                    o.iter_mut().zip(b).for_each(|(o, &b)| *o = f(*o, b))
+                }
+            },
+        )
+    };
+    let n = o.len();
+    if b.is_empty() {
+        if n >= PAR_MIN {
+            o.par_chunks_mut(CHUNK).for_each(|o| chunk((o, &[])));
+        } else {
+            chunk((o, &[]));
+        }
+    } else if n >= PAR_MIN {
+        o.par_chunks_mut(CHUNK)
+            .zip(b.par_chunks(CHUNK))
+            .for_each(chunk);
+    } else {
+        chunk((o, b));
+    }
+}
+
 /// Applies `f` over the broadcast of `a` and `b` (shape `out_shape`).
 fn broadcast_map<T: Float>(
     a: &Tensor,

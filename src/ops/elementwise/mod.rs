@@ -84,6 +84,19 @@ pub fn unary_backward(g: &Tensor, saved: Option<&Tensor>, op: Unary) -> Result<T
     }
 }
 
+/// [`unary_backward`] taking `g` by value: on the CPU, when `g` owns its buffer, the result is
+/// written into it (no new buffer; the same values bit for bit).
+pub fn unary_backward_owned(g: Tensor, saved: Option<&Tensor>, op: Unary) -> Result<Tensor> {
+    if let Some(s) = saved {
+        g.same_shape(op.name(), s)?;
+        g.same_dtype(op.name(), s)?;
+    }
+    match common_device(op.name(), std::iter::once(&g).chain(saved))? {
+        Device::Cpu => cpu::unary_backward_owned(g, saved, op),
+        d @ Device::Cuda(_) => Err(no_kernel(op.name(), d)),
+    }
+}
+
 /// Binary arithmetic with broadcasting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Binary {
