@@ -291,16 +291,7 @@ fn broadcast_map<T: Float>(
     } else if a.shape() == out_shape && suffix(b.shape()) && b.numel() > 0 {
         // Row-wise: b repeats every b.numel() elements (a bias over the last axes).
         let (av, bv, m) = (a.as_slice::<T>()?, b.as_slice::<T>()?, b.numel());
-        let row = |(o, x): (&mut [T], &[T])| {
-            simd(
-                #[inline(always)]
-                || {
-                    o.iter_mut()
-                        .zip(x.iter().zip(bv))
-                        .for_each(|(o, (&x, &y))| *o = f(x, y))
-                },
-            )
-        };
+        let row = |(o, x): (&mut [T], &[T])| zip_chunk(o, x, bv, &f);
         if n >= PAR_MIN {
             // Whole rows per task, about CHUNK elements each.
             let rows = m * (CHUNK / m).max(1);
