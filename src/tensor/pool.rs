@@ -10,7 +10,7 @@
 //! together hold at most `GRADPATH_POOL_MB` MiB (default 2048) and drops anything beyond; [`take`] returns a buffer whose
 //! contents are arbitrary (the caller overwrites every element), [`take_zeroed`] one that is zero.
 //! A request is served by the smallest free buffer whose capacity is between its length and
-//! [`SLACK`] times that (best fit), so the shorter last chunk of a batched sweep (e.g. 12 rows
+//! 1.25 times that (best fit, [`SLACK_DIV`]), so the shorter last chunk of a batched sweep (e.g. 12 rows
 //! after chunks of 13) reuses the earlier chunks' buffers instead of faulting in fresh pages.
 
 use std::collections::BTreeMap;
@@ -22,9 +22,7 @@ pub const MIN_POOLED: usize = 1024;
 
 /// A free buffer serves a request of `len` elements when its capacity is at most
 /// `len + len / SLACK_DIV` (25 % larger).
-const SLACK_DIV: usize = 4;
-/// The largest capacity-to-length ratio a reused buffer may have (documentation of [`SLACK_DIV`]).
-pub const SLACK: f64 = 1.25;
+pub const SLACK_DIV: usize = 4;
 
 /// Element types that have a pool.
 pub trait Pooled: Copy + Default + Send + Sync + 'static {

@@ -204,60 +204,46 @@ pub(super) fn unary_backward(g: &Tensor, saved: Option<&Tensor>, op: Unary) -> R
     })
 }
 
-/// [`unary_backward`] into `g`'s own buffer when `g` is its only owner (else as
-/// [`unary_backward`]).
+/// [`unary_backward`] into `g`'s own buffer when `g` is its only owner and the rule reads a saved
+/// value (else as [`unary_backward`]).
 pub(super) fn unary_backward_owned(
     mut g: Tensor,
     saved: Option<&Tensor>,
     op: Unary,
 ) -> Result<Tensor> {
-    with_dtype!(g.dtype(), T => {
-        let ss = match saved {
-            Some(s) => Some(s.as_slice::<T>()?),
-            None => None,
-        };
-        if let Some(gs) = g.as_mut_slice_if_unique::<T>() {
-            match ss {
-                Some(ss) => specialise!(op, K => zip_in_place(gs, ss, #[inline(always)] |g, s| g * K.df(s))),
-                None => {
-                    let d = op.df(T::zero());
-                    zip_in_place(gs, &[], move |g, _| g * d)
-                }
+    if let Some(s) = saved {
+        with_dtype!(g.dtype(), T => {
+            let ss = s.as_slice::<T>()?;
+            if let Some(gs) = g.as_mut_slice_if_unique::<T>() {
+                specialise!(op, K => zip_in_place(gs, ss, #[inline(always)] |g, s| g * K.df(s)));
+                return Ok(g);
             }
-            return Ok(g);
-        }
-    });
+        });
+    }
     unary_backward(&g, saved, op)
 }
 
-/// `o[i] = f(o[i], b[i])` in place (`b` empty: `f(o[i], 0)`), in parallel when big.
+/// `o[i] = f(o[i], b[i])` in place, in parallel when big.
 fn zip_in_place<T: Float>(o: &mut [T], b: &[T], f: impl Fn(T, T) -> T + Sync) {
     let chunk = |(o, b): (&mut [T], &[T])| {
         simd(
             #[inline(always)]
-            || {
-                if b.is_empty() {
-                    o.iter_mut().for_each(|o| *o = f(*o, T::zero()))
-                } else {
-                    o.iter_mut().zip(b).for_each(|(o, &b)| *o = f(*o, b))
-                }
-            },
+            || o.iter_mut().zip(b).for_each(|(o, &b)| *o = f(*o, b)),
         )
     };
-    let n = o.len();
-    if b.is_empty() {
-        if n >= PAR_MIN {
-            o.par_chunks_mut(CHUNK).for_each(|o| chunk((o, &[])));
-        } else {
-            chunk((o, &[]));
-        }
-    } else if n >= PAR_MIN {
+    if o.len() >= PAR_MIN {
         o.par_chunks_mut(CHUNK)
             .zip(b.par_chunks(CHUNK))
             .for_each(chunk);
     } else {
         chunk((o, b));
     }
+}
+
+/// Elements per parallel task for loops over whole rows of `m` elements: as many rows as fit
+/// in [`CHUNK`], at least one.
+fn row_task(m: usize) -> usize {
+    m * (CHUNK / m).max(1)
 }
 
 /// Applies `f` over the broadcast of `a` and `b` (shape `out_shape`).
@@ -268,21 +254,6 @@ fn broadcast_map<T: Float>(
     f: impl Fn(T, T) -> T + Sync + Send,
 ) -> Result<Tensor> {
     let n: usize = out_shape.iter().product();
-    let _t = std::time::Instant::now();
-    struct G(std::time::Instant, Vec<usize>, Vec<usize>);
-    impl Drop for G {
-        fn drop(&mut self) {
-            if std::env::var("GP_BC_LOG").is_ok() {
-                eprintln!(
-                    "BC {:?} {:?} {} us",
-                    self.1,
-                    self.2,
-                    self.0.elapsed().as_micros()
-                );
-            }
-        }
-    }
-    let _g = G(_t, a.shape().to_vec(), b.shape().to_vec());
     let mut out = pool::take::<T>(n);
     let suffix =
         |s: &[usize]| s.len() <= out_shape.len() && s == &out_shape[out_shape.len() - s.len()..];
@@ -293,8 +264,7 @@ fn broadcast_map<T: Float>(
         let (av, bv, m) = (a.as_slice::<T>()?, b.as_slice::<T>()?, b.numel());
         let row = |(o, x): (&mut [T], &[T])| zip_chunk(o, x, bv, &f);
         if n >= PAR_MIN {
-            // Whole rows per task, about CHUNK elements each.
-            let rows = m * (CHUNK / m).max(1);
+            let rows = row_task(m);
             out.par_chunks_mut(rows)
                 .zip(av.par_chunks(rows))
                 .for_each(|(o, x)| o.chunks_mut(m).zip(x.chunks(m)).for_each(row));
@@ -480,8 +450,7 @@ pub(super) fn add_rows_in_place(y: &mut Tensor, b: &Tensor) -> bool {
         let Some(dst) = y.as_mut_slice_if_unique::<T>() else { return false };
         let row = |r: &mut [T]| simd(#[inline(always)] || r.iter_mut().zip(bv).for_each(|(o, &v)| *o += v));
         if dst.len() >= PAR_MIN {
-            // Whole rows per task, about CHUNK elements each.
-            dst.par_chunks_mut(m * (CHUNK / m).max(1)).for_each(|c| c.chunks_mut(m).for_each(row));
+            dst.par_chunks_mut(row_task(m)).for_each(|c| c.chunks_mut(m).for_each(row));
         } else {
             dst.chunks_mut(m).for_each(row);
         }

@@ -74,14 +74,8 @@ pub fn unary_forward(x: &Tensor, op: Unary) -> Result<Tensor> {
 
 /// `dx = g · f'(saved)`; `saved` is x or y as [`Unary::saves_output`] says (ignored for affine).
 pub fn unary_backward(g: &Tensor, saved: Option<&Tensor>, op: Unary) -> Result<Tensor> {
-    if let Some(s) = saved {
-        g.same_shape(op.name(), s)?;
-        g.same_dtype(op.name(), s)?;
-    }
-    match common_device(op.name(), std::iter::once(g).chain(saved))? {
-        Device::Cpu => cpu::unary_backward(g, saved, op),
-        d @ Device::Cuda(_) => Err(no_kernel(op.name(), d)),
-    }
+    // A second handle to `g`: the owned variant then writes a new buffer.
+    unary_backward_owned(g.clone(), saved, op)
 }
 
 /// [`unary_backward`] taking `g` by value: on the CPU, when `g` owns its buffer, the result is
