@@ -121,6 +121,40 @@ fn cases() -> Vec<Case> {
             768,
             Layout::TransA,
         ),
+        // MiniLM fine-tuning, batch 32 × 64 tokens = 2048 rows (compare_training.py): the
+        // weight gradients dyᵀ·x (m = out features, k = rows, n = in features).
+        c(
+            "384x2048x384_xTdy",
+            "dyᵀ·x, MiniLM 32 × 64 tokens (q/k/v/o weight grad)",
+            384,
+            2048,
+            384,
+            Layout::TransA,
+        ),
+        c(
+            "1536x2048x384_xTdy",
+            "dyᵀ·x, MiniLM 32 × 64 tokens (MLP up weight grad)",
+            1536,
+            2048,
+            384,
+            Layout::TransA,
+        ),
+        c(
+            "384x2048x1536_xTdy",
+            "dyᵀ·x, MiniLM 32 × 64 tokens (MLP down weight grad)",
+            384,
+            2048,
+            1536,
+            Layout::TransA,
+        ),
+        c(
+            "2048x384x1536_xWt",
+            "x·Wᵀ, MiniLM 32 × 64 tokens (MLP up)",
+            2048,
+            384,
+            1536,
+            Layout::TransB,
+        ),
         // MiniLM (hidden 384, MLP 1536), 50 path points × 32 tokens: the compare_captum.py case.
         c(
             "1600x384x384_xWt",

@@ -74,11 +74,14 @@ fn epoch_bar(quiet: bool, epoch: usize, epochs: usize, steps: usize) -> indicati
     bar
 }
 
-/// The buffer-pool cap (MiB) of `gradpath train` when `GRADPATH_POOL_MB` is not set: a training
-/// step frees and re-allocates many buffers of the parameters' sizes, which the default 2 GiB pool
-/// would keep (MiniLM, 256 examples, 1 epoch: peak RSS 2978 MiB with the default, 1174 MiB with
-/// 256, the same time within noise; docs/FINETUNE.md).
-pub const TRAIN_POOL_MB: &str = "256";
+/// The buffer-pool cap (MiB) of `gradpath train` when `GRADPATH_POOL_MB` is not set. Batches are
+/// padded to their longest sentence, so buffer sizes change from step to step and a large pool
+/// fills with sizes that do not come back (MiniLM, 256 examples, 1 epoch: peak RSS 2978 MiB with
+/// the default 2 GiB, 1174 MiB with 256; docs/FINETUNE.md). Since buffers serve requests down to
+/// half their size and a full pool evicts its oldest buffers, 768 MiB keeps most of a step's
+/// buffers (MiniLM, 1,024 polarity snippets, batch 32, max-len 64, Intel Xeon, 2 threads: 256 MiB
+/// 23.7 s and 1247 MiB peak, 768 MiB 22.0 s and 1446 MiB).
+pub const TRAIN_POOL_MB: &str = "768";
 
 pub fn run_train(a: &TrainArgs) -> Result<()> {
     if std::env::var_os("GRADPATH_POOL_MB").is_none() {

@@ -31,8 +31,9 @@ pub struct Hooks {
     /// Per-layer head masks, applied to `blocks.{l}.attn.hook_pattern`: (rows, one factor per
     /// row and head); rows = 1 applies the same factors to every row.
     head_masks: BTreeMap<usize, (usize, Vec<f64>)>,
-    /// Partial replacements: `x ⊙ keep + values` (see [`Hooks::patch`]).
-    patches: HashMap<String, (Tensor, Var)>,
+    /// Partial replacements: `x ⊙ keep + values` (see [`Hooks::patch`]); no values: `x ⊙ keep`
+    /// (see [`Hooks::scale`]).
+    patches: HashMap<String, (Tensor, Option<Var>)>,
     /// Boundaries that start the tape when nothing upstream is recorded (see [`Hooks::track`]).
     track: Option<(crate::Tape, HashSet<String>)>,
     /// The forward stops right after this boundary (see [`Hooks::stop_after`]).
@@ -62,7 +63,14 @@ impl Hooks {
     /// As [`Hooks::patch`], with the patched-in values a variable (a tape leaf gets the gradient
     /// of the patched entries).
     pub fn patch_var(mut self, name: &str, keep: Tensor, values: Var) -> Hooks {
-        self.patches.insert(name.to_string(), (keep, values));
+        self.patches.insert(name.to_string(), (keep, Some(values)));
+        self
+    }
+
+    /// Multiply boundary `name` element by element by `factors` (its full shape): a patch with
+    /// zeros patched in, without the zeros (how dropout applies its scaled keep masks).
+    pub fn scale(mut self, name: &str, factors: Tensor) -> Hooks {
+        self.patches.insert(name.to_string(), (factors, None));
         self
     }
 
@@ -179,29 +187,31 @@ impl Hooks {
         };
         let x = match self.patches.remove(&name) {
             Some((keep, values)) => {
-                if keep.shape() != x.shape() || values.shape() != x.shape() {
+                let values_shape = values.as_ref().map_or(x.shape(), |v| v.shape());
+                if keep.shape() != x.shape() || values_shape != x.shape() {
                     return Err(Error::Mismatch {
                         what: format!("patch for `{name}`"),
                         detail: format!(
                             "has shapes {:?} / {:?}, the boundary has {:?}",
                             keep.shape(),
-                            values.shape(),
+                            values_shape,
                             x.shape()
                         ),
                     });
                 }
-                if values.dtype() != x.dtype() {
+                let values_dtype = values.as_ref().map_or(x.dtype(), |v| v.dtype());
+                if values_dtype != x.dtype() {
                     return Err(Error::Mismatch {
                         what: format!("patch for `{name}`"),
-                        detail: format!(
-                            "is {}, the model computes in {}",
-                            values.dtype(),
-                            x.dtype()
-                        ),
+                        detail: format!("is {}, the model computes in {}", values_dtype, x.dtype()),
                     });
                 }
                 let keep = keep.to_dtype(x.dtype())?;
-                x.mul(&Var::constant(keep))?.add(&values)?
+                let kept = x.mul(&Var::constant(keep))?;
+                match values {
+                    Some(values) => kept.add(&values)?,
+                    None => kept,
+                }
             }
             None => x,
         };

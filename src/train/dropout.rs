@@ -131,19 +131,19 @@ impl Dropout {
     ) -> Result<Hooks> {
         let (n_layers, n_heads, d) = dims;
         let sites = self.sites(n_layers, n_heads, d, batch.0, batch.1);
-        let masks: Vec<Result<(String, Tensor, Tensor)>> = sites
+        let masks: Vec<Result<(String, Tensor)>> = sites
             .into_par_iter()
             .enumerate()
             .map(|(i, (name, p, shape))| {
                 let mut rng = Rng::derive(seed, &[DROPOUT_STREAM, step, i as u64]);
                 let keep = mask(&mut rng, p, &shape, dtype)?;
-                Ok((name, keep, Tensor::zeros(&shape, dtype)))
+                Ok((name, keep))
             })
             .collect();
         let mut hooks = Hooks::new();
         for m in masks {
-            let (name, keep, zeros) = m?;
-            hooks = hooks.patch(&name, keep, zeros);
+            let (name, keep) = m?;
+            hooks = hooks.scale(&name, keep);
         }
         Ok(hooks)
     }
