@@ -43,7 +43,7 @@ pub trait Pooled: Copy + Default + Send + Sync + 'static {
     fn pool() -> &'static Pool<Self>;
 }
 
-/// Free lists keyed by capacity (every pooled buffer is full: length = capacity), each buffer
+/// Free lists keyed by capacity (a buffer keeps the length it was returned with), each buffer
 /// with the stamp of its return; `by_age` maps every stamp to its capacity, oldest first.
 struct Free<T> {
     lists: BTreeMap<usize, Vec<(u64, Vec<T>)>>,
@@ -127,8 +127,14 @@ impl<T: Pooled> Pool<T> {
                 self.held_bytes.fetch_sub(bytes, Ordering::Relaxed);
                 self.total.fetch_sub(bytes, Ordering::Relaxed);
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                // Keeps the capacity: the buffer returns to the pool at its full size.
-                v.truncate(len);
+                // A buffer keeps the length it was returned with (its initialised part); only
+                // the part of a longer request beyond it is written here (the caller overwrites
+                // it anyway), so no return pays for a tail that nobody reads.
+                if v.len() < len {
+                    v.resize(len, T::default());
+                } else {
+                    v.truncate(len);
+                }
                 Some(v)
             }
             None => {
@@ -138,17 +144,14 @@ impl<T: Pooled> Pool<T> {
         }
     }
 
-    fn give(&self, mut v: Vec<T>) {
+    fn give(&self, v: Vec<T>) {
         let (limit, total) = (self.limit.unwrap_or_else(limit_bytes), self.total);
         let cap = v.capacity();
         if v.len() < MIN_POOLED || cap > v.len().saturating_mul(SLACK_FACTOR) {
             return;
         }
-        // A buffer served to a shorter request: back to its full size (the tail is at most half
-        // of it; written, since a `Vec` from elsewhere may have an uninitialised tail).
-        v.resize(cap, T::default());
-        let len = cap;
-        let bytes = len * std::mem::size_of::<T>();
+        // Listed by capacity, kept at its length (see `take`).
+        let bytes = cap * std::mem::size_of::<T>();
         if bytes > limit {
             return;
         }
@@ -173,8 +176,8 @@ impl<T: Pooled> Pool<T> {
         }
         let stamp = free.next_stamp;
         free.next_stamp += 1;
-        free.by_age.insert(stamp, len);
-        free.lists.entry(len).or_default().push((stamp, v));
+        free.by_age.insert(stamp, cap);
+        free.lists.entry(cap).or_default().push((stamp, v));
         self.held_bytes.fetch_add(bytes, Ordering::Relaxed);
         drop(free);
         drop(evicted);
