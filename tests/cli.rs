@@ -575,6 +575,35 @@ fn hooks_text_longer_than_the_model() {
 // Happy paths
 // ----------------------------------------------------------------------------------------------
 
+/// `--repeat N` runs the attribution N times in one process: the JSON lists every run's seconds
+/// and reports the last run, whose attributions are those of a single run (bit for bit).
+#[test]
+fn ig_repeat_reports_every_run_and_the_same_attributions() {
+    let tmp = TempDir::new("repeat");
+    let (once, thrice) = (tmp.join("once.json"), tmp.join("thrice.json"));
+    let model = fixture("tiny-bert");
+    let text = "the quick brown fox";
+    expect_success(&ig(&model, text, &["--json", once.to_str().unwrap(), "-q"]));
+    expect_success(&ig(
+        &model,
+        text,
+        &["--repeat", "3", "--json", thrice.to_str().unwrap(), "-q"],
+    ));
+    let (a, b) = (read_json(&once), read_json(&thrice));
+    assert!(a.get("repeat_attribution_s").is_none(), "{a}");
+    let runs = b["repeat_attribution_s"].as_array().expect("runs listed");
+    assert_eq!(runs.len(), 3);
+    assert!(runs.iter().all(|t| t.as_f64().is_some_and(|t| t > 0.0)));
+    assert_eq!(
+        runs[2], b["timing"]["attribution_s"],
+        "the report is the last run's"
+    );
+    assert_eq!(a["attributions"], b["attributions"]);
+    assert_eq!(a["delta"], b["delta"]);
+    let bad = ig(&model, text, &["--repeat", "0"]);
+    assert!(!bad.status.success());
+}
+
 #[test]
 fn ig_json_and_html_on_tiny_bert() {
     let tmp = TempDir::new("json_html");

@@ -24,6 +24,12 @@ pub struct IgArgs {
     /// also has token_attr.
     #[arg(long, requires = "answer")]
     pub per_token_paths: bool,
+    /// Run the attribution N times in this process and report the last run, with every run's
+    /// seconds in the JSON's `repeat_attribution_s` (for benchmarks: the first run pays
+    /// first-touch page faults and thread start-up; later runs reuse warm buffers, as a library
+    /// caller's repeated calls do).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000), conflicts_with = "per_token_paths")]
+    pub repeat: u32,
 }
 
 /// Runs `gradpath ig`.
@@ -105,9 +111,19 @@ pub fn run(a: &IgArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let mut r = ex
-        .ig(&input, &opts)
-        .map_err(|e| a.common.target.explain(e, ex.model().is_decoder()))?;
+    let run_once = || {
+        ex.ig(&input, &opts)
+            .map_err(|e| a.common.target.explain(e, ex.model().is_decoder()))
+    };
+    let mut r = run_once()?;
+    if a.repeat > 1 {
+        let mut times = vec![r.header.timing.attribution_s];
+        for _ in 1..a.repeat {
+            r = run_once()?;
+            times.push(r.header.timing.attribution_s);
+        }
+        r.repeat_attribution_s = Some(times);
+    }
     bar.finish_and_clear();
     if std::env::var_os("GRADPATH_POOL_STATS").is_some() {
         let (h, m, b) = <f32 as crate::tensor::pool::Pooled>::pool().stats();

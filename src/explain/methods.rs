@@ -268,6 +268,7 @@ impl Explainer {
             warnings: warning.into_iter().collect(),
             refinement,
             words: None,
+            repeat_attribution_s: None,
             result: r,
         })
     }

@@ -278,6 +278,11 @@ pub struct IgReport {
     pub refinement: Option<Refinement>,
     #[serde(flatten)]
     pub words: Option<Words>,
+    /// When the same attribution ran several times in one process (`gradpath ig --repeat N`):
+    /// each run's `attribution_s`, in order (the first pays first-touch page faults and start-up,
+    /// the later ones reuse warm buffers); the report is the last run's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat_attribution_s: Option<Vec<f64>>,
     /// The method's own result (per-coordinate values, refinement panels, ...).
     #[serde(skip)]
     pub result: IgResult,
