@@ -162,7 +162,7 @@ pub fn mask(rng: &mut Rng, p: f64, shape: &[usize], dtype: DType) -> Result<Tens
         // for MiniLM at batch 32 × 64 tokens, and they return to the pool when dropped); the
         // draws are the same, in the same order.
         let mut v = crate::tensor::pool::take::<T>(n);
-        v.iter_mut().for_each(|x| *x = if rng.uniform() < p { drop } else { keep });
+        rng.fill_with(&mut v, |u| if u < p { drop } else { keep });
         Tensor::from_vec(v, shape)
     })
 }

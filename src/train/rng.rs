@@ -34,6 +34,26 @@ impl Rng {
         Rng { state: s }
     }
 
+    /// The next `out.len()` uniforms in [0, 1), as many calls of [`Rng::uniform`] would give
+    /// them (the same numbers, and the stream advanced past them), computed in parallel: draw k
+    /// of SplitMix64 is `mix(state + (k + 1)·GOLDEN)`, independent of the others.
+    pub fn fill_with<T: Send>(&mut self, out: &mut [T], f: impl Fn(f64) -> T + Sync) {
+        use rayon::prelude::*;
+        const CHUNK: usize = 1 << 14;
+        let s0 = self.state;
+        let draw = |k: usize| {
+            let x = mix(s0.wrapping_add((k as u64).wrapping_add(1).wrapping_mul(GOLDEN)));
+            (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        };
+        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| {
+            let base = c * CHUNK;
+            o.iter_mut()
+                .enumerate()
+                .for_each(|(i, v)| *v = f(draw(base + i)));
+        });
+        self.state = s0.wrapping_add((out.len() as u64).wrapping_mul(GOLDEN));
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(GOLDEN);
         mix(self.state)
@@ -61,6 +81,27 @@ impl Rng {
         for i in (1..v.len()).rev() {
             let j = self.below(i + 1);
             v.swap(i, j);
+        }
+    }
+}
+
+#[cfg(test)]
+mod fill_tests {
+    use super::*;
+
+    #[test]
+    fn fill_with_gives_the_draws_of_uniform_and_advances_the_stream() {
+        for n in [0, 1, 5, (1 << 14) + 3, 40_000] {
+            let (mut a, mut b) = (Rng::derive(7, &[1, 2, 3]), Rng::derive(7, &[1, 2, 3]));
+            let want: Vec<f64> = (0..n).map(|_| a.uniform()).collect();
+            let mut got = vec![0.0; n];
+            b.fill_with(&mut got, |u| u);
+            assert_eq!(got, want, "n = {n}");
+            assert_eq!(
+                a.next_u64(),
+                b.next_u64(),
+                "n = {n}: the stream continues alike"
+            );
         }
     }
 }
