@@ -4,7 +4,7 @@
 //! fresh pages from the kernel (page faults + zeroing) every time; a transformer forward+backward
 //! allocates hundreds of such activation and gradient buffers of a handful of distinct sizes. Buffers
 //! dropped by [`crate::tensor::Storage`] come back here and are handed out again for the next tensor
-//! of the same length, so a steady-state sweep touches warm memory.
+//! of the same or a nearby length, so a steady-state sweep touches warm memory.
 //!
 //! Rules: only buffers of at least [`MIN_POOLED`] elements are pooled; the pools of all element types
 //! together hold at most `GRADPATH_POOL_MB` MiB (default 2048); [`take`] returns a buffer whose
