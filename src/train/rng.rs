@@ -19,6 +19,11 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A draw as a uniform in [0, 1): its top 53 bits.
+fn unit(x: u64) -> f64 {
+    (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
 impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng { state: mix(seed) }
@@ -41,10 +46,7 @@ impl Rng {
         use rayon::prelude::*;
         const CHUNK: usize = 1 << 14;
         let s0 = self.state;
-        let draw = |k: usize| {
-            let x = mix(s0.wrapping_add((k as u64).wrapping_add(1).wrapping_mul(GOLDEN)));
-            (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-        };
+        let draw = |k: usize| unit(mix(s0.wrapping_add((k as u64 + 1).wrapping_mul(GOLDEN))));
         out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| {
             let base = c * CHUNK;
             o.iter_mut()
@@ -61,7 +63,7 @@ impl Rng {
 
     /// Uniform in [0, 1), 53 random bits.
     pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        unit(self.next_u64())
     }
 
     /// Standard normal (Box–Muller; one of the pair is used).

@@ -315,6 +315,9 @@ pub(super) fn binary_forward(
 /// additions, hence the result, does not depend on the number of threads).
 const SUM_BLOCK: usize = 1 << 14;
 
+/// Columns per parallel task of [`sum_rows`] on wide rows.
+const SUM_COLS: usize = 1024;
+
 /// `out[j] = Σ_r g[r·m + j]`: rows summed block by block in parallel (each block in row order),
 /// then the block partials in block order; rows of ≥ `SUM_BLOCK / 4` elements are split by
 /// columns instead (each column summed in row order).
@@ -323,7 +326,7 @@ fn sum_rows<T: Float>(g: &[T], m: usize) -> Vec<T> {
         // Wide rows: split the columns instead; each column slice sums every row in order.
         let mut out = vec![T::zero(); m];
         let cols = |(c, o): (usize, &mut [T])| {
-            let (start, w) = (c * 1024, o.len());
+            let (start, w) = (c * SUM_COLS, o.len());
             simd(
                 #[inline(always)]
                 || {
@@ -336,9 +339,9 @@ fn sum_rows<T: Float>(g: &[T], m: usize) -> Vec<T> {
             )
         };
         if g.len() >= PAR_MIN {
-            out.par_chunks_mut(1024).enumerate().for_each(cols);
+            out.par_chunks_mut(SUM_COLS).enumerate().for_each(cols);
         } else {
-            out.chunks_mut(1024).enumerate().for_each(cols);
+            out.chunks_mut(SUM_COLS).enumerate().for_each(cols);
         }
         return out;
     }
