@@ -244,6 +244,56 @@ fn adaptive_refinement_reaches_the_tolerance_or_says_so() {
         r.relative_delta
     );
     assert_eq!(rf.weights.len(), 15 * rf.panels.len());
+    // The panels' attribution error estimate (embedded G7 against K15, per token) is reported and
+    // does not understate the error of the per-token attributions against a converged reference.
+    // Reference: panels refined to 1e-13 (this head's ReLU puts kinks on the path, which
+    // Gauss–Legendre resolves slowly: at 2,000 points its delta is still 3e-4).
+    let reference =
+        integrated_gradients_adaptive(&p, Adaptive::Panels(1), 1e-13, 1 << 16, 64, &mut |_, _| {})
+            .unwrap();
+    assert!(reference.relative_delta <= 1e-13);
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let diff: Vec<f64> = r
+        .per_token
+        .iter()
+        .zip(&reference.per_token)
+        .map(|(a, b)| a - b)
+        .collect();
+    let actual = norm(&diff) / norm(&reference.per_token);
+    let estimate = r
+        .attribution_error
+        .expect("panels report an attribution error");
+    assert!(
+        estimate.is_finite() && estimate >= actual && estimate < 0.05,
+        "estimate {estimate:e}, actual {actual:e}"
+    );
+    assert!(r.roughness_warning().is_none());
+    // Rule refinement has no panel estimate (its estimate is the attribution change).
+    let r = integrated_gradients_adaptive(
+        &p,
+        Adaptive::Rule(Rule::GaussLegendre, 8),
+        1e-3,
+        4096,
+        64,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(r.attribution_error, None);
+}
+
+#[test]
+fn a_large_panel_attribution_error_is_flagged() {
+    let s = setup("tiny-bert", DType::F64, Baseline::Pad);
+    let mut r = run(&s, Rule::GaussLegendre, 50, 64);
+    assert!(!r
+        .roughness_warning()
+        .unwrap_or_default()
+        .contains("Gauss rule"));
+    r.attribution_error = Some(0.2);
+    let w = r
+        .roughness_warning()
+        .expect("a 20 % panel error must be flagged");
+    assert!(w.contains("20.0%") && w.contains("Gauss rule"), "{w}");
 }
 
 #[test]

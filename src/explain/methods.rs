@@ -250,6 +250,7 @@ impl Explainer {
                     attribution_change: r.attribution_changes.get(k).copied().flatten(),
                 })
                 .collect(),
+            attribution_error: r.attribution_error,
         });
         Ok(IgReport {
             header: self.header("integrated_gradients", input, &p),

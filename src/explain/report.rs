@@ -254,6 +254,10 @@ pub struct Refinement {
     pub tolerance: f64,
     pub converged: bool,
     pub trajectory: Vec<RefinementStep>,
+    /// `--adaptive panels`: the error estimate of the per-token attributions from each final
+    /// panel's embedded Gauss rule ([`crate::attribution::IgResult::attribution_error`]); `null`
+    /// for other schemes, whose estimate is the last `attribution_change`.
+    pub attribution_error: Option<f64>,
 }
 
 /// [`super::Explainer::ig`]: token Integrated Gradients at `hook_embed`.
