@@ -173,11 +173,12 @@ pub struct IgResult {
     /// attributions, which the completeness sum alone cannot show when contributions cancel.
     pub attribution_changes: Vec<Option<f64>>,
     /// Panel refinement (`--adaptive panels`): an error estimate for the per-token attributions
-    /// from the rule pair every panel already has, ‖Σ_p |A_p^K15 − A_p^G7|‖₂ / ‖A‖₂ over the final
-    /// panels (per token, the absolute differences of the two rules' panel sums, added over the
-    /// panels; then the L2 norm over tokens). It is the error of the embedded 7-point Gauss rule,
-    /// so it is an upper-side estimate for the 15-point result (on MiniLM, tens of times larger
-    /// than the K15 rule's actual completeness error). `None` for other schemes.
+    /// from the rule pair every panel already has, ‖Σ_p |A_p − A_p^coarse|‖₂ / ‖A‖₂ over the
+    /// final panels (K15 against its embedded G7, or Patterson's 31 against its embedded K15; per
+    /// token, the absolute differences of the two rules' panel sums, added over the panels; then
+    /// the L2 norm over tokens). It is the error of the coarser rule, so it is an upper-side
+    /// estimate for the result (on MiniLM 20–40× the token attributions' actual error,
+    /// docs/QUADRATURE.md). `None` for other schemes.
     pub attribution_error: Option<f64>,
 }
 
@@ -234,7 +235,7 @@ impl IgResult {
         }
         if let Some(e) = spread {
             why.push(format!(
-                "on the final panels the 7-point Gauss rule's token attributions differ from the 15-point Kronrod ones by {:.1}% (relative L2) while the completeness delta is {:.2e}: the tokens may not be resolved although the sum is",
+                "on the final panels the token attributions of the coarser rule embedded in each panel (Gauss 7 in Kronrod 15, Kronrod 15 in Patterson 31) differ from the panels' own by {:.1}% (relative L2) while the completeness delta is {:.2e}: the tokens may not be resolved although the sum is",
                 100.0 * e,
                 self.relative_delta
             ));
@@ -280,22 +281,23 @@ pub(crate) fn weighted_tokens<'v>(
     out
 }
 
-/// ‖Σ_p |A_p^K15 − A_p^G7|‖₂ / ‖A‖₂ over `panels` ([`IgResult::attribution_error`]); `g` looks
-/// up the per-token integrand at a Kronrod node.
+/// ‖Σ_p |A_p − A_p^coarse|‖₂ / ‖A‖₂ over the final panels of `rf` ([`IgResult::attribution_error`]:
+/// K15 against its embedded G7, or Patterson's 31 against its embedded K15); `g` looks up the
+/// per-token integrand at a node.
 pub(crate) fn panel_attribution_error<'v>(
     n_tok: usize,
-    panels: &[(f64, f64)],
+    rf: &Refined,
     attributions: &[f64],
     g: impl Fn(f64) -> Option<&'v [f64]>,
 ) -> Result<f64> {
     let mut spread = vec![0.0; n_tok];
-    for &(a, b) in panels {
-        let (x, wk, wg) = crate::integrate::kronrod::kronrod15(a, b);
+    for (&(a, b), &nodes) in rf.panels.iter().zip(&rf.panel_nodes) {
+        let (x, fine, coarse) = crate::integrate::panel_rule_pair(a, b, nodes)?;
         let mut d = vec![0.0; n_tok];
-        for k in 0..15 {
+        for k in 0..x.len() {
             let t = g(x[k])
                 .ok_or_else(|| Error::Internal("panel node without a stashed gradient".into()))?;
-            let w = wk[k] - wg[k];
+            let w = fine[k] - coarse[k];
             d.iter_mut().zip(t).for_each(|(d, t)| *d += w * t);
         }
         spread.iter_mut().zip(&d).for_each(|(s, d)| *s += d.abs());
@@ -439,7 +441,8 @@ pub(crate) fn ig_with_endpoints(
 /// How `--tolerance` refines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Adaptive {
-    /// Gauss–Kronrod G7/K15 panels of [0, 1], bisected where the integrand bends
+    /// Gauss–Kronrod G7/K15 panels of [0, 1], extended to Patterson's 31 points and then bisected
+    /// where the integrand bends
     /// ([`refine_panels`]), starting from this many panels.
     Panels(usize),
     /// The rule at `n`, then at `Rule::refined_n` points, ... (nested rules reuse old points;
@@ -522,12 +525,7 @@ pub fn integrated_gradients_adaptive(
         .as_ref()
         .filter(|_| matches!(scheme, Adaptive::Panels(_)))
     {
-        r.attribution_error = Some(panel_attribution_error(
-            n_tok,
-            &rf.panels,
-            &r.per_token,
-            lookup,
-        )?);
+        r.attribution_error = Some(panel_attribution_error(n_tok, rf, &r.per_token, lookup)?);
     }
     Ok(r)
 }

@@ -280,8 +280,10 @@ pub struct AdaptiveArgs {
     #[arg(long)]
     pub tolerance: Option<f64>,
     /// How --tolerance refines gauss-legendre: `doubling` (n, 2n, 4n, ... points; fewest model
-    /// passes on MiniLM, see docs/BENCHMARKS.md) or `panels` (Gauss–Kronrod panels bisected where
-    /// F bends along the path). Other rules refine by nesting (old points reused).
+    /// passes for smooth paths) or `panels` (Gauss–Kronrod panels refined where F bends along the
+    /// path: a panel is first extended from 15 to Patterson's 31 points, keeping its 15, then
+    /// bisected; fewest passes on MiniLM, see docs/BENCHMARKS.md). Other rules refine by nesting
+    /// (old points reused).
     #[arg(long, default_value = "doubling", value_parser = ["panels", "doubling"])]
     pub adaptive: String,
     /// Point budget for --tolerance.

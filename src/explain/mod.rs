@@ -302,8 +302,9 @@ pub enum Scheme {
     /// n, 2n, 4n, ... points (other rules than Gauss–Legendre nest their points).
     #[default]
     Doubling,
-    /// Gauss–Kronrod panels bisected where F bends (Gauss–Legendre only); the first pass is
-    /// ⌈min(steps, 16) / 15⌉ equal panels.
+    /// Gauss–Kronrod panels refined where F bends (Gauss–Legendre only): extended from 15 to
+    /// Patterson's 31 points, then bisected ([`crate::integrate::refine_panels`]); the first
+    /// pass is ⌈min(steps, 16) / 15⌉ equal panels.
     Panels,
 }
 

@@ -36,7 +36,7 @@ pub mod nested;
 mod refine;
 
 pub use captum::{captum_exact, captum_name, torch_linspace_f32};
-pub use kronrod::{refine_panels, refine_panels_vec, VecPanels};
+pub use kronrod::{panel_rule_pair, refine_panels, refine_panels_vec, VecPanels};
 pub use refine::{refine, Attempt, Refined, Stop};
 
 use crate::{Error, Result};

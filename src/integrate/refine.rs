@@ -65,6 +65,9 @@ pub struct Refined {
     pub trajectory: Vec<Attempt>,
     /// The final panels of a panel scheme ([`super::kronrod::refine_panels`]); empty otherwise.
     pub panels: Vec<(f64, f64)>,
+    /// Nodes of each final panel (15: Kronrod; 31: extended to Patterson's rule), same order as
+    /// `panels`; empty otherwise.
+    pub panel_nodes: Vec<usize>,
 }
 
 /// Checks the arguments shared by the adaptive drivers: a finite positive `tol`, a finite exact
@@ -217,6 +220,7 @@ where
         if converged || over_budget || too_many {
             return Ok(Refined {
                 panels: Vec::new(),
+                panel_nodes: Vec::new(),
                 rule,
                 n,
                 alphas,
