@@ -1,12 +1,14 @@
-//! Adaptive Gauss–Kronrod quadrature on panels (QUADPACK's G7/K15 pair), for `--tolerance`.
+//! Adaptive Gauss–Kronrod quadrature on panels (QUADPACK's G7/K15 pair, and Patterson's 31-point
+//! extension of K15), for `--tolerance`.
 //!
 //! Each panel [a, b] is evaluated at the 15 Kronrod nodes, which contain the 7 Gauss nodes: the
 //! K15 sum is the panel's estimate and |K15 − G7| its local error indicator. Path methods know the
 //! exact integral (F(x) − F(x′)), so the global error is measured exactly ([`Stop::Completeness`]);
 //! the local indicators only decide *where* to refine: every panel whose indicator is at least a
-//! quarter of the largest is bisected, all new nodes of a round going to `eval` at once (one batch
-//! of path points). Integrands that bend in one place (F rising steeply over part of the path)
-//! get points there instead of everywhere.
+//! quarter of the largest is refined, all new nodes of a round going to `eval` at once (one batch
+//! of path points). A K15 panel is first extended to Patterson's 31 nodes (16 new, the 15 kept;
+//! indicator |P31 − K15|), an extended one is bisected. Integrands that bend in one place (F
+//! rising steeply over part of the path) get points there instead of everywhere.
 
 use super::refine::{check_tol_stop, stop_delta, Attempt, Refined, Stop};
 use super::Rule;

@@ -13,10 +13,11 @@
 //! intended depth.
 //!
 //! **Without distractors** ([`Distractors::None`]) an example is only its two anchor facts and
-//! its chain of rules ("Harry is tall. Gary is sad." / "Harry is sad." is false): a first stage
-//! for models that stay at chance on the full task. MiniLM learns these within two epochs (99 %
-//! dev at depth 0), but in the measured two-stage run that did not carry over to the full task
-//! (61 % held-out; docs/FINETUNE.md, `scripts/train-rules-curriculum.sh`).
+//! its chain of rules ("Harry is tall. Gary is sad." / "Harry is sad." is false): material for
+//! a curriculum, since MiniLM trained on the task directly stays at chance. Alone as a first
+//! stage it did not carry over to the task (61 % held-out); mixed with depth-0 examples that have
+//! distractors, then followed by those alone and by the task, it did (95 % held-out;
+//! docs/FINETUNE.md, `scripts/train-rules-curriculum.sh`).
 //!
 //! **Balance.** Labels alternate (true, false, ...) and depths cycle 0..=D, so every depth has
 //! both labels in equal numbers (up to one when n is not a multiple of 2(D + 1)).
