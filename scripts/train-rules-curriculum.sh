@@ -9,7 +9,8 @@
 #            at lr 3e-5; then the held-out test split, with accuracy per depth.
 # Every stage: batch 16, warm-up 0.1, seed 0, dropout on; max-len 96 (stages A, B), 128 (C).
 # The measured run and its numbers are in docs/FINETUNE.md. Needs `cargo build --release`,
-# scripts/fetch-models.sh and scripts/fetch-data.sh first. About 45 min on 2 cores.
+# scripts/fetch-models.sh and scripts/fetch-data.sh first. 32 min on 2 cores of an Intel Xeon
+# (AVX-512), nothing else running; test accuracy 95.67 % (96 / 95 / 96 % at depth 0 / 1 / 2).
 # Usage: bash scripts/train-rules-curriculum.sh [OUT_DIR] [THREADS]   (default runs/curriculum, 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
