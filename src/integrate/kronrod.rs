@@ -161,6 +161,10 @@ pub fn kronrod15(a: f64, b: f64) -> ([f64; 15], [f64; 15], [f64; 15]) {
     (x, wk, wg)
 }
 
+/// A K15 panel is extended to Patterson's 31 nodes only while |K15 − G7| ≤ this share of the
+/// K15 sum of |integrand| over the panel; beyond it, it is bisected at once (docs/QUADRATURE.md).
+const EXTEND_MAX: f64 = 0.05;
+
 struct Panel {
     a: f64,
     b: f64,
@@ -168,6 +172,8 @@ struct Panel {
     est: f64,
     /// |est − the embedded coarser rule's sum|.
     err: f64,
+    /// The K15 sum of |integrand| over the panel (its scale for `err`).
+    abs: f64,
     /// The integrand at the K15 nodes (ascending), then, once extended, at the 16 new nodes.
     values: Vec<f64>,
 }
@@ -175,6 +181,14 @@ struct Panel {
 impl Panel {
     fn extended(&self) -> bool {
         self.values.len() == 31
+    }
+
+    /// Whether refining this panel bisects it rather than extending it to 31 nodes: once
+    /// extended, or when its K15 − G7 gap is above [`EXTEND_MAX`] of its scale (the integrand is
+    /// far from polynomial there, as on a rough path, and 16 more points would be spent on a
+    /// panel that is bisected next anyway).
+    fn splits(&self) -> bool {
+        self.extended() || self.err > EXTEND_MAX * self.abs
     }
 
     /// Nodes and values of the panel's rule, ascending.
@@ -243,11 +257,13 @@ where
         let (_, wk, wg) = kronrod15(a, b);
         let k15: f64 = wk.iter().zip(vals).map(|(w, v)| w * v).sum();
         let g7: f64 = wg.iter().zip(vals).map(|(w, v)| w * v).sum();
+        let abs: f64 = wk.iter().zip(vals).map(|(w, v)| w * v.abs()).sum();
         Panel {
             a,
             b,
             est: k15,
             err: (k15 - g7).abs(),
+            abs,
             values: vals.to_vec(),
         }
     };
@@ -281,7 +297,7 @@ where
             .collect();
         let cost: usize = refine
             .iter()
-            .map(|&i| if panels[i].extended() { 30 } else { 16 })
+            .map(|&i| if panels[i].splits() { 30 } else { 16 })
             .sum();
         let converged = delta <= tol;
         if converged || points_used + cost > max_points || max_err == 0.0 {
@@ -315,12 +331,12 @@ where
         let split: Vec<usize> = refine
             .iter()
             .copied()
-            .filter(|&i| panels[i].extended())
+            .filter(|&i| panels[i].splits())
             .collect();
         let mut alphas = Vec::with_capacity(cost);
         for &i in &refine {
             let p = &panels[i];
-            if p.extended() {
+            if p.splits() {
                 alphas.extend_from_slice(&kronrod_nodes(&bisect(std::iter::once((p.a, p.b)))).0);
             } else {
                 alphas.extend_from_slice(&patterson_extension(p.a, p.b));
@@ -603,6 +619,25 @@ mod tests {
         for (k, x) in r.alphas.iter().enumerate() {
             assert_eq!(r.values[k], f(*x));
         }
+    }
+
+    #[test]
+    fn a_panel_far_from_polynomial_is_bisected_at_once() {
+        // A sharp step at α = 0.35: K15 and G7 disagree by far more than EXTEND_MAX of the panel,
+        // so the second round bisects [0, 0.5] (30 new points) instead of extending it (16).
+        let s = 500.0;
+        let f = |a: f64| s * (-(s * (a - 0.35))).exp() / (1.0 + (-(s * (a - 0.35))).exp()).powi(2);
+        let exact = 1.0 / (1.0 + (-(s * 0.65f64)).exp()) - 1.0 / (1.0 + (s * 0.35f64).exp());
+        let r = refine_panels(
+            2,
+            20_000,
+            1e-9,
+            Stop::Completeness { exact },
+            |a: &[f64]| Ok(a.iter().map(|&x| f(x)).collect()),
+        )
+        .unwrap();
+        assert!(r.converged, "{:?}", r.trajectory);
+        assert_eq!(r.trajectory[1].new_points, 30, "{:?}", r.trajectory);
     }
 
     #[test]
