@@ -172,13 +172,42 @@ struct Panel {
     est: f64,
     /// |est − the embedded coarser rule's sum|.
     err: f64,
-    /// The K15 sum of |integrand| over the panel (its scale for `err`).
+    /// The panel rule's sum of |integrand| (its scale for `err`).
     abs: f64,
-    /// The integrand at the K15 nodes (ascending), then, once extended, at the 16 new nodes.
+    /// The integrand at the nodes of the panel's rule (15 or 31, ascending).
     values: Vec<f64>,
 }
 
 impl Panel {
+    /// A panel from its values at the nodes of its rule: estimate, indicator and scale from the
+    /// rule pair ([`panel_rule_pair`]).
+    fn new(a: f64, b: f64, values: Vec<f64>) -> Result<Panel> {
+        let (_, fine, coarse) = panel_rule_pair(a, b, values.len())?;
+        let dot = |w: &[f64]| w.iter().zip(&values).map(|(w, v)| w * v).sum::<f64>();
+        let (est, rough) = (dot(&fine), dot(&coarse));
+        let abs = fine.iter().zip(&values).map(|(w, v)| w * v.abs()).sum();
+        Ok(Panel {
+            a,
+            b,
+            est,
+            err: (est - rough).abs(),
+            abs,
+            values,
+        })
+    }
+
+    /// The same panel under Patterson's 31-point rule, given the integrand at its
+    /// [`patterson_extension`] nodes. The new nodes interleave with the Kronrod ones
+    /// ([`patterson31`]: new, Kronrod, new, ..., new).
+    fn extend(self, new: &[f64]) -> Result<Panel> {
+        let mut values = Vec::with_capacity(31);
+        for (n, k) in new.iter().zip(&self.values) {
+            values.extend([*n, *k]);
+        }
+        values.push(new[15]);
+        Panel::new(self.a, self.b, values)
+    }
+
     fn extended(&self) -> bool {
         self.values.len() == 31
     }
@@ -189,23 +218,6 @@ impl Panel {
     /// panel that is bisected next anyway).
     fn splits(&self) -> bool {
         self.extended() || self.err > EXTEND_MAX * self.abs
-    }
-
-    /// Nodes and values of the panel's rule, ascending.
-    fn nodes_values(&self) -> (Vec<f64>, Vec<f64>) {
-        let (xk, _, _) = kronrod15(self.a, self.b);
-        if !self.extended() {
-            return (xk.to_vec(), self.values.clone());
-        }
-        let xn = patterson_extension(self.a, self.b);
-        let mut pairs: Vec<(f64, f64)> = xk
-            .iter()
-            .chain(&xn)
-            .copied()
-            .zip(self.values.iter().copied())
-            .collect();
-        pairs.sort_by(|p, q| p.0.total_cmp(&q.0));
-        pairs.into_iter().unzip()
     }
 }
 
@@ -253,27 +265,13 @@ where
         }
         Ok(v)
     };
-    let k15_panel = |a: f64, b: f64, vals: &[f64]| {
-        let (_, wk, wg) = kronrod15(a, b);
-        let k15: f64 = wk.iter().zip(vals).map(|(w, v)| w * v).sum();
-        let g7: f64 = wg.iter().zip(vals).map(|(w, v)| w * v).sum();
-        let abs: f64 = wk.iter().zip(vals).map(|(w, v)| w * v.abs()).sum();
-        Panel {
-            a,
-            b,
-            est: k15,
-            err: (k15 - g7).abs(),
-            abs,
-            values: vals.to_vec(),
-        }
-    };
     let start = equal_panels(start_panels);
     let v = call(&kronrod_nodes(&start).0)?;
-    let mut panels: Vec<Panel> = start
+    let mut panels = start
         .iter()
         .zip(v.chunks(15))
-        .map(|(&(a, b), vals)| k15_panel(a, b, vals))
-        .collect();
+        .map(|(&(a, b), vals)| Panel::new(a, b, vals.to_vec()))
+        .collect::<Result<Vec<Panel>>>()?;
     let mut points_used = 15 * start_panels;
     let mut trajectory = Vec::new();
     let mut prev: Option<f64> = None;
@@ -292,12 +290,12 @@ where
             delta,
         });
         let max_err = panels.iter().map(|p| p.err).fold(0.0, f64::max);
-        let refine: Vec<usize> = (0..panels.len())
-            .filter(|&i| panels[i].err >= 0.25 * max_err)
-            .collect();
-        let cost: usize = refine
+        let refine: Vec<bool> = panels.iter().map(|p| p.err >= 0.25 * max_err).collect();
+        let cost: usize = panels
             .iter()
-            .map(|&i| if panels[i].splits() { 30 } else { 16 })
+            .zip(&refine)
+            .filter(|(_, &r)| r)
+            .map(|(p, _)| if p.splits() { 30 } else { 16 })
             .sum();
         let converged = delta <= tol;
         if converged || points_used + cost > max_points || max_err == 0.0 {
@@ -306,11 +304,10 @@ where
             let mut weights = Vec::with_capacity(n);
             let mut values = Vec::with_capacity(n);
             for p in &panels {
-                let (x, v) = p.nodes_values();
-                let (_, w, _) = panel_rule_pair(p.a, p.b, x.len())?;
+                let (x, w, _) = panel_rule_pair(p.a, p.b, p.values.len())?;
                 alphas.extend_from_slice(&x);
                 weights.extend_from_slice(&w);
-                values.extend_from_slice(&v);
+                values.extend_from_slice(&p.values);
             }
             return Ok(Refined {
                 rule: Rule::GaussLegendre,
@@ -328,14 +325,8 @@ where
             });
         }
         // One call for the round: the extensions' 16 nodes and the halves' 15 + 15.
-        let split: Vec<usize> = refine
-            .iter()
-            .copied()
-            .filter(|&i| panels[i].splits())
-            .collect();
         let mut alphas = Vec::with_capacity(cost);
-        for &i in &refine {
-            let p = &panels[i];
+        for (p, _) in panels.iter().zip(&refine).filter(|(_, &r)| r) {
             if p.splits() {
                 alphas.extend_from_slice(&kronrod_nodes(&bisect(std::iter::once((p.a, p.b)))).0);
             } else {
@@ -344,27 +335,22 @@ where
         }
         let v = call(&alphas)?;
         points_used += cost;
-        let mut at = 0;
-        let mut halves = Vec::new();
-        for &i in &refine {
-            let p = &mut panels[i];
-            if split.contains(&i) {
+        let mut rest = v.as_slice();
+        let mut next = Vec::with_capacity(panels.len() + refine.len());
+        for (p, r) in panels.into_iter().zip(refine) {
+            if !r {
+                next.push(p);
+            } else if p.splits() {
                 let m = 0.5 * (p.a + p.b);
-                halves.push(k15_panel(p.a, m, &v[at..at + 15]));
-                halves.push(k15_panel(m, p.b, &v[at + 15..at + 30]));
-                at += 30;
+                next.push(Panel::new(p.a, m, rest[..15].to_vec())?);
+                next.push(Panel::new(m, p.b, rest[15..30].to_vec())?);
+                rest = &rest[30..];
             } else {
-                p.values.extend_from_slice(&v[at..at + 16]);
-                at += 16;
-                let (_, vals) = p.nodes_values();
-                let (_, wp, wk) = patterson31(p.a, p.b);
-                let p31: f64 = wp.iter().zip(&vals).map(|(w, v)| w * v).sum();
-                let k15: f64 = wk.iter().zip(&vals).map(|(w, v)| w * v).sum();
-                p.est = p31;
-                p.err = (p31 - k15).abs();
+                next.push(p.extend(&rest[..16])?);
+                rest = &rest[16..];
             }
         }
-        panels = replace_split(panels, &split, halves);
+        panels = next;
     }
 }
 
