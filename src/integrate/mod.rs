@@ -34,10 +34,12 @@ mod gauss;
 pub mod kronrod;
 pub mod nested;
 mod refine;
+mod vec_panels;
 
 pub use captum::{captum_exact, captum_name, torch_linspace_f32};
-pub use kronrod::{panel_rule_pair, refine_panels, refine_panels_vec, VecPanels};
+pub use kronrod::{panel_rule_pair, refine_panels};
 pub use refine::{refine, Attempt, Refined, Stop};
+pub use vec_panels::{refine_panels_vec, VecPanels};
 
 use crate::{Error, Result};
 use std::fmt;
