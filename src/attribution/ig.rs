@@ -302,21 +302,26 @@ pub(crate) fn panel_attribution_error<'v>(
         }
         spread.iter_mut().zip(&d).for_each(|(s, d)| *s += d.abs());
     }
-    let l2 = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-    let (e, n) = (l2(&spread), l2(attributions));
-    Ok(if n > 0.0 { e / n } else { e })
+    Ok(relative_to(l2(&spread), l2(attributions)))
+}
+
+fn l2(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// x / norm, or x itself when the norm is 0.
+fn relative_to(x: f64, norm: f64) -> f64 {
+    if norm > 0.0 {
+        x / norm
+    } else {
+        x
+    }
 }
 
 /// ‖a − b‖₂ / ‖b‖₂ (absolute when b = 0).
 pub(crate) fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
-    let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
-    let d = norm(&mut a.iter().zip(b).map(|(x, y)| x - y));
-    let n = norm(&mut b.iter().copied());
-    if n > 0.0 {
-        d / n
-    } else {
-        d
-    }
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    relative_to(l2(&d), l2(b))
 }
 
 fn sorted_path(mut p: Vec<(f64, f64)>) -> (Vec<f64>, Vec<f64>) {
