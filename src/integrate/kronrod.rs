@@ -245,15 +245,7 @@ where
     F: FnMut(&[f64]) -> Result<Vec<f64>>,
 {
     check_tol_stop(OP, tol, stop)?;
-    if start_panels == 0 || 15 * start_panels > max_points {
-        return Err(Error::Invalid {
-            op: OP,
-            detail: format!(
-                "{start_panels} panels need {} points but the budget is {max_points}",
-                15 * start_panels
-            ),
-        });
-    }
+    check_start_panels(OP, start_panels, max_points)?;
     let mut call = |alphas: &[f64]| -> Result<Vec<f64>> {
         let v = eval(alphas)?;
         if v.len() != alphas.len() || v.iter().any(|x| !x.is_finite()) {
@@ -352,6 +344,24 @@ where
         }
         panels = next;
     }
+}
+
+/// The first round's panels must be at least one and fit the point budget.
+pub(super) fn check_start_panels(
+    op: &'static str,
+    start_panels: usize,
+    max_points: usize,
+) -> Result<()> {
+    if start_panels == 0 || 15 * start_panels > max_points {
+        return Err(Error::Invalid {
+            op,
+            detail: format!(
+                "{start_panels} panels need {} points but the budget is {max_points}",
+                15 * start_panels
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// `n` equal panels of [0, 1] (the last one ends at exactly 1).

@@ -2,7 +2,9 @@
 //! converged reference of `gradpath converge` ([`refine_panels_vec`]). The scalar driver behind
 //! `--tolerance` is [`super::kronrod::refine_panels`].
 
-use super::kronrod::{bisect, equal_panels, kronrod15, kronrod_nodes, replace_split};
+use super::kronrod::{
+    bisect, check_start_panels, equal_panels, kronrod15, kronrod_nodes, replace_split,
+};
 use super::refine::{check_tol_stop, Stop};
 use crate::{Error, Result};
 
@@ -40,15 +42,7 @@ where
 {
     const OP: &str = "integrate::refine_panels_vec";
     check_tol_stop(OP, tol, Stop::Successive)?;
-    if start_panels == 0 || 15 * start_panels > max_points {
-        return Err(Error::Invalid {
-            op: OP,
-            detail: format!(
-                "{start_panels} panels need {} points but the budget is {max_points}",
-                15 * start_panels
-            ),
-        });
-    }
+    check_start_panels(OP, start_panels, max_points)?;
     struct VPanel {
         a: f64,
         b: f64,
