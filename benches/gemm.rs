@@ -196,6 +196,24 @@ fn cases() -> Vec<Case> {
             384,
             Layout::Plain,
         ),
+        // q, k and v as one product (weights side by side): what fusing them would run instead
+        // of three 1600x384x384 products forward and three input gradients plus two sums back.
+        c(
+            "1600x384x1152",
+            "x·W, MiniLM 50 points × 32 tokens (q/k/v as one product)",
+            1600,
+            384,
+            1152,
+            Layout::Plain,
+        ),
+        c(
+            "1600x1152x384",
+            "dy·W, MiniLM 50 points × 32 tokens (input gradient of q/k/v as one product)",
+            1600,
+            1152,
+            384,
+            Layout::Plain,
+        ),
         // One chunk of 4 path points × 128 tokens (bert-base conductance, default batch).
         c(
             "512x768x768_xWt",
@@ -300,6 +318,15 @@ fn cases() -> Vec<Case> {
             64,
             128,
             Layout::AttnStrided { b: 50, h: 12 },
+        ),
+        // MiniLM at 128 tokens: 13 path points × 12 heads of width 32 (compare_captum.py's batch).
+        c(
+            "156x128x32x128_qkT",
+            "13·12 heads Q·Kᵀ read in place from [13,128,12,32] (MiniLM scores, 128 tokens)",
+            128,
+            32,
+            128,
+            Layout::AttnStrided { b: 13, h: 12 },
         ),
     ]
 }

@@ -345,3 +345,131 @@ fn unary_backward_in_place_equals_the_allocating_one() {
         }
     }
 }
+
+/// The in-place softmax (`softmax::forward_owned` / `backward_owned`, behind
+/// `Var::softmax_consume` and the reverse sweep) equals the allocating one bit for bit: every mask
+/// layout (none, a key row, one value per row, causal with a fully masked row), softmax and
+/// log-softmax, both dtypes, the sequential and the parallel row loops; in place only when the
+/// handle is the buffer's only owner.
+#[test]
+fn softmax_in_place_equals_the_allocating_one() {
+    use gradpath::ops::softmax;
+    let mut r = rng(21);
+    let bits = |t: &Tensor| -> Vec<u64> {
+        t.to_vec_f64()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect()
+    };
+    for dtype in [DType::F32, DType::F64] {
+        // [batch, heads, q, k]: 2·3·4 = 24 rows (sequential) and 4·4·9 = 144 rows (parallel).
+        for &(b, h, q, k) in &[(2usize, 3usize, 4usize, 6usize), (4, 4, 9, 9)] {
+            let ninf = f64::NEG_INFINITY;
+            // key padding: the last key of batch 0 masked
+            let mut kv = vec![0.0; b * k];
+            kv[k - 1] = ninf;
+            // one value per query row: row 1 of batch 1 masked everywhere
+            let mut rv = vec![0.0; b * q];
+            rv[q + 1] = ninf;
+            // causal, with query row 0 masked everywhere
+            let causal: Vec<f64> = (0..q * k)
+                .map(|i| {
+                    let (qi, ki) = (i / k, i % k);
+                    if qi == 0 || ki > qi {
+                        ninf
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let masks = [
+                None,
+                Some(Tensor::from_f64(&kv, &[b, 1, 1, k], dtype).unwrap()),
+                Some(Tensor::from_f64(&rv, &[b, 1, q, 1], dtype).unwrap()),
+                Some(Tensor::from_f64(&causal, &[1, 1, q, k], dtype).unwrap()),
+            ];
+            for mask in &masks {
+                for log in [false, true] {
+                    let x = uniform(&mut r, &[b, h, q, k], -3.0, 3.0)
+                        .to_dtype(dtype)
+                        .unwrap();
+                    let want = softmax::forward(&x, mask.as_ref(), log).unwrap();
+                    let keep = x.clone();
+                    let shared = softmax::forward_owned(x, mask.as_ref(), log).unwrap();
+                    assert_eq!(bits(&shared), bits(&want), "{dtype:?} log {log} shared");
+                    assert!(!shared.same_storage(&keep));
+                    let owned = softmax::forward_owned(keep, mask.as_ref(), log).unwrap();
+                    assert_eq!(bits(&owned), bits(&want), "{dtype:?} log {log} owned");
+
+                    let g = uniform(&mut r, &[b, h, q, k], -1.0, 1.0)
+                        .to_dtype(dtype)
+                        .unwrap();
+                    let want = softmax::backward(&g, &owned, log).unwrap();
+                    let keep = g.clone();
+                    let shared = softmax::backward_owned(g, &owned, log).unwrap();
+                    assert_eq!(bits(&shared), bits(&want), "{dtype:?} log {log} bwd shared");
+                    assert!(!shared.same_storage(&keep));
+                    let in_place = softmax::backward_owned(keep, &owned, log).unwrap();
+                    assert_eq!(
+                        bits(&in_place),
+                        bits(&want),
+                        "{dtype:?} log {log} bwd owned"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `Var::softmax_consume` records what `Var::softmax` records and gives the same values and
+/// gradients bit for bit, whether it could write over its input (the only handle) or not (a
+/// second handle kept).
+#[test]
+fn softmax_consume_equals_softmax_on_the_tape() {
+    let mut r = rng(22);
+    let x0 = uniform(&mut r, &[3, 2, 5, 7], -2.0, 2.0)
+        .to_dtype(DType::F32)
+        .unwrap();
+    let mask = Tensor::from_f64(
+        &[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f64::NEG_INFINITY].repeat(3),
+        &[3, 1, 1, 7],
+        DType::F32,
+    )
+    .unwrap();
+    let seed = uniform(&mut r, &[3, 2, 5, 7], -1.0, 1.0)
+        .to_dtype(DType::F32)
+        .unwrap();
+    let run = |how: u8| {
+        let tape = Tape::new();
+        let x = tape.var(x0.clone());
+        // scores as a fresh product of x, so that the consumed handle owns its buffer
+        let s = x.scale(1.5).unwrap();
+        let before = bits32(s.value());
+        let addr = s.value().as_slice::<f32>().unwrap().as_ptr();
+        let keep = (how == 2).then(|| s.clone());
+        let p = if how == 0 {
+            s.softmax(Some(&mask)).unwrap()
+        } else {
+            s.softmax_consume(Some(&mask)).unwrap()
+        };
+        let written_over = p.value().as_slice::<f32>().unwrap().as_ptr() == addr;
+        assert_eq!(
+            written_over,
+            how == 1,
+            "in place exactly when the handle was the only one"
+        );
+        if let Some(k) = &keep {
+            // the kept handle still reads the scores, not the pattern
+            assert_eq!(bits32(k.value()), before);
+        }
+        let kinds = tape.kinds();
+        let g = tape
+            .grad(&[&p], std::slice::from_ref(&seed), &[&x])
+            .unwrap();
+        (bits32(p.value()), kinds, bits32(g[0].as_ref().unwrap()))
+    };
+    let plain = run(0);
+    assert_eq!(run(1), plain);
+    assert_eq!(run(2), plain);
+}

@@ -115,7 +115,8 @@ pub fn backward(
         }
         Op::Softmax { x, y, log } => {
             if need(*x) {
-                out.push((*x, softmax::backward(g, y, *log)?));
+                out.push((*x, softmax::backward_owned(g_owned, y, *log)?));
+                return Ok(out);
             }
         }
         Op::Norm {

@@ -354,6 +354,10 @@ impl Var {
 
     fn softmax_impl(&self, mask: Option<&Tensor>, log: bool) -> Result<Var> {
         let y = softmax::forward(&self.value, mask, log)?;
+        self.record_softmax(y, log)
+    }
+    /// Records `y = softmax(self + mask)` (already computed; the node saves only `y`).
+    fn record_softmax(&self, y: Tensor, log: bool) -> Result<Var> {
         let x = self.id();
         let saved = y.clone();
         Var::record(
@@ -370,6 +374,21 @@ impl Var {
     /// Softmax over the last axis of `self + mask` (mask broadcasts; it is a constant).
     pub fn softmax(&self, mask: Option<&Tensor>) -> Result<Var> {
         self.softmax_impl(mask, false)
+    }
+    /// [`Var::softmax`] of a value no one else needs: when this handle is the only owner of its
+    /// buffer (the attention scores, unless a hook kept them), the pattern is written over it,
+    /// saving a `[batch, heads, pos, pos]` buffer and a memory pass. The tape records exactly what
+    /// `softmax` records (the node saves only its output), and the values are the same.
+    pub fn softmax_consume(self, mask: Option<&Tensor>) -> Result<Var> {
+        let Var { value, node } = self;
+        let y = softmax::forward_owned(value, mask, false)?;
+        // Only the record's input: its id; its value (the buffer may now hold the pattern) is
+        // not read and the handle is dropped at once.
+        let x = Var {
+            value: y.clone(),
+            node,
+        };
+        x.record_softmax(y, false)
     }
     pub fn log_softmax(&self, mask: Option<&Tensor>) -> Result<Var> {
         self.softmax_impl(mask, true)

@@ -317,7 +317,7 @@ impl SelfAttention {
                     block(l, "attn.hook_attn_scores"),
                     q.attn_scores(&k, 1.0 / (self.d_head as f64).sqrt())?,
                 )?;
-                (hooks.point(name, scores.softmax(mask)?)?, v)
+                (hooks.point(name, scores.softmax_consume(mask)?)?, v)
             }
         };
         let z = hooks.point(block(l, "attn.hook_z"), pattern.attn_apply(&v)?)?;

@@ -3,7 +3,6 @@
 
 use crate::tensor::{dot_lanes, max_lanes, pool, sum_lanes, Float, Tensor};
 use crate::{with_dtype, Result};
-use num_traits::{Float as _, Zero as _};
 use rayon::prelude::*;
 
 /// Rows at least this many → parallel over rows.
@@ -52,9 +51,41 @@ fn add_mask<T: Float>(out: &mut [T], x: &[T], mask: Option<(&[T], usize, usize)>
     }
 }
 
+/// `out += mask` for one row (the in-place form of [`add_mask`]).
+#[inline]
+fn add_mask_in_place<T: Float>(out: &mut [T], mask: Option<(&[T], usize, usize)>) {
+    match mask {
+        None => {}
+        Some((ms, off, 1)) => {
+            let n = out.len();
+            out.iter_mut()
+                .zip(&ms[off..off + n])
+                .for_each(|(o, &m)| *o += m)
+        }
+        Some((ms, off, 0)) => {
+            let m = ms[off];
+            out.iter_mut().for_each(|o| *o += m);
+        }
+        Some((ms, off, st)) => out
+            .iter_mut()
+            .enumerate()
+            .for_each(|(j, o)| *o += ms[off + j * st]),
+    }
+}
+
+/// One row of softmax (or log-softmax) of `x + mask` into `out`; `x` is `None` when `out` holds
+/// the row itself (in place; the same operations in the same order, so the same bits).
 #[inline(always)]
-fn softmax_row<T: Float>(out: &mut [T], x: &[T], mask: Option<(&[T], usize, usize)>, log: bool) {
-    add_mask(out, x, mask);
+fn softmax_row<T: Float>(
+    out: &mut [T],
+    x: Option<&[T]>,
+    mask: Option<(&[T], usize, usize)>,
+    log: bool,
+) {
+    match x {
+        Some(x) => add_mask(out, x, mask),
+        None => add_mask_in_place(out, mask),
+    }
     // Plain comparisons (not NaN-aware `max`) so the reduction vectorises; a NaN input still
     // propagates through the sums below.
     let mx = max_lanes(out);
@@ -81,22 +112,43 @@ fn softmax_row<T: Float>(out: &mut [T], x: &[T], mask: Option<(&[T], usize, usiz
 }
 
 /// `softmax(x + mask)` (or its log) along the last axis; the mask comes with its broadcast
-/// strides.
-pub(super) fn forward(x: &Tensor, mask: Option<(&Tensor, &[usize])>, log: bool) -> Result<Tensor> {
+/// strides. When `x` is the only handle to its buffer the result is written over it (no new
+/// buffer, one memory pass less: the attention scores, which no backward reads); else into a new
+/// one. The values are the same either way.
+pub(super) fn forward(
+    mut x: Tensor,
+    mask: Option<(&Tensor, &[usize])>,
+    log: bool,
+) -> Result<Tensor> {
     let n = x.shape()[x.rank() - 1];
     let mrows = mask.map(|(_, st)| mask_rows(x.shape(), st));
     let mask = mask.map(|(m, _)| m);
+    let shape = x.shape().to_vec();
+    if n == 0 {
+        return Ok(x);
+    }
     with_dtype!(x.dtype(), T => {
-        let xs = x.as_slice::<T>()?;
         let ms = mask.map(|m| m.as_slice::<T>()).transpose()?;
+        let mk = |r: usize| match (&ms, &mrows) {
+            (Some(ms), Some((offs, s))) => Some((*ms, offs[r], *s)),
+            _ => None,
+        };
+        if let Some(xs) = x.as_mut_slice_if_unique::<T>() {
+            let row = |(r, o): (usize, &mut [T])| {
+                crate::ops::simd::run(#[inline(always)] || softmax_row(o, None, mk(r), log));
+            };
+            if xs.len() / n.max(1) >= PAR_ROWS {
+                xs.par_chunks_mut(n).enumerate().for_each(row);
+            } else {
+                xs.chunks_mut(n).enumerate().for_each(row);
+            }
+            return Ok(x);
+        }
+        let xs = x.as_slice::<T>()?;
         let mut out = pool::take::<T>(xs.len());
         if let Some(rows) = xs.len().checked_div(n) {
             let row = |(r, (o, xr)): (usize, (&mut [T], &[T]))| {
-                let mk = match (&ms, &mrows) {
-                    (Some(ms), Some((offs, s))) => Some((*ms, offs[r], *s)),
-                    _ => None,
-                };
-                crate::ops::simd::run(#[inline(always)] || softmax_row(o, xr, mk, log));
+                crate::ops::simd::run(#[inline(always)] || softmax_row(o, Some(xr), mk(r), log));
             };
             if rows >= PAR_ROWS {
                 out.par_chunks_mut(n).zip(xs.par_chunks(n)).enumerate().for_each(row);
@@ -104,39 +156,95 @@ pub(super) fn forward(x: &Tensor, mask: Option<(&Tensor, &[usize])>, log: bool) 
                 out.chunks_mut(n).zip(xs.chunks(n)).enumerate().for_each(row);
             }
         }
-        Tensor::from_vec(out, x.shape())
+        Tensor::from_vec(out, &shape)
     })
 }
 
-/// Gradient wrt x from the saved output y.
-pub(super) fn backward(g: &Tensor, y: &Tensor, log: bool) -> Result<Tensor> {
-    let n = *y.shape().last().unwrap_or(&1);
-    with_dtype!(g.dtype(), T => {
-        let gs = g.as_slice::<T>()?;
-        let ys = y.as_slice::<T>()?;
-        let mut out = pool::take::<T>(gs.len());
-        if let Some(rows) = gs.len().checked_div(n) {
-            let row = |(o, (g, y)): (&mut [T], (&[T], &[T]))| crate::ops::simd::run(#[inline(always)] || {
-                if log {
-                    // Masked entries (y = −∞) are constants: they pass no gradient and take none.
-                    // dx_j = g_j − p_j · Σ_{k unmasked} g_k for unmasked j, 0 for masked j.
-                    let s: T = g.iter().zip(y).filter(|(_, &y)| y != T::neg_infinity()).map(|(&g, _)| g).sum();
-                    for ((o, &g), &y) in o.iter_mut().zip(g).zip(y) {
-                        *o = if y == T::neg_infinity() { T::zero() } else { g - y.exp() * s };
-                    }
-                } else {
-                    let s: T = dot_lanes(g, y);
-                    for ((o, &g), &y) in o.iter_mut().zip(g).zip(y) {
-                        *o = y * (g - s);
-                    }
-                }
-            });
-            if rows >= PAR_ROWS {
-                out.par_chunks_mut(n).zip(gs.par_chunks(n).zip(ys.par_chunks(n))).for_each(row);
+/// dx of one row from its upstream gradient `g` and saved output `y`, into `o`.
+#[inline(always)]
+fn grad_row<T: Float>(o: &mut [T], g: &[T], y: &[T], log: bool) {
+    if log {
+        // Masked entries (y = −∞) are constants: they pass no gradient and take none.
+        // dx_j = g_j − p_j · Σ_{k unmasked} g_k for unmasked j, 0 for masked j.
+        let s: T = log_grad_sum(g, y);
+        for ((o, &g), &y) in o.iter_mut().zip(g).zip(y) {
+            *o = if y == T::neg_infinity() {
+                T::zero()
             } else {
-                out.chunks_mut(n).zip(gs.chunks(n).zip(ys.chunks(n))).for_each(row);
-            }
+                g - y.exp() * s
+            };
         }
-        Tensor::from_vec(out, g.shape())
+    } else {
+        let s: T = dot_lanes(g, y);
+        for ((o, &g), &y) in o.iter_mut().zip(g).zip(y) {
+            *o = y * (g - s);
+        }
+    }
+}
+
+/// [`grad_row`] with `o` holding the row's upstream gradient on entry (in place; the same
+/// operations in the same order).
+#[inline(always)]
+fn grad_row_in_place<T: Float>(o: &mut [T], y: &[T], log: bool) {
+    if log {
+        let s: T = log_grad_sum(o, y);
+        for (o, &y) in o.iter_mut().zip(y) {
+            *o = if y == T::neg_infinity() {
+                T::zero()
+            } else {
+                *o - y.exp() * s
+            };
+        }
+    } else {
+        let s: T = dot_lanes(o, y);
+        for (o, &y) in o.iter_mut().zip(y) {
+            *o = y * (*o - s);
+        }
+    }
+}
+
+/// Σ of the upstream gradient over the unmasked entries of a log-softmax row.
+#[inline(always)]
+fn log_grad_sum<T: Float>(g: &[T], y: &[T]) -> T {
+    g.iter()
+        .zip(y)
+        .filter(|(_, &y)| y != T::neg_infinity())
+        .map(|(&g, _)| g)
+        .sum()
+}
+
+/// Gradient wrt x from the saved output y, written over `g` when this is the only handle to its
+/// buffer (else into a new one; the values are the same).
+pub(super) fn backward(mut g: Tensor, y: &Tensor, log: bool) -> Result<Tensor> {
+    let n = *y.shape().last().unwrap_or(&1);
+    if n == 0 {
+        return Ok(g);
+    }
+    let shape = g.shape().to_vec();
+    with_dtype!(g.dtype(), T => {
+        let ys = y.as_slice::<T>()?;
+        let par = ys.len() / n >= PAR_ROWS;
+        if let Some(gs) = g.as_mut_slice_if_unique::<T>() {
+            let row = |(o, y): (&mut [T], &[T])| {
+                crate::ops::simd::run(#[inline(always)] || grad_row_in_place(o, y, log));
+            };
+            if par {
+                gs.par_chunks_mut(n).zip(ys.par_chunks(n)).for_each(row);
+            } else {
+                gs.chunks_mut(n).zip(ys.chunks(n)).for_each(row);
+            }
+            return Ok(g);
+        }
+        let gs = g.as_slice::<T>()?;
+        let mut out = pool::take::<T>(gs.len());
+        let row = |(o, (g, y)): (&mut [T], (&[T], &[T]))| {
+            crate::ops::simd::run(#[inline(always)] || grad_row(o, g, y, log));
+        };
+        if par {
+            out.par_chunks_mut(n).zip(gs.par_chunks(n).zip(ys.par_chunks(n))).for_each(row);
+        } else {
+            out.chunks_mut(n).zip(gs.chunks(n).zip(ys.chunks(n))).for_each(row);
+        }
+        Tensor::from_vec(out, &shape)
     })
 }

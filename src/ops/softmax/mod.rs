@@ -15,6 +15,13 @@ use crate::{Device, Result, Tensor};
 
 /// `softmax(x + mask)` (or its log) along the last axis.
 pub fn forward(x: &Tensor, mask: Option<&Tensor>, log: bool) -> Result<Tensor> {
+    forward_owned(x.clone(), mask, log)
+}
+
+/// [`forward`] of an owned `x`: on the CPU the result is written over `x`'s buffer when `x` is
+/// its only handle (the attention scores, which nothing else reads), saving a buffer and a
+/// memory pass. The values are the same as [`forward`]'s.
+pub fn forward_owned(x: Tensor, mask: Option<&Tensor>, log: bool) -> Result<Tensor> {
     let op = if log { "log_softmax" } else { "softmax" };
     if x.rank() == 0 {
         crate::shape_bail!(op, "needs at least one axis, got a scalar");
@@ -27,7 +34,7 @@ pub fn forward(x: &Tensor, mask: Option<&Tensor>, log: bool) -> Result<Tensor> {
         None => None,
     };
     let mask = mask.zip(strides.as_deref());
-    match common_device(op, std::iter::once(x).chain(mask.map(|m| m.0)))? {
+    match common_device(op, std::iter::once(&x).chain(mask.map(|m| m.0)))? {
         Device::Cpu => cpu::forward(x, mask, log),
         d @ Device::Cuda(_) => Err(no_kernel(op, d)),
     }
@@ -35,6 +42,12 @@ pub fn forward(x: &Tensor, mask: Option<&Tensor>, log: bool) -> Result<Tensor> {
 
 /// Gradient wrt x from the saved output y.
 pub fn backward(g: &Tensor, y: &Tensor, log: bool) -> Result<Tensor> {
+    backward_owned(g.clone(), y, log)
+}
+
+/// [`backward`] of an owned upstream gradient: on the CPU dx is written over `g`'s buffer when
+/// `g` is its only handle. The values are the same as [`backward`]'s.
+pub fn backward_owned(g: Tensor, y: &Tensor, log: bool) -> Result<Tensor> {
     let op = if log {
         "log_softmax backward"
     } else {
@@ -42,7 +55,7 @@ pub fn backward(g: &Tensor, y: &Tensor, log: bool) -> Result<Tensor> {
     };
     g.same_shape(op, y)?;
     g.same_dtype(op, y)?;
-    match common_device(op, [g, y])? {
+    match common_device(op, [&g, y])? {
         Device::Cpu => cpu::backward(g, y, log),
         d @ Device::Cuda(_) => Err(no_kernel(op, d)),
     }
