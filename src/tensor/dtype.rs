@@ -213,14 +213,24 @@ pub fn fast_exp_f32(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5; // Cephes: 5.0000001201e-1, which is 0.5 in f32
     let e = p * z + r + 1.0;
-    // 2^n for n in [−126, 128): split in two factors so n = 128 and subnormal results stay exact.
-    // n as an integer without a float→int conversion (Rust's saturating `as i32` is scalarised
-    // in vector loops): n is integral and |n| ≤ 128, so n + 1.5·2²³ holds n in its low mantissa
-    // bits.
-    let n = (n + 12_582_912.0).to_bits() as i32 - 0x4B40_0000;
-    let (n1, n2) = (n / 2, n - n / 2);
-    let y =
-        e * f32::from_bits(((n1 + 127) as u32) << 23) * f32::from_bits(((n2 + 127) as u32) << 23);
+    // 2^n for n in [−126, 128]: split in two factors n1 + n2 (n1 = n/2 rounded to nearest, n2 the
+    // rest, both in [−63, 65]) so n = 128 and subnormal results stay exact; e·2^n1 is always
+    // normal, so the product rounds once, at the end, whatever the split. Float arithmetic and
+    // one float→int conversion only: no 256-bit integer shifts, which AVX without AVX2 lacks
+    // (the vector loop would run at SSE width there). A NaN n (x NaN) becomes 0 for the
+    // exponent only; e carries the NaN.
+    let n = if n.is_nan() { 0.0 } else { n };
+    let n1 = (n * 0.5 + 12_582_912.0) - 12_582_912.0;
+    let n2 = n - n1;
+    // 2^k built in the exponent field: (k + 127)·2²³ is exact in f32, and its integer value is
+    // the bit pattern of 2^k. SAFETY (`to_int_unchecked` needs a finite value in i32's range):
+    // x was clamped to [−87.34, 88.73], so n ∈ [−126, 128], n1, n2 ∈ [−63, 65] and
+    // (k + 127)·2²³ ∈ [64·2²³, 192·2²³]; NaN was replaced above. (The plain `as i32` saturates,
+    // which scalarises vector loops.)
+    let pow2 = |k: f32| {
+        f32::from_bits(unsafe { ((k + 127.0) * 8_388_608.0).to_int_unchecked::<i32>() } as u32)
+    };
+    let y = e * pow2(n1) * pow2(n2);
     if underflow {
         0.0
     } else {
