@@ -18,6 +18,15 @@ fn bits32(t: &Tensor) -> Vec<u32> {
         .collect()
 }
 
+/// The bits of any tensor's values (as f64: exact for f32 and f64).
+fn bits(t: &Tensor) -> Vec<u64> {
+    t.to_vec_f64()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
+}
+
 #[test]
 fn linear_bias_equals_linear_then_add_bit_for_bit() {
     for dtype in [DType::F32, DType::F64] {
@@ -327,13 +336,6 @@ fn unary_backward_in_place_equals_the_allocating_one() {
                 .to_dtype(dtype)
                 .unwrap();
             let want = elementwise::unary_backward(&g, saved, op).unwrap();
-            let bits = |t: &Tensor| -> Vec<u64> {
-                t.to_vec_f64()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.to_bits())
-                    .collect()
-            };
             // Shared: a second handle keeps the buffer, so a new one is written.
             let keep = g.clone();
             let shared = elementwise::unary_backward_owned(g, saved, op).unwrap();
@@ -355,13 +357,6 @@ fn unary_backward_in_place_equals_the_allocating_one() {
 fn softmax_in_place_equals_the_allocating_one() {
     use gradpath::ops::softmax;
     let mut r = rng(21);
-    let bits = |t: &Tensor| -> Vec<u64> {
-        t.to_vec_f64()
-            .unwrap()
-            .iter()
-            .map(|v| v.to_bits())
-            .collect()
-    };
     for dtype in [DType::F32, DType::F64] {
         // [batch, heads, q, k]: 2·3·4 = 24 rows (sequential) and 4·4·9 = 144 rows (parallel).
         for &(b, h, q, k) in &[(2usize, 3usize, 4usize, 6usize), (4, 4, 9, 9)] {
