@@ -468,3 +468,58 @@ fn softmax_consume_equals_softmax_on_the_tape() {
     assert_eq!(run(1), plain);
     assert_eq!(run(2), plain);
 }
+
+/// `Var::add_layer_norm` (the residual sum and its LayerNorm in one pass over the rows) records
+/// what `add` then `layer_norm` record and gives the same sum, norm and gradients (wrt both
+/// summands, the weight and the bias) bit for bit: both dtypes, the sequential and the parallel
+/// row loops; a broadcasting summand takes the two separate ops.
+#[test]
+fn add_layer_norm_equals_add_then_layer_norm() {
+    for dtype in [DType::F32, DType::F64] {
+        for (shape, r_shape) in [
+            (vec![2, 3, 8], vec![2, 3, 8]),
+            (vec![4, 40, 48], vec![4, 40, 48]),
+            (vec![2, 3, 8], vec![8]),
+        ] {
+            let mut r = rng(shape.iter().product::<usize>() as u64);
+            let x0 = uniform(&mut r, &shape, -2.0, 2.0).to_dtype(dtype).unwrap();
+            let r0 = uniform(&mut r, &r_shape, -2.0, 2.0)
+                .to_dtype(dtype)
+                .unwrap();
+            let c = shape[2];
+            let w0 = uniform(&mut r, &[c], 0.5, 1.5).to_dtype(dtype).unwrap();
+            let b0 = uniform(&mut r, &[c], -0.5, 0.5).to_dtype(dtype).unwrap();
+            let seed_y = uniform(&mut r, &shape, -1.0, 1.0).to_dtype(dtype).unwrap();
+            let seed_s = uniform(&mut r, &shape, -1.0, 1.0).to_dtype(dtype).unwrap();
+            let run = |fused: bool| {
+                let tape = Tape::new();
+                let (x, res, w, b) = (
+                    tape.var(x0.clone()),
+                    tape.var(r0.clone()),
+                    tape.var(w0.clone()),
+                    tape.var(b0.clone()),
+                );
+                let (s, y) = if fused {
+                    x.add_layer_norm(&res, &w, Some(&b), 1e-5).unwrap()
+                } else {
+                    let s = x.add(&res).unwrap();
+                    let y = s.layer_norm(&w, Some(&b), 1e-5).unwrap();
+                    (s, y)
+                };
+                let kinds = tape.kinds();
+                // the sum feeds on (a pre-LN residual stream): seed both outputs
+                let g = tape
+                    .grad(
+                        &[&y, &s],
+                        &[seed_y.clone(), seed_s.clone()],
+                        &[&x, &res, &w, &b],
+                    )
+                    .unwrap();
+                let mut out = vec![bits(s.value()), bits(y.value())];
+                out.extend(g.iter().map(|g| bits(g.as_ref().unwrap())));
+                (out, kinds)
+            };
+            assert_eq!(run(true), run(false), "{dtype:?} {shape:?} + {r_shape:?}");
+        }
+    }
+}
