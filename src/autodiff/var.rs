@@ -404,58 +404,6 @@ impl Var {
     }
     fn norm_impl(&self, w: &Var, b: Option<&Var>, eps: f64, rms: bool) -> Result<Var> {
         let (y, mean, rstd) = norm::forward(&self.value, &w.value, b.map(|b| &b.value), eps, rms)?;
-        self.record_norm(w, b, y, mean, rstd, rms)
-    }
-
-    /// LayerNorm of a residual sum, `(self + r).layer_norm(w, b, eps)`, computed in one pass over
-    /// the rows ([`norm::add_forward`]: each row is normalised while its sum is in cache). Records
-    /// exactly what `self.add(r)?.layer_norm(w, b, eps)` records, an `Add` node and a `Norm` node,
-    /// with the same values bit for bit; returns (the sum, its norm). Shapes that broadcast, or
-    /// any device but the CPU, take the two separate ops.
-    pub fn add_layer_norm(
-        &self,
-        r: &Var,
-        w: &Var,
-        b: Option<&Var>,
-        eps: f64,
-    ) -> Result<(Var, Var)> {
-        if self.shape() != r.shape() || self.device() != crate::Device::Cpu {
-            let s = self.add(r)?;
-            let y = s.layer_norm(w, b, eps)?;
-            return Ok((s, y));
-        }
-        let (s, y, mean, rstd) = norm::add_forward(
-            &self.value,
-            &r.value,
-            &w.value,
-            b.map(|b| &b.value),
-            eps,
-            false,
-        )?;
-        let shape = self.shape().to_vec();
-        let s = Var::record("add", &[self, r], s, |ids| Op::Binary {
-            a: ids[0],
-            b: ids[1],
-            op: Binary::Add,
-            sa: None,
-            sb: None,
-            a_shape: shape.clone(),
-            b_shape: shape,
-        })?;
-        let y = s.record_norm(w, b, y, mean, rstd, false)?;
-        Ok((s, y))
-    }
-
-    /// Records `y = norm(self)` (already computed, with its per-row mean and rstd).
-    fn record_norm(
-        &self,
-        w: &Var,
-        b: Option<&Var>,
-        y: Tensor,
-        mean: Option<Tensor>,
-        rstd: Tensor,
-        rms: bool,
-    ) -> Result<Var> {
         let (sx, sw) = (self.value.clone(), w.value.clone());
         let mut inputs = vec![self, w];
         inputs.extend(b);

@@ -121,11 +121,6 @@ impl LayerNorm {
     pub fn forward(&self, x: &Var) -> Result<Var> {
         x.layer_norm(&self.w, Some(&self.b), self.eps)
     }
-    /// `LN(x + r)` of a residual sum, in one pass over the rows ([`Var::add_layer_norm`]; the
-    /// same nodes and values as `self.forward(&x.add(r)?)`).
-    pub fn forward_sum(&self, x: &Var, r: &Var) -> Result<Var> {
-        Ok(x.add_layer_norm(r, &self.w, Some(&self.b), self.eps)?.1)
-    }
 }
 
 /// Activation functions by their HF config names.
@@ -396,12 +391,12 @@ impl PostLnBlock {
         };
         let u = hooks.point(
             block(l, "hook_resid_mid"),
-            self.ln_attn.forward_sum(&z, &a)?,
+            self.ln_attn.forward(&z.add(&a)?)?,
         )?;
         let m = self.mlp.forward(&u, hooks, l)?;
         hooks.point(
             block(l, "hook_resid_post"),
-            self.ln_mlp.forward_sum(&u, &m)?,
+            self.ln_mlp.forward(&u.add(&m)?)?,
         )
     }
 }

@@ -13,33 +13,6 @@ const PAR_ROWS: usize = 32;
 /// not depend on the number of threads).
 const WB_BLOCK: usize = 1 << 14;
 
-/// One row: `y = (x − m)·r·w + b` with m the mean (0 for RMSNorm) and r = 1/√(var + eps);
-/// returns (m, r).
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn norm_row<T: Float>(
-    yr: &mut [T],
-    xr: &[T],
-    ws: &[T],
-    bs: Option<&[T]>,
-    eps: T,
-    inv_c: T,
-    rms: bool,
-) -> (T, T) {
-    let m = if rms {
-        T::zero()
-    } else {
-        sum_lanes(xr) * inv_c
-    };
-    let var = sum_by_lanes(xr.len(), |j| (xr[j] - m) * (xr[j] - m)) * inv_c;
-    let r = (var + eps).sqrt().recip();
-    for (j, (o, &v)) in yr.iter_mut().zip(xr).enumerate() {
-        let n = (v - m) * r;
-        *o = n * ws[j] + bs.map_or(T::zero(), |b| b[j]);
-    }
-    (m, r)
-}
-
 /// Returns `(y, mean, rstd)`; `mean` is `None` for RMSNorm (`rms = true`); `c` is the last axis.
 #[allow(clippy::type_complexity)]
 pub(super) fn forward(
@@ -62,7 +35,15 @@ pub(super) fn forward(
         let eps = T::from_f64(eps);
         let inv_c = T::one() / T::from_f64(c as f64);
         let row = |((yr, xr), (mu, rs)): ((&mut [T], &[T]), (&mut T, &mut T))| crate::ops::simd::run(#[inline(always)] || {
-            (*mu, *rs) = norm_row(yr, xr, ws, bs, eps, inv_c, rms);
+            let m = if rms { T::zero() } else { sum_lanes(xr) * inv_c };
+            let var = sum_by_lanes(xr.len(), |j| (xr[j] - m) * (xr[j] - m)) * inv_c;
+            let r = (var + eps).sqrt().recip();
+            for (j, (o, &v)) in yr.iter_mut().zip(xr).enumerate() {
+                let n = (v - m) * r;
+                *o = n * ws[j] + bs.map_or(T::zero(), |b| b[j]);
+            }
+            *mu = m;
+            *rs = r;
         });
         if c > 0 {
             if rows >= PAR_ROWS {
@@ -73,51 +54,6 @@ pub(super) fn forward(
         }
         let mean = if rms { None } else { Some(Tensor::from_vec(mean, lead)?) };
         Ok((Tensor::from_vec(y, x.shape())?, mean, Tensor::from_vec(rstd, lead)?))
-    })
-}
-
-/// The norm of a residual sum in one pass over the rows: `s = x + r` and `(y, mean, rstd)` of
-/// `s`, each row normalised while its sum is still in cache (what [`forward`] of a separately
-/// written `x + r` gives, bit for bit). Returns `(s, y, mean, rstd)`.
-#[allow(clippy::type_complexity)]
-pub(super) fn add_forward(
-    x: &Tensor,
-    r: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
-    eps: f64,
-    rms: bool,
-    c: usize,
-) -> Result<(Tensor, Tensor, Option<Tensor>, Tensor)> {
-    let rows = x.numel() / c.max(1);
-    let lead = &x.shape()[..x.rank() - 1];
-    with_dtype!(x.dtype(), T => {
-        let xs = x.as_slice::<T>()?;
-        let res = r.as_slice::<T>()?;
-        let ws = w.as_slice::<T>()?;
-        let bs = b.map(|b| b.as_slice::<T>()).transpose()?;
-        let mut s = pool::take::<T>(xs.len());
-        let mut y = pool::take::<T>(xs.len());
-        let mut mean = vec![T::zero(); rows];
-        let mut rstd = vec![T::zero(); rows];
-        let eps = T::from_f64(eps);
-        let inv_c = T::one() / T::from_f64(c as f64);
-        #[allow(clippy::type_complexity)]
-        let row = |(((yr, sr), (xr, rr)), (mu, rs)): (((&mut [T], &mut [T]), (&[T], &[T])), (&mut T, &mut T))| crate::ops::simd::run(#[inline(always)] || {
-            for ((o, &a), &b) in sr.iter_mut().zip(xr).zip(rr) {
-                *o = a + b;
-            }
-            (*mu, *rs) = norm_row(yr, sr, ws, bs, eps, inv_c, rms);
-        });
-        if c > 0 {
-            if rows >= PAR_ROWS {
-                y.par_chunks_mut(c).zip(s.par_chunks_mut(c)).zip(xs.par_chunks(c).zip(res.par_chunks(c))).zip(mean.par_iter_mut().zip(rstd.par_iter_mut())).for_each(row);
-            } else {
-                y.chunks_mut(c).zip(s.chunks_mut(c)).zip(xs.chunks(c).zip(res.chunks(c))).zip(mean.iter_mut().zip(rstd.iter_mut())).for_each(row);
-            }
-        }
-        let mean = if rms { None } else { Some(Tensor::from_vec(mean, lead)?) };
-        Ok((Tensor::from_vec(s, x.shape())?, Tensor::from_vec(y, x.shape())?, mean, Tensor::from_vec(rstd, lead)?))
     })
 }
 

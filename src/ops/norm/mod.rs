@@ -58,33 +58,6 @@ pub fn forward(
     }
 }
 
-/// The norm of a residual sum, `s = x + r` (same shapes) and `(y, mean, rstd)` of `s`, in one pass
-/// over the rows: the values of [`forward`] on a separately computed `x + r`, bit for bit, without
-/// reading the sum back from memory. Returns `(s, y, mean, rstd)`; `s` is what the backward of the
-/// norm reads.
-#[allow(clippy::type_complexity)]
-pub fn add_forward(
-    x: &Tensor,
-    r: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
-    eps: f64,
-    rms: bool,
-) -> Result<(Tensor, Tensor, Option<Tensor>, Tensor)> {
-    let op = if rms {
-        "add + rms_norm"
-    } else {
-        "add + layer_norm"
-    };
-    let c = check(op, x, w, b)?;
-    x.same_shape(op, r)?;
-    x.same_dtype(op, r)?;
-    match common_device(op, [x, r, w].into_iter().chain(b))? {
-        Device::Cpu => cpu::add_forward(x, r, w, b, eps, rms, c),
-        d @ Device::Cuda(_) => Err(no_kernel(op, d)),
-    }
-}
-
 /// Gradients `[dx, dw, db]`, each computed only if `need` says so (`db` never for RMSNorm).
 pub fn backward(
     g: &Tensor,
