@@ -6,7 +6,7 @@
 //! against F at the real path ends (x, and the input with the baseline at the boundary).
 
 use super::probe::{self, Capture, Chunking, Objective, Path, Request, Rows, Subject};
-use crate::integrate::{refine, refine_panels, Refined, Rule, Stop};
+use crate::integrate::{l2, refine, refine_panels, relative_to, Refined, Rule, Stop};
 use crate::models::Model;
 use crate::{Error, Result, Tensor};
 
@@ -303,19 +303,6 @@ pub(crate) fn panel_attribution_error<'v>(
         spread.iter_mut().zip(&d).for_each(|(s, d)| *s += d.abs());
     }
     Ok(relative_to(l2(&spread), l2(attributions)))
-}
-
-fn l2(v: &[f64]) -> f64 {
-    v.iter().map(|x| x * x).sum::<f64>().sqrt()
-}
-
-/// x / norm, or x itself when the norm is 0.
-fn relative_to(x: f64, norm: f64) -> f64 {
-    if norm > 0.0 {
-        x / norm
-    } else {
-        x
-    }
 }
 
 /// ‖a − b‖₂ / ‖b‖₂ (absolute when b = 0).

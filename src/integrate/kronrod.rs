@@ -397,18 +397,6 @@ pub(super) fn bisect(panels: impl Iterator<Item = (f64, f64)>) -> Vec<(f64, f64)
         .collect()
 }
 
-/// `panels` without those at the indices `split`, followed by `new`.
-pub(super) fn replace_split<P>(panels: Vec<P>, split: &[usize], new: Vec<P>) -> Vec<P> {
-    let mut keep: Vec<P> = panels
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| !split.contains(i))
-        .map(|(_, q)| q)
-        .collect();
-    keep.extend(new);
-    keep
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

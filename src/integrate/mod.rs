@@ -46,6 +46,20 @@ use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
 
+/// ‖v‖₂.
+pub(crate) fn l2(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// `x / norm`, or `x` itself when the norm is 0 (a relative error that stays defined).
+pub(crate) fn relative_to(x: f64, norm: f64) -> f64 {
+    if norm > 0.0 {
+        x / norm
+    } else {
+        x
+    }
+}
+
 /// A quadrature rule on [0, 1].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Rule {

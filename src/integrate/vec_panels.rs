@@ -2,10 +2,9 @@
 //! converged reference of `gradpath converge` ([`refine_panels_vec`]). The scalar driver behind
 //! `--tolerance` is [`super::kronrod::refine_panels`].
 
-use super::kronrod::{
-    bisect, check_start_panels, equal_panels, kronrod15, kronrod_nodes, replace_split,
-};
+use super::kronrod::{bisect, check_start_panels, equal_panels, kronrod15, kronrod_nodes};
 use super::refine::{check_tol_stop, Stop};
+use super::{l2, relative_to};
 use crate::{Error, Result};
 
 /// The outcome of [`refine_panels_vec`].
@@ -76,13 +75,13 @@ where
                         g7[c] += g * vk[c];
                     }
                 }
-                let err = k15
-                    .iter()
-                    .zip(&g7)
-                    .map(|(k, g)| (k - g) * (k - g))
-                    .sum::<f64>()
-                    .sqrt();
-                VPanel { a, b, k15, err }
+                let diff: Vec<f64> = k15.iter().zip(&g7).map(|(k, g)| k - g).collect();
+                VPanel {
+                    a,
+                    b,
+                    k15,
+                    err: l2(&diff),
+                }
             })
             .collect())
     };
@@ -94,9 +93,8 @@ where
         for q in &panels {
             estimate.iter_mut().zip(&q.k15).for_each(|(e, k)| *e += k);
         }
-        let norm = estimate.iter().map(|e| e * e).sum::<f64>().sqrt();
         let abs_err: f64 = panels.iter().map(|q| q.err).sum();
-        let error = if norm > 0.0 { abs_err / norm } else { abs_err };
+        let error = relative_to(abs_err, l2(&estimate));
         let max_err = panels.iter().map(|q| q.err).fold(0.0, f64::max);
         let split: Vec<usize> = (0..panels.len())
             .filter(|&i| panels[i].err >= 0.25 * max_err && panels[i].b - panels[i].a > 1e-12)
@@ -125,6 +123,18 @@ where
         points_used += 30 * split.len();
         panels = replace_split(panels, &split, new);
     }
+}
+
+/// `panels` without those at the indices `split`, followed by `new`.
+fn replace_split<P>(panels: Vec<P>, split: &[usize], new: Vec<P>) -> Vec<P> {
+    let mut keep: Vec<P> = panels
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !split.contains(i))
+        .map(|(_, q)| q)
+        .collect();
+    keep.extend(new);
+    keep
 }
 
 #[cfg(test)]
