@@ -1,13 +1,14 @@
 //! The speed paths of the CPU kernels give exactly what the general paths give: the in-place
 //! bias of `Var::linear_bias` (same values bit for bit, same tape, same gradients as
 //! `linear` + `add`), the block fast path of the sum/mean backward (against a direct
-//! broadcast), the per-operation binary loops, and the pool's best-fit reuse of larger buffers.
+//! broadcast), the per-operation binary loops, and the in-place softmax. (The pool's best-fit reuse
+//! is tested on a private pool in `src/tensor/pool.rs`: the process-wide one is shared by the tests
+//! running beside it.)
 
 mod common;
 
 use common::{rng, uniform};
 use gradpath::ops::{elementwise, reduce};
-use gradpath::tensor::pool;
 use gradpath::{DType, Tape, Tensor, Var};
 
 fn bits32(t: &Tensor) -> Vec<u32> {
@@ -218,34 +219,6 @@ fn sum_backward_equals_a_direct_broadcast() {
             assert_eq!(got, want, "axes {axes:?} {kind:?}");
         }
     }
-}
-
-#[test]
-fn pool_serves_a_shorter_request_from_a_larger_buffer() {
-    // Lengths unlikely to be used by any other test in this process.
-    let big = 40_000 + 17;
-    let v: Vec<f64> = vec![1.0; big];
-    let ptr = v.as_ptr();
-    pool::give(v);
-    // 10 % shorter: the same allocation comes back, at the requested length.
-    let w = pool::take::<f64>(big - big / 10);
-    assert_eq!(w.len(), big - big / 10);
-    assert_eq!(
-        w.as_ptr(),
-        ptr,
-        "best fit within twice the length should reuse the buffer"
-    );
-    // Returned at its full size, it serves the full length again.
-    pool::give(w);
-    let z = pool::take_zeroed::<f64>(big);
-    assert_eq!(z.len(), big);
-    assert_eq!(z.as_ptr(), ptr);
-    assert!(z.iter().all(|&x| x == 0.0));
-    // Far shorter requests do not take it (at most twice the length).
-    pool::give(z);
-    let small = pool::take::<f64>(big / 3);
-    assert_ne!(small.as_ptr(), ptr);
-    assert_eq!(small.len(), big / 3);
 }
 
 /// The bias gradient (`sum_to_shape` onto trailing axes) against a plain loop: narrow rows (row

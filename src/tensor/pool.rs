@@ -183,6 +183,26 @@ impl<T: Pooled> Pool<T> {
         drop(evicted);
     }
 
+    /// [`take`] on this pool: a pooled buffer, else a fresh one with its class capacity.
+    fn take_or_new(&self, len: usize) -> Vec<T> {
+        self.take(len).unwrap_or_else(|| {
+            let mut v = vec![T::default(); class_capacity(len)];
+            v.truncate(len);
+            v
+        })
+    }
+
+    /// [`take_zeroed`] on this pool.
+    fn take_zeroed_or_new(&self, len: usize) -> Vec<T> {
+        match self.take(len) {
+            Some(mut v) => {
+                v.fill(T::default());
+                v
+            }
+            None => fresh_written(len),
+        }
+    }
+
     /// Drops every pooled buffer.
     pub fn clear(&self) {
         if let Ok(mut free) = self.free.lock() {
@@ -251,22 +271,12 @@ fn fresh_written<T: Pooled>(len: usize) -> Vec<T> {
 /// A buffer of `len` elements with arbitrary contents: the caller must write every element.
 /// A fresh one comes from `calloc` (its pages are first touched by the caller's writes).
 pub fn take<T: Pooled>(len: usize) -> Vec<T> {
-    T::pool().take(len).unwrap_or_else(|| {
-        let mut v = vec![T::default(); class_capacity(len)];
-        v.truncate(len);
-        v
-    })
+    T::pool().take_or_new(len)
 }
 
 /// A buffer of `len` zeros (reused if possible: zeroing warm memory is cheap, page faults are not).
 pub fn take_zeroed<T: Pooled>(len: usize) -> Vec<T> {
-    match T::pool().take(len) {
-        Some(mut v) => {
-            v.fill(T::default());
-            v
-        }
-        None => fresh_written(len),
-    }
+    T::pool().take_zeroed_or_new(len)
 }
 
 /// Returns a buffer to the pool (called when a storage is dropped).
@@ -317,6 +327,38 @@ mod tests {
         // A buffer larger than the whole limit is not kept.
         pool.give(vec![0.0; 13 * n]);
         assert_eq!(pool.stats().2, 0);
+    }
+
+    /// A pool of its own: the process-wide pools are shared with every test running beside this
+    /// one, which may take or return buffers of nearby lengths between two steps.
+    #[test]
+    fn a_shorter_request_is_served_from_a_larger_buffer() {
+        let total: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+        let pool = Pool::<f64>::with_limit(total, Some(1 << 30));
+        let big = 40_000 + 17;
+        let v: Vec<f64> = vec![1.0; big];
+        let ptr = v.as_ptr();
+        pool.give(v);
+        // 10 % shorter: the same allocation comes back, at the requested length.
+        let w = pool.take_or_new(big - big / 10);
+        assert_eq!(w.len(), big - big / 10);
+        assert_eq!(
+            w.as_ptr(),
+            ptr,
+            "best fit within twice the length should reuse the buffer"
+        );
+        // Returned at its shorter length, it serves the full length again, zeroed.
+        pool.give(w);
+        let z = pool.take_zeroed_or_new(big);
+        assert_eq!(z.len(), big);
+        assert_eq!(z.as_ptr(), ptr);
+        assert!(z.iter().all(|&x| x == 0.0));
+        // Far shorter requests do not take it (at most twice the length).
+        pool.give(z);
+        let small = pool.take_or_new(big / 3);
+        assert_ne!(small.as_ptr(), ptr);
+        assert_eq!(small.len(), big / 3);
+        assert_eq!(pool.stats().2, big * 8, "the large buffer is still held");
     }
 
     #[test]
