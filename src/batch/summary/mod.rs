@@ -24,8 +24,15 @@
 //! - **notes**: what the report does not summarise for the method, said in words;
 //! - **examples**: id, text, target and per-token (per-word) scores of each line.
 
+mod lines;
+pub use lines::{method_of, read_lines, LIG_METHOD};
+
+use lines::{
+    delta_of, f64s, head_entropies, lig_columns, lig_layers, strings, target_label, token_scores,
+};
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
 
 /// Options of [`summarise`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -251,148 +258,6 @@ pub struct DatasetSummary {
     pub examples: Vec<ExampleView>,
 }
 
-fn f64s(v: Option<&Value>) -> Option<Vec<f64>> {
-    v?.as_array()?.iter().map(Value::as_f64).collect()
-}
-
-fn strings(v: Option<&Value>) -> Option<Vec<String>> {
-    v?.as_array()?
-        .iter()
-        .map(|x| x.as_str().map(str::to_string))
-        .collect()
-}
-
-/// The `method` a LIG line stands for (its report, the LIG package's schema, has no `method`).
-pub const LIG_METHOD: &str = "layer_wise_integrated_gradients";
-
-/// The method of an output line: its `method`, or [`LIG_METHOD`] for a LIG line (known by its
-/// `config.granularity`).
-pub fn method_of(v: &Value) -> Option<&str> {
-    v.get("method").and_then(Value::as_str).or_else(|| {
-        v.get("config")
-            .and_then(|c| c.get("granularity"))
-            .is_some()
-            .then_some(LIG_METHOD)
-    })
-}
-
-/// LIG: the layer maps of a line, `(layer, z2z)`, by layer.
-fn lig_layers(v: &Value) -> Vec<(usize, &Value)> {
-    let mut out: Vec<(usize, &Value)> = v
-        .get("layers")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, l)| {
-                    let idx = l
-                        .get("layer_idx")
-                        .and_then(Value::as_u64)
-                        .map(|x| x as usize)
-                        .or_else(|| k.parse().ok())?;
-                    Some((idx, l.get("z2z")?))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort_by_key(|x| x.0);
-    out
-}
-
-/// LIG: the relative completeness delta of each column of a layer map.
-fn lig_columns(z2z: &Value) -> Vec<f64> {
-    z2z.get("completeness")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| c.get("relative_delta")?.as_f64())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// (labels, scores) of a line: words when present, else the non-special tokens.
-fn token_scores(v: &Value, method: &str) -> Option<(Vec<String>, Vec<f64>, bool)> {
-    if let (Some(w), Some(s)) = (strings(v.get("words")), f64s(v.get("word_attributions"))) {
-        return Some((w, s, true));
-    }
-    let tokens = strings(v.get("tokens"))?;
-    let scores = match method {
-        "noise_sensitivity" => f64s(v.get("std"))?,
-        "layer_conductance" | "internal_influence" => {
-            f64s(v.get("layers")?.as_array()?.first()?.get("attributions"))?
-        }
-        _ => f64s(v.get("attributions"))?,
-    };
-    if scores.len() != tokens.len() {
-        return None;
-    }
-    let special: Vec<bool> = v
-        .get("special")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().map(|x| x.as_bool().unwrap_or(false)).collect())
-        .unwrap_or_else(|| vec![false; tokens.len()]);
-    let (mut l, mut s) = (Vec::new(), Vec::new());
-    for ((t, x), sp) in tokens.into_iter().zip(scores).zip(special) {
-        if !sp {
-            l.push(t);
-            s.push(x);
-        }
-    }
-    Some((l, s, false))
-}
-
-/// The relative completeness delta of a line and whether the method flagged it.
-fn delta_of(v: &Value, method: &str) -> Option<(f64, bool, String)> {
-    let rough = v.get("rough").and_then(Value::as_bool).unwrap_or(false);
-    let warning = v
-        .get("warnings")
-        .and_then(Value::as_array)
-        .and_then(|w| w.first())
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let d = match method {
-        "integrated_gradients" | "layer_integrated_gradients" => {
-            v.get("relative_delta")?.as_f64()?.abs()
-        }
-        "attention_attribution" => v.get("worst_relative_delta")?.as_f64()?.abs(),
-        LIG_METHOD => {
-            let ls = lig_layers(v);
-            let worst = ls
-                .iter()
-                .flat_map(|(_, z)| lig_columns(z))
-                .map(f64::abs)
-                .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))?;
-            let unconverged: Vec<String> = ls
-                .iter()
-                .filter(|(_, z)| z.get("converged").and_then(Value::as_bool) == Some(false))
-                .map(|(l, _)| l.to_string())
-                .collect();
-            if !unconverged.is_empty() {
-                return Some((
-                    worst,
-                    true,
-                    format!(
-                        "layer map of layer {} did not reach --tolerance within --max-points",
-                        unconverged.join(", ")
-                    ),
-                ));
-            }
-            worst
-        }
-        "layer_conductance" => v
-            .get("layers")?
-            .as_array()?
-            .iter()
-            .filter_map(|l| l.get("relative_delta")?.as_f64())
-            .fold(None, |m: Option<f64>, x| {
-                Some(m.map_or(x.abs(), |m| m.max(x.abs())))
-            })?,
-        _ => return None,
-    };
-    Some((d, rough, warning))
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -410,6 +275,9 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
     let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n;
     (m, var.sqrt())
 }
+
+/// Per token (word): its scores over all occurrences, and the first examples it occurs in.
+type TokenOccurrences = HashMap<String, (Vec<f64>, Vec<usize>)>;
 
 /// Summarises output lines (each a batch output JSON object). Lines of different methods are
 /// summarised by the first line's method; the others are counted but not used.
@@ -432,8 +300,7 @@ pub fn summarise(lines: &[Value], o: &SummaryOptions) -> DatasetSummary {
     // Input order (a shard's output is in order of length).
     same.sort_by_key(|v| v.get("line").and_then(Value::as_u64).unwrap_or(u64::MAX));
     // tokens
-    let mut stats: std::collections::HashMap<String, (Vec<f64>, Vec<usize>)> =
-        std::collections::HashMap::new();
+    let mut stats: TokenOccurrences = HashMap::new();
     let mut by_word = false;
     let mut examples = Vec::new();
     let mut deltas: Vec<(usize, String, f64, bool, String)> = Vec::new();
@@ -441,7 +308,7 @@ pub fn summarise(lines: &[Value], o: &SummaryOptions) -> DatasetSummary {
     let mut layer_labels: Vec<String> = Vec::new();
     let mut heads: Option<(Vec<usize>, usize, Vec<f64>, usize)> = None;
     // LIG: per layer, each example's column deltas.
-    let mut lig: std::collections::BTreeMap<usize, (Vec<f64>, Vec<f64>)> = Default::default();
+    let mut lig: BTreeMap<usize, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
     let mut rough_columns: Vec<RoughColumn> = Vec::new();
     let mut unconverged: Vec<(usize, String, usize)> = Vec::new();
     // Neuron: (boundary, neuron) of the first line, totals, shares.
@@ -587,30 +454,7 @@ pub fn summarise(lines: &[Value], o: &SummaryOptions) -> DatasetSummary {
             }
         }
         if shown {
-            let target = v
-                .get("target")
-                .map(|t| match t {
-                    Value::Object(m) => {
-                        let kind = m.get("kind").and_then(Value::as_str).unwrap_or("");
-                        if let Some(c) = m.get("class") {
-                            let label = m
-                                .get("label")
-                                .and_then(Value::as_str)
-                                .map(|l| format!(" ({l})"))
-                                .unwrap_or_default();
-                            format!("class {c}{label} {kind}")
-                        } else if let Some(s) = m.get("similar_to").and_then(Value::as_str) {
-                            format!("similarity to {s:?}")
-                        } else if let Some(t) = m.get("token_str").and_then(Value::as_str) {
-                            format!("next token {t:?} {kind}")
-                        } else {
-                            t.to_string()
-                        }
-                    }
-                    Value::Null => "none".into(),
-                    other => other.to_string(),
-                })
-                .unwrap_or_default();
+            let target = v.get("target").map(target_label).unwrap_or_default();
             let (labels, scores) = match &ts {
                 Some((l, s, _)) => (l.clone(), s.clone()),
                 None => (Vec::new(), Vec::new()),
@@ -630,171 +474,18 @@ pub fn summarise(lines: &[Value], o: &SummaryOptions) -> DatasetSummary {
             });
         }
     }
-    let tokens = (!stats.is_empty()).then(|| {
-        let mut all: Vec<TokenStat> = stats
-            .iter()
-            .map(|(t, (v, ex))| {
-                let (mean, std) = mean_std(v);
-                TokenStat {
-                    token: t.clone(),
-                    count: v.len(),
-                    mean,
-                    std,
-                    examples: ex.clone(),
-                }
-            })
-            .collect();
-        let distinct = all.len();
-        let min = if all.iter().any(|s| s.count >= o.min_count) {
-            o.min_count
-        } else {
-            1
-        };
-        all.retain(|s| s.count >= min && s.mean.is_finite());
-        all.sort_by(|a, b| b.mean.total_cmp(&a.mean).then(a.token.cmp(&b.token)));
-        let positive: Vec<TokenStat> = all
-            .iter()
-            .filter(|s| s.mean > 0.0)
-            .take(o.top)
-            .cloned()
-            .collect();
-        let negative: Vec<TokenStat> = all
-            .iter()
-            .rev()
-            .filter(|s| s.mean < 0.0)
-            .take(o.top)
-            .cloned()
-            .collect();
-        TopTokens {
-            by_word,
-            score: match method.as_str() {
-                "noise_sensitivity" => "standard deviation of F under noise".into(),
-                "layer_conductance" | "internal_influence" => format!(
-                    "conductance at {}",
-                    layer_labels.first().cloned().unwrap_or_default()
-                ),
-                m => format!("{m} attribution"),
-            },
-            distinct,
-            positive,
-            negative,
-        }
-    });
-    let deltas = (!deltas.is_empty()).then(|| {
-        let mut sorted: Vec<f64> = deltas.iter().map(|d| d.2).collect();
-        sorted.sort_by(f64::total_cmp);
-        let mut hist: Vec<(i32, usize)> = Vec::new();
-        for &x in &sorted {
-            let e = if x > 0.0 {
-                (x.log10().floor() as i32).max(-16)
-            } else {
-                -16
-            };
-            match hist.iter_mut().find(|h| h.0 == e) {
-                Some(h) => h.1 += 1,
-                None => hist.push((e, 1)),
-            }
-        }
-        hist.sort();
-        if let (Some(lo), Some(hi)) = (hist.first().map(|h| h.0), hist.last().map(|h| h.0)) {
-            for e in lo..=hi {
-                if !hist.iter().any(|h| h.0 == e) {
-                    hist.push((e, 0));
-                }
-            }
-            hist.sort();
-        }
-        let flagged = deltas
-            .iter()
-            .filter(|d| d.3 || d.2 > o.rough)
-            .map(|d| Flagged {
-                example: d.0,
-                id: d.1.clone(),
-                relative_delta: d.2,
-                reason: if d.4.is_empty() {
-                    format!("relative delta {:.2e} above {:.0e}", d.2, o.rough)
-                } else {
-                    d.4.clone()
-                },
-            })
-            .collect();
-        Deltas {
-            what: match method.as_str() {
-                "layer_conductance" | "attention_attribution" => {
-                    "worst layer's relative completeness delta".into()
-                }
-                LIG_METHOD => {
-                    "worst column's relative completeness delta over the layer maps (z → z)".into()
-                }
-                _ => {
-                    "relative completeness delta |Σ attr − (F(x) − F(x′))| / |F(x) − F(x′)|".into()
-                }
-            },
-            median: percentile(&sorted, 0.5),
-            p90: percentile(&sorted, 0.9),
-            max: sorted.last().copied().unwrap_or(f64::NAN),
-            values: deltas.iter().map(|d| d.2).collect(),
-            histogram: hist,
-            flagged,
-        }
-    });
-    let layers = (!layer_vals.is_empty() && !layer_vals[0].is_empty()).then(|| {
-        let mut c = LayerCurve {
-            what: "attribution mass Σ_t |conductance| / |F(x) − F(x′)| per layer".into(),
-            labels: layer_labels.clone(),
-            mean: Vec::new(),
-            std: Vec::new(),
-            p10: Vec::new(),
-            p90: Vec::new(),
-            examples: layer_vals[0].len(),
-        };
-        for v in &layer_vals {
-            let (m, s) = mean_std(v);
-            let mut sorted = v.clone();
-            sorted.sort_by(f64::total_cmp);
-            c.mean.push(m);
-            c.std.push(s);
-            c.p10.push(percentile(&sorted, 0.1));
-            c.p90.push(percentile(&sorted, 0.9));
-        }
-        c
-    });
+    let tokens =
+        (!stats.is_empty()).then(|| top_tokens(&stats, by_word, &method, &layer_labels, o));
+    let deltas = (!deltas.is_empty()).then(|| delta_summary(&deltas, &method, o));
+    let layers = (!layer_vals.is_empty() && !layer_vals[0].is_empty())
+        .then(|| layer_curve(&layer_vals, &layer_labels));
     let heads = heads.map(|(layers, n_heads, sum, n)| HeadGrid {
         layers,
         n_heads,
         mean: sum.iter().map(|s| s / n as f64).collect(),
         examples: n,
     });
-    let lig = (!lig.is_empty()).then(|| {
-        let rough_total = rough_columns.len();
-        rough_columns.sort_by(|a, b| {
-            b.relative_delta
-                .total_cmp(&a.relative_delta)
-                .then(a.example.cmp(&b.example))
-        });
-        rough_columns.truncate(MAX_ROUGH_COLUMNS);
-        LigSummary {
-            what: "relative completeness delta |Σ_i M[i][j] − g_j(X)| / g_j(X) of each column j of the layer map (z → z)".into(),
-            layers: lig
-                .into_iter()
-                .map(|(layer, (mut cols, per_example))| {
-                    cols.sort_by(f64::total_cmp);
-                    LigLayer {
-                        layer,
-                        examples: per_example.len(),
-                        columns: cols.len(),
-                        mean: mean_std(&per_example).0,
-                        median: percentile(&cols, 0.5),
-                        max: cols.last().copied().unwrap_or(f64::NAN),
-                        rough: cols.iter().filter(|d| **d > o.rough).count(),
-                    }
-                })
-                .collect(),
-            rough_columns,
-            rough_total,
-            unconverged,
-        }
-    });
+    let lig = (!lig.is_empty()).then(|| lig_summary(lig, rough_columns, unconverged, o));
     let neuron = (!totals.is_empty()).then(|| {
         let (boundary, neuron) = neuron.unwrap_or_default();
         NeuronSummary {
@@ -852,57 +543,187 @@ pub fn summarise(lines: &[Value], o: &SummaryOptions) -> DatasetSummary {
     }
 }
 
-/// Attention: `(n_layers, n_heads, mean row entropy per head row-major, tokens)` of a line, or
-/// `None` when its `attention` is not a `[layer][head][query][key]` array of numbers.
-fn head_entropies(v: &Value) -> Option<(usize, usize, Vec<f64>, usize)> {
-    let layers = v.get("attention")?.as_array()?;
-    let n_heads = layers.first()?.as_array()?.len();
-    let mut out = Vec::with_capacity(layers.len() * n_heads);
-    let mut tokens = 0;
-    for l in layers {
-        let heads = l.as_array()?;
-        if heads.len() != n_heads {
-            return None;
-        }
-        for h in heads {
-            let rows = h.as_array()?;
-            if rows.is_empty() {
-                return None;
+/// The top tokens: each token's mean score over its occurrences; the strongest `o.top` positive
+/// and negative means among the tokens seen at least `o.min_count` times (or once, when none is).
+fn top_tokens(
+    stats: &TokenOccurrences,
+    by_word: bool,
+    method: &str,
+    layer_labels: &[String],
+    o: &SummaryOptions,
+) -> TopTokens {
+    let mut all: Vec<TokenStat> = stats
+        .iter()
+        .map(|(t, (v, ex))| {
+            let (mean, std) = mean_std(v);
+            TokenStat {
+                token: t.clone(),
+                count: v.len(),
+                mean,
+                std,
+                examples: ex.clone(),
             }
-            tokens = rows.len();
-            let mut sum = 0.0;
-            for r in rows {
-                let mut e = 0.0;
-                for p in r.as_array()? {
-                    let p = p.as_f64()?;
-                    if p > 0.0 {
-                        e -= p * p.ln();
-                    }
-                }
-                sum += e;
-            }
-            out.push(sum / rows.len() as f64);
-        }
+        })
+        .collect();
+    let distinct = all.len();
+    let min = if all.iter().any(|s| s.count >= o.min_count) {
+        o.min_count
+    } else {
+        1
+    };
+    all.retain(|s| s.count >= min && s.mean.is_finite());
+    all.sort_by(|a, b| b.mean.total_cmp(&a.mean).then(a.token.cmp(&b.token)));
+    let positive: Vec<TokenStat> = all
+        .iter()
+        .filter(|s| s.mean > 0.0)
+        .take(o.top)
+        .cloned()
+        .collect();
+    let negative: Vec<TokenStat> = all
+        .iter()
+        .rev()
+        .filter(|s| s.mean < 0.0)
+        .take(o.top)
+        .cloned()
+        .collect();
+    TopTokens {
+        by_word,
+        score: match method {
+            "noise_sensitivity" => "standard deviation of F under noise".into(),
+            "layer_conductance" | "internal_influence" => format!(
+                "conductance at {}",
+                layer_labels.first().cloned().unwrap_or_default()
+            ),
+            m => format!("{m} attribution"),
+        },
+        distinct,
+        positive,
+        negative,
     }
-    (n_heads > 0).then_some((layers.len(), n_heads, out, tokens))
 }
 
-/// Reads the JSON lines of a batch output or merged file (a torn last line is ignored).
-pub fn read_lines(path: &std::path::Path) -> crate::Result<Vec<Value>> {
-    let s = super::output::scan(path)?;
-    if s.records.is_empty() {
-        return Err(crate::Error::BadExample {
-            file: path.display().to_string(),
-            line: 0,
-            id: None,
-            detail: "has no output lines".into(),
-            cause: None,
-        });
+/// The completeness deltas of the examples (example, id, delta, flagged by the method, its
+/// warning): distribution, decade histogram, and the examples flagged.
+fn delta_summary(
+    deltas: &[(usize, String, f64, bool, String)],
+    method: &str,
+    o: &SummaryOptions,
+) -> Deltas {
+    let mut sorted: Vec<f64> = deltas.iter().map(|d| d.2).collect();
+    sorted.sort_by(f64::total_cmp);
+    let mut hist: Vec<(i32, usize)> = Vec::new();
+    for &x in &sorted {
+        let e = if x > 0.0 {
+            (x.log10().floor() as i32).max(-16)
+        } else {
+            -16
+        };
+        match hist.iter_mut().find(|h| h.0 == e) {
+            Some(h) => h.1 += 1,
+            None => hist.push((e, 1)),
+        }
     }
-    s.records
+    hist.sort();
+    if let (Some(lo), Some(hi)) = (hist.first().map(|h| h.0), hist.last().map(|h| h.0)) {
+        for e in lo..=hi {
+            if !hist.iter().any(|h| h.0 == e) {
+                hist.push((e, 0));
+            }
+        }
+        hist.sort();
+    }
+    let flagged = deltas
         .iter()
-        .map(|r| serde_json::from_str(&r.json).map_err(|e| crate::Error::Internal(e.to_string())))
-        .collect()
+        .filter(|d| d.3 || d.2 > o.rough)
+        .map(|d| Flagged {
+            example: d.0,
+            id: d.1.clone(),
+            relative_delta: d.2,
+            reason: if d.4.is_empty() {
+                format!("relative delta {:.2e} above {:.0e}", d.2, o.rough)
+            } else {
+                d.4.clone()
+            },
+        })
+        .collect();
+    Deltas {
+        what: match method {
+            "layer_conductance" | "attention_attribution" => {
+                "worst layer's relative completeness delta".into()
+            }
+            LIG_METHOD => {
+                "worst column's relative completeness delta over the layer maps (z → z)".into()
+            }
+            _ => "relative completeness delta |Σ attr − (F(x) − F(x′))| / |F(x) − F(x′)|".into(),
+        },
+        median: percentile(&sorted, 0.5),
+        p90: percentile(&sorted, 0.9),
+        max: sorted.last().copied().unwrap_or(f64::NAN),
+        values: deltas.iter().map(|d| d.2).collect(),
+        histogram: hist,
+        flagged,
+    }
+}
+
+/// The attribution mass per layer (`layer_vals[layer][example]`): mean, spread, percentiles.
+fn layer_curve(layer_vals: &[Vec<f64>], layer_labels: &[String]) -> LayerCurve {
+    let mut c = LayerCurve {
+        what: "attribution mass Σ_t |conductance| / |F(x) − F(x′)| per layer".into(),
+        labels: layer_labels.to_vec(),
+        mean: Vec::new(),
+        std: Vec::new(),
+        p10: Vec::new(),
+        p90: Vec::new(),
+        examples: layer_vals[0].len(),
+    };
+    for v in layer_vals {
+        let (m, s) = mean_std(v);
+        let mut sorted = v.clone();
+        sorted.sort_by(f64::total_cmp);
+        c.mean.push(m);
+        c.std.push(s);
+        c.p10.push(percentile(&sorted, 0.1));
+        c.p90.push(percentile(&sorted, 0.9));
+    }
+    c
+}
+
+/// Per layer, the column deltas of every example and each example's mean column delta; the rough
+/// columns (largest first, at most [`MAX_ROUGH_COLUMNS`]) and the maps that did not converge.
+fn lig_summary(
+    lig: BTreeMap<usize, (Vec<f64>, Vec<f64>)>,
+    mut rough_columns: Vec<RoughColumn>,
+    unconverged: Vec<(usize, String, usize)>,
+    o: &SummaryOptions,
+) -> LigSummary {
+    let rough_total = rough_columns.len();
+    rough_columns.sort_by(|a, b| {
+        b.relative_delta
+            .total_cmp(&a.relative_delta)
+            .then(a.example.cmp(&b.example))
+    });
+    rough_columns.truncate(MAX_ROUGH_COLUMNS);
+    LigSummary {
+        what: "relative completeness delta |Σ_i M[i][j] − g_j(X)| / g_j(X) of each column j of the layer map (z → z)".into(),
+        layers: lig
+            .into_iter()
+            .map(|(layer, (mut cols, per_example))| {
+                cols.sort_by(f64::total_cmp);
+                LigLayer {
+                    layer,
+                    examples: per_example.len(),
+                    columns: cols.len(),
+                    mean: mean_std(&per_example).0,
+                    median: percentile(&cols, 0.5),
+                    max: cols.last().copied().unwrap_or(f64::NAN),
+                    rough: cols.iter().filter(|d| **d > o.rough).count(),
+                }
+            })
+            .collect(),
+        rough_columns,
+        rough_total,
+        unconverged,
+    }
 }
 
 #[cfg(test)]
