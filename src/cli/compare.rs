@@ -25,8 +25,11 @@ pub struct CompareArgs {
     /// One text to compare on (give --text or --data).
     #[arg(long)]
     pub text: Option<String>,
-    /// With --text: a second segment, encoded as [CLS] TEXT [SEP] PAIR [SEP].
-    #[arg(long)]
+    // In `help`, not a doc comment: rustdoc would read [CLS] and [SEP] as links.
+    #[arg(
+        long,
+        help = "With --text: a second segment, encoded as [CLS] TEXT [SEP] PAIR [SEP]"
+    )]
     pub pair: Option<String>,
     /// JSONL examples, one object per line: "text", optional "text_pair", "label" (a class index
     /// or name: accuracy), "depth" (averages per depth; `gradpath data rules` writes it), "id".
