@@ -8,6 +8,8 @@ bash scripts/fetch-models.sh
 cargo test --release --all-targets
 cargo test --release --doc
 cargo check --no-default-features --lib
+# The API docs build without a broken link.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib
 # The HTML reports, rendered in headless Chromium (installed on first use).
 bash scripts/browser-check.sh
 for example in examples/*.rs; do
