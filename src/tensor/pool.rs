@@ -363,8 +363,12 @@ mod tests {
 
     #[test]
     fn a_fresh_zeroed_buffer_is_zero_with_its_class_capacity() {
+        // A private, empty pool: the process-wide one may hold a larger buffer another test
+        // returned, which would serve this request with its own capacity.
+        let total: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+        let pool = Pool::<f64>::with_limit(total, Some(1 << 30));
         let len = 123_457;
-        let v = take_zeroed::<f64>(len);
+        let v = pool.take_zeroed_or_new(len);
         assert_eq!(v.len(), len);
         assert!(v.capacity() >= len && v.capacity() <= class_capacity(len));
         assert!(v.iter().all(|&x| x == 0.0));
