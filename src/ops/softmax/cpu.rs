@@ -29,47 +29,53 @@ fn mask_rows(x_shape: &[usize], st: &[usize]) -> (Vec<usize>, usize) {
     (offs, st[r - 1])
 }
 
-/// `x + mask` for one row into `out`, the mask given as (buffer, row offset, stride along the row):
-/// stride 1 is a full mask row, stride 0 one value for the whole row.
-#[inline]
-fn add_mask<T: Float>(out: &mut [T], x: &[T], mask: Option<(&[T], usize, usize)>) {
-    match mask {
-        None => out.copy_from_slice(x),
-        Some((ms, off, 1)) => out
-            .iter_mut()
-            .zip(x.iter().zip(&ms[off..off + x.len()]))
-            .for_each(|(o, (&v, &m))| *o = v + m),
-        Some((ms, off, 0)) => {
-            let m = ms[off];
-            out.iter_mut().zip(x).for_each(|(o, &v)| *o = v + m);
-        }
-        Some((ms, off, st)) => out
+/// `out[j] = f(src[j], t[j])` over one row, where the source is `x` or, when `x` is `None`, the
+/// row `out` itself holds (in place: the same operations in the same order, so the same bits).
+#[inline(always)]
+fn zip_row<T: Float>(out: &mut [T], x: Option<&[T]>, t: &[T], f: impl Fn(T, T) -> T) {
+    match x {
+        Some(x) => out
             .iter_mut()
             .zip(x)
-            .enumerate()
-            .for_each(|(j, (o, &v))| *o = v + ms[off + j * st]),
+            .zip(t)
+            .for_each(|((o, &v), &w)| *o = f(v, w)),
+        None => out.iter_mut().zip(t).for_each(|(o, &w)| *o = f(*o, w)),
     }
 }
 
-/// `out += mask` for one row (the in-place form of [`add_mask`]).
+/// `out[j] = f(j, src[j])` over one row, the source as in [`zip_row`].
+#[inline(always)]
+fn map_row<T: Float>(out: &mut [T], x: Option<&[T]>, f: impl Fn(usize, T) -> T) {
+    match x {
+        Some(x) => out
+            .iter_mut()
+            .zip(x)
+            .enumerate()
+            .for_each(|(j, (o, &v))| *o = f(j, v)),
+        None => out.iter_mut().enumerate().for_each(|(j, o)| *o = f(j, *o)),
+    }
+}
+
+/// `x + mask` for one row into `out` (`x` `None`: `out` holds the row), the mask given as
+/// (buffer, row offset, stride along the row): stride 1 is a full mask row, stride 0 one value
+/// for the whole row.
 #[inline]
-fn add_mask_in_place<T: Float>(out: &mut [T], mask: Option<(&[T], usize, usize)>) {
+fn add_mask<T: Float>(out: &mut [T], x: Option<&[T]>, mask: Option<(&[T], usize, usize)>) {
     match mask {
-        None => {}
+        None => {
+            if let Some(x) = x {
+                out.copy_from_slice(x);
+            }
+        }
         Some((ms, off, 1)) => {
             let n = out.len();
-            out.iter_mut()
-                .zip(&ms[off..off + n])
-                .for_each(|(o, &m)| *o += m)
+            zip_row(out, x, &ms[off..off + n], |v, m| v + m);
         }
         Some((ms, off, 0)) => {
             let m = ms[off];
-            out.iter_mut().for_each(|o| *o += m);
+            map_row(out, x, |_, v| v + m);
         }
-        Some((ms, off, st)) => out
-            .iter_mut()
-            .enumerate()
-            .for_each(|(j, o)| *o += ms[off + j * st]),
+        Some((ms, off, st)) => map_row(out, x, |j, v| v + ms[off + j * st]),
     }
 }
 
@@ -82,10 +88,7 @@ fn softmax_row<T: Float>(
     mask: Option<(&[T], usize, usize)>,
     log: bool,
 ) {
-    match x {
-        Some(x) => add_mask(out, x, mask),
-        None => add_mask_in_place(out, mask),
-    }
+    add_mask(out, x, mask);
     // Plain comparisons (not NaN-aware `max`) so the reduction vectorises; a NaN input still
     // propagates through the sums below.
     let mx = max_lanes(out);
@@ -160,46 +163,25 @@ pub(super) fn forward(
     })
 }
 
-/// dx of one row from its upstream gradient `g` and saved output `y`, into `o`.
+/// dx of one row from its upstream gradient `g` and saved output `y`, into `o` (`g` `None`: `o`
+/// holds the upstream gradient on entry, written over in place).
 #[inline(always)]
-fn grad_row<T: Float>(o: &mut [T], g: &[T], y: &[T], log: bool) {
+fn grad_row<T: Float>(o: &mut [T], g: Option<&[T]>, y: &[T], log: bool) {
+    let gs = g.unwrap_or(o);
     if log {
         // Masked entries (y = −∞) are constants: they pass no gradient and take none.
         // dx_j = g_j − p_j · Σ_{k unmasked} g_k for unmasked j, 0 for masked j.
-        let s: T = log_grad_sum(g, y);
-        for ((o, &g), &y) in o.iter_mut().zip(g).zip(y) {
-            *o = if y == T::neg_infinity() {
+        let s: T = log_grad_sum(gs, y);
+        zip_row(o, g, y, |g, y| {
+            if y == T::neg_infinity() {
                 T::zero()
             } else {
                 g - y.exp() * s
-            };
-        }
+            }
+        });
     } else {
-        let s: T = dot_lanes(g, y);
-        for ((o, &g), &y) in o.iter_mut().zip(g).zip(y) {
-            *o = y * (g - s);
-        }
-    }
-}
-
-/// [`grad_row`] with `o` holding the row's upstream gradient on entry (in place; the same
-/// operations in the same order).
-#[inline(always)]
-fn grad_row_in_place<T: Float>(o: &mut [T], y: &[T], log: bool) {
-    if log {
-        let s: T = log_grad_sum(o, y);
-        for (o, &y) in o.iter_mut().zip(y) {
-            *o = if y == T::neg_infinity() {
-                T::zero()
-            } else {
-                *o - y.exp() * s
-            };
-        }
-    } else {
-        let s: T = dot_lanes(o, y);
-        for (o, &y) in o.iter_mut().zip(y) {
-            *o = y * (*o - s);
-        }
+        let s: T = dot_lanes(gs, y);
+        zip_row(o, g, y, |g, y| y * (g - s));
     }
 }
 
@@ -226,7 +208,7 @@ pub(super) fn backward(mut g: Tensor, y: &Tensor, log: bool) -> Result<Tensor> {
         let par = ys.len() / n >= PAR_ROWS;
         if let Some(gs) = g.as_mut_slice_if_unique::<T>() {
             let row = |(o, y): (&mut [T], &[T])| {
-                crate::ops::simd::run(#[inline(always)] || grad_row_in_place(o, y, log));
+                crate::ops::simd::run(#[inline(always)] || grad_row(o, None, y, log));
             };
             if par {
                 gs.par_chunks_mut(n).zip(ys.par_chunks(n)).for_each(row);
@@ -238,7 +220,7 @@ pub(super) fn backward(mut g: Tensor, y: &Tensor, log: bool) -> Result<Tensor> {
         let gs = g.as_slice::<T>()?;
         let mut out = pool::take::<T>(gs.len());
         let row = |(o, (g, y)): (&mut [T], (&[T], &[T]))| {
-            crate::ops::simd::run(#[inline(always)] || grad_row(o, g, y, log));
+            crate::ops::simd::run(#[inline(always)] || grad_row(o, Some(g), y, log));
         };
         if par {
             out.par_chunks_mut(n).zip(gs.par_chunks(n).zip(ys.par_chunks(n))).for_each(row);
