@@ -181,25 +181,11 @@ impl TokenMap {
     }
     /// Column sum − g_j(X), per target.
     pub fn delta(&self) -> Vec<f64> {
-        self.column_sums()
-            .iter()
-            .zip(&self.target_norm)
-            .map(|(s, g)| s - g)
-            .collect()
+        deltas(&self.column_sums(), &self.target_norm)
     }
     /// |delta| / |g_j(X)| per target (|delta| where g_j(X) = 0).
     pub fn relative_delta(&self) -> Vec<f64> {
-        self.delta()
-            .iter()
-            .zip(&self.target_norm)
-            .map(|(d, g)| {
-                if *g != 0.0 {
-                    d.abs() / g.abs()
-                } else {
-                    d.abs()
-                }
-            })
-            .collect()
+        relative(&self.delta(), &self.target_norm)
     }
     /// The largest relative delta over the columns.
     pub fn max_relative_delta(&self) -> f64 {
@@ -228,27 +214,36 @@ impl MlpMap {
             .map(|h| c[h * w..(h + 1) * w].iter().sum())
             .collect()
     }
+    /// Σ_k a_k per target.
     pub fn sums(&self) -> Vec<f64> {
         self.contributions.iter().map(|c| c.iter().sum()).collect()
     }
+    /// Sum − g_j(X), per target.
     pub fn delta(&self) -> Vec<f64> {
-        self.sums()
-            .iter()
-            .zip(&self.target_norm)
-            .map(|(s, g)| s - g)
-            .collect()
+        deltas(&self.sums(), &self.target_norm)
     }
+    /// |delta| / |g_j(X)| per target (|delta| where g_j(X) = 0).
     pub fn relative_delta(&self) -> Vec<f64> {
-        self.delta()
-            .iter()
-            .zip(&self.target_norm)
-            .map(|(d, g)| {
-                if *g != 0.0 {
-                    d.abs() / g.abs()
-                } else {
-                    d.abs()
-                }
-            })
-            .collect()
+        relative(&self.delta(), &self.target_norm)
     }
+}
+
+/// `sum − g` per target: the completeness delta of a map's columns.
+fn deltas(sums: &[f64], target_norm: &[f64]) -> Vec<f64> {
+    sums.iter().zip(target_norm).map(|(s, g)| s - g).collect()
+}
+
+/// `|delta| / |g|` per target (`|delta|` where g = 0).
+fn relative(delta: &[f64], target_norm: &[f64]) -> Vec<f64> {
+    delta
+        .iter()
+        .zip(target_norm)
+        .map(|(d, g)| {
+            if *g != 0.0 {
+                d.abs() / g.abs()
+            } else {
+                d.abs()
+            }
+        })
+        .collect()
 }
